@@ -1,0 +1,75 @@
+"""losscli: loss values, gradients and finite-difference gradient checks.
+
+The Python API is the one the command line uses::
+
+    >>> import losscli
+    >>> losscli.mse([1.0, 2.0], [0.0, 0.0])
+    2.5
+    >>> losscli.cross_entropy([[1000.0, 0.0]], [1], logits=True)
+    1000.0
+
+Names are loaded on first use, so ``import losscli`` (and ``losscli --version``) stays cheap.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+
+# public name -> module that defines it
+_EXPORTS = {
+    "REGISTRY": "losscli.losses",
+    "get_loss": "losscli.losses",
+    "mse": "losscli.losses",
+    "cross_entropy": "losscli.losses",
+    "softmax": "losscli.losses",
+    "log_softmax": "losscli.losses",
+    "gradcheck": "losscli.gradcheck",
+    "CheckResult": "losscli.gradcheck",
+    "read_array": "losscli.io",
+    "read_table": "losscli.io",
+    "write_array": "losscli.io",
+    "InputError": "losscli.errors",
+    "UsageError": "losscli.errors",
+    "LossCliWarning": "losscli.errors",
+}
+
+__all__ = [
+    "__version__",
+    "REGISTRY",
+    "get_loss",
+    "mse",
+    "cross_entropy",
+    "softmax",
+    "log_softmax",
+    "gradcheck",
+    "CheckResult",
+    "read_array",
+    "read_table",
+    "write_array",
+    "InputError",
+    "UsageError",
+    "LossCliWarning",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'losscli' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazily
+    from .errors import InputError, LossCliWarning, UsageError
+    from .gradcheck import CheckResult, gradcheck
+    from .io import read_array, read_table, write_array
+    from .losses import REGISTRY, cross_entropy, get_loss, log_softmax, mse, softmax
+

@@ -1,0 +1,316 @@
+"""The command line: one command per registered loss, all sharing one set of options.
+
+Thin by design: it parses, calls the readers, the numeric core, the checker and the renderer,
+and maps failures to exit codes. numpy, pandas and rich are imported only once a command runs.
+
+Exit codes: 0 ok; 1 a gradient check failed; 2 bad usage or bad input; 3 internal error (a bug);
+130 interrupted; 141 stdout closed early (``| head``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from ._version import __version__
+from .errors import InputError, LossCliError, LossCliWarning, UsageError
+
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 130, 141
+FORMATS = ("table", "plain", "json", "csv")  # mirrors render.FORMATS without importing numpy
+
+
+def _error(message: str) -> None:
+    print(f"Error: {message}", file=sys.stderr)
+
+
+class LossCliGroup(TyperGroup):
+    """Turns every failure into one ``Error:`` line and a documented exit code."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        argv = list(sys.argv[1:] if args is None else args)
+        debug = "--debug" in argv or bool(os.environ.get("LOSSCLI_DEBUG"))
+        try:
+            rc = super().main(
+                argv, prog_name or "losscli", complete_var, standalone_mode=False, **extra
+            )
+            rc = rc if isinstance(rc, int) else EXIT_OK
+            sys.stdout.flush()
+        except click.exceptions.NoArgsIsHelpError as exc:
+            print(exc.ctx.get_help(), file=sys.stderr)
+            rc = EXIT_BAD_INPUT
+        except click.UsageError as exc:
+            _error(exc.format_message().replace("\n", " "))
+            rc = EXIT_BAD_INPUT
+        except LossCliError as exc:
+            if debug:
+                import traceback
+
+                traceback.print_exc()
+            _error(str(exc))
+            rc = exc.exit_code
+        except (KeyboardInterrupt, click.Abort):
+            rc = EXIT_INTERRUPTED
+        except BrokenPipeError:
+            # The reader went away (`| head`): stop quietly, and keep Python's exit-time flush
+            # from raising again.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            rc = EXIT_BROKEN_PIPE
+        except Exception as exc:  # a bug: still one line, the traceback only with --debug
+            if debug:
+                import traceback
+
+                traceback.print_exc()
+            _error(
+                f"internal error: {type(exc).__name__}: {exc} "
+                "(rerun with --debug for the traceback, and please report it)"
+            )
+            rc = EXIT_INTERNAL
+        if standalone_mode:
+            sys.exit(rc)
+        return rc
+
+
+app = typer.Typer(
+    name="losscli",
+    cls=LossCliGroup,
+    help=(
+        "Loss values, gradients and finite-difference gradient checks from CSV, TSV and NPY "
+        "files.\n\nRun a loss without files to try it on the bundled sample data, e.g. "
+        "`losscli ce --logits --grad`."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        print(f"losscli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version_callback,
+            is_eager=True,
+            help="Show the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Loss values, gradients and gradient checks from files."""
+
+
+# --------------------------------------------------------------------------- shared options
+
+P = inspect.Parameter
+
+
+def _shared_parameters(reductions: tuple[str, ...]) -> list[inspect.Parameter]:
+    """The options every loss command takes, defined once."""
+
+    def opt(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+        return P(name, P.KEYWORD_ONLY, default=default, annotation=annotation)
+
+    return [
+        opt("preds", Annotated[str | None, typer.Argument(
+            help="Predictions: CSV, TSV or NPY file, or - for CSV on stdin. "
+            "Omit both files to use the bundled sample data.", show_default=False,
+            metavar="PREDS")], None),
+        opt("targets", Annotated[str | None, typer.Argument(
+            help="Targets, in any of the same formats.", show_default=False,
+            metavar="TARGETS")], None),
+        opt("grad", Annotated[bool, typer.Option(
+            "--grad", "-g", help="Also print the gradient w.r.t. the predictions.")], False),
+        opt("check", Annotated[bool, typer.Option(
+            "--check", "-c", help="Check the gradient by central finite differences; "
+            "exit 1 if any element fails.")], False),
+        opt("reduction", Annotated[Literal[reductions], typer.Option(
+            "--reduction", "-r",
+            help="How row losses combine: mean, sum, or none (one value per row).")], "mean"),
+        opt("fmt", Annotated[Literal[FORMATS] | None, typer.Option(
+            "--format", "-f", show_default=False,
+            help="Output format. Default: table on a terminal, plain otherwise.")], None),
+        opt("grad_out", Annotated[Path | None, typer.Option(
+            "--grad-out", help="Write the full gradient to this .npy or .csv file "
+            "(atomically; never over an input).", dir_okay=False, show_default=False)], None),
+        opt("eps", Annotated[float, typer.Option(
+            help="Finite-difference step h for --check.")], 1e-6),
+        opt("rtol", Annotated[float, typer.Option(
+            help="Relative tolerance for --check: pass when |a − n| ≤ atol + rtol·|n|.")], 1e-3),
+        opt("atol", Annotated[float, typer.Option(
+            help="Absolute tolerance for --check.")], 1e-5),
+        opt("debug", Annotated[bool, typer.Option(
+            "--debug", help="Show the traceback of an error.", hidden=True)], False),
+    ]
+
+
+def _loss_parameter(param) -> inspect.Parameter:
+    """A typer option for a loss-specific :class:`~losscli.losses.Param`."""
+    kwargs: dict[str, Any] = {"help": param.help}
+    if param.type is float and param.default is not None and abs(param.default) < 1e-100:
+        kwargs["show_default"] = f"{param.default:.3g}"
+    kind = Literal[param.choices] if param.choices else param.type
+    annotation = Annotated[kind, typer.Option(param.flag, **kwargs)]
+    return P(param.name, P.KEYWORD_ONLY, default=param.default, annotation=annotation)
+
+
+def _make_command(loss) -> Callable[..., None]:
+    def command(**kwargs: Any) -> None:
+        _run(loss, **kwargs)
+
+    params = _shared_parameters(loss.reductions) + [_loss_parameter(p) for p in loss.params]
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    command.__name__ = loss.name
+    examples = "\n\n".join(f"  $ {e}" for e in loss.examples)
+    command.__doc__ = (
+        f"{loss.summary}.\n\n{loss.formula}.\n\nGradient: {loss.gradient_formula}.\n\n"
+        f"Matches {loss.reference}.\n\nExamples:\n\n{examples}"
+    )
+    return command
+
+
+def _register_commands() -> None:
+    from .losses import REGISTRY
+
+    for loss in REGISTRY.values():
+        app.command(loss.name, no_args_is_help=False)(_make_command(loss))
+
+
+# --------------------------------------------------------------------------- running a loss
+
+
+def _sample_dir() -> Path:
+    """Bundled sample data: inside the installed package, or the checkout's sample_data/."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "sample_data", here.parent / "sample_data"):
+        if candidate.is_dir():
+            return candidate
+    raise UsageError(
+        "the bundled sample data is missing from this installation; give PREDS and TARGETS"
+    )
+
+
+def _resolve_inputs(loss, preds: str | None, targets: str | None, options: dict) -> tuple[str, str]:
+    if preds is None and targets is None:
+        if loss.sample_data is None:
+            raise UsageError(f"{loss.name} has no sample data; give PREDS and TARGETS")
+        folder = _sample_dir()
+        preds, targets = (str(folder / name) for name in loss.sample_data(options))
+        print(f"Using the bundled sample data: {preds} and {targets}", file=sys.stderr)
+    elif targets is None:
+        raise UsageError("give both PREDS and TARGETS, or neither to use the bundled sample data")
+    if preds == "-" and targets == "-":
+        raise UsageError("only one of PREDS and TARGETS can be - (stdin)")
+    return preds, targets
+
+
+def _name_the_file(exc: InputError, inputs: dict[str, str]) -> InputError:
+    """Prefix the message with the file it is about, unless the reader already did."""
+    if exc.source is None:
+        exc.source = inputs.get(exc.role or "") or ", ".join(inputs.values())
+    return exc
+
+
+def _run(
+    loss,
+    *,
+    preds: str | None,
+    targets: str | None,
+    grad: bool,
+    check: bool,
+    reduction: str,
+    fmt: str | None,
+    grad_out: Path | None,
+    eps: float,
+    rtol: float,
+    atol: float,
+    debug: bool,
+    **options: Any,
+) -> None:
+    fmt = fmt or ("table" if sys.stdout.isatty() else "plain")
+    preds, targets = _resolve_inputs(loss, preds, targets, options)
+    inputs = {"predictions": preds, "targets": targets}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", LossCliWarning)
+        try:
+            report = _compute(
+                loss, inputs, options, reduction=reduction, want_grad=grad or grad_out is not None,
+                check=check, eps=eps, rtol=rtol, atol=atol,
+            )
+        except InputError as exc:
+            raise _name_the_file(exc, inputs) from None
+        finally:
+            for w in caught:
+                if issubclass(w.category, LossCliWarning):
+                    print(f"Warning: {w.message}", file=sys.stderr)
+    if grad_out is not None:
+        from .io import write_array
+
+        write_array(grad_out, report.grad, protect=[p for p in (preds, targets) if p != "-"])
+        print(f"Wrote the gradient {tuple(report.grad.shape)} to {grad_out}", file=sys.stderr)
+    if not grad:
+        report.grad = None
+    elif reduction == "none" and fmt in ("plain", "csv"):
+        print("Note: with --reduction none the gradient is that of each row's own loss",
+              file=sys.stderr)
+    from .render import render
+
+    render(report, fmt, sys.stdout)
+    if report.check is not None and not report.check.passed:
+        raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+def _compute(loss, inputs, options, *, reduction, want_grad, check, eps, rtol, atol):
+    from .gradcheck import gradcheck
+    from .io import read_array
+    from .render import Report
+
+    p = read_array(inputs["predictions"], role="predictions")
+    t = read_array(inputs["targets"], role="targets")
+    prepared = loss.prepare_inputs(p, t, **options)
+    if want_grad or check:
+        value, gradient = loss.reduce_both(prepared, reduction=reduction)
+    else:
+        value, gradient = loss.reduce_values(prepared, reduction=reduction), None
+    result = None
+    if check:
+        result = gradcheck(
+            loss, None, None, reduction=reduction, eps=eps, rtol=rtol, atol=atol,
+            analytic=gradient, prepared=prepared,
+        )
+    return Report(
+        loss=loss.name,
+        title=loss.summary,
+        reduction=reduction,
+        shape=tuple(int(n) for n in prepared.predictions.shape),
+        value=value,
+        grad=gradient,
+        check=result,
+        inputs=inputs,
+        details=prepared.describe,
+    )
+
+
+_register_commands()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,346 @@
+"""Shared machinery of the numeric core: validation helpers, the one reduction step, and the
+:class:`Loss` object that every registered loss is.
+
+A loss is described by a few pure kernels over *prepared* arrays (validated, float64):
+
+``values(p, t, **opts)``
+    Elementwise losses (``elementwise=True``) return one value per element, shaped like ``p``;
+    the loss of a row is then the mean over its D elements. Row losses return ``(N,)``.
+``grad(p, t, **opts)``
+    The gradient of ``values(...).sum()`` with respect to ``p``, shaped like ``p``.
+``weights(p, t, **opts)`` (optional)
+    ``(N,)`` weights whose sum divides the total under ``mean`` (class weights of the targets,
+    0 for ignored rows). Without it every row weighs 1, so ``mean`` divides by N.
+
+Everything else — per-row values, ``mean``/``sum``/``none``/``batchmean``, sample weights, the
+gradient of the reduced loss — is done once, here, for every loss.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError, LossCliWarning, UsageError
+
+__all__ = [
+    "Loss",
+    "Param",
+    "Prepared",
+    "REDUCTIONS",
+    "as_float_array",
+    "check_same_shape",
+    "check_same_rows",
+    "format_index",
+    "warn",
+]
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+# --------------------------------------------------------------------------- validation helpers
+
+
+def as_float_array(x: Any, *, role: str) -> np.ndarray:
+    """``x`` as a float64 array of 1 or 2 dimensions, finite everywhere."""
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"cannot be read as numbers ({exc})", role=role) from None
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.ndim > 2:
+        raise InputError(
+            f"array has {arr.ndim} dimensions (shape {arr.shape}); losscli takes a vector or "
+            "a matrix",
+            role=role,
+        )
+    if arr.size == 0:
+        raise InputError("array is empty", role=role)
+    if not np.isfinite(arr).all():
+        bad = np.argwhere(~np.isfinite(arr))
+        raise InputError(
+            f"contains {len(bad)} NaN or infinite values (first at {format_index(bad[0])})",
+            role=role,
+        )
+    return arr
+
+
+def check_same_shape(predictions: np.ndarray, targets: np.ndarray) -> None:
+    """Raise when the arrays differ in shape, showing both shapes."""
+    if predictions.shape != targets.shape:
+        raise InputError(
+            f"predictions and targets differ in shape: {_shape(predictions)} vs {_shape(targets)}"
+        )
+
+
+def check_same_rows(*arrays: np.ndarray, names: tuple[str, ...] = ()) -> None:
+    """Raise when the arrays do not all have the same number of rows."""
+    rows = [len(a) for a in arrays]
+    if len(set(rows)) > 1:
+        what = f" ({', '.join(names)})" if names else ""
+        raise InputError(f"found inconsistent numbers of rows{what}: {rows}")
+
+
+def format_index(index: Any) -> str:
+    """``(row 3, col 1)`` for a 2-D index, ``(row 3)`` for a 1-D one; 0-based like numpy."""
+    idx = [int(i) for i in np.atleast_1d(index)]
+    return f"(row {idx[0]}, col {idx[1]})" if len(idx) == 2 else f"(row {idx[0]})"
+
+
+def warn(message: str) -> None:
+    """A :class:`LossCliWarning`; the CLI prints it as ``Warning: …`` on stderr."""
+    warnings.warn(message, LossCliWarning, stacklevel=3)
+
+
+def _shape(a: np.ndarray) -> str:
+    return str(tuple(int(n) for n in a.shape))
+
+
+# --------------------------------------------------------------------------- the Loss object
+
+
+@dataclass(frozen=True)
+class Param:
+    """A loss-specific option, described once for the Python API, the CLI, ``list`` and docs."""
+
+    name: str  # keyword argument name, e.g. "delta"; the CLI flag is --delta
+    type: type
+    default: Any
+    help: str
+    choices: tuple[str, ...] | None = None
+    cli_flag: str | None = None  # when the flag is not --<name with dashes>
+
+    @property
+    def flag(self) -> str:
+        return self.cli_flag or "--" + self.name.replace("_", "-")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Validated inputs, ready for the kernels; ``describe`` adds facts for the report."""
+
+    predictions: np.ndarray
+    targets: np.ndarray
+    options: dict[str, Any]
+    describe: dict[str, Any] = field(default_factory=dict)
+
+
+Kernel = Callable[..., np.ndarray]
+
+
+@dataclass(frozen=True)
+class Loss:
+    """One registered loss: its kernels, its options and its documentation.
+
+    Call it for the reduced value, ``.grad`` for the gradient of the reduced value with respect
+    to the predictions, ``.value_and_grad`` for both in one pass.
+    """
+
+    name: str
+    summary: str
+    formula: str
+    gradient_formula: str
+    reference: str  # the function whose semantics it follows, e.g. torch.nn.functional.mse_loss
+    values: Kernel
+    grad_kernel: Kernel
+    prepare: Callable[..., Prepared]
+    params: tuple[Param, ...] = ()
+    elementwise: bool = False
+    weights: Kernel | None = None
+    value_and_grad_kernel: Callable[..., tuple[np.ndarray, np.ndarray]] | None = None
+    reductions: tuple[str, ...] = REDUCTIONS
+    aliases: tuple[str, ...] = ()
+    sample_data: Callable[[Mapping[str, Any]], tuple[str, str]] | None = None
+    examples: tuple[str, ...] = ()
+    doc: str = ""
+
+    def __post_init__(self) -> None:
+        # help(losscli.mse) and inspect.getdoc show the loss's own docstring.
+        object.__setattr__(self, "__doc__", self.doc or self.summary)
+
+    # ----------------------------------------------------------------- public API
+
+    def __call__(
+        self,
+        predictions: Any,
+        targets: Any,
+        *,
+        reduction: str = "mean",
+        sample_weights: Any = None,
+        **options: Any,
+    ) -> float | np.ndarray:
+        """The loss reduced as asked: a float, or ``(N,)`` per-row values for ``none``."""
+        prepared = self.prepare_inputs(predictions, targets, **options)
+        return self.reduce_values(prepared, reduction=reduction, sample_weights=sample_weights)
+
+    def grad(
+        self,
+        predictions: Any,
+        targets: Any,
+        *,
+        reduction: str = "mean",
+        sample_weights: Any = None,
+        **options: Any,
+    ) -> np.ndarray:
+        """Gradient of the reduced loss w.r.t. the predictions (for ``none``: of each row's own
+        loss), shaped like the predictions."""
+        prepared = self.prepare_inputs(predictions, targets, **options)
+        return self.reduce_grad(prepared, reduction=reduction, sample_weights=sample_weights)
+
+    def value_and_grad(
+        self,
+        predictions: Any,
+        targets: Any,
+        *,
+        reduction: str = "mean",
+        sample_weights: Any = None,
+        **options: Any,
+    ) -> tuple[float | np.ndarray, np.ndarray]:
+        """``(value, grad)`` computed together (one pass where the loss allows it)."""
+        prepared = self.prepare_inputs(predictions, targets, **options)
+        return self.reduce_both(prepared, reduction=reduction, sample_weights=sample_weights)
+
+    # ----------------------------------------------------------------- shared machinery
+
+    def prepare_inputs(self, predictions: Any, targets: Any, **options: Any) -> Prepared:
+        """Validate the inputs and options once; the kernels then trust them."""
+        known = {p.name: p for p in self.params}
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise UsageError(
+                f"{self.name} does not take option(s) {', '.join(unknown)}; "
+                f"it takes: {', '.join(known) or 'none'}"
+            )
+        merged = {name: options.get(name, p.default) for name, p in known.items()}
+        for name, value in merged.items():
+            choices = known[name].choices
+            if choices and value not in choices:
+                raise UsageError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+        p = as_float_array(predictions, role="predictions")
+        t = as_float_array(targets, role="targets")
+        return self.prepare(p, t, **merged)
+
+    def row_values(self, prepared: Prepared) -> np.ndarray:
+        """``(N,)`` loss of each row (unweighted by sample weights)."""
+        return self._rows_from_values(self._kernel_values(prepared), prepared)
+
+    def row_grad(self, prepared: Prepared) -> np.ndarray:
+        """Gradient of each row's own loss, shaped like the predictions."""
+        return self._rows_grad_from_kernel(self._kernel_grad(prepared), prepared)
+
+    def reduce_values(
+        self, prepared: Prepared, *, reduction: str, sample_weights: Any = None
+    ) -> float | np.ndarray:
+        return self._reduce_value(self.row_values(prepared), prepared, reduction, sample_weights)
+
+    def reduce_grad(
+        self, prepared: Prepared, *, reduction: str, sample_weights: Any = None
+    ) -> np.ndarray:
+        return self.scale_row_grad(self.row_grad(prepared), prepared, reduction, sample_weights)
+
+    def reduce_both(
+        self, prepared: Prepared, *, reduction: str, sample_weights: Any = None
+    ) -> tuple[float | np.ndarray, np.ndarray]:
+        if self.value_and_grad_kernel is None:
+            values, grad = self._kernel_values(prepared), self._kernel_grad(prepared)
+        else:
+            values, grad = self.value_and_grad_kernel(
+                prepared.predictions, prepared.targets, **prepared.options
+            )
+        rows = self._rows_from_values(values, prepared)
+        row_grad = self._rows_grad_from_kernel(grad, prepared)
+        return (
+            self._reduce_value(rows, prepared, reduction, sample_weights),
+            self.scale_row_grad(row_grad, prepared, reduction, sample_weights),
+        )
+
+    def scale_row_grad(
+        self, row_grad: np.ndarray, prepared: Prepared, reduction: str, sample_weights: Any
+    ) -> np.ndarray:
+        """Per-row gradients → gradient of the reduced loss (the chain rule of the reduction)."""
+        self._check_reduction(reduction)
+        s = self._sample_weights(sample_weights, prepared)
+        scaled = row_grad if s is None else row_grad * (s if row_grad.ndim == 1 else s[:, None])
+        if reduction in ("none", "sum"):
+            return scaled
+        denominator = self._denominator(prepared, reduction, s)
+        # Every row weighs 0 (all targets ignored): no element moves the loss; PyTorch's
+        # gradient is 0 there too, while its value is NaN.
+        return scaled / denominator if denominator else np.zeros_like(scaled)
+
+    # ----------------------------------------------------------------- internals
+
+    def _kernel_values(self, prepared: Prepared) -> np.ndarray:
+        return self.values(prepared.predictions, prepared.targets, **prepared.options)
+
+    def _kernel_grad(self, prepared: Prepared) -> np.ndarray:
+        return self.grad_kernel(prepared.predictions, prepared.targets, **prepared.options)
+
+    def _rows_from_values(self, values: np.ndarray, prepared: Prepared) -> np.ndarray:
+        if self.elementwise and values.ndim == 2:
+            return values.mean(axis=1)
+        return values
+
+    def _rows_grad_from_kernel(self, grad: np.ndarray, prepared: Prepared) -> np.ndarray:
+        if self.elementwise and grad.ndim == 2:
+            return grad / grad.shape[1]
+        return grad
+
+    def _check_reduction(self, reduction: str) -> None:
+        if reduction not in self.reductions:
+            raise UsageError(
+                f"unknown reduction {reduction!r} for {self.name}; "
+                f"choose one of {', '.join(self.reductions)}"
+            )
+
+    def _sample_weights(self, sample_weights: Any, prepared: Prepared) -> np.ndarray | None:
+        if sample_weights is None:
+            return None
+        s = as_float_array(sample_weights, role="sample weights").reshape(-1)
+        n = len(prepared.predictions)
+        if len(s) != n:
+            raise InputError(
+                f"sample weights have {len(s)} values but the predictions have {n} rows",
+                role="sample weights",
+            )
+        if (s < 0).any():
+            i = int(np.argmax(s < 0))
+            raise InputError(
+                f"sample weights must be non-negative, found {s[i]!r} at {format_index(i)}",
+                role="sample weights",
+            )
+        return s
+
+    def _denominator(self, prepared: Prepared, reduction: str, s: np.ndarray | None) -> float:
+        n = len(prepared.predictions)
+        if reduction == "batchmean":
+            return float(n if s is None else s.sum())
+        w = None if self.weights is None else self.weights(
+            prepared.predictions, prepared.targets, **prepared.options
+        )
+        if w is None:
+            return float(n if s is None else s.sum())
+        return float((w if s is None else w * s).sum())
+
+    def _reduce_value(
+        self, rows: np.ndarray, prepared: Prepared, reduction: str, sample_weights: Any
+    ) -> float | np.ndarray:
+        self._check_reduction(reduction)
+        s = self._sample_weights(sample_weights, prepared)
+        weighted = rows if s is None else rows * s
+        if reduction == "none":
+            return weighted
+        total = float(weighted.sum())
+        if reduction == "sum":
+            return total
+        denominator = self._denominator(prepared, reduction, s)
+        # 0/0 (every target ignored) is NaN, as in PyTorch; say so rather than divide silently.
+        if denominator == 0:
+            warn("every row has zero weight (all targets ignored?); the mean is NaN")
+            return float("nan")
+        return total / denominator

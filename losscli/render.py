@@ -1,0 +1,259 @@
+"""Formatting a result for people (rich tables) and for scripts (plain, JSON, CSV).
+
+Knows nothing of the CLI: it takes a :class:`Report` and a text stream. rich is imported only
+when a table is drawn, so scripted output never pays for it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import numpy as np
+
+from .gradcheck import CheckResult
+from .io import format_float
+
+__all__ = ["FORMATS", "Report", "render", "SHOW_ROWS"]
+
+FORMATS = ("table", "plain", "json", "csv")
+SHOW_ROWS = 20  # rows of a gradient or check table shown to a person; the rest are counted
+SHOW_COLS = 10
+
+
+@dataclass
+class Report:
+    """Everything one run computed, in the order it is shown."""
+
+    loss: str
+    title: str
+    reduction: str
+    shape: tuple[int, ...]
+    value: float | np.ndarray
+    grad: np.ndarray | None = None
+    check: CheckResult | None = None
+    check_title: str = "Gradient check"
+    inputs: dict[str, str] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def grad_of(self) -> str:
+        return "row" if self.reduction == "none" else "reduced"
+
+
+def render(report: Report, fmt: str, out: IO[str]) -> None:
+    {"table": _table, "plain": _plain, "json": _json, "csv": _csv}[fmt](report, out)
+
+
+# --------------------------------------------------------------------------- scripts
+
+
+def _values(report: Report) -> list[float]:
+    return np.atleast_1d(report.value).tolist()
+
+
+def _check_rows(check: CheckResult, limit: int | None = SHOW_ROWS):
+    """(index, input, analytic, numeric, abs_err, rel_err, ok) of the worst elements."""
+    abs_err, rel_err, ok = check.abs_err, check.rel_err, check.ok
+    for idx in check.worst(check.checked if limit is None else limit):
+        yield (
+            idx,
+            float(check.inputs[idx]),
+            float(check.analytic[idx]),
+            float(check.numeric[idx]),
+            float(abs_err[idx]),
+            float(rel_err[idx]),
+            bool(ok[idx]),
+        )
+
+
+def _check_summary_fields(check: CheckResult) -> dict[str, Any]:
+    return {
+        "passed": check.passed,
+        "checked": check.checked,
+        "failed": check.failed,
+        "max_abs_err": check.max_abs_err,
+        "max_rel_err": check.max_rel_err,
+        "eps": check.eps,
+        "rtol": check.rtol,
+        "atol": check.atol,
+    }
+
+
+def _plain(report: Report, out: IO[str]) -> None:
+    sections = ["\n".join(format_float(v) for v in _values(report))]
+    if report.grad is not None:
+        sections.append(_csv_rows(report.grad))
+    if report.check is not None:
+        fields = _check_summary_fields(report.check)
+        verdict = "PASS" if fields.pop("passed") else "FAIL"
+        sections.append(
+            " ".join([verdict] + [f"{k}={_text(v)}" for k, v in fields.items()])
+        )
+    out.write("\n\n".join(sections) + "\n")
+
+
+def _csv_rows(array: np.ndarray) -> str:
+    rows = array.reshape(len(array), -1)
+    return "\n".join(",".join(format_float(v) for v in row) for row in rows.tolist())
+
+
+def _csv(report: Report, out: IO[str]) -> None:
+    if report.reduction == "none":
+        lines = ["row,value"] + [f"{i},{format_float(v)}" for i, v in enumerate(_values(report))]
+    else:
+        lines = ["loss,reduction,value", f"{report.loss},{report.reduction},{_text(report.value)}"]
+    sections = ["\n".join(lines)]
+    if report.grad is not None:
+        grad = report.grad.reshape(len(report.grad), -1)
+        header = "row," + ",".join(f"grad_{j}" for j in range(grad.shape[1]))
+        body = (f"{i},{line}" for i, line in enumerate(_csv_rows(grad).split("\n")))
+        sections.append("\n".join([header, *body]))
+    if report.check is not None:
+        lines = ["row,col,input,analytic,numeric,abs_err,rel_err,ok"]
+        for idx, *numbers, ok in _check_rows(report.check):
+            row, col = (idx + (0,))[:2]
+            cells = [str(row), str(col), *map(format_float, numbers), str(ok).lower()]
+            lines.append(",".join(cells))
+        sections.append("\n".join(lines))
+    out.write("\n\n".join(sections) + "\n")
+
+
+def _json_number(x: float) -> float | None:
+    return x if math.isfinite(x) else None  # JSON has no NaN; null stands for it
+
+
+def _json_array(a: np.ndarray) -> Any:
+    if np.isfinite(a).all():
+        return a.tolist()
+    return np.where(np.isfinite(a), a, None).tolist()
+
+
+def _json(report: Report, out: IO[str]) -> None:
+    value = report.value
+    doc: dict[str, Any] = {
+        "loss": report.loss,
+        "reduction": report.reduction,
+        "shape": list(report.shape),
+        "value": _json_array(value) if isinstance(value, np.ndarray) else _json_number(value),
+    }
+    if report.grad is not None:
+        doc["grad"] = _json_array(report.grad)
+        doc["grad_of"] = report.grad_of
+    if report.check is not None:
+        check = {k: _json_number(v) if isinstance(v, float) else v
+                 for k, v in _check_summary_fields(report.check).items()}
+        check["worst"] = [
+            {
+                "index": list(idx),
+                "input": inp,
+                "analytic": _json_number(a),
+                "numeric": _json_number(n),
+                "abs_err": _json_number(ae),
+                "rel_err": _json_number(re),
+                "ok": ok,
+            }
+            for idx, inp, a, n, ae, re, ok in _check_rows(report.check)
+        ]
+        doc["check"] = check
+    doc["inputs"] = report.inputs
+    if report.details:
+        doc["details"] = report.details
+    json.dump(doc, out, allow_nan=False)
+    out.write("\n")
+
+
+def _text(v: Any) -> str:
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, float):
+        return format_float(v)
+    return str(v)
+
+
+# --------------------------------------------------------------------------- people
+
+
+def _short(x: float) -> str:
+    return f"{x:.6g}"
+
+
+def _table(report: Report, out: IO[str]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(file=out, highlight=False)
+    summary = Table(title=report.title, show_header=False, title_justify="left")
+    summary.add_column(style="bold")
+    summary.add_column()
+    summary.add_row("Loss", report.loss)
+    summary.add_row("Reduction", report.reduction)
+    summary.add_row("Shape", " × ".join(map(str, report.shape)))
+    for key, text in report.details.items():
+        summary.add_row(key.replace("_", " ").capitalize(), str(text))
+    for role, path in report.inputs.items():
+        summary.add_row(role.capitalize(), path)
+    if report.reduction != "none":
+        summary.add_row("Value", Text(format_float(float(report.value)), style="bold green"))
+    console.print(summary)
+
+    if report.reduction == "none":
+        values = np.asarray(report.value).reshape(-1, 1)
+        _array_table(console, values, "Loss of each row", ["loss"])
+    if report.grad is not None:
+        title = (
+            "Gradient of each row's own loss (reduction none)"
+            if report.reduction == "none"
+            else f"Gradient of the {report.reduction} loss w.r.t. the predictions"
+        )
+        _array_table(console, report.grad, title)
+    if report.check is not None:
+        _check_table(console, report.check, report.check_title)
+
+
+def _array_table(console, array: np.ndarray, title: str, names: list[str] | None = None) -> None:
+    from rich.table import Table
+
+    grid = array.reshape(len(array), -1)
+    n_rows, n_cols = grid.shape
+    shown_cols = min(n_cols, SHOW_COLS)
+    table = Table(title=title, title_justify="left")
+    table.add_column("row", justify="right", style="dim")
+    for j in range(shown_cols):
+        table.add_column(names[j] if names else str(j), justify="right")
+    if n_cols > shown_cols:
+        table.add_column(f"… {n_cols - shown_cols} more", justify="left", style="dim")
+    for i in range(min(n_rows, SHOW_ROWS)):
+        cells = [_short(v) for v in grid[i, :shown_cols].tolist()]
+        table.add_row(str(i), *cells, *(["…"] if n_cols > shown_cols else []))
+    console.print(table)
+    if n_rows > SHOW_ROWS:
+        console.print(
+            f"[dim]… {n_rows - SHOW_ROWS} more rows (--grad-out FILE or --format csv for all)[/dim]"
+        )
+
+
+def _check_table(console, check: CheckResult, title: str) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{title} (worst elements first)", title_justify="left")
+    for name in ("index", "input", "analytic", "numeric", "abs err", "rel err", ""):
+        table.add_column(name, justify="right")
+    for idx, inp, a, n, ae, re, ok in _check_rows(check):
+        table.add_row(
+            str(idx if len(idx) > 1 else idx[0]),
+            _short(inp), _short(a), _short(n), f"{ae:.2e}", f"{re:.2e}",
+            "[green]✓[/green]" if ok else "[red]✗[/red]",
+        )
+    console.print(table)
+    if check.checked > SHOW_ROWS:
+        console.print(f"[dim]… {check.checked - SHOW_ROWS} more elements not shown[/dim]")
+    verdict = "[bold green]PASS[/bold green]" if check.passed else "[bold red]FAIL[/bold red]"
+    console.print(
+        f"{verdict}: {check.checked} elements checked, {check.failed} failed; "
+        f"max abs err {check.max_abs_err:.3g}, max rel err {check.max_rel_err:.3g} "
+        f"(eps {check.eps:g}, rtol {check.rtol:g}, atol {check.atol:g})"
+    )
