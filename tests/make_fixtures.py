@@ -669,10 +669,12 @@ def gen_kl():
 
 
 # -------------------------------------------------------------------------- sample weights
-def sw_reduce(v, wden, s, red):
-    """Our sample-weight semantics: sum = sum s*v, mean = sum s*v / sum s*w, none = s*v."""
+def sw_reduce(v, wden, s, red, row_size=1):
+    """Our sample-weight semantics: sum = sum s*v (times D for elementwise losses, whose v is a
+    row mean, so that unit weights give the plain sum over all elements), mean = sum s*v /
+    sum s*w, none = s*v."""
     if red == "sum":
-        return (s * v).sum()
+        return (s * v).sum() * row_size
     if red == "mean":
         return (s * v).sum() / (s * wden).sum()
     return s * v
@@ -703,6 +705,7 @@ def gen_sample_weights():
                 fn, fname = F.binary_cross_entropy, "binary_cross_entropy"
             sw = np.round(rng.uniform(0.5, 2.0, size=n), 3).tolist()
             st, yt = t64(sw), t64(targets)
+            row_size = shape[1] if len(shape) == 2 else 1
             vdesc = f"v = F.{fname}(p, y, reduction='none')" + (
                 ".mean(dim=1)" if len(shape) == 2 else ""
             )
@@ -714,10 +717,11 @@ def gen_sample_weights():
                     red,
                     preds,
                     targets,
-                    lambda p, yt=yt, st=st, red=red, fn=fn: sw_reduce(
-                        rowmean(fn(p, yt, reduction="none")), torch.ones_like(st), st, red
+                    lambda p, yt=yt, st=st, red=red, fn=fn, d=row_size: sw_reduce(
+                        rowmean(fn(p, yt, reduction="none")), torch.ones_like(st), st, red, d
                     ),
-                    f"{vdesc}; w_den = 1; {SW_CALL[red]}",
+                    f"{vdesc}; w_den = 1; {SW_CALL[red]}"
+                    + (" * D" if red == "sum" and len(shape) == 2 else ""),
                     sample_weights=sw,
                 )
     # ce logits/index: v = torch 'none' row (class-weighted, 0 if ignored);

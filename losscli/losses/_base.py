@@ -266,8 +266,10 @@ class Loss:
         self._check_reduction(reduction)
         s = self._sample_weights(sample_weights, prepared)
         scaled = row_grad if s is None else row_grad * (s if row_grad.ndim == 1 else s[:, None])
-        if reduction in ("none", "sum"):
+        if reduction == "none":
             return scaled
+        if reduction == "sum":
+            return scaled * self._row_size(prepared)
         denominator = self._denominator(prepared, reduction, s)
         # Every row weighs 0 (all targets ignored): no element moves the loss; PyTorch's
         # gradient is 0 there too, while its value is NaN.
@@ -290,6 +292,12 @@ class Loss:
         if self.elementwise and grad.ndim == 2:
             return grad / grad.shape[1]
         return grad
+
+    def _row_size(self, prepared: Prepared) -> int:
+        """Elements averaged into one row's loss: ``sum`` adds them all back (D for
+        elementwise losses on N × D inputs, else 1)."""
+        p = prepared.predictions
+        return p.shape[1] if self.elementwise and p.ndim == 2 else 1
 
     def _check_reduction(self, reduction: str) -> None:
         if reduction not in self.reductions:
@@ -337,7 +345,7 @@ class Loss:
             return weighted
         total = float(weighted.sum())
         if reduction == "sum":
-            return total
+            return total * self._row_size(prepared)
         denominator = self._denominator(prepared, reduction, s)
         # 0/0 (every target ignored) is NaN, as in PyTorch; say so rather than divide silently.
         if denominator == 0:
