@@ -1,0 +1,455 @@
+"""Input/output layer: read CSV/TSV/NPY into float64 arrays, write arrays atomically.
+
+Every problem with an input raises :class:`InputError` with a one-line message naming what is
+wrong and, where it helps, the fix. Nothing here prints.
+
+CSV is read in two ways that must agree:
+
+* a pure-Python scanner (:func:`_scan`), which is the authority: it accepts or rejects every
+  cell and produces the precise error message (line, column, value);
+* pandas' C parser, used only for inputs of ``_PANDAS_MIN_BYTES`` or more. Its result is taken
+  only when it parsed cleanly into finite float64 of the expected width; anything else falls
+  back to the scanner, which then explains the problem.
+
+Small inputs skip pandas entirely because importing it (~0.3 s) costs more than scanning a
+megabyte in Python. pandas is imported lazily so ``import losscli.io`` stays cheap.
+
+NPY decisions: ``bool`` arrays are accepted and read as 0.0/1.0 (binary labels are often saved
+that way); integer and float arrays of any width are cast to float64; complex, string,
+structured, datetime and object arrays are rejected. Files are never unpickled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import itertools
+import math
+import os
+import re
+import stat
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO, TextIO
+
+import numpy as np
+import numpy.lib.format as npy_format
+
+from losscli.errors import InputError, UsageError
+
+__all__ = ["Table", "read_table", "read_array", "write_array", "format_float"]
+
+# Inputs at least this big go through pandas; smaller ones through the Python scanner.
+_PANDAS_MIN_BYTES = 1 << 20
+
+_SEPARATORS = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
+# What a cell may hold, after stripping whitespace and one pair of double quotes. Kept to
+# what pandas' C parser also accepts so small and big files are treated alike.
+_NUMBER = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan)", re.I)
+_STDIN_TTY = (
+    "reading from stdin but it is a terminal: pipe data in, "
+    "e.g. `cat preds.csv | losscli mse - targets.csv`"
+)
+_NPY_OBJECTS = (
+    "NPY holds Python objects (dtype object); losscli reads numeric arrays only and never unpickles"
+)
+
+_Err = Callable[[str], InputError]
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: the generated __eq__ would compare ndarrays
+class Table:
+    data: np.ndarray  # float64, always 2-D (rows, cols)
+    columns: list[str] | None  # header names, None when the file had no header
+    source: str  # display name: the path as given, or "<stdin>"
+
+
+def read_table(
+    source: str | os.PathLike, *, role: str = "input", stdin: BinaryIO | None = None
+) -> Table:
+    """Read a CSV/TSV/NPY file (or CSV on stdin when ``source`` is ``-``) as a 2-D table."""
+    data, columns, display, _ = _read(source, role, stdin)
+    return Table(data, columns, display)
+
+
+def read_array(
+    source: str | os.PathLike, *, role: str = "input", stdin: BinaryIO | None = None
+) -> np.ndarray:
+    """Read like :func:`read_table`; 1-D for a one-column CSV or a 1-D NPY, else 2-D."""
+    data, _, _, vector = _read(source, role, stdin)
+    return data[:, 0] if vector else data
+
+
+def format_float(x: float) -> str:
+    """Shortest text that reads back as the same float64 (``repr``), shared by all writers."""
+    return repr(float(x))
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+def _read(source, role: str, stdin) -> tuple[np.ndarray, list[str] | None, str, bool]:
+    """Return (2-D float64 data, columns, display name, whether read_array should give 1-D)."""
+    if isinstance(source, str) and source == "-":
+        display = "<stdin>"
+        err = _error(role, display)
+        raw = _read_stdin(stdin, err)
+        if raw.startswith(b"\x93NUMPY"):  # NPY piped in: these magic bytes cannot start a CSV
+            return _npy_result(_read_npy(io.BytesIO(raw), err), display)
+        data, columns = _read_csv(raw, None, ",", err)
+        return data, columns, display, data.shape[1] == 1
+
+    display = os.fsdecode(os.fspath(source))
+    err = _error(role, display)
+    ext = os.path.splitext(display)[1].lower()
+    with _open(source, err) as f:
+        info = os.fstat(f.fileno())
+        regular = stat.S_ISREG(info.st_mode)
+        if ext == ".npy":
+            # A pipe (e.g. bash's `<(cmd)`) cannot seek, which the NPY reader needs.
+            return _npy_result(_read_npy(f if regular else io.BytesIO(f.read()), err), display)
+        sep = _SEPARATORS.get(ext, ",")
+        if regular and info.st_size >= _PANDAS_MIN_BYTES:
+            data, columns = _read_csv(None, source, sep, err)  # big file: pandas streams the path
+        else:
+            data, columns = _read_csv(f.read(), None, sep, err)  # one read serves both parsers
+    return data, columns, display, data.shape[1] == 1
+
+
+def _error(role: str, display: str) -> _Err:
+    return lambda message: InputError(message, role=role, source=display)
+
+
+@contextlib.contextmanager
+def _open(path, err: _Err) -> Iterator[BinaryIO]:
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - open errors are mapped here, the with is below
+    except FileNotFoundError:
+        raise err("file not found") from None
+    except IsADirectoryError:
+        raise err("is a directory, expected a file") from None
+    except PermissionError:
+        if os.path.isdir(path):  # Windows reports opening a directory as permission denied
+            raise err("is a directory, expected a file") from None
+        raise err("permission denied") from None
+    except OSError as e:
+        raise err(f"cannot open file ({e.strerror or e})") from None
+    with f:
+        yield f
+
+
+def _read_stdin(stdin: BinaryIO | TextIO | None, err: _Err) -> bytes:
+    if stdin is None:
+        stdin = sys.stdin.buffer if sys.stdin is not None else io.BytesIO()
+    try:
+        tty = stdin.isatty()
+    except (AttributeError, ValueError, OSError):  # closed or file-like without isatty
+        tty = False
+    if tty:
+        raise err(_STDIN_TTY)
+    data = stdin.read()
+    return data.encode() if isinstance(data, str) else data
+
+
+# --- CSV ---------------------------------------------------------------------------------------
+
+
+def _read_csv(raw: bytes | None, path, sep: str, err: _Err) -> tuple[np.ndarray, list[str] | None]:
+    """Parse CSV from ``raw`` bytes, or from ``path`` when the file is too big to slurp."""
+
+    def text() -> TextIO:  # fresh stream, decoded lazily; newline="" lets csv see \r\n
+        binary = open(path, "rb") if raw is None else io.BytesIO(raw)  # noqa: SIM115
+        return io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
+
+    try:
+        if raw is None or len(raw) >= _PANDAS_MIN_BYTES:
+            with text() as stream:
+                first = next(_rows(stream, sep, err), None)
+            if first is None:
+                raise err("file is empty")
+            fields = first[1]
+            header = _is_header(fields)
+            data = _pandas_parse(io.BytesIO(raw) if raw is not None else path, sep, header)
+            if (
+                data is not None
+                and data.shape[0] > 0
+                and data.shape[1] == len(fields)
+                and np.isfinite(data).all()
+            ):
+                return data, [_clean(c) for c in fields] if header else None
+        # Small input, or pandas choked / found NaN: the scanner decides and explains.
+        with text() as stream:
+            return _scan(stream, sep, err)
+    except UnicodeDecodeError:
+        raise err("file is not UTF-8 text; save it as UTF-8") from None
+
+
+def _pandas_parse(src, sep: str, header: bool) -> np.ndarray | None:
+    """Fast path: pandas' C parser straight to float64, or None when anything looks off."""
+    import pandas as pd
+
+    with warnings.catch_warnings():
+        # Rows longer than the header only warn (and lose data); treat that as failure.
+        warnings.simplefilter("error", pd.errors.ParserWarning)
+        try:
+            frame = pd.read_csv(
+                src,
+                sep=sep,
+                header=0 if header else None,
+                index_col=False,
+                dtype=np.float64,
+                # No NA strings at all: "nan" and empty cells then fail the float conversion,
+                # so short rows and empty cells cannot pass as NaN.
+                keep_default_na=False,
+                skipinitialspace=True,
+                encoding="utf-8",
+                compression=None,
+                engine="c",
+            )
+        except (ValueError, pd.errors.ParserWarning):  # ParserError/UnicodeDecodeError are too
+            return None
+    # Copy into a C-ordered array we own: pandas may hand back a read-only or F-ordered view.
+    return np.array(frame.to_numpy(dtype=np.float64), dtype=np.float64, order="C")
+
+
+def _rows(stream: TextIO, sep: str, err: _Err) -> Iterator[tuple[int, list[str]]]:
+    """Non-blank rows, each with the 1-based line number it starts on."""
+    reader = csv.reader(stream, delimiter=sep, skipinitialspace=True)
+    end = 0
+    try:
+        for fields in reader:
+            start, end = end + 1, reader.line_num
+            if len(fields) > 1 or (fields and fields[0].strip()):
+                yield start, fields
+    except csv.Error as e:
+        raise err(f"cannot parse line {reader.line_num} ({e})") from None
+
+
+def _clean(cell: str) -> str:
+    cell = cell.strip()
+    if len(cell) >= 2 and cell[0] == cell[-1] == '"':
+        cell = cell[1:-1].strip()
+    return cell
+
+
+def _is_header(fields: list[str]) -> bool:
+    # Empty cells do not decide: "1,,3" is a data row with a hole, not a header.
+    return any(c and not _NUMBER.fullmatch(c) for c in map(_clean, fields))
+
+
+def _scan(stream: TextIO, sep: str, err: _Err) -> tuple[np.ndarray, list[str] | None]:
+    """The authoritative parser: validate every cell, report the first problem precisely."""
+    rows = _rows(stream, sep, err)
+    first = next(rows, None)
+    if first is None:
+        raise err("file is empty")
+    first_line, first_fields = first
+    width = len(first_fields)
+    columns = [_clean(c) for c in first_fields] if _is_header(first_fields) else None
+    if columns is None:
+        rows = itertools.chain([first], rows)
+
+    def at(line: int, col: int) -> str:
+        name = f' ("{columns[col - 1]}")' if columns and columns[col - 1] else ""
+        return f"line {line}, column {col}{name}"
+
+    values: list[float] = []
+    bad: dict[str, list] = {"NaN": [0, ""], "infinite": [0, ""]}  # kind -> [count, first at]
+    nrows = 0
+    for line, fields in rows:
+        if len(fields) != width:
+            raise err(
+                f"line {line} has {_plural(len(fields), 'field')}, "
+                f"expected {width} (as on line {first_line})"
+            )
+        for col, raw in enumerate(fields, 1):
+            cell = _clean(raw)
+            if not cell:
+                raise err(f"empty value at {at(line, col)}")
+            if not _NUMBER.fullmatch(cell):
+                shown = cell if len(cell) <= 40 else cell[:37] + "..."
+                raise err(f"non-numeric value {shown!r} at {at(line, col)}")
+            value = float(cell)
+            if not math.isfinite(value):
+                tally = bad["NaN" if value != value else "infinite"]
+                tally[0] += 1
+                tally[1] = tally[1] or f"line {line}, column {col}"
+            values.append(value)
+        nrows += 1
+    if nrows == 0:
+        raise err("has a header row but no data rows")
+    _raise_nonfinite(bad, err)
+    return np.array(values, dtype=np.float64).reshape(nrows, width), columns
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _raise_nonfinite(bad: dict[str, list], err: _Err) -> None:
+    for kind, (count, where) in bad.items():
+        if count:
+            raise err(
+                f"contains {_plural(count, kind + ' value')} (first at {where}); "
+                "remove or impute them"
+            )
+
+
+# --- NPY ---------------------------------------------------------------------------------------
+
+
+def _read_npy(f: BinaryIO, err: _Err) -> np.ndarray:
+    """Validate the header before touching the data, then load with allow_pickle=False."""
+    try:
+        version = npy_format.read_magic(f)
+    except ValueError:
+        f.seek(0)
+        magic = f.read(6)
+        if not magic.strip():
+            raise err("file is empty") from None
+        if magic[:1] == b"\x80":  # pickle protocol 2+ opcode
+            raise err(
+                "file is a Python pickle, not an NPY array; losscli never unpickles"
+            ) from None
+        reason = "a zip archive such as .npz" if magic[:2] == b"PK" else "no NPY magic bytes"
+        raise err(f"not a valid NPY file ({reason})") from None
+    if version not in ((1, 0), (2, 0), (3, 0)):
+        raise err(f"not a valid NPY file (unknown format version {version[0]}.{version[1]})")
+    read_header = (
+        npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
+    )
+    try:
+        shape, _, dtype = read_header(f)
+    except Exception:  # numpy raises assorted types (even tokenize.TokenError) for bad headers
+        raise err("not a valid NPY file (corrupt header)") from None
+
+    if dtype.hasobject:
+        raise err(_NPY_OBJECTS)
+    if dtype.kind == "c":
+        raise err(f"NPY dtype {dtype.str} is complex; losscli takes real numbers only")
+    if dtype.kind not in "biuf":  # strings, bytes, structured (V), datetime (M/m)
+        raise err(f"NPY dtype {npy_format.dtype_to_descr(dtype)} is not numeric")
+    if len(shape) > 2:
+        raise err(
+            f"array has {len(shape)} dimensions (shape {shape}); losscli takes a vector or a matrix"
+        )
+    if len(shape) == 0:
+        raise err("array is a 0-d scalar; losscli takes a vector or a matrix")
+    if math.prod(shape) == 0:
+        raise err("array is empty")
+
+    data_start, needed = f.tell(), math.prod(shape) * dtype.itemsize
+    available = f.seek(0, io.SEEK_END) - data_start
+    if available < needed:
+        raise err(f"not a valid NPY file (truncated: {available} of {needed} data bytes)")
+    f.seek(0)
+    try:
+        array = np.load(f, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise err(f"not a valid NPY file ({str(e).splitlines()[0][:80]})") from None
+    array = np.ascontiguousarray(array, dtype=np.float64)
+
+    if not np.isfinite(array).all():
+        bad = {}
+        for kind, mask in (("NaN", np.isnan(array)), ("infinite", np.isinf(array))):
+            index = np.unravel_index(int(np.argmax(mask)), mask.shape)  # first in C order
+            where = f"row {index[0]}, col {index[1]}" if array.ndim == 2 else f"index {index[0]}"
+            bad[kind] = [int(mask.sum()), where]
+        _raise_nonfinite(bad, err)
+    return array
+
+
+def _npy_result(array: np.ndarray, display: str) -> tuple[np.ndarray, None, str, bool]:
+    """_read's answer for an NPY array: Table data is 2-D, read_array keeps a 1-D array 1-D."""
+    vector = array.ndim == 1
+    return (array.reshape(-1, 1) if vector else array), None, display, vector
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def write_array(
+    path: str | os.PathLike,
+    array: np.ndarray,
+    *,
+    protect: Iterable[str | os.PathLike] = (),
+) -> None:
+    """Write ``array`` to ``.npy`` (np.save) or ``.csv``/``.tsv`` (repr precision, no header).
+
+    The file is written to a temporary file in the target directory, fsynced and renamed over
+    the target, so the target is never left half-written. Paths in ``protect`` (the inputs)
+    are never overwritten, however they are spelled.
+    """
+    display = os.fsdecode(os.fspath(path))
+    ext = os.path.splitext(display)[1].lower()
+    if ext not in (".npy", ".csv", ".tsv"):
+        raise UsageError(f"--grad-out must end in .npy, .csv or .tsv, got {display!r}")
+    array = np.asarray(array)
+    if ext != ".npy" and array.ndim > 2:
+        raise UsageError(f"cannot write a {array.ndim}-D array as {ext[1:].upper()}; use .npy")
+    for p in protect:
+        if p != "-" and _same_file(path, p):
+            raise InputError(
+                f"refusing to overwrite input file {os.fsdecode(os.fspath(p))}; "
+                "choose another --grad-out path"
+            )
+
+    def err(message: str) -> InputError:
+        return InputError(message, source=display)
+
+    parent = os.path.dirname(display) or "."
+    if not os.path.isdir(parent):
+        raise err(f"directory {parent} does not exist; create it first")
+    if os.path.isdir(path):
+        raise err("is a directory, expected a file")
+    try:
+        fd, tmp = tempfile.mkstemp(
+            dir=parent, prefix=f".{os.path.basename(display)}.", suffix=".tmp"
+        )
+    except OSError as e:
+        raise err(f"cannot create a file in directory {parent} ({e.strerror or e})") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if ext == ".npy":
+                np.save(f, array, allow_pickle=False)
+            else:
+                _write_text(f, array, "," if ext == ".csv" else "\t")
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
+        os.replace(tmp, path)
+    except BaseException as e:  # including KeyboardInterrupt: never leave the temp file behind
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise err(f"cannot write file ({e.strerror or e})") from e
+        raise
+
+
+def _write_text(f: BinaryIO, array: np.ndarray, sep: str) -> None:
+    array = np.asarray(array, dtype=np.float64)
+    rows = array.reshape(-1, 1) if array.ndim < 2 else array
+    for start in range(0, len(rows), 4096):  # chunks: bounded memory for big arrays
+        chunk = rows[start : start + 4096].tolist()
+        # repr of a Python float is format_float: shortest text that round-trips.
+        f.write("".join(sep.join(map(repr, row)) + "\n" for row in chunk).encode())
+
+
+def _same_file(a, b) -> bool:
+    with contextlib.suppress(OSError):
+        if os.path.samefile(a, b):  # catches hard links and symlinks
+            return True
+    # Also catch spellings of a path that does not exist yet.
+    return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # the only way to read the umask is to set it
+    os.umask(mask)
+    return mask
