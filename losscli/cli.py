@@ -17,7 +17,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -27,6 +26,13 @@ from .errors import InputError, LossCliError, LossCliWarning, UsageError
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 130, 141
 FORMATS = ("table", "plain", "json", "csv")  # mirrors render.FORMATS without importing numpy
+
+
+# Typer ≥ 0.2x vendors click as typer._click; find its exception classes through a public name
+# rather than importing a private module.
+_click_exceptions = sys.modules[typer.BadParameter.__module__]
+ClickUsageError = _click_exceptions.UsageError
+NoArgsIsHelpError = getattr(_click_exceptions, "NoArgsIsHelpError", ())
 
 
 def _error(message: str) -> None:
@@ -45,11 +51,14 @@ class LossCliGroup(TyperGroup):
             )
             rc = rc if isinstance(rc, int) else EXIT_OK
             sys.stdout.flush()
-        except click.exceptions.NoArgsIsHelpError as exc:
-            print(exc.ctx.get_help(), file=sys.stderr)
+        except NoArgsIsHelpError as exc:
+            # Typer's rich help prints itself while the error is built; plain click returns it.
+            if exc.format_message().strip():
+                print(exc.format_message(), file=sys.stderr)
             rc = EXIT_BAD_INPUT
-        except click.UsageError as exc:
-            _error(exc.format_message().replace("\n", " "))
+        except ClickUsageError as exc:
+            # Typer validates through pydantic, whose messages start "Value error, ".
+            _error(exc.format_message().replace("Value error, ", "").replace("\n", " "))
             rc = EXIT_BAD_INPUT
         except LossCliError as exc:
             if debug:
@@ -58,7 +67,7 @@ class LossCliGroup(TyperGroup):
                 traceback.print_exc()
             _error(str(exc))
             rc = exc.exit_code
-        except (KeyboardInterrupt, click.Abort):
+        except (KeyboardInterrupt, typer.Abort):
             rc = EXIT_INTERRUPTED
         except BrokenPipeError:
             # The reader went away (`| head`): stop quietly, and keep Python's exit-time flush

@@ -186,7 +186,8 @@ def _table(report: Report, out: IO[str]) -> None:
     from rich.text import Text
 
     console = Console(file=out, highlight=False)
-    summary = Table(title=report.title, show_header=False, title_justify="left")
+    console.print(f"[bold]{report.title}[/bold]")
+    summary = Table(show_header=False)
     summary.add_column(style="bold")
     summary.add_column()
     summary.add_row("Loss", report.loss)
@@ -220,7 +221,8 @@ def _array_table(console, array: np.ndarray, title: str, names: list[str] | None
     grid = array.reshape(len(array), -1)
     n_rows, n_cols = grid.shape
     shown_cols = min(n_cols, SHOW_COLS)
-    table = Table(title=title, title_justify="left")
+    console.print(f"[bold]{title}[/bold]")
+    table = Table()
     table.add_column("row", justify="right", style="dim")
     for j in range(shown_cols):
         table.add_column(names[j] if names else str(j), justify="right")
@@ -239,7 +241,8 @@ def _array_table(console, array: np.ndarray, title: str, names: list[str] | None
 def _check_table(console, check: CheckResult, title: str) -> None:
     from rich.table import Table
 
-    table = Table(title=f"{title} (worst elements first)", title_justify="left")
+    console.print(f"[bold]{title}[/bold] (worst elements first)")
+    table = Table()
     for name in ("index", "input", "analytic", "numeric", "abs err", "rel err", ""):
         table.add_column(name, justify="right")
     for idx, inp, a, n, ae, re, ok in _check_rows(check):
