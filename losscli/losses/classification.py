@@ -348,7 +348,7 @@ def _ce_values_and_grad(
         e = np.exp(shifted)
         total = e.sum(axis=1, keepdims=True)
         shifted -= np.log(total)  # log_softmax
-        values = -np.einsum("ij,ij->i", a, shifted)
+        values = 0.0 - np.einsum("ij,ij->i", a, shifted)  # 0.0 − x: no −0.0 in the output
         if not want_grad:
             return values, None
         e /= total  # softmax
@@ -356,13 +356,13 @@ def _ce_values_and_grad(
         e -= a
         return values, e
     floored = np.maximum(p, clip)
-    values = -np.einsum("ij,ij->i", a, np.log(floored))
+    values = 0.0 - np.einsum("ij,ij->i", a, np.log(floored))
     if not want_grad:
         return values, None
     # d/dp of −a·log(max(p, clip)): −a/p above the floor, 0 below it (as torch.clamp's backward).
     grad = np.zeros_like(p)
-    np.divide(-a, floored, out=grad, where=p >= clip)
-    return values, grad
+    np.divide(a, floored, out=grad, where=p >= clip)
+    return values, np.subtract(0.0, grad, out=grad)
 
 
 def _ce_values(p: np.ndarray, a: np.ndarray, **options: Any) -> np.ndarray:
@@ -398,7 +398,8 @@ cross_entropy = Loss(
     formula="H = −Σ_c y_c log p_c per row; with --logits, log p = log_softmax(z)",
     gradient_formula=(
         "logits: softmax(z)·Σy − y (= softmax(z) − y when target rows sum to 1); "
-        "probabilities: −y/p; divided by N for mean"
+        "probabilities: −y/p; y weighted and smoothed by the class options; divided by N "
+        "(Σ w_y with class weights) for mean"
     ),
     reference="torch.nn.functional.cross_entropy (logits); −Σ y·log(clamp(p, clip)) otherwise",
     values=_ce_values,
@@ -510,11 +511,11 @@ def _prepare_nll(
 
 def _nll_values(x: np.ndarray, a: np.ndarray, **_: Any) -> np.ndarray:
     """Rows ``−Σ_c a_ic x_ic`` = ``−w_{y_i} x_{i,y_i}`` (0 for ignored rows)."""
-    return -np.einsum("ij,ij->i", a, x)
+    return 0.0 - np.einsum("ij,ij->i", a, x)
 
 
 def _nll_grad(x: np.ndarray, a: np.ndarray, **_: Any) -> np.ndarray:
-    return -a
+    return 0.0 - a  # not −a: 0.0 − 0.0 is 0.0, where −0.0 would print as "-0.0"
 
 
 def _nll_samples(options: Mapping[str, Any]) -> tuple[str, str]:

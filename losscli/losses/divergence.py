@@ -32,7 +32,7 @@ def kl_values(x: np.ndarray, t: np.ndarray, *, log_target: bool) -> np.ndarray:
 
 def kl_grad(x: np.ndarray, t: np.ndarray, *, log_target: bool) -> np.ndarray:
     """∂/∂x_c = −q_c (the target probabilities), whatever x is."""
-    return -np.exp(t) if log_target else -t
+    return 0.0 - (np.exp(t) if log_target else t)  # 0.0 − q: no −0.0 where q = 0
 
 
 def _kl_weights(x: np.ndarray, t: np.ndarray, **_: Any) -> np.ndarray | None:
