@@ -244,9 +244,12 @@ def _resolve_inputs(loss, preds: str | None, targets: str | None, options: dict)
 
 
 def _name_the_file(exc: InputError, inputs: dict[str, str]) -> InputError:
-    """Prefix the message with the file it is about, unless the reader already did."""
+    """Prefix the message with the file it is about, unless the reader already did; an error
+    about no input in particular names them all, one about an option (class weights) none."""
     if exc.source is None:
-        exc.source = inputs.get(exc.role or "") or ", ".join(inputs.values())
+        exc.source = inputs.get(exc.role or "") or (
+            ", ".join(inputs.values()) if exc.role is None else None
+        )
     return exc
 
 

@@ -394,7 +394,7 @@ class Loss:
         if (s < 0).any():
             i = int(np.argmax(s < 0))
             raise InputError(
-                f"sample weights must be non-negative, found {s[i]!r} at {format_index(i)}",
+                f"sample weights must be non-negative, found {float(s[i])!r} at {format_index(i)}",
                 role="sample weights",
             )
         return s

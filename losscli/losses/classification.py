@@ -121,7 +121,7 @@ def _validate_indices(indices: np.ndarray, n_classes: int) -> np.ndarray:
     if fractional.any():
         i = int(np.argmax(fractional))
         raise InputError(
-            f"class index {indices[i]!r} at {format_index(i)} is not a whole number; class "
+            f"class index {float(indices[i])!r} at {format_index(i)} is not a whole number; class "
             f"indices are integers in [0, {n_classes}) — for probability targets give N × "
             f"{n_classes} rows",
             role="targets",
@@ -152,7 +152,7 @@ def _warn_rows_not_summing_to_one(a: np.ndarray, what: str, consequence: str) ->
         i = int(np.argmax(off))
         warn(
             f"{int(off.sum())} of {len(a)} {what} rows do not sum to 1 (first: row {i} sums "
-            f"to {sums[i]!r}); {consequence}"
+            f"to {float(sums[i])!r}); {consequence}"
         )
 
 
@@ -311,7 +311,7 @@ def prepare_cross_entropy(
         if outside.any():
             idx = np.argwhere(outside)[0]
             raise InputError(
-                f"probabilities must lie in [0, 1], found {predictions[tuple(idx)]!r} at "
+                f"probabilities must lie in [0, 1], found {float(predictions[tuple(idx)])!r} at "
                 f"{format_index(idx)} — pass --logits if these are raw scores",
                 role="predictions",
             )
@@ -557,8 +557,8 @@ mean's denominator. ``ce --logits`` is ``nll`` of ``log_softmax(z)``.
 >>> losscli.nll([[-0.5, -1.5], [-2.0, -0.1]], [0, 1])
 0.3
 >>> losscli.nll.grad([[-0.5, -1.5], [-2.0, -0.1]], [0, 1])
-array([[-0.5, -0. ],
-       [-0. , -0.5]])
+array([[-0.5,  0. ],
+       [ 0. , -0.5]])
 """,
 )
 

@@ -125,6 +125,6 @@ Gradient w.r.t. ``predictions``: ``−q``, divided by N (``batchmean``) or N·C 
 >>> import math, losscli
 >>> x = [[math.log(0.5), math.log(0.5)]]
 >>> losscli.kl(x, [[0.9, 0.1]], reduction="batchmean")
-0.3680642071684971
+0.368064207168497
 """,
 )
