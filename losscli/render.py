@@ -252,19 +252,31 @@ def _check_table(console, check: CheckResult, title: str) -> None:
     for name in ("index", "input", "analytic", "numeric", "abs err", "rel err", ""):
         table.add_column(name, justify="right")
     for idx, inp, a, n, ae, re, ok in _check_rows(check):
-        table.add_row(
-            str(idx if len(idx) > 1 else idx[0]),
-            _short(inp), _short(a), _short(n), f"{ae:.2e}", f"{re:.2e}",
-            "[green]✓[/green]" if ok else "[red]✗[/red]",
-        )
+        table.add_row(*_cells(idx, (inp, a, n), ae, re, ok))
+    counts = f"{check.checked} elements checked, {check.failed} failed"
+    _print_with_verdict(console, table, check, counts, f"eps {check.eps:g}, ")
+
+
+def _cells(idx: tuple[int, ...], values, ae: float, re: float, ok: bool) -> list[str]:
+    """One row of a check table: index, the compared numbers, the errors, the verdict."""
+    return [
+        str(idx if len(idx) > 1 else idx[0]),
+        *(_short(v) for v in values),
+        f"{ae:.2e}",
+        f"{re:.2e}",
+        "[green]✓[/green]" if ok else "[red]✗[/red]",
+    ]
+
+
+def _print_with_verdict(console, table, check: CheckResult, counts: str, step: str) -> None:
     console.print(table)
     if check.checked > SHOW_ROWS:
         console.print(f"[dim]… {check.checked - SHOW_ROWS} more elements not shown[/dim]")
     verdict = "[bold green]PASS[/bold green]" if check.passed else "[bold red]FAIL[/bold red]"
     console.print(
-        f"{verdict}: {check.checked} elements checked, {check.failed} failed; "
+        f"{verdict}: {counts}; "
         f"max abs err {check.max_abs_err:.3g}, max rel err {check.max_rel_err:.3g} "
-        f"(eps {check.eps:g}, rtol {check.rtol:g}, atol {check.atol:g})"
+        f"({step}rtol {check.rtol:g}, atol {check.atol:g})"
     )
 
 
@@ -326,20 +338,9 @@ def _against_table(console, result) -> None:
     for name in ("index", "input", "yours", "analytic", "numeric", "abs err", "rel err", ""):
         table.add_column(name, justify="right")
     for idx, inp, y, a, n, ae, re, ok in _against_rows(result):
-        table.add_row(
-            str(idx if len(idx) > 1 else idx[0]),
-            _short(inp), _short(y), _short(a), _short(n), f"{ae:.2e}", f"{re:.2e}",
-            "[green]✓[/green]" if ok else "[red]✗[/red]",
-        )
-    console.print(table)
-    if check.checked > SHOW_ROWS:
-        console.print(f"[dim]… {check.checked - SHOW_ROWS} more elements not shown[/dim]")
-    verdict = "[bold green]PASS[/bold green]" if check.passed else "[bold red]FAIL[/bold red]"
-    console.print(
-        f"{verdict}: {check.checked} elements compared, {check.failed} differ; "
-        f"max abs err {check.max_abs_err:.3g}, max rel err {check.max_rel_err:.3g} "
-        f"(rtol {check.rtol:g}, atol {check.atol:g})"
-    )
+        table.add_row(*_cells(idx, (inp, y, a, n), ae, re, ok))
+    counts = f"{check.checked} elements compared, {check.failed} differ"
+    _print_with_verdict(console, table, check, counts, "")
     for finding in result.findings:
         console.print(f"  • {finding}", highlight=False, markup=False)
 

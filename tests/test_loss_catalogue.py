@@ -161,7 +161,7 @@ def test_bce_logits_stable_and_pos_weight():
             ([0.5], [2.0]),
             {},
             InputError,
-            r"bce targets must lie in \[0, 1\] .* found 2.0 at \(row 0\)",
+            r"bce targets must lie in \[0, 1\], found 2.0 at \(row 0\) — they are the probability",
         ),
         (
             ([1.5], [1.0]),
@@ -329,8 +329,8 @@ def test_kl_reductions_and_zero_targets():
             [[-1.0, -1.0]],
             [[1.5, 0.5]],
             {},
-            r"kl targets are probabilities in \[0, 1\], found 1.5 at \(row 0, col 0\) — pass "
-            r"--log-target",
+            r"kl targets \(probabilities\) must lie in \[0, 1\], found 1.5 at "
+            r"\(row 0, col 0\) — pass --log-target",
         ),
         (
             [[-1.0, -1.0]],

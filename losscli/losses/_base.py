@@ -38,8 +38,10 @@ __all__ = [
     "Prepared",
     "REDUCTIONS",
     "as_float_array",
+    "check_log_probabilities",
     "check_same_shape",
     "check_same_rows",
+    "check_unit_interval",
     "format_index",
     "parse_numbers",
     "warn",
@@ -90,6 +92,30 @@ def check_same_rows(*arrays: np.ndarray, names: tuple[str, ...] = ()) -> None:
     if len(set(rows)) > 1:
         what = f" ({', '.join(names)})" if names else ""
         raise InputError(f"found inconsistent numbers of rows{what}: {rows}")
+
+
+def check_log_probabilities(a: np.ndarray, *, role: str, what: str, fix: str) -> None:
+    """Log-probabilities are ≤ 0: a positive one is a probability or a logit by mistake."""
+    positive = a > 0
+    if positive.any():
+        idx = np.argwhere(positive)[0]
+        raise InputError(
+            f"{what} are log-probabilities (≤ 0), found {float(a[tuple(idx)])!r} at "
+            f"{format_index(idx)} — {fix}",
+            role=role,
+        )
+
+
+def check_unit_interval(a: np.ndarray, *, role: str, what: str, fix: str) -> None:
+    """Probabilities lie in [0, 1]: name the first value outside and how to fix it."""
+    outside = (a < 0.0) | (a > 1.0)
+    if outside.any():
+        idx = np.argwhere(outside)[0]
+        raise InputError(
+            f"{what} must lie in [0, 1], found {float(a[tuple(idx)])!r} at {format_index(idx)} "
+            f"— {fix}",
+            role=role,
+        )
 
 
 def format_index(index: Any) -> str:

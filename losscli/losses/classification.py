@@ -18,8 +18,10 @@ from ._base import (
     Loss,
     Param,
     Prepared,
+    check_log_probabilities,
     check_same_rows,
     check_same_shape,
+    check_unit_interval,
     format_index,
     parse_numbers,
     warn,
@@ -477,24 +479,12 @@ probabilities: ``−a/p`` (0 where ``p < clip``); divided by the mean's denomina
 # --------------------------------------------------------------------------- nll
 
 
-def _check_log_probabilities(a: np.ndarray, *, role: str, what: str, fix: str) -> None:
-    """Log-probabilities are ≤ 0: a positive one is a probability or a logit by mistake."""
-    positive = a > 0
-    if positive.any():
-        idx = np.argwhere(positive)[0]
-        raise InputError(
-            f"{what} are log-probabilities (≤ 0), found {float(a[tuple(idx)])!r} at "
-            f"{format_index(idx)} — {fix}",
-            role=role,
-        )
-
-
 def _prepare_nll(
     predictions: np.ndarray, targets: np.ndarray, *, class_weights: Any, ignore_index: int
 ) -> Prepared:
     ignore_index = _check_ignore_index(ignore_index)
     t, _ = resolve_class_targets(predictions, targets, "index", ignore_index=ignore_index)
-    _check_log_probabilities(
+    check_log_probabilities(
         predictions,
         role="predictions",
         what="nll's predictions",
@@ -613,22 +603,16 @@ def _bce_grad(p: np.ndarray, y: np.ndarray, *, logits: bool, pos_weight=None) ->
     return _bce_logit_grad(p, y, pos_weight) if logits else _bce_prob_grad(p, y)
 
 
-def _find(mask: np.ndarray, a: np.ndarray) -> str:
-    idx = np.argwhere(mask)[0]
-    return f"{float(a[tuple(idx)])!r} at {format_index(idx)}"
-
-
 def _prepare_bce(
     predictions: np.ndarray, targets: np.ndarray, *, logits: bool, pos_weight: Any
 ) -> Prepared:
     check_same_shape(predictions, targets)
-    outside = (targets < 0.0) | (targets > 1.0)
-    if outside.any():
-        raise InputError(
-            f"bce targets must lie in [0, 1] (the probability of the positive class, 0 or 1 "
-            f"for hard labels), found {_find(outside, targets)}",
-            role="targets",
-        )
+    check_unit_interval(
+        targets,
+        role="targets",
+        what="bce targets",
+        fix="they are the probability of the positive class (0 or 1 for hard labels)",
+    )
     n_cols = predictions.shape[1] if predictions.ndim == 2 else 1
     if pos_weight is not None:
         if not logits:
@@ -650,13 +634,12 @@ def _prepare_bce(
                 role="pos weight",
             )
     if not logits:
-        outside = (predictions < 0.0) | (predictions > 1.0)
-        if outside.any():
-            raise InputError(
-                f"probabilities must lie in [0, 1], found {_find(outside, predictions)} — pass "
-                "--logits if these are raw scores",
-                role="predictions",
-            )
+        check_unit_interval(
+            predictions,
+            role="predictions",
+            what="probabilities",
+            fix="pass --logits if these are raw scores",
+        )
         clamped = int(
             ((predictions * (1.0 - predictions) < BCE_EPSILON) & (predictions != targets)).sum()
         )

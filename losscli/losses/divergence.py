@@ -11,9 +11,15 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
-from ._base import Loss, Param, Prepared, check_same_shape, format_index
-from .classification import _check_log_probabilities, _warn_rows_not_summing_to_one
+from ._base import (
+    Loss,
+    Param,
+    Prepared,
+    check_log_probabilities,
+    check_same_shape,
+    check_unit_interval,
+)
+from .classification import _warn_rows_not_summing_to_one
 
 __all__ = ["kl"]
 
@@ -24,8 +30,7 @@ def kl_values(x: np.ndarray, t: np.ndarray, *, log_target: bool) -> np.ndarray:
         elements = np.exp(t) * (t - x)
     else:
         # xlogy(q, q) − q·x: q log q taken as 0 where q = 0
-        with np.errstate(divide="ignore"):
-            q_log_q = np.where(t > 0, t * np.log(np.where(t > 0, t, 1.0)), 0.0)
+        q_log_q = np.where(t > 0, t * np.log(np.where(t > 0, t, 1.0)), 0.0)
         elements = q_log_q - t * x
     return elements.sum(axis=1) if elements.ndim == 2 else elements
 
@@ -42,14 +47,14 @@ def _kl_weights(x: np.ndarray, t: np.ndarray, **_: Any) -> np.ndarray | None:
 
 def _prepare_kl(predictions: np.ndarray, targets: np.ndarray, *, log_target: bool) -> Prepared:
     check_same_shape(predictions, targets)
-    _check_log_probabilities(
+    check_log_probabilities(
         predictions,
         role="predictions",
         what="kl's predictions",
         fix="take the log of probabilities (log_softmax of logits)",
     )
     if log_target:
-        _check_log_probabilities(
+        check_log_probabilities(
             targets,
             role="targets",
             what="with --log-target the targets",
@@ -57,14 +62,12 @@ def _prepare_kl(predictions: np.ndarray, targets: np.ndarray, *, log_target: boo
         )
         q = np.exp(targets)
     else:
-        outside = (targets < 0.0) | (targets > 1.0)
-        if outside.any():
-            idx = np.argwhere(outside)[0]
-            raise InputError(
-                f"kl targets are probabilities in [0, 1], found {float(targets[tuple(idx)])!r} "
-                f"at {format_index(idx)} — pass --log-target if these are log-probabilities",
-                role="targets",
-            )
+        check_unit_interval(
+            targets,
+            role="targets",
+            what="kl targets (probabilities)",
+            fix="pass --log-target if these are log-probabilities",
+        )
         q = targets
     if q.ndim == 2:
         _warn_rows_not_summing_to_one(q, "target", "the result is not a divergence")
