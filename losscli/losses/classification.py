@@ -172,16 +172,19 @@ def class_coefficients(
     ignore_index: int | None = None,
     label_smoothing: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Fold the targets and the class options into one (N × C) matrix ``a``.
+    """Fold the targets and the class options into coefficients ``a``.
 
     Every loss of this module is then ``−Σ_c a_ic · log p_ic`` per row, whatever the options:
 
     - class indices: ``a_ic = w_c · ((1 − ε)·[c = y_i] + ε/C)``, 0 in ignored rows;
     - probability rows: ``a_ic = w_c · ((1 − ε)·y_ic + ε/C)``.
 
-    Also returns the ``(N,)`` weights whose sum divides the loss under ``mean``: ``w_{y_i}``
-    (0 for ignored rows) for class indices, exactly as PyTorch; None for probability rows,
-    whose ``mean`` divides by N.
+    Returns ``(a, row_weights)``. ``row_weights`` are the ``(N,)`` weights whose sum divides the
+    loss under ``mean``: ``w_{y_i}`` (0 for ignored rows) for class indices, exactly as PyTorch;
+    None for probability rows, whose ``mean`` divides by N. ``a`` is the dense (N × C) matrix,
+    except for class indices without smoothing, the common case, where each row has a single
+    coefficient, ``row_weights[i]`` at class ``a[i]``: ``a`` is then the (N,) class indices
+    (ignored rows pointing at class 0 with weight 0), and the kernels index instead of summing.
     """
     if kind == "prob":
         a = targets * (1.0 - label_smoothing) + label_smoothing / n_classes
@@ -189,12 +192,15 @@ def class_coefficients(
     n = len(targets)
     keep = np.ones(n, dtype=bool) if ignore_index is None else targets != ignore_index
     safe = np.where(keep, targets, 0)
-    a = np.full((n, n_classes), label_smoothing / n_classes)
-    a[np.arange(n), safe] += 1.0 - label_smoothing
     row_weights = keep.astype(np.float64)
     if class_weights is not None:
-        a *= class_weights
         row_weights *= class_weights[safe]
+    if not label_smoothing:
+        return safe, row_weights
+    a = np.full((n, n_classes), label_smoothing / n_classes)
+    a[np.arange(n), safe] += 1.0 - label_smoothing
+    if class_weights is not None:
+        a *= class_weights
     a[~keep] = 0.0
     return a, row_weights
 
@@ -318,7 +324,12 @@ def prepare_cross_entropy(
                 role="predictions",
             )
         _warn_rows_not_summing_to_one(predictions, "prediction", "used as given, not renormalised")
-        used = predictions[a != 0]  # the probabilities whose log enters the loss
+        # the probabilities whose log enters the loss
+        used = (
+            predictions[np.arange(len(a)), a][row_weights != 0]
+            if a.ndim == 1
+            else (predictions[a != 0])
+        )
         clipped = int((used < clip).sum())
         if clipped:
             warn(
@@ -343,26 +354,42 @@ def _ce_values_and_grad(
     row_weights: np.ndarray | None = None,
     want_grad: bool = True,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Rows ``−Σ_c a_ic log p_ic`` and their gradient, ``a`` from :func:`class_coefficients`."""
+    """Rows ``−Σ_c a_ic log p_ic`` and their gradient, ``a`` from :func:`class_coefficients`
+    (dense, or class indices with the coefficients ``row_weights``)."""
+    rows = np.arange(len(p))
+    index = a.ndim == 1
     if logits:
         # One exp per element: e = exp(z − max) gives both log-sum-exp and softmax.
         shifted = p - p.max(axis=1, keepdims=True)
         e = np.exp(shifted)
         total = e.sum(axis=1, keepdims=True)
-        shifted -= np.log(total)  # log_softmax
-        values = 0.0 - np.einsum("ij,ij->i", a, shifted)  # 0.0 − x: no −0.0 in the output
+        if index:
+            values = row_weights * (np.log(total[:, 0]) - shifted[rows, a])
+        else:
+            shifted -= np.log(total)  # log_softmax
+            values = 0.0 - np.einsum("ij,ij->i", a, shifted)  # 0.0 − x: no −0.0 in the output
         if not want_grad:
             return values, None
-        e /= total  # softmax
-        e *= a.sum(axis=1, keepdims=True)
-        e -= a
+        e /= total  # softmax, then softmax·Σ_c a_c − a
+        if index:
+            e *= row_weights[:, None]
+            e[rows, a] -= row_weights
+        else:
+            e *= a.sum(axis=1, keepdims=True)
+            e -= a
         return values, e
     floored = np.maximum(p, clip)
-    values = 0.0 - np.einsum("ij,ij->i", a, np.log(floored))
+    if index:
+        values = 0.0 - row_weights * np.log(floored[rows, a])
+    else:
+        values = 0.0 - np.einsum("ij,ij->i", a, np.log(floored))
     if not want_grad:
         return values, None
     # d/dp of −a·log(max(p, clip)): −a/p above the floor, 0 below it (as torch.clamp's backward).
     grad = np.zeros_like(p)
+    if index:
+        grad[rows, a] = np.where(p[rows, a] >= clip, 0.0 - row_weights / floored[rows, a], 0.0)
+        return values, grad
     np.divide(a, floored, out=grad, where=p >= clip)
     return values, np.subtract(0.0, grad, out=grad)
 
@@ -499,13 +526,15 @@ def _prepare_nll(
     return Prepared(predictions, a, {"row_weights": row_weights}, describe=describe)
 
 
-def _nll_values(x: np.ndarray, a: np.ndarray, **_: Any) -> np.ndarray:
-    """Rows ``−Σ_c a_ic x_ic`` = ``−w_{y_i} x_{i,y_i}`` (0 for ignored rows)."""
-    return 0.0 - np.einsum("ij,ij->i", a, x)
+def _nll_values(x: np.ndarray, y: np.ndarray, *, row_weights: np.ndarray) -> np.ndarray:
+    """Rows ``−w_{y_i} x_{i,y_i}`` (0 for ignored rows); ``y`` from :func:`class_coefficients`."""
+    return 0.0 - row_weights * x[np.arange(len(x)), y]  # 0.0 − x: no −0.0 in the output
 
 
-def _nll_grad(x: np.ndarray, a: np.ndarray, **_: Any) -> np.ndarray:
-    return 0.0 - a  # not −a: 0.0 − 0.0 is 0.0, where −0.0 would print as "-0.0"
+def _nll_grad(x: np.ndarray, y: np.ndarray, *, row_weights: np.ndarray) -> np.ndarray:
+    grad = np.zeros_like(x)
+    grad[np.arange(len(x)), y] = 0.0 - row_weights
+    return grad
 
 
 def _nll_samples(options: Mapping[str, Any]) -> tuple[str, str]:
