@@ -325,11 +325,10 @@ def prepare_cross_entropy(
             )
         _warn_rows_not_summing_to_one(predictions, "prediction", "used as given, not renormalised")
         # the probabilities whose log enters the loss
-        used = (
-            predictions[np.arange(len(a)), a][row_weights != 0]
-            if a.ndim == 1
-            else (predictions[a != 0])
-        )
+        if a.ndim == 1:
+            used = predictions[np.arange(len(a)), a][row_weights != 0]
+        else:
+            used = predictions[a != 0]
         clipped = int((used < clip).sum())
         if clipped:
             warn(
