@@ -160,9 +160,10 @@ def _shared_parameters(reductions: tuple[str, ...]) -> list[inspect.Parameter]:
         opt("eps", Annotated[float, typer.Option(
             help="Finite-difference step h for --check.")], 1e-6),
         opt("rtol", Annotated[float, typer.Option(
-            help="Relative tolerance for --check: pass when |a − n| ≤ atol + rtol·|n|.")], 1e-3),
+            help="Relative tolerance for --check and --against: pass when |a − n| ≤ atol + "
+            "rtol·|n|.")], 1e-3),
         opt("atol", Annotated[float, typer.Option(
-            help="Absolute tolerance for --check.")], 1e-5),
+            help="Absolute tolerance for --check and --against.")], 1e-5),
         opt("debug", Annotated[bool, typer.Option(
             "--debug", help="Show the traceback of an error.", hidden=True)], False),
     ]
@@ -179,7 +180,7 @@ def _reduction_help(reductions: tuple[str, ...]) -> str:
 def _loss_parameter(param) -> inspect.Parameter:
     """A typer option for a loss-specific :class:`~losscli.losses.Param`."""
     kwargs: dict[str, Any] = {"help": param.help}
-    if param.type is float and param.default is not None and abs(param.default) < 1e-100:
+    if param.type is float and param.default is not None and 0 < abs(param.default) < 1e-100:
         kwargs["show_default"] = f"{param.default:.3g}"
     if param.metavar:
         kwargs["metavar"] = param.metavar
