@@ -100,4 +100,3 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazi
         smooth_l1,
         softmax,
     )
-

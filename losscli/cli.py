@@ -340,8 +340,15 @@ def _compute(loss, inputs, options, *, reduction, want_grad, check, eps, rtol, a
         from .against import compare_gradient
 
         compared = compare_gradient(
-            loss, prepared, read_array(yours, role="gradient"), reduction=reduction,
-            sample_weights=s, eps=eps, rtol=rtol, atol=atol, analytic=gradient,
+            loss,
+            prepared,
+            read_array(yours, role="gradient"),
+            reduction=reduction,
+            sample_weights=s,
+            eps=eps,
+            rtol=rtol,
+            atol=atol,
+            analytic=gradient,
         )
     return Report(
         loss=loss.name,
@@ -362,13 +369,25 @@ _register_commands()
 
 # --------------------------------------------------------------------------- list, explain
 
-ListFormat = Annotated[Literal[FORMATS] | None, typer.Option(
-    "--format", "-f", show_default=False,
-    help="Output format. Default: table on a terminal, plain (tab-separated) otherwise.")]
-ExplainFormat = Annotated[Literal[("table", "plain", "json")] | None, typer.Option(
-    "--format", "-f", show_default=False,
-    help="table: rendered Markdown (default on a terminal); plain: the Markdown text "
-    "(default otherwise); json: {\"markdown\": ...}.")]
+ListFormat = Annotated[
+    Literal[FORMATS] | None,
+    typer.Option(
+        "--format",
+        "-f",
+        show_default=False,
+        help="Output format. Default: table on a terminal, plain (tab-separated) otherwise.",
+    ),
+]
+ExplainFormat = Annotated[
+    Literal[("table", "plain", "json")] | None,
+    typer.Option(
+        "--format",
+        "-f",
+        show_default=False,
+        help="table: rendered Markdown (default on a terminal); plain: the Markdown text "
+        '(default otherwise); json: {"markdown": ...}.',
+    ),
+]
 
 
 @app.command("list")

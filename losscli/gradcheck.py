@@ -145,7 +145,8 @@ def _numeric_per_element(
 
     def reduced(at: tuple[int, ...]) -> float:
         value = loss.reduce_values(
-            replace(prepared, predictions=shifted), reduction=reduction,
+            replace(prepared, predictions=shifted),
+            reduction=reduction,
             sample_weights=sample_weights,
         )
         return float(value[at[0]]) if reduction == "none" else float(value)
