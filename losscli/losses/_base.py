@@ -96,25 +96,19 @@ def check_same_rows(*arrays: np.ndarray, names: tuple[str, ...] = ()) -> None:
 
 def check_log_probabilities(a: np.ndarray, *, role: str, what: str, fix: str) -> None:
     """Log-probabilities are ≤ 0: a positive one is a probability or a logit by mistake."""
-    positive = a > 0
-    if positive.any():
-        idx = np.argwhere(positive)[0]
-        raise InputError(
-            f"{what} are log-probabilities (≤ 0), found {float(a[tuple(idx)])!r} at "
-            f"{format_index(idx)} — {fix}",
-            role=role,
-        )
+    _reject_first(a > 0, a, f"{what} are log-probabilities (≤ 0)", fix, role)
 
 
 def check_unit_interval(a: np.ndarray, *, role: str, what: str, fix: str) -> None:
     """Probabilities lie in [0, 1]: name the first value outside and how to fix it."""
-    outside = (a < 0.0) | (a > 1.0)
-    if outside.any():
-        idx = np.argwhere(outside)[0]
+    _reject_first((a < 0.0) | (a > 1.0), a, f"{what} must lie in [0, 1]", fix, role)
+
+
+def _reject_first(bad: np.ndarray, a: np.ndarray, what: str, fix: str, role: str) -> None:
+    if bad.any():
+        idx = np.argwhere(bad)[0]
         raise InputError(
-            f"{what} must lie in [0, 1], found {float(a[tuple(idx)])!r} at {format_index(idx)} "
-            f"— {fix}",
-            role=role,
+            f"{what}, found {float(a[tuple(idx)])!r} at {format_index(idx)} — {fix}", role=role
         )
 
 
