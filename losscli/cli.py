@@ -151,7 +151,15 @@ def _shared_parameters(reductions: tuple[str, ...]) -> list[inspect.Parameter]:
             "exit 1 if any element fails.")], False),
         opt("reduction", Annotated[Literal[reductions], typer.Option(
             "--reduction", "-r",
-            help="How row losses combine: mean, sum, or none (one value per row).")], "mean"),
+            help="How row losses combine: " + _reduction_help(reductions))], "mean"),
+        opt("sample_weights", Annotated[str | None, typer.Option(
+            "--sample-weights", metavar="FILE", show_default=False,
+            help="One weight per row (CSV, TSV or NPY): sum = Σ s_i·L_i, mean = Σ s_i·L_i / "
+            "Σ s_i (scikit-learn's sample_weight).")], None),
+        opt("against", Annotated[str | None, typer.Option(
+            "--against", metavar="GRAD_FILE", show_default=False,
+            help="Compare your own gradient (shaped like the predictions, CSV or NPY) with "
+            "losscli's and with finite differences; exit 1 if it does not match.")], None),
         opt("fmt", Annotated[Literal[FORMATS] | None, typer.Option(
             "--format", "-f", show_default=False,
             help="Output format. Default: table on a terminal, plain otherwise.")], None),
@@ -161,20 +169,33 @@ def _shared_parameters(reductions: tuple[str, ...]) -> list[inspect.Parameter]:
         opt("eps", Annotated[float, typer.Option(
             help="Finite-difference step h for --check.")], 1e-6),
         opt("rtol", Annotated[float, typer.Option(
-            help="Relative tolerance for --check: pass when |a − n| ≤ atol + rtol·|n|.")], 1e-3),
+            help="Relative tolerance for --check and --against: pass when |a − n| ≤ atol + "
+            "rtol·|n|.")], 1e-3),
         opt("atol", Annotated[float, typer.Option(
-            help="Absolute tolerance for --check.")], 1e-5),
+            help="Absolute tolerance for --check and --against.")], 1e-5),
         opt("debug", Annotated[bool, typer.Option(
             "--debug", help="Show the traceback of an error.", hidden=True)], False),
     ]
 
 
+def _reduction_help(reductions: tuple[str, ...]) -> str:
+    text = ", ".join(r for r in reductions if r != "none")
+    text += ", or none (one value per row)."
+    if "batchmean" in reductions:
+        text += " batchmean divides the sum by N only: the true KL per sample (recommended)."
+    return text
+
+
 def _loss_parameter(param) -> inspect.Parameter:
     """A typer option for a loss-specific :class:`~losscli.losses.Param`."""
     kwargs: dict[str, Any] = {"help": param.help}
-    if param.type is float and param.default is not None and abs(param.default) < 1e-100:
+    if param.type is float and param.default is not None and 0 < abs(param.default) < 1e-100:
         kwargs["show_default"] = f"{param.default:.3g}"
+    if param.metavar:
+        kwargs["metavar"] = param.metavar
     kind = Literal[param.choices] if param.choices else param.type
+    if param.default is None:
+        kind, kwargs["show_default"] = kind | None, False
     annotation = Annotated[kind, typer.Option(param.flag, **kwargs)]
     return P(param.name, P.KEYWORD_ONLY, default=param.default, annotation=annotation)
 
@@ -200,6 +221,8 @@ def _register_commands() -> None:
 
     for loss in REGISTRY.values():
         app.command(loss.name, no_args_is_help=False)(_make_command(loss))
+        for alias in loss.aliases:  # e.g. `losscli l1` for mae; listed by `losscli list`
+            app.command(alias, no_args_is_help=False, hidden=True)(_make_command(loss))
 
 
 # --------------------------------------------------------------------------- running a loss
@@ -231,9 +254,12 @@ def _resolve_inputs(loss, preds: str | None, targets: str | None, options: dict)
 
 
 def _name_the_file(exc: InputError, inputs: dict[str, str]) -> InputError:
-    """Prefix the message with the file it is about, unless the reader already did."""
+    """Prefix the message with the file it is about, unless the reader already did; an error
+    about no input in particular names them all, one about an option (class weights) none."""
     if exc.source is None:
-        exc.source = inputs.get(exc.role or "") or ", ".join(inputs.values())
+        exc.source = inputs.get(exc.role or "") or (
+            ", ".join(inputs.values()) if exc.role is None else None
+        )
     return exc
 
 
@@ -251,11 +277,19 @@ def _run(
     rtol: float,
     atol: float,
     debug: bool,
+    sample_weights: str | None = None,
+    against: str | None = None,
     **options: Any,
 ) -> None:
     fmt = fmt or ("table" if sys.stdout.isatty() else "plain")
     preds, targets = _resolve_inputs(loss, preds, targets, options)
     inputs = {"predictions": preds, "targets": targets}
+    if sample_weights is not None:
+        inputs["sample weights"] = sample_weights
+    if against is not None:
+        inputs["gradient"] = against
+    if list(inputs.values()).count("-") > 1:
+        raise UsageError("only one input can be - (stdin)")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LossCliWarning)
         try:
@@ -272,7 +306,7 @@ def _run(
     if grad_out is not None:
         from .io import write_array
 
-        write_array(grad_out, report.grad, protect=[p for p in (preds, targets) if p != "-"])
+        write_array(grad_out, report.grad, protect=[p for p in inputs.values() if p != "-"])
         print(f"Wrote the gradient {tuple(report.grad.shape)} to {grad_out}", file=sys.stderr)
     if not grad:
         report.grad = None
@@ -284,6 +318,8 @@ def _run(
     render(report, fmt, sys.stdout)
     if report.check is not None and not report.check.passed:
         raise typer.Exit(EXIT_CHECK_FAILED)
+    if report.against is not None and not report.against.passed:
+        raise typer.Exit(EXIT_CHECK_FAILED)
 
 
 def _compute(loss, inputs, options, *, reduction, want_grad, check, eps, rtol, atol):
@@ -293,16 +329,35 @@ def _compute(loss, inputs, options, *, reduction, want_grad, check, eps, rtol, a
 
     p = read_array(inputs["predictions"], role="predictions")
     t = read_array(inputs["targets"], role="targets")
+    s = None
+    if "sample weights" in inputs:
+        s = read_array(inputs["sample weights"], role="sample weights")
     prepared = loss.prepare_inputs(p, t, **options)
-    if want_grad or check:
-        value, gradient = loss.reduce_both(prepared, reduction=reduction)
+    yours = inputs.get("gradient")
+    if want_grad or check or yours:
+        value, gradient = loss.reduce_both(prepared, reduction=reduction, sample_weights=s)
     else:
-        value, gradient = loss.reduce_values(prepared, reduction=reduction), None
+        value, gradient = loss.reduce_values(prepared, reduction=reduction, sample_weights=s), None
     result = None
     if check:
         result = gradcheck(
             loss, None, None, reduction=reduction, eps=eps, rtol=rtol, atol=atol,
-            analytic=gradient, prepared=prepared,
+            analytic=gradient, prepared=prepared, sample_weights=s,
+        )
+    compared = None
+    if yours is not None:
+        from .against import compare_gradient
+
+        compared = compare_gradient(
+            loss,
+            prepared,
+            read_array(yours, role="gradient"),
+            reduction=reduction,
+            sample_weights=s,
+            eps=eps,
+            rtol=rtol,
+            atol=atol,
+            analytic=gradient,
         )
     return Report(
         loss=loss.name,
@@ -312,12 +367,67 @@ def _compute(loss, inputs, options, *, reduction, want_grad, check, eps, rtol, a
         value=value,
         grad=gradient,
         check=result,
+        against=compared,
         inputs=inputs,
         details=prepared.describe,
     )
 
 
 _register_commands()
+
+
+# --------------------------------------------------------------------------- list, explain
+
+ListFormat = Annotated[
+    Literal[FORMATS] | None,
+    typer.Option(
+        "--format",
+        "-f",
+        show_default=False,
+        help="Output format. Default: table on a terminal, plain (tab-separated) otherwise.",
+    ),
+]
+ExplainFormat = Annotated[
+    Literal[("table", "plain", "json")] | None,
+    typer.Option(
+        "--format",
+        "-f",
+        show_default=False,
+        help="table: rendered Markdown (default on a terminal); plain: the Markdown text "
+        '(default otherwise); json: {"markdown": ...}.',
+    ),
+]
+
+
+@app.command("list")
+def list_losses(fmt: ListFormat = None) -> None:
+    """Every loss with its formula, its gradient and the options it takes."""
+    from .losses import REGISTRY
+    from .render import render_listing
+
+    fmt = fmt or ("table" if sys.stdout.isatty() else "plain")
+    render_listing([loss.info() for loss in REGISTRY.values()], fmt, sys.stdout)
+
+
+@app.command("explain")
+def explain_loss(
+    name: Annotated[str, typer.Argument(metavar="LOSS", help="A loss, e.g. ce or smooth-l1.")],
+    fmt: ExplainFormat = None,
+) -> None:
+    """The derivation of a loss and its gradient, with a worked example computed live.
+
+    Example: losscli explain ce
+    """
+    from .explain import explain
+    from .losses import get_loss
+    from .render import render_markdown
+
+    try:
+        loss = get_loss(name)
+    except KeyError as exc:
+        raise UsageError(exc.args[0]) from None
+    fmt = fmt or ("table" if sys.stdout.isatty() else "plain")
+    render_markdown(explain(loss), fmt, sys.stdout)
 
 
 def main() -> None:
