@@ -13,15 +13,16 @@ import inspect
 import os
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from ._version import __version__
 from .errors import InputError, LossCliError, LossCliWarning, UsageError
+from .fastparams import FastParams
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 130, 141
@@ -39,8 +40,18 @@ def _error(message: str) -> None:
     print(f"Error: {message}", file=sys.stderr)
 
 
-class LossCliGroup(TyperGroup):
+class LossCommand(FastParams, TyperCommand):
+    """A loss command: typer's, converting plain option values without pydantic."""
+
+
+class LossCliGroup(FastParams, TyperGroup):
     """Turns every failure into one ``Error:`` line and a documented exit code."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The loss commands are built on first use, so --version never imports the registry
+        # (and numpy with it).
+        self.commands = _LazyCommands(self.commands)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         argv = list(sys.argv[1:] if args is None else args)
@@ -195,11 +206,45 @@ def _make_command(loss) -> Callable[..., None]:
     return command
 
 
-def _register_commands() -> None:
+def _register_commands() -> dict[str, Any]:
+    """The click commands of every registered loss, built by typer from a Typer app of their own.
+
+    Called on first access to the group's commands (see :class:`_LazyCommands`).
+    """
     from .losses import REGISTRY
 
+    losses = typer.Typer(pretty_exceptions_enable=False)
     for loss in REGISTRY.values():
-        app.command(loss.name, no_args_is_help=False)(_make_command(loss))
+        losses.command(loss.name, cls=LossCommand, no_args_is_help=False)(_make_command(loss))
+    return dict(typer.main.get_group(losses).commands)
+
+
+class _LazyCommands(MutableMapping):
+    """The group's command table, filled from the registry the first time anyone looks."""
+
+    def __init__(self, own: MutableMapping[str, Any]) -> None:
+        self._own, self._loaded = own, False
+
+    def _table(self) -> MutableMapping[str, Any]:
+        if not self._loaded:
+            self._loaded = True
+            self._own = {**_register_commands(), **self._own}
+        return self._own
+
+    def __getitem__(self, name: str) -> Any:
+        return self._table()[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._table()[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._table()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
 
 
 # --------------------------------------------------------------------------- running a loss
@@ -315,9 +360,6 @@ def _compute(loss, inputs, options, *, reduction, want_grad, check, eps, rtol, a
         inputs=inputs,
         details=prepared.describe,
     )
-
-
-_register_commands()
 
 
 def main() -> None:
