@@ -175,6 +175,9 @@ def _shared_parameters(reductions: tuple[str, ...]) -> list[inspect.Parameter]:
             help="Relative tolerance for --check: pass when |a − n| ≤ atol + rtol·|n|.")], 1e-3),
         opt("atol", Annotated[float, typer.Option(
             help="Absolute tolerance for --check.")], 1e-5),
+        opt("quiet", Annotated[bool, typer.Option(
+            "--quiet", "-q", help="No progress bar (it shows only on a terminal, for runs "
+            "longer than a second).")], False),
         opt("debug", Annotated[bool, typer.Option(
             "--debug", help="Show the traceback of an error.", hidden=True)], False),
     ]
@@ -296,6 +299,7 @@ def _run(
     rtol: float,
     atol: float,
     debug: bool,
+    quiet: bool = False,
     **options: Any,
 ) -> None:
     fmt = fmt or ("table" if sys.stdout.isatty() else "plain")
@@ -304,9 +308,9 @@ def _run(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LossCliWarning)
         try:
-            report = _compute(
-                loss, inputs, options, reduction=reduction, want_grad=grad or grad_out is not None,
-                check=check, eps=eps, rtol=rtol, atol=atol,
+            report, written = _compute_or_stream(
+                loss, inputs, options, reduction=reduction, grad=grad, grad_out=grad_out,
+                check=check, eps=eps, rtol=rtol, atol=atol, quiet=quiet,
             )
         except InputError as exc:
             raise _name_the_file(exc, inputs) from None
@@ -315,10 +319,12 @@ def _run(
                 if issubclass(w.category, LossCliWarning):
                     print(f"Warning: {w.message}", file=sys.stderr)
     if grad_out is not None:
-        from .io import write_array
+        if written is None:
+            from .io import write_array
 
-        write_array(grad_out, report.grad, protect=[p for p in (preds, targets) if p != "-"])
-        print(f"Wrote the gradient {tuple(report.grad.shape)} to {grad_out}", file=sys.stderr)
+            write_array(grad_out, report.grad, protect=[p for p in (preds, targets) if p != "-"])
+            written = tuple(report.grad.shape)
+        print(f"Wrote the gradient {written} to {grad_out}", file=sys.stderr)
     if not grad:
         report.grad = None
     elif reduction == "none" and fmt in ("plain", "csv"):
@@ -329,6 +335,26 @@ def _run(
     render(report, fmt, sys.stdout)
     if report.check is not None and not report.check.passed:
         raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+def _compute_or_stream(loss, inputs, options, *, grad, grad_out, quiet, **kwargs):
+    """``(report, shape of the gradient already written to grad_out, or None)``: big files are
+    streamed (see losscli.stream), the rest computed in memory."""
+    want_grad = grad or grad_out is not None
+
+    def in_memory():
+        return _compute(loss, inputs, options, want_grad=want_grad, **kwargs)
+
+    from .stream import wants_stream
+
+    if not wants_stream(inputs):
+        return in_memory(), None
+    from .stream import compute
+
+    return compute(
+        loss, inputs, options, grad=grad, grad_out=grad_out, quiet=quiet, in_memory=in_memory,
+        **kwargs,
+    )
 
 
 def _compute(loss, inputs, options, *, reduction, want_grad, check, eps, rtol, atol):
