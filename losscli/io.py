@@ -150,7 +150,7 @@ def open_decompressed(f: BinaryIO, compression: str, err: _Err) -> Iterator[Bina
     elif compression == "xz":
         import lzma
 
-        stream, bad = lzma.LZMAFile(f, mode="rb"), (lzma.LZMAError, EOFError)
+        stream, bad = lzma.LZMAFile(f, mode="rb"), (lzma.LZMAError, EOFError)  # noqa: SIM115
     else:
         try:
             import zstandard

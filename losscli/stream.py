@@ -109,7 +109,10 @@ class _NpySource:
 
     def chunks(self, rows_per_chunk: int) -> Iterator[np.ndarray]:
         array = np.ndarray(
-            self.shape, self.dtype, buffer=self._mm, offset=self.offset,
+            self.shape,
+            self.dtype,
+            buffer=self._mm,
+            offset=self.offset,
             order="F" if self.fortran else "C",
         ).reshape(self.rows, self.width)
         with contextlib.suppress(AttributeError, OSError):
@@ -398,7 +401,8 @@ def _npy_header(shape: tuple[int, ...]) -> bytes:
     # numpy's own layout (np.save), so the bytes are those of the in-memory path
     body = f"{{'descr': '<f8', 'fortran_order': False, 'shape': {shape!r}, }}".encode("latin1")
     pad = _NPY_HEADER_BYTES - 10 - len(body) - 1
-    return b"\x93NUMPY\x01\x00" + (len(body) + pad + 1).to_bytes(2, "little") + body + b" " * pad + b"\n"
+    size = (len(body) + pad + 1).to_bytes(2, "little")
+    return b"\x93NUMPY\x01\x00" + size + body + b" " * pad + b"\n"
 
 
 # --------------------------------------------------------------------------- the check
@@ -431,8 +435,14 @@ class StreamedCheck:
         for idx in result.worst(self.keep):
             where = (int(rows[idx[0]]),) + tuple(idx[1:])
             where = where[:1] if vector else where
-            entry = (result.inputs[idx], result.analytic[idx], result.numeric[idx],
-                     abs_err[idx], rel_err[idx], ok[idx])
+            entry = (
+                result.inputs[idx],
+                result.analytic[idx],
+                result.numeric[idx],
+                abs_err[idx],
+                rel_err[idx],
+                ok[idx],
+            )
             self._worst.append((float(badness[idx]), where, entry))
         self._worst.sort(key=lambda item: -item[0])
         del self._worst[self.keep :]
@@ -494,8 +504,17 @@ def compute(
         warnings.simplefilter("always", LossCliWarning)
         try:
             result = _compute(
-                loss, inputs, options, reduction=reduction, grad=grad, grad_out=grad_out,
-                check=check, eps=eps, rtol=rtol, atol=atol, quiet=quiet,
+                loss,
+                inputs,
+                options,
+                reduction=reduction,
+                grad=grad,
+                grad_out=grad_out,
+                check=check,
+                eps=eps,
+                rtol=rtol,
+                atol=atol,
+                quiet=quiet,
             )
         except InputError:
             if not fits:
@@ -522,9 +541,8 @@ def _compute(loss, inputs, options, *, reduction, grad, grad_out, check, eps, rt
         try:
             total_bytes = sum(s.nbytes for s in sources)
             with Progress(total_bytes, f"{loss.name}: reading", quiet=quiet) as bar:
-                done = lambda: bar.update(sum(s.done for s in sources))  # noqa: E731
                 totals, shape, written = _first_pass(
-                    loss, sources, options, reduction, grad, grad_out, done
+                    loss, sources, options, reduction, grad, grad_out, bar
                 )
             break
         except _Restart:
@@ -537,8 +555,7 @@ def _compute(loss, inputs, options, *, reduction, grad, grad_out, check, eps, rt
     if reduction == "none":
         value: Any = np.concatenate(totals.rows)
     else:
-        value = loss.reduce_totals(reduction, math.fsum(totals.total), denominator,
-                                   totals.row_size)
+        value = loss.reduce_totals(reduction, math.fsum(totals.total), denominator, totals.row_size)
     gradient = None
     if grad:
         gradient = loss.scale_by_reduction(
@@ -547,12 +564,29 @@ def _compute(loss, inputs, options, *, reduction, grad, grad_out, check, eps, rt
     result = None
     if check:
         result = _check_pass(
-            loss, inputs, options, reduction, denominator, totals.row_size, shape, engine,
-            eps=eps, rtol=rtol, atol=atol, quiet=quiet,
+            loss,
+            inputs,
+            options,
+            reduction,
+            denominator,
+            totals.row_size,
+            shape,
+            engine,
+            eps=eps,
+            rtol=rtol,
+            atol=atol,
+            quiet=quiet,
         )
     report = Report(
-        loss=loss.name, title=loss.summary, reduction=reduction, shape=shape, value=value,
-        grad=gradient, check=result, inputs=inputs, details=totals.describe,
+        loss=loss.name,
+        title=loss.summary,
+        reduction=reduction,
+        shape=shape,
+        value=value,
+        grad=gradient,
+        check=result,
+        inputs=inputs,
+        details=totals.describe,
     )
     return report, written
 
@@ -568,18 +602,15 @@ def _standin(src: Any, rows: int) -> np.ndarray:
 
 def _check_shapes(loss: Any, sources: list, counts: list[int], options: dict) -> None:
     """Rows differ: let the loss's own validation word it, on stand-ins of the full shapes."""
-    loss.prepare_inputs(_standin(sources[0], counts[0]), _standin(sources[1], counts[1]),
-                        **options)
-    raise InputError(
-        f"found inconsistent numbers of rows (predictions, targets): {counts}"
-    )
+    loss.prepare_inputs(_standin(sources[0], counts[0]), _standin(sources[1], counts[1]), **options)
+    raise InputError(f"found inconsistent numbers of rows (predictions, targets): {counts}")
 
 
 def _first_pass(loss, sources, options, reduction, grad, grad_out, progress):
     p_src, t_src = sources
-    if isinstance(p_src, _NpySource) and isinstance(t_src, _NpySource):
-        if p_src.rows != t_src.rows:
-            _check_shapes(loss, sources, [p_src.rows, t_src.rows], options)
+    both_npy = isinstance(p_src, _NpySource) and isinstance(t_src, _NpySource)
+    if both_npy and p_src.rows != t_src.rows:
+        _check_shapes(loss, sources, [p_src.rows, t_src.rows], options)
     merged = {p.name: options.get(p.name, p.default) for p in loss.params}
     width = max(p_src.width, t_src.width)
     ndim = 1 if p_src.vector else 2
@@ -630,7 +661,7 @@ def _first_pass(loss, sources, options, reduction, grad, grad_out, progress):
                             row_grad, reduction, denominator, totals.row_size
                         )
                     writer.write(row_grad)
-            progress()
+            progress.update(p_src.done + t_src.done)
         if counts[0] != counts[1]:
             _check_shapes(loss, sources, counts, options)
         shape = (counts[0],) if p_src.vector else (counts[0], p_src.width)
@@ -639,8 +670,10 @@ def _first_pass(loss, sources, options, reduction, grad, grad_out, progress):
             denominator = math.fsum(totals.denominator)
             rescale = None
             if not scale_now:
+
                 def rescale(block: np.ndarray) -> np.ndarray:
                     return loss.scale_by_reduction(block, reduction, denominator, totals.row_size)
+
             written = writer.finish(rescale)
             writer = None
         return totals, shape, written
@@ -664,8 +697,21 @@ def _check_whole(elements: int, what: str) -> None:
         )
 
 
-def _check_pass(loss, inputs, options, reduction, denominator, row_size, shape, engine, *,
-                eps, rtol, atol, quiet):
+def _check_pass(
+    loss,
+    inputs,
+    options,
+    reduction,
+    denominator,
+    row_size,
+    shape,
+    engine,
+    *,
+    eps,
+    rtol,
+    atol,
+    quiet,
+):
     """A second streamed pass: finite differences against the analytic gradient."""
     from .gradcheck import compare, numeric_gradient
     from .progress import Progress
@@ -703,10 +749,13 @@ def _check_pass(loss, inputs, options, reduction, denominator, row_size, shape, 
                 analytic = loss.scale_by_reduction(row_grad, reduction, denominator, row_size)
                 numeric = loss.scale_by_reduction(
                     numeric_gradient(loss, prepared, reduction="none", eps=eps),
-                    reduction, denominator, row_size,
+                    reduction,
+                    denominator,
+                    row_size,
                 )
-                chunk = compare(prepared.predictions, analytic, numeric, eps=eps, rtol=rtol,
-                                atol=atol)
+                chunk = compare(
+                    prepared.predictions, analytic, numeric, eps=eps, rtol=rtol, atol=atol
+                )
                 result.add(chunk, rows, p_src.vector)
                 bar.update(sum(s.done for s in sources))
     finally:
