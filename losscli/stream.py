@@ -47,6 +47,7 @@ import math
 import mmap
 import os
 import queue
+import re
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -64,7 +65,7 @@ STREAM_MIN_BYTES = int(os.environ.get("LOSSCLI_STREAM_BYTES", 64 << 20))
 IN_MEMORY_MAX_BYTES = 2 << 30
 WHOLE_ARRAY_MAX_BYTES = 64 << 20
 CHECK_MAX_ELEMENTS = 1 << 22
-CHUNK_ELEMENTS = int(os.environ.get("LOSSCLI_CHUNK_ELEMENTS", 1 << 16))
+CHUNK_ELEMENTS = int(os.environ.get("LOSSCLI_CHUNK_ELEMENTS", 1 << 20))
 RELEASE_BYTES = 32 << 20
 _NPY_HEADER_BYTES = 128  # room for any shape; rewritten at the end
 
@@ -629,7 +630,12 @@ def _first_pass(loss, sources, options, reduction, grad, grad_out, progress):
             pp = p[:, 0] if p_src.vector else p
             tt = t[:, 0] if t_src.vector else t
             if scale_now is None:
-                prepared = loss.prepare_inputs(pp, tt, **options)
+                try:
+                    prepared = loss.prepare_inputs(pp, tt, **options)
+                except InputError as e:
+                    _drain(sources, counts)
+                    _check_full_shapes(loss, sources, counts, options)
+                    raise _shift_rows(e, counts[0] - len(p)) from None
                 totals.row_size = loss.row_size(prepared)
                 totals.describe = prepared.describe
                 # The mean's denominator is known up front when it is the number of rows.
@@ -637,7 +643,10 @@ def _first_pass(loss, sources, options, reduction, grad, grad_out, progress):
                 if writer is not None and not scale_now:
                     writer.start_spool()
             else:
-                prepared = loss.prepare(pp, tt, **merged)
+                try:
+                    prepared = loss.prepare(pp, tt, **merged)
+                except InputError as e:
+                    raise _shift_rows(e, counts[0] - len(p)) from None
             want_grad = grad or writer is not None
             if want_grad:
                 rows, row_grad = loss.rows_and_row_grad(prepared)
@@ -680,6 +689,30 @@ def _first_pass(loss, sources, options, reduction, grad, grad_out, progress):
     finally:
         if writer is not None:
             writer.abort()
+
+
+def _drain(sources: list, counts: list[int]) -> None:
+    """Count the rows of both files to their ends (after an error in the first chunk)."""
+    for i, src in enumerate(sources):
+        counts[i] = sum(len(block) for block in src.chunks(_rows_per_chunk(src.width)))
+
+
+def _check_full_shapes(loss, sources, counts, options) -> None:
+    """An error in the first chunk may be about shapes: word it with the files' full shapes."""
+    p_src, t_src = sources
+    loss.prepare_inputs(_standin(p_src, counts[0]), _standin(t_src, counts[1]), **options)
+
+
+_ROW = re.compile(r"(\(row |first: row )(\d+)")
+
+
+def _shift_rows(error: InputError, offset: int) -> InputError:
+    """A chunk's message, its row numbers counted from the start of the file (the loss's
+    messages name rows as ``(row 3)`` / ``(row 3, col 1)``, see format_index)."""
+    if offset:
+        error.message = _ROW.sub(lambda m: f"{m[1]}{int(m[2]) + offset}", error.message)
+        error.args = (error.message,)
+    return error
 
 
 def _protected(sources: list) -> Iterator[str]:
