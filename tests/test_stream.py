@@ -105,7 +105,9 @@ def test_streamed_output_is_the_in_memory_output(data, streamed, args, chunk):
         at = 1 if "csv" in args and "none" not in args else 0
         got_lines, expected_lines = got.stdout.split("\n"), expected.stdout.split("\n")
         value = got_lines.pop(at).split(",")[-1]
-        assert float(value) == pytest.approx(float(expected_lines.pop(at).split(",")[-1]), rel=1e-13)
+        assert float(value) == pytest.approx(
+            float(expected_lines.pop(at).split(",")[-1]), rel=1e-13
+        )
         assert got_lines == expected_lines
 
 
