@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import InputError, UsageError
 from ._base import Loss, Param, Prepared, check_same_rows, check_same_shape, format_index, warn
+from ._rowblock import softmax_cross_entropy
 
 __all__ = [
     "cross_entropy",
@@ -190,25 +191,8 @@ def _ce_values_and_grad(
     rows = np.arange(len(p))
     index = targets_mode == "index"
     if logits:
-        # One exp per element: e = exp(z − max) gives both log-sum-exp and softmax.
-        shifted = p - p.max(axis=1, keepdims=True)
-        e = np.exp(shifted)
-        total = e.sum(axis=1)
-        lse = np.log(total)
-        if index:
-            values = lse - shifted[rows, t]
-        else:
-            mass = t.sum(axis=1)
-            values = lse * mass - np.einsum("ij,ij->i", t, shifted)
-        if not want_grad:
-            return values, None
-        e /= total[:, None]  # softmax
-        if index:
-            e[rows, t] -= 1.0
-        else:
-            e *= mass[:, None]
-            e -= t
-        return values, e
+        # Row-blocked and in place: one exp per element gives both log-sum-exp and softmax.
+        return softmax_cross_entropy(p, t, index=index, want_grad=want_grad)
     floored = np.maximum(p, clip)
     values = -np.log(floored[rows, t]) if index else -np.einsum("ij,ij->i", t, np.log(floored))
     if not want_grad:
