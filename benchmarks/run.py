@@ -11,6 +11,7 @@ each, and prints a table with the ratio losscli / baseline and the goal for it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import shutil
@@ -126,10 +127,8 @@ def machine() -> str:
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / (1 << 30)
     versions = [f"Python {platform.python_version()}", f"numpy {np.__version__}"]
     for module in ("pandas", "torch"):
-        try:
+        with contextlib.suppress(ImportError):
             versions.append(f"{module} {__import__(module).__version__}")
-        except ImportError:
-            pass
     return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB; {platform.system()}; " + ", ".join(
         versions
     )
@@ -174,8 +173,14 @@ def main() -> None:
             del out
         csv_rows = 25_000 if quick else 1_250_000  # ~100 MB per file, ~200 MB together
         for name in ("p.csv", "t.csv"):
-            np.savetxt(work / name, rng.standard_normal((csv_rows, 4)), delimiter=",",
-                       fmt="%.17g", header="a,b,c,d", comments="")
+            np.savetxt(
+                work / name,
+                rng.standard_normal((csv_rows, 4)),
+                delimiter=",",
+                fmt="%.17g",
+                header="a,b,c,d",
+                comments="",
+            )
         ce_rows = 10_000 if quick else 1_000_000
         np.save(work / "z.npy", rng.standard_normal((ce_rows, 100)))
         np.save(work / "y.npy", rng.integers(0, 100, ce_rows))
@@ -188,34 +193,78 @@ def main() -> None:
 
         print("running …", file=sys.stderr)
         numpy_import = [py, "-c", "import numpy"]
-        rows.append(pair("start-up: losscli --version vs python -c 'import numpy'",
-                         losscli("--version"), numpy_import, env, max(repeat, 11), "≤ 2.0"))
-        rows.append(pair("start-up: losscli mse on 10-row CSVs vs python -c 'import numpy'",
-                         losscli("mse", work / "p10.csv", work / "t10.csv"), numpy_import, env,
-                         max(repeat, 11), "≤ 2.0"))
-        rows.append(pair(f"MSE, two {n:.0e}-element NPY files vs numpy mmap + chunks",
-                         losscli("mse", work / "a.npy", work / "b.npy"),
-                         script("mmap_mse.py", work / "a.npy", work / "b.npy"), env, repeat,
-                         "≤ 1.2, ≤ 256 MiB"))
+        rows.append(
+            pair(
+                "start-up: losscli --version vs python -c 'import numpy'",
+                losscli("--version"),
+                numpy_import,
+                env,
+                max(repeat, 11),
+                "≤ 2.0",
+            )
+        )
+        rows.append(
+            pair(
+                "start-up: losscli mse on 10-row CSVs vs python -c 'import numpy'",
+                losscli("mse", work / "p10.csv", work / "t10.csv"),
+                numpy_import,
+                env,
+                max(repeat, 11),
+                "≤ 2.0",
+            )
+        )
+        rows.append(
+            pair(
+                f"MSE, two {n:.0e}-element NPY files vs numpy mmap + chunks",
+                losscli("mse", work / "a.npy", work / "b.npy"),
+                script("mmap_mse.py", work / "a.npy", work / "b.npy"),
+                env,
+                repeat,
+                "≤ 1.2, ≤ 256 MiB",
+            )
+        )
         size = (work / "p.csv").stat().st_size + (work / "t.csv").stat().st_size
-        rows.append(pair(f"MSE, two CSVs ({size / 1e6:.0f} MB) vs pandas.read_csv + numpy",
-                         losscli("mse", work / "p.csv", work / "t.csv"),
-                         script("pandas_mse.py", work / "p.csv", work / "t.csv"), env, repeat,
-                         "≤ 1.15, bounded"))
+        rows.append(
+            pair(
+                f"MSE, two CSVs ({size / 1e6:.0f} MB) vs pandas.read_csv + numpy",
+                losscli("mse", work / "p.csv", work / "t.csv"),
+                script("pandas_mse.py", work / "p.csv", work / "t.csv"),
+                env,
+                repeat,
+                "≤ 1.15, bounded",
+            )
+        )
         try:
             import torch  # noqa: F401
 
-            rows.append(pair(f"CE + gradient, ({ce_rows} × 100) logits vs torch (CPU, 2 threads)",
-                             losscli("ce", work / "z.npy", work / "y.npy", "--logits",
-                                     "--grad-out", work / "g1.npy"),
-                             script("torch_ce.py", work / "z.npy", work / "y.npy", work / "g2.npy"),
-                             env, repeat, "≤ 0.75, < ½ memory"))
+            rows.append(
+                pair(
+                    f"CE + gradient, ({ce_rows} × 100) logits vs torch (CPU, 2 threads)",
+                    losscli(
+                        "ce",
+                        work / "z.npy",
+                        work / "y.npy",
+                        "--logits",
+                        "--grad-out",
+                        work / "g1.npy",
+                    ),
+                    script("torch_ce.py", work / "z.npy", work / "y.npy", work / "g2.npy"),
+                    env,
+                    repeat,
+                    "≤ 0.75, < ½ memory",
+                )
+            )
         except ImportError:
             rows.append({"name": "CE + gradient vs torch", "skipped": "torch is not importable"})
         check = losscli("ce", work / "zc.npy", work / "yc.npy", "--logits", "--check")
         times = [run_once(check, env)[0] for _ in range(repeat)]
-        rows.append({"name": "--check on (10000 × 100) logits", "ours": statistics.median(times),
-                     "goal": "< 1 s"})
+        rows.append(
+            {
+                "name": "--check on (10000 × 100) logits",
+                "ours": statistics.median(times),
+                "goal": "< 1 s",
+            }
+        )
     finally:
         if args.keep:
             print(f"data kept in {work}", file=sys.stderr)
@@ -231,8 +280,10 @@ def main() -> None:
         elif "theirs" not in r:
             print(f"| {r['name']} | {r['ours']:.3f} s | — | — | — | {r['goal']} |")
         else:
-            print(f"| {r['name']} | {r['ours']:.3f} s | {r['theirs']:.3f} s | "
-                  f"{r['ratio']:.2f} | {r['ours_mib']} / {r['theirs_mib']} | {r['goal']} |")
+            print(
+                f"| {r['name']} | {r['ours']:.3f} s | {r['theirs']:.3f} s | "
+                f"{r['ratio']:.2f} | {r['ours_mib']} / {r['theirs_mib']} | {r['goal']} |"
+            )
 
 
 if __name__ == "__main__":
