@@ -13,15 +13,16 @@ import inspect
 import os
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from ._version import __version__
 from .errors import InputError, LossCliError, LossCliWarning, UsageError
+from .fastparams import FastParams
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 130, 141
@@ -39,8 +40,18 @@ def _error(message: str) -> None:
     print(f"Error: {message}", file=sys.stderr)
 
 
-class LossCliGroup(TyperGroup):
+class LossCommand(FastParams, TyperCommand):
+    """A loss command: typer's, converting plain option values without pydantic."""
+
+
+class LossCliGroup(FastParams, TyperGroup):
     """Turns every failure into one ``Error:`` line and a documented exit code."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The loss commands are built on first use, so --version never imports the registry
+        # (and numpy with it).
+        self.commands = _LazyCommands(self.commands)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         argv = list(sys.argv[1:] if args is None else args)
@@ -173,6 +184,9 @@ def _shared_parameters(reductions: tuple[str, ...]) -> list[inspect.Parameter]:
             "rtol·|n|.")], 1e-3),
         opt("atol", Annotated[float, typer.Option(
             help="Absolute tolerance for --check and --against.")], 1e-5),
+        opt("quiet", Annotated[bool, typer.Option(
+            "--quiet", "-q", help="No progress bar (it shows only on a terminal, for runs "
+            "longer than a second).")], False),
         opt("debug", Annotated[bool, typer.Option(
             "--debug", help="Show the traceback of an error.", hidden=True)], False),
     ]
@@ -216,13 +230,49 @@ def _make_command(loss) -> Callable[..., None]:
     return command
 
 
-def _register_commands() -> None:
+def _register_commands() -> dict[str, Any]:
+    """The click commands of every registered loss, built by typer from a Typer app of their own.
+
+    Called on first access to the group's commands (see :class:`_LazyCommands`).
+    """
     from .losses import REGISTRY
 
+    losses = typer.Typer(pretty_exceptions_enable=False)
     for loss in REGISTRY.values():
-        app.command(loss.name, no_args_is_help=False)(_make_command(loss))
+        losses.command(loss.name, cls=LossCommand, no_args_is_help=False)(_make_command(loss))
         for alias in loss.aliases:  # e.g. `losscli l1` for mae; listed by `losscli list`
-            app.command(alias, no_args_is_help=False, hidden=True)(_make_command(loss))
+            losses.command(alias, cls=LossCommand, no_args_is_help=False, hidden=True)(
+                _make_command(loss)
+            )
+    return dict(typer.main.get_group(losses).commands)
+
+
+class _LazyCommands(MutableMapping):
+    """The group's command table, filled from the registry the first time anyone looks."""
+
+    def __init__(self, own: MutableMapping[str, Any]) -> None:
+        self._own, self._loaded = own, False
+
+    def _table(self) -> MutableMapping[str, Any]:
+        if not self._loaded:
+            self._loaded = True
+            self._own = {**_register_commands(), **self._own}
+        return self._own
+
+    def __getitem__(self, name: str) -> Any:
+        return self._table()[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._table()[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._table()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
 
 
 # --------------------------------------------------------------------------- running a loss
@@ -279,6 +329,7 @@ def _run(
     debug: bool,
     sample_weights: str | None = None,
     against: str | None = None,
+    quiet: bool = False,
     **options: Any,
 ) -> None:
     fmt = fmt or ("table" if sys.stdout.isatty() else "plain")
@@ -293,9 +344,9 @@ def _run(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LossCliWarning)
         try:
-            report = _compute(
-                loss, inputs, options, reduction=reduction, want_grad=grad or grad_out is not None,
-                check=check, eps=eps, rtol=rtol, atol=atol,
+            report, written = _compute_or_stream(
+                loss, inputs, options, reduction=reduction, grad=grad, grad_out=grad_out,
+                check=check, eps=eps, rtol=rtol, atol=atol, quiet=quiet,
             )
         except InputError as exc:
             raise _name_the_file(exc, inputs) from None
@@ -304,10 +355,12 @@ def _run(
                 if issubclass(w.category, LossCliWarning):
                     print(f"Warning: {w.message}", file=sys.stderr)
     if grad_out is not None:
-        from .io import write_array
+        if written is None:
+            from .io import write_array
 
-        write_array(grad_out, report.grad, protect=[p for p in inputs.values() if p != "-"])
-        print(f"Wrote the gradient {tuple(report.grad.shape)} to {grad_out}", file=sys.stderr)
+            write_array(grad_out, report.grad, protect=[p for p in inputs.values() if p != "-"])
+            written = tuple(report.grad.shape)
+        print(f"Wrote the gradient {written} to {grad_out}", file=sys.stderr)
     if not grad:
         report.grad = None
     elif reduction == "none" and fmt in ("plain", "csv"):
@@ -320,6 +373,31 @@ def _run(
         raise typer.Exit(EXIT_CHECK_FAILED)
     if report.against is not None and not report.against.passed:
         raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+def _compute_or_stream(loss, inputs, options, *, grad, grad_out, quiet, **kwargs):
+    """``(report, shape of the gradient already written to grad_out, or None)``: big files are
+    streamed (see losscli.stream), the rest computed in memory."""
+    want_grad = grad or grad_out is not None
+
+    def in_memory():
+        return _compute(loss, inputs, options, want_grad=want_grad, **kwargs)
+
+    from .stream import wants_stream
+
+    # Streaming covers the two-file, row-separable case; sample weights, --against and losses
+    # with a final transform (rmse) are computed in memory.
+    streamable = set(inputs) == {"predictions", "targets"} and loss.separable and (
+        loss.transform is None
+    )
+    if not (streamable and wants_stream(inputs)):
+        return in_memory(), None
+    from .stream import compute
+
+    return compute(
+        loss, inputs, options, grad=grad, grad_out=grad_out, quiet=quiet, in_memory=in_memory,
+        **kwargs,
+    )
 
 
 def _compute(loss, inputs, options, *, reduction, want_grad, check, eps, rtol, atol):
@@ -373,7 +451,6 @@ def _compute(loss, inputs, options, *, reduction, want_grad, check, eps, rtol, a
     )
 
 
-_register_commands()
 
 
 # --------------------------------------------------------------------------- list, explain

@@ -25,6 +25,7 @@ __all__ = ["CheckResult", "gradcheck", "numeric_gradient", "compare"]
 DEFAULT_EPS = 1e-6
 DEFAULT_RTOL = 1e-3
 DEFAULT_ATOL = 1e-5
+BLOCK_ELEMENTS = 1 << 16  # rows per block × columns in the column-batched check
 
 
 @dataclass(frozen=True)
@@ -122,16 +123,12 @@ def numeric_gradient(
         per_element = (plus - minus) / (2.0 * eps)
         row_grad = per_element / x.shape[1] if x.ndim == 2 else per_element
     else:
+        # A block of rows at a time, so the 2·D evaluations over it run in the CPU cache.
         row_grad = np.empty_like(x)
-        shifted = x.copy()
-        for j in range(x.shape[1]):
-            original = x[:, j]
-            shifted[:, j] = original + eps
-            plus = loss.row_values(replace(prepared, predictions=shifted))
-            shifted[:, j] = original - eps
-            minus = loss.row_values(replace(prepared, predictions=shifted))
-            shifted[:, j] = original
-            row_grad[:, j] = (plus - minus) / (2.0 * eps)
+        step = max(1, BLOCK_ELEMENTS // x.shape[1])
+        for start in range(0, len(x), step):
+            rows = slice(start, start + step)
+            row_grad[rows] = _column_batched(loss, prepared.take_rows(rows), eps)
     return loss.scale_row_grad(row_grad, prepared, reduction, sample_weights)
 
 
@@ -160,6 +157,22 @@ def _numeric_per_element(
         shifted[idx] = original
         grad[idx] = (plus - minus) / (2.0 * eps)
     return grad
+
+
+def _column_batched(loss: Loss, prepared: Prepared, eps: float) -> np.ndarray:
+    """Each row's own gradient by central differences, one column of every row at a time."""
+    x = prepared.predictions
+    row_grad = np.empty_like(x)
+    shifted = x.copy()
+    for j in range(x.shape[1]):
+        original = x[:, j]
+        shifted[:, j] = original + eps
+        plus = loss.row_values(replace(prepared, predictions=shifted))
+        shifted[:, j] = original - eps
+        minus = loss.row_values(replace(prepared, predictions=shifted))
+        shifted[:, j] = original
+        row_grad[:, j] = (plus - minus) / (2.0 * eps)
+    return row_grad
 
 
 def gradcheck(
