@@ -58,6 +58,7 @@ import numpy as np
 
 from . import io as lio
 from .errors import InputError, LossCliWarning, UsageError
+from .parallel import map_row_blocks
 
 __all__ = ["wants_stream", "compute", "StreamedCheck", "STREAM_MIN_BYTES"]
 
@@ -107,9 +108,12 @@ class _NpySource:
         self.rows = self.shape[0]
         self.width = 1 if self.vector else self.shape[1]
         self.done = 0
+        # The consumer checks each chunk's values itself (see _Pass.verify): skip the check.
+        self.deferred_check = False
 
     def chunks(self, rows_per_chunk: int) -> Iterator[np.ndarray]:
-        array = np.ndarray(
+        self._rows_per_chunk = rows_per_chunk
+        self._array = array = np.ndarray(
             self.shape,
             self.dtype,
             buffer=self._mm,
@@ -122,13 +126,19 @@ class _NpySource:
         released = 0
         for start in range(0, self.rows, rows_per_chunk):
             block = np.asarray(array[start : start + rows_per_chunk], dtype=np.float64)
-            if not _all_finite(block):
-                self._raise_nonfinite(array, rows_per_chunk)
+            if not self.deferred_check:
+                self.verify(block)
             self.done = self.offset + (start + len(block)) * row_bytes
             yield block
             if not self.fortran and self.done - released >= RELEASE_BYTES:
                 released = self._release(released, self.done - row_bytes * len(block))
         del array
+        self._array = None
+
+    def verify(self, block: np.ndarray) -> None:
+        """Raise the reader's error if this chunk (of the current pass) holds NaN or inf."""
+        if not _all_finite(block):
+            self._raise_nonfinite(self._array, self._rows_per_chunk)
 
     def _release(self, start: int, end: int) -> int:
         """Drop the mapped pages of ``[start, end)`` from this process (the page cache keeps
@@ -160,13 +170,26 @@ class _NpySource:
 
 
 def _all_finite(block: np.ndarray) -> bool:
-    # One fast pass: a NaN or ±inf makes the dot product non-finite. A finite but huge value
-    # can too (overflow), so only then look element by element.
+    # One fast pass: a NaN or ±inf makes a dot product non-finite. A finite but huge value
+    # can too (overflow), so only then look element by element. Blocks of 8192 elements: in
+    # the CPU cache, and below OpenBLAS's threshold for threading a dot product (our threads
+    # waiting on its threads is slow); blocks in threads of our own.
     flat = block.reshape(-1)
-    return math.isfinite(float(np.dot(flat, flat))) or bool(np.isfinite(flat).all())
+    step = 1 << 13
+
+    def finite(part: slice) -> bool:
+        for start in range(part.start, part.stop, step):
+            x = flat[start : min(part.stop, start + step)]
+            if not (math.isfinite(float(np.dot(x, x))) or np.isfinite(x).all()):
+                return False
+        return True
+
+    return all(map_row_blocks(finite, flat.size, 1, align=step))
 
 
 class _CsvSource:
+    deferred_check = False  # chunks are checked as they are parsed
+
     def __init__(self, path: str, role: str, *, engine: str = "pandas") -> None:
         self.path, self.engine = path, engine
         self.err = lio._error(role, path)
@@ -271,6 +294,9 @@ class _CsvSource:
             except UnicodeDecodeError:
                 raise self.err("file is not UTF-8 text; save it as UTF-8") from None
 
+    def verify(self, block: np.ndarray) -> None:
+        """Chunks are checked as they are parsed."""
+
     def _position(self) -> int:
         with contextlib.suppress(Exception):
             return self._raw.tell() if self._raw is not None else self.done
@@ -282,6 +308,11 @@ class _CsvSource:
 
 class _Stopped(Exception):
     pass
+
+
+class _Respool(Exception):
+    """A chunk's mean denominator was not its row count, after earlier rows of the gradient
+    were written scaled by the row count: write it again unscaled, and scale at the end."""
 
 
 def _open_source(path: str, role: str, engine: str) -> _NpySource | _CsvSource:
@@ -337,6 +368,7 @@ class _GradFile:
         self.spool: str | None = None
         self.rows = 0
         self.tail: tuple[int, ...] = ()
+        self._pushed = 0  # bytes of the output handed to the kernel's writeback so far
         if self.ext == ".npy":
             self.file.write(b"\0" * _NPY_HEADER_BYTES)
 
@@ -351,9 +383,22 @@ class _GradFile:
         self.tail = rows.shape[1:]
         self.rows += len(rows)
         if self.ext == ".npy" or self.spool is not None:
-            self.file.write(np.ascontiguousarray(rows, dtype="<f8").tobytes())
+            self.file.write(memoryview(np.ascontiguousarray(rows, dtype="<f8")).cast("B"))
         else:
             lio._write_text(self.file, rows, "," if self.ext == ".csv" else "\t")
+        if self.spool is None:
+            self._push()
+
+    def _push(self) -> None:
+        """Start writing what is written so far to disk, while the rest is computed, so the
+        fsync at the end (lio.commit_output) has little left to wait for."""
+        end = self.file.tell()
+        if end - self._pushed >= RELEASE_BYTES and hasattr(os, "posix_fadvise"):
+            self.file.flush()
+            with contextlib.suppress(OSError):  # a hint: DONTNEED starts writeback of dirty pages
+                fd, start, size = self.file.fileno(), self._pushed, end - self._pushed
+                os.posix_fadvise(fd, start, size, os.POSIX_FADV_DONTNEED)
+            self._pushed = end
 
     def finish(self, scale: Callable[[np.ndarray], np.ndarray] | None) -> tuple[int, ...]:
         """Apply ``scale`` to the spooled rows (if any), finish the file and rename it."""
@@ -365,9 +410,8 @@ class _GradFile:
             if scale is not None:
                 data = np.memmap(self.file, "<f8", "r+", _NPY_HEADER_BYTES, (self.rows, width))
                 for start in range(0, self.rows, step):
-                    data[start : start + step] = scale(np.array(data[start : start + step]))
-                data.flush()
-                del data
+                    data[start : start + step] = scale(data[start : start + step])
+                del data  # no flush: the page cache is shared with the file object's writes
             self.file.seek(0)
             self.file.write(_npy_header(shape))
         elif self.spool is not None:
@@ -533,7 +577,7 @@ def _compute(loss, inputs, options, *, reduction, grad, grad_out, check, eps, rt
     from .progress import Progress
     from .render import Report
 
-    engine = "pandas"
+    engine, spool = "pandas", False
     while True:
         sources = [
             _open_source(inputs["predictions"], "predictions", engine),
@@ -543,11 +587,13 @@ def _compute(loss, inputs, options, *, reduction, grad, grad_out, check, eps, rt
             total_bytes = sum(s.nbytes for s in sources)
             with Progress(total_bytes, f"{loss.name}: reading", quiet=quiet) as bar:
                 totals, shape, written = _first_pass(
-                    loss, sources, options, reduction, grad, grad_out, bar
+                    loss, sources, options, reduction, grad, grad_out, bar, spool
                 )
             break
         except _Restart:
             engine = "scan"
+        except _Respool:
+            spool = True
         finally:
             for s in sources:
                 s.close()
@@ -607,7 +653,7 @@ def _check_shapes(loss: Any, sources: list, counts: list[int], options: dict) ->
     raise InputError(f"found inconsistent numbers of rows (predictions, targets): {counts}")
 
 
-def _first_pass(loss, sources, options, reduction, grad, grad_out, progress):
+def _first_pass(loss, sources, options, reduction, grad, grad_out, progress, spool=False):
     p_src, t_src = sources
     both_npy = isinstance(p_src, _NpySource) and isinstance(t_src, _NpySource)
     if both_npy and p_src.rows != t_src.rows:
@@ -622,6 +668,12 @@ def _first_pass(loss, sources, options, reduction, grad, grad_out, progress):
         _check_whole(known_rows, "the row values of --reduction none")
 
     writer = _GradFile(grad_out, ndim, list(_protected(sources))) if grad_out else None
+    want_grad = grad or writer is not None
+    # A sum kernel that vouches for its inputs replaces the reader's check of every chunk:
+    # the inputs are checked only when a chunk's sum is not finite.
+    fused = loss.sum_kernel is not None and reduction != "none" and not want_grad
+    for src in sources:
+        src.deferred_check = fused
     totals = _Totals()
     counts = [0, 0]
     scale_now: bool | None = None
@@ -633,32 +685,48 @@ def _first_pass(loss, sources, options, reduction, grad, grad_out, progress):
                 try:
                     prepared = loss.prepare_inputs(pp, tt, **options)
                 except InputError as e:
+                    _verify(sources, p, t)
                     _drain(sources, counts)
                     _check_full_shapes(loss, sources, counts, options)
                     raise _shift_rows(e, counts[0] - len(p)) from None
                 totals.row_size = loss.row_size(prepared)
                 totals.describe = prepared.describe
-                # The mean's denominator is known up front when it is the number of rows.
-                scale_now = reduction != "mean" or (loss.weights is None and known_rows is not None)
+                # Under mean, the gradient is scaled as it is written when the denominator is
+                # the number of rows, known up front for NPY inputs; the first chunk tells
+                # whether the loss's row weights make it so (a later chunk that does not
+                # raises _Respool).
+                scale_now = reduction != "mean" or (
+                    not spool
+                    and known_rows is not None
+                    and loss.denominator(prepared, reduction) == len(pp)
+                )
                 if writer is not None and not scale_now:
                     writer.start_spool()
             else:
                 try:
                     prepared = loss.prepare(pp, tt, **merged)
                 except InputError as e:
+                    _verify(sources, p, t)
                     raise _shift_rows(e, counts[0] - len(p)) from None
-            want_grad = grad or writer is not None
+            rows = row_grad = None
             if want_grad:
                 rows, row_grad = loss.rows_and_row_grad(prepared)
+            elif fused:
+                total = loss.row_total(prepared)
+                if not math.isfinite(total):
+                    _verify(sources, p, t)  # else finite inputs overflowed: inf, as in memory
             else:
-                rows, row_grad = loss.row_values(prepared), None
+                rows = loss.row_values(prepared)
             if reduction == "none":
                 totals.rows.append(rows)
                 _check_whole(counts[0], "the row values of --reduction none")
             else:
-                totals.total.append(float(rows.sum()))
+                totals.total.append(total if rows is None else float(rows.sum()))
                 if reduction != "sum":
-                    totals.denominator.append(loss.denominator(prepared, reduction))
+                    denominator = loss.denominator(prepared, reduction)
+                    totals.denominator.append(denominator)
+                    if writer is not None and scale_now and denominator != len(pp):
+                        raise _Respool
             if row_grad is not None:
                 if grad:
                     totals.grad.append(row_grad)
@@ -666,8 +734,12 @@ def _first_pass(loss, sources, options, reduction, grad, grad_out, progress):
                 if writer is not None:
                     if scale_now:
                         denominator = float(known_rows) if known_rows is not None else 1.0
+                        # in place unless the rows are kept for stdout or are an input's memory
+                        in_place = not grad and not (
+                            np.may_share_memory(row_grad, p) or np.may_share_memory(row_grad, t)
+                        )
                         row_grad = loss.scale_by_reduction(
-                            row_grad, reduction, denominator, totals.row_size
+                            row_grad, reduction, denominator, totals.row_size, in_place=in_place
                         )
                     writer.write(row_grad)
             progress.update(p_src.done + t_src.done)
@@ -689,6 +761,13 @@ def _first_pass(loss, sources, options, reduction, grad, grad_out, progress):
     finally:
         if writer is not None:
             writer.abort()
+
+
+def _verify(sources: list, p: np.ndarray, t: np.ndarray) -> None:
+    """The reader's error for NaN or inf in this pair of chunks, predictions first (a no-op
+    for chunks the readers have checked already)."""
+    for src, block in zip(sources, (p, t), strict=True):
+        src.verify(block)
 
 
 def _drain(sources: list, counts: list[int]) -> None:
