@@ -12,9 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from ..parallel import map_row_blocks
-
 from ..errors import InputError, UsageError
+from ..parallel import map_row_blocks
 from ._base import Loss, Param, Prepared, check_same_shape, format_index
 
 __all__ = [
