@@ -19,13 +19,16 @@ from typing import Any
 import numpy as np
 
 from .losses import Loss, Prepared
+from .parallel import map_row_blocks
 
 __all__ = ["CheckResult", "gradcheck", "numeric_gradient", "compare"]
 
 DEFAULT_EPS = 1e-6
 DEFAULT_RTOL = 1e-3
 DEFAULT_ATOL = 1e-5
-BLOCK_ELEMENTS = 1 << 16  # rows per block × columns in the column-batched check
+# Rows per block × columns in the column-batched check: the size of the blocks of
+# losses/_rowblock.py, so that each evaluation of cross-entropy is one block of it.
+BLOCK_ELEMENTS = 1 << 15
 
 
 @dataclass(frozen=True)
@@ -123,12 +126,17 @@ def numeric_gradient(
         per_element = (plus - minus) / (2.0 * eps)
         row_grad = per_element / x.shape[1] if x.ndim == 2 else per_element
     else:
-        # A block of rows at a time, so the 2·D evaluations over it run in the CPU cache.
+        # A block of rows at a time, so the 2·D evaluations over it run in the CPU cache;
+        # runs of blocks in threads (each row's differences are the same in any thread).
         row_grad = np.empty_like(x)
         step = max(1, BLOCK_ELEMENTS // x.shape[1])
-        for start in range(0, len(x), step):
-            rows = slice(start, start + step)
-            row_grad[rows] = _column_batched(loss, prepared.take_rows(rows), eps)
+
+        def blocks(part: slice) -> None:
+            for start in range(part.start, part.stop, step):
+                rows = slice(start, min(part.stop, start + step))
+                row_grad[rows] = _column_batched(loss, prepared.take_rows(rows), eps)
+
+        map_row_blocks(blocks, len(x), 2 * x.shape[1] * x.shape[1], align=step)
     return loss.scale_row_grad(row_grad, prepared, reduction, sample_weights)
 
 

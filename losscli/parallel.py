@@ -14,8 +14,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 __all__ = ["threads", "map_row_blocks"]
 
@@ -23,7 +22,7 @@ MAX_THREADS = 4  # memory-bound kernels gain little beyond a few cores
 MIN_ELEMENTS = 1 << 17  # below this, handing work to a thread costs more than it saves
 
 T = TypeVar("T")
-_pool: ThreadPoolExecutor | None = None
+_pool: Any = None  # a ThreadPoolExecutor, made on first use (its import costs ~10 ms)
 _lock = threading.Lock()
 
 
@@ -69,9 +68,11 @@ def _run_in_worker(work: Callable[[slice], T], block: slice) -> T:
     return work(block)
 
 
-def _executor() -> ThreadPoolExecutor:
+def _executor() -> Any:
     global _pool
     with _lock:
         if _pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
             _pool = ThreadPoolExecutor(threads(), thread_name_prefix="losscli-rows")
         return _pool

@@ -145,6 +145,9 @@ def test_grad_out_of_npy_inputs_is_scaled_as_written(data, streamed, tmp_path):
         ("bad.csv", "t.npy"),  # a non-numeric cell deep in the file
         ("nan.csv", "t.npy"),  # NaN values: counted over the whole file
         ("nan.npy", "t.npy"),
+        ("p.npy", "nan.npy"),  # NPY: NaN found through the chunk's sum (mse's sum kernel)
+        ("ninf.npy", "t.npy"),
+        ("inf.npy", "inf.npy"),  # inf − inf
         ("p.csv", "wide.csv"),
     ],
 )
@@ -163,11 +166,47 @@ def test_errors_are_the_in_memory_errors(data, streamed, files, in_memory_max):
     bad[70, 2] = np.nan
     bad[9, 1] = np.inf
     np.save(data / "nan.npy", bad)
+    bad = p.copy()
+    bad[64, 1] = -np.inf
+    np.save(data / "ninf.npy", bad)
+    bad[64, 1] = np.inf
+    np.save(data / "inf.npy", bad)
     args = ["mse", str(data / files[0]), str(data / files[1])]
     expected = in_memory(*args)
     got = streamed(*args, chunk=5, in_memory_max=in_memory_max)
     assert expected.exit_code == 2 and expected.stderr.startswith("Error: ")
     assert (got.exit_code, got.stdout, got.stderr) == (2, "", expected.stderr)
+
+
+def test_finite_inputs_whose_squares_overflow_give_inf_as_in_memory(data, streamed):
+    big = np.full((40, 3), 1e200)
+    np.save(data / "big.npy", big)
+    np.save(data / "small.npy", -big)
+    args = ["mse", str(data / "big.npy"), str(data / "small.npy")]
+    got = streamed(*args, chunk=5)
+    assert (got.exit_code, got.stdout) == (0, "inf\n") == (0, in_memory(*args).stdout)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        [],  # every row weighs 1: scaled by N as written
+        ["--class-weights", "1,2,1,0.5,1"],  # the first chunk shows the denominator is not N
+        ["--ignore-index", "3"],  # rows of class 3 first appear after the first chunk
+    ],
+)
+def test_ce_grad_out_of_npy_inputs_is_the_in_memory_file(data, streamed, tmp_path, options):
+    y = np.load(data / "y.npy")
+    y[:12] = np.where(y[:12] == 3, 0, y[:12])
+    np.save(data / "y3.npy", y)
+    args = ["ce", str(data / "z.npy"), str(data / "y3.npy"), "--logits", *options]
+    a, b = tmp_path / "a.npy", tmp_path / "b.npy"
+    expected = in_memory(*args, "--grad-out", str(a), "-g", "-f", "json")
+    got = streamed(*args, "--grad-out", str(b), "-g", "-f", "json", chunk=50)
+    got, expected = json.loads(got.stdout), json.loads(expected.stdout)
+    assert got["grad"] == expected["grad"]  # the printed gradient is not the one scaled in place
+    assert got["value"] == pytest.approx(expected["value"], rel=1e-13)
+    assert b.read_bytes() == a.read_bytes()
 
 
 def test_ce_index_error_names_the_row_in_the_file(data, streamed):
