@@ -43,7 +43,7 @@ def test_blocks_cover_the_rows_in_order_on_aligned_bounds(with_threads):
     assert one == [(0, 1000)]
     for split in (two, three):
         assert split[0][0] == 0 and split[-1][1] == 1000
-        assert all(a[1] == b[0] and a[1] % 64 == 0 for a, b in zip(split, split[1:]))
+        assert all(a[1] == b[0] and a[1] % 64 == 0 for a, b in zip(split, split[1:], strict=False))
     assert len(two) == 2 and len(three) == 3
     assert parallel.map_row_blocks(lambda b: b, 10, 10) == [slice(0, 10)]  # too little work
 
@@ -88,7 +88,7 @@ def test_squared_error_sum_is_the_same_in_threads_and_close_to_the_sum(with_thre
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_squared_error_sum_is_not_finite_when_an_input_is_not(bad):
     p, t = np.zeros(50_000), np.zeros(50_000)
-    for a, b in ((p, t), (t, p)):
+    for a in (p, t):
         a[31_337] = bad
         assert not math.isfinite(squared_error_sum(p, t))
         a[31_337] = 0.0
