@@ -28,7 +28,7 @@ DEFAULT_RTOL = 1e-3
 DEFAULT_ATOL = 1e-5
 # Rows per block × columns in the column-batched check: the size of the blocks of
 # losses/_rowblock.py, so that each evaluation of cross-entropy is one block of it.
-BLOCK_ELEMENTS = 1 << 15
+BLOCK_ELEMENTS = 1 << 16
 
 
 @dataclass(frozen=True)

@@ -267,6 +267,10 @@ class _CsvSource:
         import pandas as pd
 
         options = lio.pandas_options(self.sep, self.header)
+        # pandas' float conversion skips leading blanks itself; skipping them in the tokenizer
+        # too costs ~20% of the parse and only changes " \"1.5\"" (quoted after a blank),
+        # which then fails and goes to the scanner, which reads it as the in-memory path does.
+        options["skipinitialspace"] = False
         options["compression"] = self.compression
         with warnings.catch_warnings(), lio._open(self.path, self.err) as f:
             warnings.simplefilter("error", pd.errors.ParserWarning)

@@ -16,7 +16,7 @@ from ..parallel import map_row_blocks
 
 __all__ = ["softmax_cross_entropy"]
 
-BLOCK_ELEMENTS = 1 << 15
+BLOCK_ELEMENTS = 1 << 16
 
 
 def softmax_cross_entropy(
