@@ -11,6 +11,7 @@ number of CPUs this process may run on, at most ``MAX_THREADS``.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable
@@ -31,11 +32,15 @@ def threads() -> int:
     value = os.environ.get("LOSSCLI_THREADS", "").strip()
     if value.isdigit() and int(value) > 0:
         return int(value)
+    return max(1, min(_cpus(), MAX_THREADS))
+
+
+@functools.cache
+def _cpus() -> int:
     try:
-        cpus = len(os.sched_getaffinity(0))
+        return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus, MAX_THREADS))
+        return os.cpu_count() or 1
 
 
 def map_row_blocks(
@@ -47,8 +52,7 @@ def map_row_blocks(
     (``rows × row_elements`` below ``MIN_ELEMENTS``). Block boundaries are multiples of
     ``align`` rows (so callers with inner blocks of that size cut rows the same way).
     """
-    n = threads()
-    if n == 1 or rows * row_elements < MIN_ELEMENTS or rows < 2 * align:
+    if rows * row_elements < MIN_ELEMENTS or rows < 2 * align or (n := threads()) == 1:
         return [work(slice(0, rows))]
     step = -(-rows // n)
     step = -(-step // align) * align
