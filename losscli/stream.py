@@ -273,8 +273,9 @@ class _CsvSource:
         read = pacsv.ReadOptions(
             skip_rows=int(self.header),
             column_names=names,
-            # about a chunk of rows per block (~24 bytes a value), within 64 KiB – 4 MiB
-            block_size=min(max(rows_per_chunk * self.width * 24, 1 << 16), 1 << 22),
+            # about a chunk of rows per block (~24 bytes a value), within 64 KiB – 1 MiB
+            # (pyarrow's default; it holds several blocks at once: 4 MiB ones cost ~180 MiB)
+            block_size=min(max(rows_per_chunk * self.width * 24, 1 << 16), 1 << 20),
         )
         parse = pacsv.ParseOptions(delimiter=self.sep)
         convert = pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.float64()))

