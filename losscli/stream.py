@@ -109,7 +109,7 @@ class _NpySource:
         self.rows = self.shape[0]
         self.width = 1 if self.vector else self.shape[1]
         self.done = 0
-        # The consumer checks each chunk's values itself (see _Pass.verify): skip the check.
+        # The consumer has each chunk checked only when it finds a problem (see _verify).
         self.deferred_check = False
 
     def chunks(self, rows_per_chunk: int) -> Iterator[np.ndarray]:
@@ -128,7 +128,7 @@ class _NpySource:
         for start in range(0, self.rows, rows_per_chunk):
             block = np.asarray(array[start : start + rows_per_chunk], dtype=np.float64)
             if not self.deferred_check:
-                self.verify(block)
+                self._check(block)
             self.done = self.offset + (start + len(block)) * row_bytes
             yield block
             if not self.fortran and self.done - released >= RELEASE_BYTES:
@@ -137,7 +137,11 @@ class _NpySource:
         self._array = None
 
     def verify(self, block: np.ndarray) -> None:
-        """Raise the reader's error if this chunk (of the current pass) holds NaN or inf."""
+        """The check of a chunk (of the current pass) that was deferred to the consumer."""
+        if self.deferred_check:
+            self._check(block)
+
+    def _check(self, block: np.ndarray) -> None:
         if not _all_finite(block):
             self._raise_nonfinite(self._array, self._rows_per_chunk)
 
@@ -309,7 +313,7 @@ class _CsvSource:
                 raise self.err("file is not UTF-8 text; save it as UTF-8") from None
 
     def verify(self, block: np.ndarray) -> None:
-        """Chunks are checked as they are parsed."""
+        """Nothing to do: chunks are checked as they are parsed."""
 
     def _position(self) -> int:
         with contextlib.suppress(Exception):
@@ -763,7 +767,7 @@ def _first_pass(loss, sources, options, reduction, grad, grad_out, progress, spo
                 totals.describe = prepared.describe
                 # Under mean, the gradient is scaled as it is written when the denominator is
                 # the number of rows, known up front for NPY inputs; the first chunk tells
-                # whether the loss's row weights make it so (a later chunk that does not
+                # whether the loss's row weights make it so (a later chunk where they do not
                 # raises _Respool).
                 scale_now = reduction != "mean" or (
                     not spool
@@ -834,8 +838,8 @@ def _first_pass(loss, sources, options, reduction, grad, grad_out, progress, spo
 
 
 def _verify(sources: list, p: np.ndarray, t: np.ndarray) -> None:
-    """The reader's error for NaN or inf in this pair of chunks, predictions first (a no-op
-    for chunks the readers have checked already)."""
+    """The reader's error for NaN or inf in this pair of chunks, predictions first, when the
+    readers left that check to the consumer."""
     for src, block in zip(sources, (p, t), strict=True):
         src.verify(block)
 

@@ -430,7 +430,10 @@ class Loss:
         # Every row weighs 0 (all targets ignored): no element moves the loss; PyTorch's
         # gradient is 0 there too, while its value is NaN.
         if not denominator:
-            return np.multiply(row_grad, 0.0, out=out) if in_place else np.zeros_like(row_grad)
+            if not in_place:
+                return np.zeros_like(row_grad)
+            row_grad.fill(0.0)  # not row_grad * 0, which keeps the sign (−0.0)
+            return row_grad
         return np.divide(row_grad, denominator, out=out)
 
     def row_total(self, prepared: Prepared) -> float:

@@ -41,8 +41,8 @@ def squared_error(predictions: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return err
 
 
-# A block of ŷ − y stays in the CPU cache for its dot product, which OpenBLAS computes in
-# one thread below 10,000 elements (threading it over our threads only makes them wait).
+# A block of ŷ − y stays in the CPU cache for its dot product, which OpenBLAS computes in one
+# thread below 10,000 elements (its own threads inside ours would only wait on each other).
 SUM_BLOCK_ELEMENTS = 1 << 13
 
 
