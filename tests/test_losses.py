@@ -19,6 +19,7 @@ from losscli.errors import InputError, LossCliWarning, UsageError
 from losscli.gradcheck import gradcheck
 from losscli.losses import REGISTRY, cross_entropy, get_loss, log_softmax, mse, softmax
 from losscli.losses.classification import resolve_class_targets
+from losscli.losses.regression import squared_error_sum
 
 # --------------------------------------------------------------------------- mse
 
@@ -264,3 +265,29 @@ def test_every_registered_loss_is_documented():
         assert loss.name == name
         assert loss.formula and loss.gradient_formula and loss.reference.startswith("torch")
         assert loss.__doc__ and ">>>" in loss.__doc__, name
+
+
+# --- mse's sum kernel (the streamed mean and sum) ---
+
+
+def test_squared_error_sum_is_close_to_the_sum_of_squares():
+    rng = np.random.default_rng(1)
+    p, t = rng.normal(size=(70_001, 3)), rng.normal(size=(70_001, 3))
+    assert squared_error_sum(p, t) == pytest.approx(
+        math.fsum(((p - t) ** 2).ravel().tolist()), rel=1e-14
+    )
+    prepared = mse.prepare_inputs(p, t)
+    assert mse.row_total(prepared) == pytest.approx(
+        float(mse.row_values(prepared).sum()), rel=1e-14
+    )
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_squared_error_sum_is_not_finite_when_an_input_is_not(bad):
+    p, t = np.zeros(50_000), np.zeros(50_000)
+    for a in (p, t):
+        a[31_337] = bad
+        assert not math.isfinite(squared_error_sum(p, t))
+        a[31_337] = 0.0
+    p[7] = t[7] = np.inf  # inf − inf is NaN
+    assert math.isnan(squared_error_sum(p, t))

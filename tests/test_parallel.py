@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
 import losscli.parallel as parallel
 from losscli.gradcheck import numeric_gradient
-from losscli.losses import cross_entropy, mse
-from losscli.losses.regression import squared_error_sum
+from losscli.losses import cross_entropy
 
 
 @pytest.fixture
@@ -72,28 +69,6 @@ def test_cross_entropy_is_bit_for_bit_the_same_in_threads(with_threads, targets)
     one, *more = with_threads(lambda: cross_entropy.rows_and_row_grad(prepared))
     for rows, grad in more:
         assert rows.tobytes() == one[0].tobytes() and grad.tobytes() == one[1].tobytes()
-
-
-def test_squared_error_sum_is_the_same_in_threads_and_close_to_the_sum(with_threads):
-    rng = np.random.default_rng(1)
-    p, t = rng.normal(size=(70_001, 3)), rng.normal(size=(70_001, 3))
-    one, *more = with_threads(lambda: squared_error_sum(p, t))
-    assert more == [one] * len(more)
-    assert one == pytest.approx(math.fsum(((p - t) ** 2).ravel().tolist()), rel=1e-14)
-    assert mse.row_total(mse.prepare_inputs(p, t)) == pytest.approx(
-        float(mse.row_values(mse.prepare_inputs(p, t)).sum()), rel=1e-14
-    )
-
-
-@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_squared_error_sum_is_not_finite_when_an_input_is_not(bad):
-    p, t = np.zeros(50_000), np.zeros(50_000)
-    for a in (p, t):
-        a[31_337] = bad
-        assert not math.isfinite(squared_error_sum(p, t))
-        a[31_337] = 0.0
-    p[7] = t[7] = np.inf  # inf − inf is NaN
-    assert math.isnan(squared_error_sum(p, t))
 
 
 def test_numeric_gradient_is_the_same_in_threads(with_threads):
