@@ -107,8 +107,15 @@ def test_row_blocks_carry_per_row_options():
     z = rng.normal(size=(25_000, 3))
     labels = rng.integers(0, 3, size=25_000)
     labels[::7] = -100
-    result = gradcheck(cross_entropy, z, labels, logits=True, class_weights=[1.0, 2.0, 0.5],
-                       ignore_index=-100, reduction="sum")
+    result = gradcheck(
+        cross_entropy,
+        z,
+        labels,
+        logits=True,
+        class_weights=[1.0, 2.0, 0.5],
+        ignore_index=-100,
+        reduction="sum",
+    )
     assert result.passed
     assert result.checked == z.size
     np.testing.assert_array_equal(result.numeric[::7], 0.0)  # ignored rows do not move the loss
