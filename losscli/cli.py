@@ -169,6 +169,46 @@ def _shared_parameters(reductions: tuple[str, ...]) -> list[inspect.Parameter]:
     ]
 
 
+PIPELINE_PANEL = "Columns, per-row reports and output"
+
+
+def _pipeline_parameters() -> list[inspect.Parameter]:
+    """Options for data pipelines: picking columns, ids, per-row reports, an output file."""
+
+    def opt(name: str, annotation: Any, default: Any = None) -> inspect.Parameter:
+        return P(name, P.KEYWORD_ONLY, default=default, annotation=annotation)
+
+    panel = {"rich_help_panel": PIPELINE_PANEL, "show_default": False}
+    return [
+        opt("pred_col", Annotated[list[str] | None, typer.Option(
+            "--pred-col", "--pred-cols", metavar="COL",
+            help="Prediction column(s): a header name, a pattern such as 'p_*', or a number "
+            "counted from 1; repeat or separate with commas. With PREDS alone, one file holds "
+            "predictions and targets.", **panel)]),
+        opt("target_col", Annotated[list[str] | None, typer.Option(
+            "--target-col", "--target-cols", metavar="COL",
+            help="Target column(s), as for --pred-col. With one file, a side not given takes "
+            "every other column.", **panel)]),
+        opt("id_col", Annotated[str | None, typer.Option(
+            "--id-col", metavar="COL",
+            help="Column of row ids (text allowed), shown beside the row number in every "
+            "per-row output.", **panel)]),
+        opt("top", Annotated[int | None, typer.Option(
+            "--top", metavar="K", min=1,
+            help="Also list the K rows with the highest loss.", **panel)]),
+        opt("hist", Annotated[bool, typer.Option(
+            "--hist", help="Also show a histogram of the per-row losses.", **panel)], False),
+        opt("bins", Annotated[int | None, typer.Option(
+            "--bins", metavar="N", min=1, max=1000,
+            help="Bins of the histogram (implies --hist). Default: 10.", **panel)]),
+        opt("output", Annotated[Path | None, typer.Option(
+            "--output", "-o", metavar="FILE", dir_okay=False,
+            help="Write the output to FILE instead of stdout (atomically; never over an "
+            "input). Default format by extension: .json json, .csv csv, else plain.",
+            **panel)]),
+    ]
+
+
 def _loss_parameter(param) -> inspect.Parameter:
     """A typer option for a loss-specific :class:`~losscli.losses.Param`."""
     kwargs: dict[str, Any] = {"help": param.help}
@@ -183,7 +223,11 @@ def _make_command(loss) -> Callable[..., None]:
     def command(**kwargs: Any) -> None:
         _run(loss, **kwargs)
 
-    params = _shared_parameters(loss.reductions) + [_loss_parameter(p) for p in loss.params]
+    params = (
+        _shared_parameters(loss.reductions)
+        + _pipeline_parameters()
+        + [_loss_parameter(p) for p in loss.params]
+    )
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in params}
     command.__name__ = loss.name
@@ -216,7 +260,11 @@ def _sample_dir() -> Path:
     )
 
 
-def _resolve_inputs(loss, preds: str | None, targets: str | None, options: dict) -> tuple[str, str]:
+def _resolve_inputs(
+    loss, preds: str | None, targets: str | None, options: dict, one_file: bool = False
+) -> tuple[str, str]:
+    if one_file and preds is not None and targets is None:
+        return preds, preds  # one file holds both; --pred-col/--target-col say which is which
     if preds is None and targets is None:
         if loss.sample_data is None:
             raise UsageError(f"{loss.name} has no sample data; give PREDS and TARGETS")
@@ -224,7 +272,10 @@ def _resolve_inputs(loss, preds: str | None, targets: str | None, options: dict)
         preds, targets = (str(folder / name) for name in loss.sample_data(options))
         print(f"Using the bundled sample data: {preds} and {targets}", file=sys.stderr)
     elif targets is None:
-        raise UsageError("give both PREDS and TARGETS, or neither to use the bundled sample data")
+        raise UsageError(
+            "give both PREDS and TARGETS, or neither to use the bundled sample data "
+            "(or PREDS alone with --pred-col/--target-col)"
+        )
     if preds == "-" and targets == "-":
         raise UsageError("only one of PREDS and TARGETS can be - (stdin)")
     return preds, targets
@@ -233,7 +284,7 @@ def _resolve_inputs(loss, preds: str | None, targets: str | None, options: dict)
 def _name_the_file(exc: InputError, inputs: dict[str, str]) -> InputError:
     """Prefix the message with the file it is about, unless the reader already did."""
     if exc.source is None:
-        exc.source = inputs.get(exc.role or "") or ", ".join(inputs.values())
+        exc.source = inputs.get(exc.role or "") or ", ".join(dict.fromkeys(inputs.values()))
     return exc
 
 
@@ -251,17 +302,36 @@ def _run(
     rtol: float,
     atol: float,
     debug: bool,
+    pred_col: list[str] | None = None,
+    target_col: list[str] | None = None,
+    id_col: str | None = None,
+    top: int | None = None,
+    hist: bool = False,
+    bins: int | None = None,
+    output: Path | None = None,
     **options: Any,
 ) -> None:
-    fmt = fmt or ("table" if sys.stdout.isatty() else "plain")
-    preds, targets = _resolve_inputs(loss, preds, targets, options)
+    fmt = fmt or _default_format(output)
+    one_file = preds is not None and targets is None and bool(pred_col or target_col)
+    preds, targets = _resolve_inputs(loss, preds, targets, options, one_file)
     inputs = {"predictions": preds, "targets": targets}
+    selection = {
+        "one_file": one_file, "pred_cols": pred_col or (), "target_cols": target_col or (),
+        "id_col": id_col, "top": top, "bins": (bins or 10) if hist or bins else None,
+    }
+    protect = [p for p in (preds, targets) if p != "-"]
+    if output is not None:
+        from .io import check_output_path
+
+        check_output_path(output, protect=protect, option="--output")
+        if grad_out is not None and _same_path(output, grad_out):
+            raise UsageError("--output and --grad-out name the same file; choose two")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LossCliWarning)
         try:
             report = _compute(
                 loss, inputs, options, reduction=reduction, want_grad=grad or grad_out is not None,
-                check=check, eps=eps, rtol=rtol, atol=atol,
+                check=check, eps=eps, rtol=rtol, atol=atol, **selection,
             )
         except InputError as exc:
             raise _name_the_file(exc, inputs) from None
@@ -272,32 +342,62 @@ def _run(
     if grad_out is not None:
         from .io import write_array
 
-        write_array(grad_out, report.grad, protect=[p for p in (preds, targets) if p != "-"])
+        write_array(grad_out, report.grad, protect=protect)
         print(f"Wrote the gradient {tuple(report.grad.shape)} to {grad_out}", file=sys.stderr)
     if not grad:
         report.grad = None
     elif reduction == "none" and fmt in ("plain", "csv"):
         print("Note: with --reduction none the gradient is that of each row's own loss",
               file=sys.stderr)
+    if report.hist is not None and report.hist.nonfinite and fmt != "table":
+        print(f"Note: {report.hist.nonfinite} rows with a NaN or infinite loss are not in the "
+              "histogram", file=sys.stderr)
     from .render import render
 
-    render(report, fmt, sys.stdout)
+    if output is None:
+        render(report, fmt, sys.stdout)
+    else:
+        import io
+
+        from .io import write_text
+
+        buffer = io.StringIO()
+        render(report, fmt, buffer)
+        write_text(output, buffer.getvalue(), protect=protect)
+        print(f"Wrote the {fmt} output to {output}", file=sys.stderr)
     if report.check is not None and not report.check.passed:
         raise typer.Exit(EXIT_CHECK_FAILED)
 
 
-def _compute(loss, inputs, options, *, reduction, want_grad, check, eps, rtol, atol):
-    from .gradcheck import gradcheck
-    from .io import read_array
-    from .render import Report
+def _default_format(output: Path | None) -> str:
+    """table on a terminal, plain otherwise; for --output, by the file's extension."""
+    if output is None:
+        return "table" if sys.stdout.isatty() else "plain"
+    return {".json": "json", ".csv": "csv"}.get(output.suffix.lower(), "plain")
 
-    p = read_array(inputs["predictions"], role="predictions")
-    t = read_array(inputs["targets"], role="targets")
-    prepared = loss.prepare_inputs(p, t, **options)
+
+def _same_path(a: Path, b: Path) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _compute(
+    loss, inputs, options, *, reduction, want_grad, check, eps, rtol, atol, one_file=False,
+    pred_cols=(), target_cols=(), id_col=None, top=None, bins=None,
+):
+    from .gradcheck import gradcheck
+    from .render import Report
+    from .select import read_inputs
+
+    data = read_inputs(
+        inputs["predictions"], None if one_file else inputs["targets"],
+        pred_cols=pred_cols, target_cols=target_cols, id_col=id_col,
+    )
+    prepared = loss.prepare_inputs(data.predictions, data.targets, **options)
     if want_grad or check:
         value, gradient = loss.reduce_both(prepared, reduction=reduction)
     else:
         value, gradient = loss.reduce_values(prepared, reduction=reduction), None
+    _warn_if_overflowed(value, gradient)
     result = None
     if check:
         result = gradcheck(
@@ -314,7 +414,45 @@ def _compute(loss, inputs, options, *, reduction, want_grad, check, eps, rtol, a
         check=result,
         inputs=inputs,
         details=prepared.describe,
+        ids=data.ids,
+        columns=data.columns,
+        **_per_row_reports(loss, prepared, value, reduction, top, bins),
     )
+
+
+def _per_row_reports(loss, prepared, value, reduction, top, bins) -> dict[str, Any]:
+    """--top and --hist, from the loss of each row."""
+    from .report import histogram, top_rows
+
+    reports: dict[str, Any] = {}
+    if top is None and bins is None:
+        return reports
+    rows = value if reduction == "none" else loss.row_values(prepared)
+    if top is not None:
+        element = (
+            loss.values(prepared.predictions, prepared.targets, **prepared.options)
+            if loss.elementwise else None
+        )
+        reports["top"] = top_rows(
+            rows, prepared.predictions, prepared.targets, top, element_losses=element
+        )
+    if bins is not None:
+        reports["hist"] = histogram(rows, bins)
+    return reports
+
+
+def _warn_if_overflowed(value, gradient) -> None:
+    """Finite inputs can still give inf (e.g. (1e200)² in float64): say so, do not hide it."""
+    import numpy as np
+
+    for what, array in (("loss", value), ("gradient", gradient)):
+        if array is not None and np.isinf(array).any():
+            warnings.warn(
+                f"the {what} overflowed float64 to inf: the inputs are too large in magnitude; "
+                "rescale them",
+                LossCliWarning,
+                stacklevel=2,
+            )
 
 
 _register_commands()

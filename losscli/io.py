@@ -14,6 +14,9 @@ CSV is read in two ways that must agree:
 Small inputs skip pandas entirely because importing it (~0.3 s) costs more than scanning a
 megabyte in Python. pandas is imported lazily so ``import losscli.io`` stays cheap.
 
+Parquet (``.parquet``/``.pq``, or ``PAR1`` on stdin) is read by :mod:`losscli.frame` through
+pyarrow, the optional ``parquet`` extra; without it the error names the extra to install.
+
 NPY decisions: ``bool`` arrays are accepted and read as 0.0/1.0 (binary labels are often saved
 that way); integer and float arrays of any width are cast to float64; complex, string,
 structured, datetime and object arrays are rejected. Files are never unpickled.
@@ -41,7 +44,15 @@ import numpy.lib.format as npy_format
 
 from losscli.errors import InputError, UsageError
 
-__all__ = ["Table", "read_table", "read_array", "write_array", "format_float"]
+__all__ = [
+    "Table",
+    "read_table",
+    "read_array",
+    "write_array",
+    "write_text",
+    "check_output_path",
+    "format_float",
+]
 
 # Inputs at least this big go through pandas; smaller ones through the Python scanner.
 _PANDAS_MIN_BYTES = 1 << 20
@@ -101,12 +112,17 @@ def _read(source, role: str, stdin) -> tuple[np.ndarray, list[str] | None, str, 
         raw = _read_stdin(stdin, err)
         if raw.startswith(b"\x93NUMPY"):  # NPY piped in: these magic bytes cannot start a CSV
             return _npy_result(_read_npy(io.BytesIO(raw), err), display)
+        if raw.startswith(b"PAR1"):  # Parquet piped in
+            return _parquet_result(io.BytesIO(raw), role, display)
         data, columns = _read_csv(raw, None, ",", err)
         return data, columns, display, data.shape[1] == 1
 
     display = os.fsdecode(os.fspath(source))
     err = _error(role, display)
     ext = os.path.splitext(display)[1].lower()
+    if ext in (".parquet", ".pq"):
+        with _open(source, err) as f:
+            return _parquet_result(io.BytesIO(f.read()), role, display)
     with _open(source, err) as f:
         info = os.fstat(f.fileno())
         regular = stat.S_ISREG(info.st_mode)
@@ -370,6 +386,16 @@ def _npy_result(array: np.ndarray, display: str) -> tuple[np.ndarray, None, str,
     return (array.reshape(-1, 1) if vector else array), None, display, vector
 
 
+def _parquet_result(
+    f: BinaryIO, role: str, display: str
+) -> tuple[np.ndarray, list[str], str, bool]:
+    """_read's answer for Parquet (the ``parquet`` extra): every column must be numeric."""
+    from .frame import read_parquet_array
+
+    array, columns = read_parquet_array(f, display, role)
+    return array, columns, display, array.shape[1] == 1
+
+
 # ---------------------------------------------------------------------------------------------
 # Writing
 
@@ -379,35 +405,75 @@ def write_array(
     array: np.ndarray,
     *,
     protect: Iterable[str | os.PathLike] = (),
+    option: str = "--grad-out",
 ) -> None:
     """Write ``array`` to ``.npy`` (np.save) or ``.csv``/``.tsv`` (repr precision, no header).
 
     The file is written to a temporary file in the target directory, fsynced and renamed over
     the target, so the target is never left half-written. Paths in ``protect`` (the inputs)
-    are never overwritten, however they are spelled.
+    are never overwritten, however they are spelled. ``option`` names the flag in messages.
     """
     display = os.fsdecode(os.fspath(path))
     ext = os.path.splitext(display)[1].lower()
     if ext not in (".npy", ".csv", ".tsv"):
-        raise UsageError(f"--grad-out must end in .npy, .csv or .tsv, got {display!r}")
+        raise UsageError(f"{option} must end in .npy, .csv or .tsv, got {display!r}")
     array = np.asarray(array)
     if ext != ".npy" and array.ndim > 2:
         raise UsageError(f"cannot write a {array.ndim}-D array as {ext[1:].upper()}; use .npy")
+    check_output_path(path, protect=protect, option=option)
+
+    def write(f: BinaryIO) -> None:
+        if ext == ".npy":
+            np.save(f, array, allow_pickle=False)
+        else:
+            _write_text(f, array, "," if ext == ".csv" else "\t")
+
+    _atomic_write(path, write)
+
+
+def write_text(
+    path: str | os.PathLike,
+    text: str,
+    *,
+    protect: Iterable[str | os.PathLike] = (),
+    option: str = "--output",
+) -> None:
+    """Write ``text`` (UTF-8) to ``path`` with the same guarantees as :func:`write_array`."""
+    check_output_path(path, protect=protect, option=option)
+    data = text.encode()
+    _atomic_write(path, lambda f: f.write(data))
+
+
+def check_output_path(
+    path: str | os.PathLike,
+    *,
+    protect: Iterable[str | os.PathLike] = (),
+    option: str = "--grad-out",
+) -> None:
+    """Raise unless ``path`` can be written: not an input, in a directory that exists, and not
+    itself a directory. Called before anything is written, so a run writes all or nothing."""
+    display = os.fsdecode(os.fspath(path))
     for p in protect:
         if p != "-" and _same_file(path, p):
             raise InputError(
                 f"refusing to overwrite input file {os.fsdecode(os.fspath(p))}; "
-                "choose another --grad-out path"
+                f"choose another {option} path"
             )
+    parent = os.path.dirname(display) or "."
+    if not os.path.isdir(parent):
+        raise InputError(f"directory {parent} does not exist; create it first", source=display)
+    if os.path.isdir(path):
+        raise InputError("is a directory, expected a file", source=display)
+
+
+def _atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> None:
+    """Temporary file in the target directory, fsync, rename over the target."""
+    display = os.fsdecode(os.fspath(path))
 
     def err(message: str) -> InputError:
         return InputError(message, source=display)
 
     parent = os.path.dirname(display) or "."
-    if not os.path.isdir(parent):
-        raise err(f"directory {parent} does not exist; create it first")
-    if os.path.isdir(path):
-        raise err("is a directory, expected a file")
     try:
         fd, tmp = tempfile.mkstemp(
             dir=parent, prefix=f".{os.path.basename(display)}.", suffix=".tmp"
@@ -416,10 +482,7 @@ def write_array(
         raise err(f"cannot create a file in directory {parent} ({e.strerror or e})") from None
     try:
         with os.fdopen(fd, "wb") as f:
-            if ext == ".npy":
-                np.save(f, array, allow_pickle=False)
-            else:
-                _write_text(f, array, "," if ext == ".csv" else "\t")
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
