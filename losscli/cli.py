@@ -36,7 +36,16 @@ NoArgsIsHelpError = getattr(_click_exceptions, "NoArgsIsHelpError", ())
 
 
 def _error(message: str) -> None:
-    print(f"Error: {message}", file=sys.stderr)
+    print(f"Error: {_one_line(message)}", file=sys.stderr)
+
+
+def _one_line(message: str) -> str:
+    """``message`` with control characters (newlines, tabs, record separators, … — anything
+    that could split or garble the line, e.g. from a column name) shown as escapes."""
+    return "".join(
+        c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii")
+        for c in message
+    )
 
 
 class LossCliGroup(TyperGroup):
@@ -338,7 +347,7 @@ def _run(
         finally:
             for w in caught:
                 if issubclass(w.category, LossCliWarning):
-                    print(f"Warning: {w.message}", file=sys.stderr)
+                    print(f"Warning: {_one_line(str(w.message))}", file=sys.stderr)
     if grad_out is not None:
         from .io import write_array
 

@@ -12,11 +12,13 @@ separable per element: all elements at once, 2 evaluations.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
+from .errors import UsageError
 from .losses import Loss, Prepared
 
 __all__ = ["CheckResult", "gradcheck", "numeric_gradient", "compare"]
@@ -152,6 +154,7 @@ def gradcheck(
     >>> losscli.gradcheck(losscli.mse, [[1.0, 2.0]], [[0.0, 1.0]]).passed
     True
     """
+    _check_settings(eps=eps, rtol=rtol, atol=atol)
     if prepared is None:
         prepared = loss.prepare_inputs(predictions, targets, **options)
     if analytic is None:
@@ -160,3 +163,13 @@ def gradcheck(
         loss, prepared, reduction=reduction, sample_weights=sample_weights, eps=eps
     )
     return compare(prepared.predictions, analytic, numeric, eps=eps, rtol=rtol, atol=atol)
+
+
+def _check_settings(*, eps: float, rtol: float, atol: float) -> None:
+    """A step of 0, a negative or NaN tolerance would make every check fail (or pass)
+    for reasons that have nothing to do with the gradient: refuse them up front."""
+    if not (math.isfinite(eps) and eps > 0):
+        raise UsageError(f"--eps must be a positive number, got {eps!r}")
+    for name, value in (("rtol", rtol), ("atol", atol)):
+        if not (math.isfinite(value) and value >= 0):
+            raise UsageError(f"--{name} must be a number ≥ 0, got {value!r}")
