@@ -30,6 +30,10 @@ _EXPORTS = {
     "CheckResult": "losscli.gradcheck",
     "read_array": "losscli.io",
     "read_table": "losscli.io",
+    "read_inputs": "losscli.select",
+    "Inputs": "losscli.select",
+    "top_rows": "losscli.report",
+    "histogram": "losscli.report",
     "write_array": "losscli.io",
     "InputError": "losscli.errors",
     "UsageError": "losscli.errors",
@@ -48,6 +52,10 @@ __all__ = [
     "CheckResult",
     "read_array",
     "read_table",
+    "read_inputs",
+    "Inputs",
+    "top_rows",
+    "histogram",
     "write_array",
     "InputError",
     "UsageError",
@@ -72,4 +80,6 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazi
     from .gradcheck import CheckResult, gradcheck
     from .io import read_array, read_table, write_array
     from .losses import REGISTRY, cross_entropy, get_loss, log_softmax, mse, softmax
+    from .report import histogram, top_rows
+    from .select import Inputs, read_inputs
 

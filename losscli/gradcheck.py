@@ -20,6 +20,7 @@ import numpy as np
 
 from .errors import UsageError
 from .losses import Loss, Prepared
+from .losses._base import warn
 
 __all__ = ["CheckResult", "gradcheck", "numeric_gradient", "compare"]
 
@@ -150,8 +151,18 @@ def gradcheck(
 ) -> CheckResult:
     """Check ``loss``'s analytic gradient (or a given ``analytic`` one) by finite differences.
 
+    The numeric gradient is the central difference ``n = (L(x + h) − L(x − h)) / 2h`` with
+    ``h = eps``, taken of the loss reduced as ``reduction`` says; an element passes when
+    ``|a − n| ≤ atol + rtol·|n|``, as ``torch.autograd.gradcheck`` decides. ``options`` are the
+    loss's own (``logits=True``, …). Returns a :class:`CheckResult` (``passed``, ``failed``,
+    ``max_abs_err``, ``worst(k)``, the arrays); raises :class:`~losscli.UsageError` for
+    ``eps ≤ 0`` or a negative tolerance.
+
     >>> import losscli
-    >>> losscli.gradcheck(losscli.mse, [[1.0, 2.0]], [[0.0, 1.0]]).passed
+    >>> result = losscli.gradcheck(losscli.mse, [[1.0, 2.0]], [[0.0, 1.0]])
+    >>> result.passed, result.checked
+    (True, 2)
+    >>> losscli.gradcheck(losscli.cross_entropy, [[2.0, 0.5]], [0], logits=True).passed
     True
     """
     _check_settings(eps=eps, rtol=rtol, atol=atol)
@@ -159,6 +170,7 @@ def gradcheck(
         prepared = loss.prepare_inputs(predictions, targets, **options)
     if analytic is None:
         analytic = loss.reduce_grad(prepared, reduction=reduction, sample_weights=sample_weights)
+    _warn_if_step_is_lost(prepared.predictions, eps)
     numeric = numeric_gradient(
         loss, prepared, reduction=reduction, sample_weights=sample_weights, eps=eps
     )
@@ -173,3 +185,18 @@ def _check_settings(*, eps: float, rtol: float, atol: float) -> None:
     for name, value in (("rtol", rtol), ("atol", atol)):
         if not (math.isfinite(value) and value >= 0):
             raise UsageError(f"--{name} must be a number ≥ 0, got {value!r}")
+
+
+def _warn_if_step_is_lost(x: np.ndarray, eps: float) -> None:
+    """Where |x| is so large that x ± eps rounds away much of the step, the central difference
+    is noise: the check would fail for a reason that is not the gradient's. Say so."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        step = (x + eps) - (x - eps)
+    lost = ~(np.abs(step - 2.0 * eps) <= 0.01 * 2.0 * eps)
+    if lost.any():
+        biggest = float(np.max(np.abs(x[lost])))
+        warn(
+            f"the finite-difference step --eps {eps:g} is lost to rounding at {int(lost.sum())} "
+            f"of {x.size} elements (|x| up to {biggest:.3g}), so the numeric gradient there is "
+            f"unreliable; try --eps {6e-6 * biggest:.0e}"
+        )

@@ -90,7 +90,14 @@ def read_table(
 def read_array(
     source: str | os.PathLike, *, role: str = "input", stdin: BinaryIO | None = None
 ) -> np.ndarray:
-    """Read like :func:`read_table`; 1-D for a one-column CSV or a 1-D NPY, else 2-D."""
+    """Read a CSV/TSV/NPY/Parquet file (or CSV/NPY on stdin for ``-``) as a float64 array:
+    1-D for one column or a 1-D NPY, else 2-D. Raises :class:`~losscli.InputError` with a
+    one-line message (file, line, column) for anything that is not a table of finite numbers.
+
+    >>> import losscli
+    >>> losscli.read_array("preds.csv")  # doctest: +SKIP
+    array([[0.26, -0.04, -0.54], ...])
+    """
     data, _, _, vector = _read(source, role, stdin)
     return data[:, 0] if vector else data
 
