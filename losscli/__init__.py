@@ -23,7 +23,14 @@ _EXPORTS = {
     "REGISTRY": "losscli.losses",
     "get_loss": "losscli.losses",
     "mse": "losscli.losses",
+    "mae": "losscli.losses",
+    "huber": "losscli.losses",
+    "smooth_l1": "losscli.losses",
+    "rmse": "losscli.losses",
     "cross_entropy": "losscli.losses",
+    "nll": "losscli.losses",
+    "bce": "losscli.losses",
+    "kl": "losscli.losses",
     "softmax": "losscli.losses",
     "log_softmax": "losscli.losses",
     "gradcheck": "losscli.gradcheck",
@@ -45,7 +52,14 @@ __all__ = [
     "REGISTRY",
     "get_loss",
     "mse",
+    "mae",
+    "huber",
+    "smooth_l1",
+    "rmse",
     "cross_entropy",
+    "nll",
+    "bce",
+    "kl",
     "softmax",
     "log_softmax",
     "gradcheck",
@@ -79,7 +93,20 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazi
     from .errors import InputError, LossCliWarning, UsageError
     from .gradcheck import CheckResult, gradcheck
     from .io import read_array, read_table, write_array
-    from .losses import REGISTRY, cross_entropy, get_loss, log_softmax, mse, softmax
+    from .losses import (
+        REGISTRY,
+        bce,
+        cross_entropy,
+        get_loss,
+        huber,
+        kl,
+        log_softmax,
+        mae,
+        mse,
+        nll,
+        rmse,
+        smooth_l1,
+        softmax,
+    )
     from .report import histogram, top_rows
     from .select import Inputs, read_inputs
-

@@ -160,7 +160,15 @@ def _shared_parameters(reductions: tuple[str, ...]) -> list[inspect.Parameter]:
             "exit 1 if any element fails.")], False),
         opt("reduction", Annotated[Literal[reductions], typer.Option(
             "--reduction", "-r",
-            help="How row losses combine: mean, sum, or none (one value per row).")], "mean"),
+            help="How row losses combine: " + _reduction_help(reductions))], "mean"),
+        opt("sample_weights", Annotated[str | None, typer.Option(
+            "--sample-weights", metavar="FILE", show_default=False,
+            help="One weight per row (CSV, TSV or NPY): sum = Σ s_i·L_i, mean = Σ s_i·L_i / "
+            "Σ s_i (scikit-learn's sample_weight).")], None),
+        opt("against", Annotated[str | None, typer.Option(
+            "--against", metavar="GRAD_FILE", show_default=False,
+            help="Compare your own gradient (shaped like the predictions, CSV or NPY) with "
+            "losscli's and with finite differences; exit 1 if it does not match.")], None),
         opt("fmt", Annotated[Literal[FORMATS] | None, typer.Option(
             "--format", "-f", show_default=False,
             help="Output format. Default: table on a terminal, plain otherwise.")], None),
@@ -170,12 +178,21 @@ def _shared_parameters(reductions: tuple[str, ...]) -> list[inspect.Parameter]:
         opt("eps", Annotated[float, typer.Option(
             help="Finite-difference step h for --check.")], 1e-6),
         opt("rtol", Annotated[float, typer.Option(
-            help="Relative tolerance for --check: pass when |a − n| ≤ atol + rtol·|n|.")], 1e-3),
+            help="Relative tolerance for --check and --against: pass when |a − n| ≤ atol + "
+            "rtol·|n|.")], 1e-3),
         opt("atol", Annotated[float, typer.Option(
-            help="Absolute tolerance for --check.")], 1e-5),
+            help="Absolute tolerance for --check and --against.")], 1e-5),
         opt("debug", Annotated[bool, typer.Option(
             "--debug", help="Show the traceback of an error.", hidden=True)], False),
     ]
+
+
+def _reduction_help(reductions: tuple[str, ...]) -> str:
+    text = ", ".join(r for r in reductions if r != "none")
+    text += ", or none (one value per row)."
+    if "batchmean" in reductions:
+        text += " batchmean divides the sum by N only: the true KL per sample (recommended)."
+    return text
 
 
 PIPELINE_PANEL = "Columns, per-row reports and output"
@@ -221,9 +238,13 @@ def _pipeline_parameters() -> list[inspect.Parameter]:
 def _loss_parameter(param) -> inspect.Parameter:
     """A typer option for a loss-specific :class:`~losscli.losses.Param`."""
     kwargs: dict[str, Any] = {"help": param.help}
-    if param.type is float and param.default is not None and abs(param.default) < 1e-100:
+    if param.type is float and param.default is not None and 0 < abs(param.default) < 1e-100:
         kwargs["show_default"] = f"{param.default:.3g}"
+    if param.metavar:
+        kwargs["metavar"] = param.metavar
     kind = Literal[param.choices] if param.choices else param.type
+    if param.default is None:
+        kind, kwargs["show_default"] = kind | None, False
     annotation = Annotated[kind, typer.Option(param.flag, **kwargs)]
     return P(param.name, P.KEYWORD_ONLY, default=param.default, annotation=annotation)
 
@@ -253,6 +274,8 @@ def _register_commands() -> None:
 
     for loss in REGISTRY.values():
         app.command(loss.name, no_args_is_help=False)(_make_command(loss))
+        for alias in loss.aliases:  # e.g. `losscli l1` for mae; listed by `losscli list`
+            app.command(alias, no_args_is_help=False, hidden=True)(_make_command(loss))
 
 
 # --------------------------------------------------------------------------- running a loss
@@ -291,9 +314,12 @@ def _resolve_inputs(
 
 
 def _name_the_file(exc: InputError, inputs: dict[str, str]) -> InputError:
-    """Prefix the message with the file it is about, unless the reader already did."""
+    """Prefix the message with the file it is about, unless the reader already did; an error
+    about no input in particular names them all, one about an option (class weights) none."""
     if exc.source is None:
-        exc.source = inputs.get(exc.role or "") or ", ".join(dict.fromkeys(inputs.values()))
+        exc.source = inputs.get(exc.role or "") or (
+            ", ".join(dict.fromkeys(inputs.values())) if exc.role is None else None
+        )
     return exc
 
 
@@ -311,6 +337,8 @@ def _run(
     rtol: float,
     atol: float,
     debug: bool,
+    sample_weights: str | None = None,
+    against: str | None = None,
     pred_col: list[str] | None = None,
     target_col: list[str] | None = None,
     id_col: str | None = None,
@@ -324,11 +352,18 @@ def _run(
     one_file = preds is not None and targets is None and bool(pred_col or target_col)
     preds, targets = _resolve_inputs(loss, preds, targets, options, one_file)
     inputs = {"predictions": preds, "targets": targets}
+    if sample_weights is not None:
+        inputs["sample weights"] = sample_weights
+    if against is not None:
+        inputs["gradient"] = against
+    read = list(inputs.values())[1:] if one_file else list(inputs.values())  # one file, read once
+    if read.count("-") > 1:
+        raise UsageError("only one input can be - (stdin)")
     selection = {
         "one_file": one_file, "pred_cols": pred_col or (), "target_cols": target_col or (),
         "id_col": id_col, "top": top, "bins": (bins or 10) if hist or bins else None,
     }
-    protect = [p for p in (preds, targets) if p != "-"]
+    protect = [p for p in inputs.values() if p != "-"]
     if output is not None:
         from .io import check_output_path
 
@@ -376,6 +411,8 @@ def _run(
         print(f"Wrote the {fmt} output to {output}", file=sys.stderr)
     if report.check is not None and not report.check.passed:
         raise typer.Exit(EXIT_CHECK_FAILED)
+    if report.against is not None and not report.against.passed:
+        raise typer.Exit(EXIT_CHECK_FAILED)
 
 
 def _default_format(output: Path | None) -> str:
@@ -383,6 +420,7 @@ def _default_format(output: Path | None) -> str:
     if output is None:
         return "table" if sys.stdout.isatty() else "plain"
     return {".json": "json", ".csv": "csv"}.get(output.suffix.lower(), "plain")
+
 
 
 def _same_path(a: Path, b: Path) -> bool:
@@ -394,6 +432,7 @@ def _compute(
     pred_cols=(), target_cols=(), id_col=None, top=None, bins=None,
 ):
     from .gradcheck import gradcheck
+    from .io import read_array
     from .render import Report
     from .select import read_inputs
 
@@ -401,17 +440,36 @@ def _compute(
         inputs["predictions"], None if one_file else inputs["targets"],
         pred_cols=pred_cols, target_cols=target_cols, id_col=id_col,
     )
+    s = None
+    if "sample weights" in inputs:
+        s = read_array(inputs["sample weights"], role="sample weights")
     prepared = loss.prepare_inputs(data.predictions, data.targets, **options)
-    if want_grad or check:
-        value, gradient = loss.reduce_both(prepared, reduction=reduction)
+    yours = inputs.get("gradient")
+    if want_grad or check or yours:
+        value, gradient = loss.reduce_both(prepared, reduction=reduction, sample_weights=s)
     else:
-        value, gradient = loss.reduce_values(prepared, reduction=reduction), None
+        value, gradient = loss.reduce_values(prepared, reduction=reduction, sample_weights=s), None
     _warn_if_overflowed(value, gradient)
     result = None
     if check:
         result = gradcheck(
             loss, None, None, reduction=reduction, eps=eps, rtol=rtol, atol=atol,
-            analytic=gradient, prepared=prepared,
+            analytic=gradient, prepared=prepared, sample_weights=s,
+        )
+    compared = None
+    if yours is not None:
+        from .against import compare_gradient
+
+        compared = compare_gradient(
+            loss,
+            prepared,
+            read_array(yours, role="gradient"),
+            reduction=reduction,
+            sample_weights=s,
+            eps=eps,
+            rtol=rtol,
+            atol=atol,
+            analytic=gradient,
         )
     return Report(
         loss=loss.name,
@@ -421,22 +479,27 @@ def _compute(
         value=value,
         grad=gradient,
         check=result,
+        against=compared,
         inputs=inputs,
         details=prepared.describe,
         ids=data.ids,
         columns=data.columns,
-        **_per_row_reports(loss, prepared, value, reduction, top, bins),
+        **_per_row_reports(loss, prepared, value, reduction, s, top, bins),
     )
 
 
-def _per_row_reports(loss, prepared, value, reduction, top, bins) -> dict[str, Any]:
-    """--top and --hist, from the loss of each row."""
+def _per_row_reports(loss, prepared, value, reduction, s, top, bins) -> dict[str, Any]:
+    """--top and --hist, from the loss of each row: the values --reduction none prints."""
     from .report import histogram, top_rows
 
     reports: dict[str, Any] = {}
     if top is None and bins is None:
         return reports
-    rows = value if reduction == "none" else loss.row_values(prepared)
+    rows = (
+        value
+        if reduction == "none"
+        else loss.reduce_values(prepared, reduction="none", sample_weights=s)
+    )
     if top is not None:
         element = (
             loss.values(prepared.predictions, prepared.targets, **prepared.options)
@@ -465,6 +528,60 @@ def _warn_if_overflowed(value, gradient) -> None:
 
 
 _register_commands()
+
+
+# --------------------------------------------------------------------------- list, explain
+
+ListFormat = Annotated[
+    Literal[FORMATS] | None,
+    typer.Option(
+        "--format",
+        "-f",
+        show_default=False,
+        help="Output format. Default: table on a terminal, plain (tab-separated) otherwise.",
+    ),
+]
+ExplainFormat = Annotated[
+    Literal[("table", "plain", "json")] | None,
+    typer.Option(
+        "--format",
+        "-f",
+        show_default=False,
+        help="table: rendered Markdown (default on a terminal); plain: the Markdown text "
+        '(default otherwise); json: {"markdown": ...}.',
+    ),
+]
+
+
+@app.command("list")
+def list_losses(fmt: ListFormat = None) -> None:
+    """Every loss with its formula, its gradient and the options it takes."""
+    from .losses import REGISTRY
+    from .render import render_listing
+
+    fmt = fmt or ("table" if sys.stdout.isatty() else "plain")
+    render_listing([loss.info() for loss in REGISTRY.values()], fmt, sys.stdout)
+
+
+@app.command("explain")
+def explain_loss(
+    name: Annotated[str, typer.Argument(metavar="LOSS", help="A loss, e.g. ce or smooth-l1.")],
+    fmt: ExplainFormat = None,
+) -> None:
+    """The derivation of a loss and its gradient, with a worked example computed live.
+
+    Example: losscli explain ce
+    """
+    from .explain import explain
+    from .losses import get_loss
+    from .render import render_markdown
+
+    try:
+        loss = get_loss(name)
+    except KeyError as exc:
+        raise UsageError(exc.args[0]) from None
+    fmt = fmt or ("table" if sys.stdout.isatty() else "plain")
+    render_markdown(explain(loss), fmt, sys.stdout)
 
 
 def main() -> None:

@@ -7,7 +7,8 @@ Central differences ``(L(x + h) − L(x − h)) / 2h``, compared element-wise as
 The losses are row-separable, so the check does not need two loss evaluations per element:
 perturbing column j in every row at once gives the partial derivatives of every row's loss with
 respect to its own column j — 2·D evaluations for N × D inputs. Elementwise losses (MSE) are
-separable per element: all elements at once, 2 evaluations.
+separable per element: all elements at once, 2 evaluations. A loss that is not separable (rmse:
+the square root of the whole mean) is perturbed one element at a time, 2·N·D evaluations.
 """
 
 from __future__ import annotations
@@ -115,6 +116,8 @@ def numeric_gradient(
 ) -> np.ndarray:
     """Central-difference gradient of the reduced loss w.r.t. the predictions."""
     x = prepared.predictions
+    if not loss.separable:
+        return _numeric_per_element(loss, prepared, reduction, sample_weights, eps)
     if loss.elementwise:
         # Each element's loss depends on that element alone: perturb them all at once.
         plus = loss.values(x + eps, prepared.targets, **prepared.options)
@@ -133,6 +136,33 @@ def numeric_gradient(
             shifted[:, j] = original
             row_grad[:, j] = (plus - minus) / (2.0 * eps)
     return loss.scale_row_grad(row_grad, prepared, reduction, sample_weights)
+
+
+def _numeric_per_element(
+    loss: Loss, prepared: Prepared, reduction: str, sample_weights: Any, eps: float
+) -> np.ndarray:
+    """One element at a time, through the whole reduced loss (for ``none``: its own row's)."""
+    x = prepared.predictions
+    grad = np.empty_like(x)
+    shifted = x.copy()
+
+    def reduced(at: tuple[int, ...]) -> float:
+        value = loss.reduce_values(
+            replace(prepared, predictions=shifted),
+            reduction=reduction,
+            sample_weights=sample_weights,
+        )
+        return float(value[at[0]]) if reduction == "none" else float(value)
+
+    for idx in np.ndindex(x.shape):
+        original = x[idx]
+        shifted[idx] = original + eps
+        plus = reduced(idx)
+        shifted[idx] = original - eps
+        minus = reduced(idx)
+        shifted[idx] = original
+        grad[idx] = (plus - minus) / (2.0 * eps)
+    return grad
 
 
 def gradcheck(

@@ -17,7 +17,7 @@ from .gradcheck import CheckResult
 from .io import format_float
 from .report import Histogram, TopRows
 
-__all__ = ["FORMATS", "Report", "render", "SHOW_ROWS"]
+__all__ = ["FORMATS", "Report", "render", "render_listing", "render_markdown", "SHOW_ROWS"]
 
 FORMATS = ("table", "plain", "json", "csv")
 SHOW_ROWS = 20  # rows of a gradient or check table shown to a person; the rest are counted
@@ -36,6 +36,7 @@ class Report:
     grad: np.ndarray | None = None
     check: CheckResult | None = None
     check_title: str = "Gradient check"
+    against: Any = None  # an against.AgainstResult: the user's gradient compared with ours
     inputs: dict[str, str] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     ids: list[str] | None = None  # --id-col: one label per row, shown beside the row number
@@ -100,6 +101,8 @@ def _plain(report: Report, out: IO[str]) -> None:
         sections.append(
             " ".join([verdict] + [f"{k}={_text(v)}" for k, v in fields.items()])
         )
+    if report.against is not None:
+        sections.append(_against_plain(report.against))
     if report.top is not None:
         sections.append("\n".join(
             " ".join(f"{k}={_plain_value(v)}" for k, v in row.items())
@@ -183,6 +186,8 @@ def _csv(report: Report, out: IO[str]) -> None:
             cells = [key(i), str(col), *map(format_float, numbers), str(ok).lower()]
             lines.append(",".join(cells))
         sections.append("\n".join(lines))
+    if report.against is not None:
+        sections.append(_against_csv(report.against, ids))
     if report.top is not None:
         records = _top_records(report.top, ids)
         names = ["row", *(["id"] if ids is not None else []), "loss", *report.top.fields]
@@ -238,6 +243,8 @@ def _json(report: Report, out: IO[str]) -> None:
             for idx, inp, a, n, ae, re, ok in _check_rows(report.check)
         ]
         doc["check"] = check
+    if report.against is not None:
+        doc["against"] = _against_json(report.against, report.ids)
     if report.top is not None:
         doc["top"] = [
             {k: _json_number(v) if isinstance(v, float) else v for k, v in record.items()}
@@ -310,6 +317,8 @@ def _table(report: Report, out: IO[str]) -> None:
         _array_table(console, report.grad, title, ids=report.ids)
     if report.check is not None:
         _check_table(console, report.check, report.check_title, report.ids)
+    if report.against is not None:
+        _against_table(console, report.against, report.ids)
     if report.top is not None:
         _top_table(console, report.top, report.ids)
     if report.hist is not None:
@@ -358,21 +367,175 @@ def _check_table(console, check: CheckResult, title: str, ids: list[str] | None 
     for name in names:
         table.add_column(name, justify="left" if name == "id" else "right")
     for idx, inp, a, n, ae, re, ok in _check_rows(check):
-        table.add_row(
-            str(idx if len(idx) > 1 else idx[0]),
-            *([ids[idx[0]]] if ids is not None else []),
-            _short(inp), _short(a), _short(n), f"{ae:.2e}", f"{re:.2e}",
-            "[green]✓[/green]" if ok else "[red]✗[/red]",
-        )
+        table.add_row(*_cells(idx, (inp, a, n), ae, re, ok, ids))
+    counts = f"{check.checked} elements checked, {check.failed} failed"
+    _print_with_verdict(console, table, check, counts, f"eps {check.eps:g}, ")
+
+
+def _cells(
+    idx: tuple[int, ...], values, ae: float, re: float, ok: bool, ids: list[str] | None = None
+) -> list[str]:
+    """One row of a check table: index (and id), the compared numbers, the errors, the
+    verdict."""
+    return [
+        str(idx if len(idx) > 1 else idx[0]),
+        *([ids[idx[0]]] if ids is not None else []),
+        *(_short(v) for v in values),
+        f"{ae:.2e}",
+        f"{re:.2e}",
+        "[green]✓[/green]" if ok else "[red]✗[/red]",
+    ]
+
+
+def _print_with_verdict(console, table, check: CheckResult, counts: str, step: str) -> None:
     console.print(table)
     if check.checked > SHOW_ROWS:
         console.print(f"[dim]… {check.checked - SHOW_ROWS} more elements not shown[/dim]")
     verdict = "[bold green]PASS[/bold green]" if check.passed else "[bold red]FAIL[/bold red]"
     console.print(
-        f"{verdict}: {check.checked} elements checked, {check.failed} failed; "
+        f"{verdict}: {counts}; "
         f"max abs err {check.max_abs_err:.3g}, max rel err {check.max_rel_err:.3g} "
-        f"(eps {check.eps:g}, rtol {check.rtol:g}, atol {check.atol:g})"
+        f"({step}rtol {check.rtol:g}, atol {check.atol:g})"
     )
+
+
+# --------------------------------------------------------------------------- --against
+
+
+def _against_rows(result, limit: int | None = SHOW_ROWS):
+    """(index, input, yours, analytic, numeric, abs_err, rel_err, ok), worst first."""
+    for idx, inp, yours, analytic, ae, re, ok in _check_rows(result.check, limit):
+        yield idx, inp, yours, analytic, float(result.numeric[idx]), ae, re, ok
+
+
+def _against_plain(result) -> str:
+    fields = _check_summary_fields(result.check)
+    verdict = "PASS" if fields.pop("passed") else "FAIL"
+    lines = [" ".join(["against:", verdict] + [f"{k}={_text(v)}" for k, v in fields.items()])]
+    return "\n".join(lines + [f"hint: {finding}" for finding in result.findings])
+
+
+def _against_csv(result, ids: list[str] | None = None) -> str:
+    lines = [("row,id" if ids is not None else "row") + ",col,input,yours,analytic,numeric,"
+             "abs_err,rel_err,ok"]
+    for idx, *numbers, ok in _against_rows(result):
+        row, col = (idx + (0,))[:2]
+        key = [str(row)] if ids is None else [str(row), _csv_cell(ids[row])]
+        lines.append(",".join([*key, str(col), *map(format_float, numbers), str(ok).lower()]))
+    if result.findings:
+        lines += ["", "finding"] + [json.dumps(f, ensure_ascii=False) for f in result.findings]
+    return "\n".join(lines)
+
+
+def _against_json(result, ids: list[str] | None = None) -> dict[str, Any]:
+    doc = {
+        k: _json_number(v) if isinstance(v, float) else v
+        for k, v in _check_summary_fields(result.check).items()
+    }
+    doc["worst"] = [
+        {
+            "index": list(idx),
+            **({"id": ids[idx[0]]} if ids is not None else {}),
+            "input": inp,
+            "yours": _json_number(y),
+            "analytic": _json_number(a),
+            "numeric": _json_number(n),
+            "abs_err": _json_number(ae),
+            "rel_err": _json_number(re),
+            "ok": ok,
+        }
+        for idx, inp, y, a, n, ae, re, ok in _against_rows(result)
+    ]
+    doc["findings"] = list(result.findings)
+    doc["analytic_matches_numeric"] = result.reference_check.passed
+    return doc
+
+
+def _against_table(console, result, ids: list[str] | None = None) -> None:
+    from rich.table import Table
+
+    check = result.check
+    console.print("[bold]Your gradient against losscli's[/bold] (worst elements first)")
+    table = Table()
+    names = ("index", *(["id"] if ids is not None else []), "input", "yours", "analytic",
+             "numeric", "abs err", "rel err", "")
+    for name in names:
+        table.add_column(name, justify="left" if name == "id" else "right")
+    for idx, inp, y, a, n, ae, re, ok in _against_rows(result):
+        table.add_row(*_cells(idx, (inp, y, a, n), ae, re, ok, ids))
+    counts = f"{check.checked} elements compared, {check.failed} differ"
+    _print_with_verdict(console, table, check, counts, "")
+    for finding in result.findings:
+        console.print(f"  • {finding}", highlight=False, markup=False)
+
+
+# --------------------------------------------------------------------------- list, explain
+
+
+def render_listing(infos: list[dict[str, Any]], fmt: str, out: IO[str]) -> None:
+    """``losscli list``: one entry per loss (:meth:`Loss.info`)."""
+    if fmt == "json":
+        json.dump(infos, out, ensure_ascii=False, indent=1)
+        out.write("\n")
+        return
+    if fmt in ("plain", "csv"):
+        import csv
+
+        writer = csv.writer(out, delimiter="\t" if fmt == "plain" else ",", lineterminator="\n")
+        if fmt == "csv":
+            writer.writerow(["name", "aliases", "formula", "gradient", "reference", "options"])
+        for info in infos:
+            writer.writerow(
+                [
+                    info["name"],
+                    " ".join(info["aliases"]),
+                    info["formula"],
+                    info["gradient"],
+                    info["reference"],
+                    " ".join(_option_text(o) for o in info["options"]),
+                ]
+            )
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=out, highlight=False)
+    console.print("[bold]Losses[/bold] (losscli explain LOSS for the derivation)")
+    table = Table(show_lines=True)
+    for name in ("loss", "formula", "gradient", "options"):
+        table.add_column(name)
+    for info in infos:
+        name = info["name"] + "".join(f"\n[dim]{a}[/dim]" for a in info["aliases"])
+        options = "\n".join(_option_text(o) for o in info["options"]) or "[dim]—[/dim]"
+        table.add_row(name, info["formula"], info["gradient"], options)
+    console.print(table)
+    console.print(
+        "[dim]Every loss also takes --grad, --check, --against, --reduction, --sample-weights, "
+        "--format, --grad-out, --eps, --rtol, --atol.[/dim]"
+    )
+
+
+def _option_text(option: dict[str, Any]) -> str:
+    if option["type"] == "bool":
+        return option["flag"]
+    value = option["type"].upper()
+    if option["choices"]:
+        value = "|".join(option["choices"])
+    return f"{option['flag']} {value}"
+
+
+def render_markdown(text: str, fmt: str, out: IO[str]) -> None:
+    """Markdown for a person (rich, on a terminal) or as it is (plain), or in JSON."""
+    if fmt == "json":
+        json.dump({"markdown": text}, out, ensure_ascii=False)
+        out.write("\n")
+    elif fmt == "table":
+        from rich.console import Console
+        from rich.markdown import Markdown
+
+        Console(file=out).print(Markdown(text))
+    else:
+        out.write(text if text.endswith("\n") else text + "\n")
 
 
 def _top_table(console, top: TopRows, ids: list[str] | None) -> None:

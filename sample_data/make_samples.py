@@ -47,3 +47,18 @@ write("classification_probs", probs, classes, "%g")
 write("classification_onehot", onehot, classes, "%d")
 np.savetxt(HERE / "classification_labels.csv", labels, fmt="%d", header="label", comments="")
 np.save(HERE / "classification_labels.npy", labels)
+
+# Log-probabilities of the classification logits (for nll and kl), four decimals.
+shifted = logits - logits.max(axis=1, keepdims=True)
+logprobs = np.round(shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True)), 4)
+write("classification_logprobs", logprobs, classes, "%.4f")
+
+# Binary (multi-label) classification for bce: 8 samples × 3 labels, hard 0/1 targets,
+# logits in hundredths and the probabilities σ(logits) in thousandths.
+binary_labels = rng.integers(0, 2, size=(8, 3)).astype(float)
+binary_logits = np.round(rng.normal(0.0, 1.5, size=(8, 3)) + 1.5 * (2 * binary_labels - 1), 2)
+binary_probs = np.round(1.0 / (1.0 + np.exp(-binary_logits)), 3)
+labels3 = [f"label_{j}" for j in range(3)]
+write("binary_labels", binary_labels, labels3, "%d")
+write("binary_logits", binary_logits, labels3, "%.2f")
+write("binary_probs", binary_probs, labels3, "%.3f")

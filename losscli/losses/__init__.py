@@ -7,8 +7,9 @@ loss means writing its kernels in a topic module and adding one line below.
 from __future__ import annotations
 
 from ._base import REDUCTIONS, Loss, Param, Prepared
-from .classification import cross_entropy, log_softmax, softmax
-from .regression import mse
+from .classification import bce, cross_entropy, log_softmax, nll, softmax
+from .divergence import kl
+from .regression import huber, mae, mse, rmse, smooth_l1
 
 __all__ = [
     "REDUCTIONS",
@@ -16,10 +17,17 @@ __all__ = [
     "Loss",
     "Param",
     "Prepared",
+    "bce",
     "cross_entropy",
     "get_loss",
+    "huber",
+    "kl",
     "log_softmax",
+    "mae",
     "mse",
+    "nll",
+    "rmse",
+    "smooth_l1",
     "softmax",
 ]
 
@@ -27,7 +35,14 @@ REGISTRY: dict[str, Loss] = {
     loss.name: loss
     for loss in (
         mse,
+        mae,
+        huber,
+        smooth_l1,
+        rmse,
         cross_entropy,
+        nll,
+        bce,
+        kl,
     )
 }
 

@@ -10,7 +10,12 @@ A loss is described by a few pure kernels over *prepared* arrays (validated, flo
     The gradient of ``values(...).sum()`` with respect to ``p``, shaped like ``p``.
 ``weights(p, t, **opts)`` (optional)
     ``(N,)`` weights whose sum divides the total under ``mean`` (class weights of the targets,
-    0 for ignored rows). Without it every row weighs 1, so ``mean`` divides by N.
+    0 for ignored rows), or None. Without them every row weighs 1, so ``mean`` divides by N.
+``transform`` / ``transform_grad`` (optional)
+    An outer function of the reduced value and its derivative (rmse: the square root of the
+    mse). ``mean`` gives ``f(weighted mean of the rows)``, ``none`` gives ``f`` of each row. Such
+    a loss is not separable across elements, so :mod:`losscli.gradcheck` perturbs one element
+    at a time.
 
 Everything else — per-row values, ``mean``/``sum``/``none``/``batchmean``, sample weights, the
 gradient of the reduced loss — is done once, here, for every loss.
@@ -34,9 +39,12 @@ __all__ = [
     "Prepared",
     "REDUCTIONS",
     "as_float_array",
+    "check_log_probabilities",
     "check_same_shape",
     "check_same_rows",
+    "check_unit_interval",
     "format_index",
+    "parse_numbers",
     "warn",
 ]
 
@@ -87,6 +95,24 @@ def check_same_rows(*arrays: np.ndarray, names: tuple[str, ...] = ()) -> None:
         raise InputError(f"found inconsistent numbers of rows{what}: {rows}")
 
 
+def check_log_probabilities(a: np.ndarray, *, role: str, what: str, fix: str) -> None:
+    """Log-probabilities are ≤ 0: a positive one is a probability or a logit by mistake."""
+    _reject_first(a > 0, a, f"{what} are log-probabilities (≤ 0)", fix, role)
+
+
+def check_unit_interval(a: np.ndarray, *, role: str, what: str, fix: str) -> None:
+    """Probabilities lie in [0, 1]: name the first value outside and how to fix it."""
+    _reject_first((a < 0.0) | (a > 1.0), a, f"{what} must lie in [0, 1]", fix, role)
+
+
+def _reject_first(bad: np.ndarray, a: np.ndarray, what: str, fix: str, role: str) -> None:
+    if bad.any():
+        idx = np.argwhere(bad)[0]
+        raise InputError(
+            f"{what}, found {float(a[tuple(idx)])!r} at {format_index(idx)} — {fix}", role=role
+        )
+
+
 def format_index(index: Any) -> str:
     """``(row 3, col 1)`` for a 2-D index, ``(row 3)`` for a 1-D one; 0-based like numpy."""
     idx = [int(i) for i in np.atleast_1d(index)]
@@ -106,6 +132,29 @@ def _type_name(kind: Any) -> str:
     return getattr(kind, "__name__", None) or str(kind)
 
 
+def parse_numbers(text: str, *, role: str) -> np.ndarray:
+    """An option given as text: a comma list of numbers (``1,2.5,3``) or a file of them.
+
+    Files are read with :func:`losscli.io.read_array` (CSV, TSV or NPY) and flattened.
+    """
+    cells = [c.strip() for c in text.split(",")]
+    try:
+        return np.array([float(c) for c in cells], dtype=np.float64)
+    except ValueError:
+        pass
+    from pathlib import Path
+
+    if len(cells) == 1 and Path(text).is_file():
+        from ..io import read_array
+
+        return read_array(text, role=role).reshape(-1)
+    raise InputError(
+        f"{text!r} is neither a comma-separated list of numbers nor a file of them "
+        "(e.g. 1,2.5,1 or weights.csv)",
+        role=role,
+    )
+
+
 # --------------------------------------------------------------------------- the Loss object
 
 
@@ -119,6 +168,10 @@ class Param:
     help: str
     choices: tuple[str, ...] | None = None
     cli_flag: str | None = None  # when the flag is not --<name with dashes>
+    # Turns the option's text (from the CLI, or a str in Python) into its value, e.g. a comma
+    # list of class weights into an array; values of other types are passed through.
+    parse: Callable[[str], Any] | None = None
+    metavar: str | None = None  # how ``list`` and --help name the value, e.g. "W"
 
     @property
     def flag(self) -> str:
@@ -163,6 +216,10 @@ class Loss:
     sample_data: Callable[[Mapping[str, Any]], tuple[str, str]] | None = None
     examples: tuple[str, ...] = ()
     doc: str = ""
+    transform: Callable[[Any], Any] | None = None
+    transform_grad: Callable[[Any], Any] | None = None
+    # A small input for ``losscli explain``'s worked example: (predictions, targets, options).
+    example: tuple[Any, Any, Mapping[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         # help(losscli.mse) and inspect.getdoc show the loss's own docstring.
@@ -180,6 +237,35 @@ class Loss:
             for p in self.params
         ]
         return call.replace(parameters=[*shared, *own])
+
+    @property
+    def separable(self) -> bool:
+        """Each row's loss depends on that row alone, and the reduced loss is a weighted sum
+        of rows, so finite differences may perturb many elements at once."""
+        return self.transform is None
+
+    def info(self) -> dict[str, Any]:
+        """What ``losscli list`` shows: the formulas and the options, from the registry."""
+        return {
+            "name": self.name,
+            "aliases": list(self.aliases),
+            "summary": self.summary,
+            "formula": self.formula,
+            "gradient": self.gradient_formula,
+            "reference": self.reference,
+            "reductions": list(self.reductions),
+            "options": [
+                {
+                    "flag": p.flag,
+                    "name": p.name,
+                    "type": p.metavar or p.type.__name__,
+                    "default": p.default,
+                    "choices": list(p.choices) if p.choices else None,
+                    "help": p.help,
+                }
+                for p in self.params
+            ],
+        }
 
     # ----------------------------------------------------------------- public API
 
@@ -236,6 +322,8 @@ class Loss:
             )
         merged = {name: options.get(name, p.default) for name, p in known.items()}
         for name, value in merged.items():
+            if known[name].parse is not None and isinstance(value, str):
+                merged[name] = value = known[name].parse(value)
             choices = known[name].choices
             if choices and value not in choices:
                 raise UsageError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
@@ -259,6 +347,8 @@ class Loss:
     def reduce_grad(
         self, prepared: Prepared, *, reduction: str, sample_weights: Any = None
     ) -> np.ndarray:
+        if self.transform is not None:  # the chain rule needs the inner value too
+            return self.reduce_both(prepared, reduction=reduction, sample_weights=sample_weights)[1]
         return self.scale_row_grad(self.row_grad(prepared), prepared, reduction, sample_weights)
 
     def reduce_both(
@@ -272,10 +362,15 @@ class Loss:
             )
         rows = self._rows_from_values(values, prepared)
         row_grad = self._rows_grad_from_kernel(grad, prepared)
-        return (
-            self._reduce_value(rows, prepared, reduction, sample_weights),
-            self.scale_row_grad(row_grad, prepared, reduction, sample_weights),
-        )
+        value = self._reduce_value(rows, prepared, reduction, sample_weights)
+        grad = self.scale_row_grad(row_grad, prepared, reduction, sample_weights)
+        if self.transform is not None:
+            # d f(u)/dx = f'(u)·du/dx, u being each row's value (none) or the reduced one.
+            s = self._sample_weights(sample_weights, prepared)
+            inner = rows if reduction == "none" else self._combine(rows, prepared, reduction, s)
+            factor = np.asarray(self.transform_grad(inner))
+            grad = grad * (factor[:, None] if factor.ndim == 1 and grad.ndim == 2 else factor)
+        return value, grad
 
     def scale_row_grad(
         self, row_grad: np.ndarray, prepared: Prepared, reduction: str, sample_weights: Any
@@ -346,8 +441,10 @@ class Loss:
         n = len(prepared.predictions)
         if reduction == "batchmean":
             return float(n if s is None else s.sum())
-        w = None if self.weights is None else self.weights(
-            prepared.predictions, prepared.targets, **prepared.options
+        w = (
+            None
+            if self.weights is None
+            else self.weights(prepared.predictions, prepared.targets, **prepared.options)
         )
         if w is None:
             return float(n if s is None else s.sum())
@@ -358,10 +455,18 @@ class Loss:
     ) -> float | np.ndarray:
         self._check_reduction(reduction)
         s = self._sample_weights(sample_weights, prepared)
-        weighted = rows if s is None else rows * s
         if reduction == "none":
-            return weighted
-        total = float(weighted.sum())
+            if self.transform is not None:
+                rows = self.transform(rows)
+            return rows if s is None else rows * s
+        value = self._combine(rows, prepared, reduction, s)
+        return value if self.transform is None else float(self.transform(value))
+
+    def _combine(
+        self, rows: np.ndarray, prepared: Prepared, reduction: str, s: np.ndarray | None
+    ) -> float:
+        """The rows, weighted by the sample weights, summed or averaged."""
+        total = float((rows if s is None else rows * s).sum())
         if reduction == "sum":
             return total * self._row_size(prepared)
         denominator = self._denominator(prepared, reduction, s)

@@ -1,7 +1,9 @@
-"""Classification losses over rows of class scores: cross-entropy from probabilities or logits.
+"""Classification losses: cross-entropy from probabilities or logits, negative log-likelihood,
+and binary cross-entropy.
 
-Row losses: each row's loss is a function of the whole row; ``mean`` divides the sum of rows by
-N (see :mod:`losscli.losses._base`).
+ce and nll are row losses: each row's loss is a function of the whole row; ``mean`` divides the
+sum of rows by N, or by the summed class weights of the targets (see
+:mod:`losscli.losses._base`). bce is elementwise, like the regression losses.
 """
 
 from __future__ import annotations
@@ -12,11 +14,25 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, UsageError
-from ._base import Loss, Param, Prepared, check_same_rows, check_same_shape, format_index, warn
+from ._base import (
+    Loss,
+    Param,
+    Prepared,
+    check_log_probabilities,
+    check_same_rows,
+    check_same_shape,
+    check_unit_interval,
+    format_index,
+    parse_numbers,
+    warn,
+)
 
 __all__ = [
+    "bce",
+    "class_coefficients",
     "cross_entropy",
     "log_softmax",
+    "nll",
     "softmax",
     "resolve_class_targets",
 ]
@@ -46,13 +62,17 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def resolve_class_targets(
-    predictions: np.ndarray, targets: np.ndarray, mode: str = "auto"
+    predictions: np.ndarray,
+    targets: np.ndarray,
+    mode: str = "auto",
+    *,
+    ignore_index: int | None = None,
 ) -> tuple[np.ndarray, str]:
     """Decide whether ``targets`` are class indices or probability rows and validate them.
 
     ``auto``: a single column of whole numbers is class indices; an (N × C) array shaped like
     the predictions is probability rows (one-hot or soft). Returns ``(targets, "index"|"prob")``
-    with indices as int64.
+    with indices as int64. Indices equal to ``ignore_index`` are kept as they are, unchecked.
     """
     if predictions.ndim != 2:
         raise InputError(
@@ -63,9 +83,12 @@ def resolve_class_targets(
     n_classes = predictions.shape[1]
     single_column = targets.ndim == 1 or (targets.ndim == 2 and targets.shape[1] == 1)
     if mode == "auto":
-        mode = "prob" if targets.shape == predictions.shape and not (
-            n_classes == 1 and _is_whole(targets).all()
-        ) else "index"
+        mode = (
+            "prob"
+            if targets.shape == predictions.shape
+            and not (n_classes == 1 and _is_whole(targets).all())
+            else "index"
+        )
         if mode == "index" and not single_column:
             check_same_shape(predictions, targets)
     if mode == "prob":
@@ -84,7 +107,11 @@ def resolve_class_targets(
         )
     indices = targets.reshape(-1)
     check_same_rows(predictions, indices, names=("predictions", "targets"))
-    return _validate_indices(indices, n_classes), "index"
+    if ignore_index is None:
+        return _validate_indices(indices, n_classes), "index"
+    ignored = indices == ignore_index
+    checked = _validate_indices(np.where(ignored, 0.0, indices), n_classes)
+    return np.where(ignored, np.int64(ignore_index), checked), "index"
 
 
 def _is_whole(a: np.ndarray) -> np.ndarray:
@@ -131,6 +158,122 @@ def _warn_rows_not_summing_to_one(a: np.ndarray, what: str, consequence: str) ->
         )
 
 
+# --------------------------------------------------------------------------- class options
+
+DEFAULT_IGNORE_INDEX = -100  # PyTorch's default: a target of -100 never counts
+
+
+def class_coefficients(
+    targets: np.ndarray,
+    kind: str,
+    n_classes: int,
+    *,
+    class_weights: np.ndarray | None = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Fold the targets and the class options into coefficients ``a``.
+
+    Every loss of this module is then ``−Σ_c a_ic · log p_ic`` per row, whatever the options:
+
+    - class indices: ``a_ic = w_c · ((1 − ε)·[c = y_i] + ε/C)``, 0 in ignored rows;
+    - probability rows: ``a_ic = w_c · ((1 − ε)·y_ic + ε/C)``.
+
+    Returns ``(a, row_weights)``. ``row_weights`` are the ``(N,)`` weights whose sum divides the
+    loss under ``mean``: ``w_{y_i}`` (0 for ignored rows) for class indices, exactly as PyTorch;
+    None for probability rows, whose ``mean`` divides by N. ``a`` is the dense (N × C) matrix,
+    except for class indices without smoothing, the common case, where each row has a single
+    coefficient, ``row_weights[i]`` at class ``a[i]``: ``a`` is then the (N,) class indices
+    (ignored rows pointing at class 0 with weight 0), and the kernels index instead of summing.
+    """
+    if kind == "prob":
+        a = targets * (1.0 - label_smoothing) + label_smoothing / n_classes
+        return (a if class_weights is None else a * class_weights), None
+    n = len(targets)
+    keep = np.ones(n, dtype=bool) if ignore_index is None else targets != ignore_index
+    safe = np.where(keep, targets, 0)
+    row_weights = keep.astype(np.float64)
+    if class_weights is not None:
+        row_weights *= class_weights[safe]
+    if not label_smoothing:
+        return safe, row_weights
+    a = np.full((n, n_classes), label_smoothing / n_classes)
+    a[np.arange(n), safe] += 1.0 - label_smoothing
+    if class_weights is not None:
+        a *= class_weights
+    a[~keep] = 0.0
+    return a, row_weights
+
+
+def _class_weight_vector(weights: Any, n_classes: int) -> np.ndarray | None:
+    if weights is None:
+        return None
+    w = np.asarray(weights, dtype=np.float64).reshape(-1)
+    if len(w) != n_classes:
+        raise InputError(
+            f"class weights have {len(w)} values but the predictions have {n_classes} classes "
+            "(columns); give one weight per class",
+            role="class weights",
+        )
+    bad = ~np.isfinite(w) | (w < 0)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise InputError(
+            f"class weights must be finite and non-negative, found {float(w[i])!r} for class {i}",
+            role="class weights",
+        )
+    return w
+
+
+def _check_label_smoothing(label_smoothing: float) -> float:
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise UsageError(f"--label-smoothing must lie in [0, 1], got {label_smoothing!r}")
+    return float(label_smoothing)
+
+
+def _check_ignore_index(ignore_index: Any) -> int:
+    if float(ignore_index) != int(ignore_index):
+        raise UsageError(f"--ignore-index must be a whole number, got {ignore_index!r}")
+    return int(ignore_index)
+
+
+def _parse_class_weights(text: str) -> np.ndarray:
+    return parse_numbers(text, role="class weights")
+
+
+CLASS_WEIGHTS = Param(
+    "class_weights",
+    str,
+    None,
+    "Weight of each class: a comma list (1,2.5,1) or a file of C numbers. Under mean the loss "
+    "is divided by the summed weights of the (non-ignored) targets, as in PyTorch.",
+    parse=_parse_class_weights,
+    metavar="W",
+)
+IGNORE_INDEX = Param(
+    "ignore_index",
+    int,
+    DEFAULT_IGNORE_INDEX,
+    "Targets equal to this class index add nothing and are left out of the mean "
+    "(class-index targets only).",
+    metavar="K",
+)
+
+
+def _row_weights(p: np.ndarray, t: np.ndarray, *, row_weights: np.ndarray | None, **_: Any):
+    """The ``weights`` kernel of this module: computed once by ``class_coefficients``."""
+    return row_weights
+
+
+def _describe_class_options(describe: dict[str, Any], row_weights, options: dict) -> None:
+    if options.get("class_weights") is not None:
+        describe["class_weights"] = ", ".join(f"{w:g}" for w in options["class_weights"])
+    if row_weights is not None and (row_weights == 0).any():
+        describe["ignored_rows"] = int((row_weights == 0).sum())
+    if options.get("label_smoothing"):
+        describe["label_smoothing"] = options["label_smoothing"]
+
+
 # --------------------------------------------------------------------------- cross-entropy
 
 
@@ -141,11 +284,31 @@ def prepare_cross_entropy(
     logits: bool,
     targets_mode: str,
     clip: float,
+    class_weights: Any = None,
+    ignore_index: int = DEFAULT_IGNORE_INDEX,
+    label_smoothing: float = 0.0,
 ) -> Prepared:
-    """Validate predictions and targets for cross-entropy; warn about what is not an error."""
-    t, kind = resolve_class_targets(predictions, targets, targets_mode)
+    """Validate predictions and targets for cross-entropy; warn about what is not an error.
+
+    The targets and the class options become the coefficient matrix of
+    :func:`class_coefficients`, which the kernels take in place of the targets.
+    """
+    ignore_index = _check_ignore_index(ignore_index)
+    t, kind = resolve_class_targets(predictions, targets, targets_mode, ignore_index=ignore_index)
     if not (0.0 < clip < 1.0):
         raise UsageError(f"--clip must lie in (0, 1), got {clip!r}")
+    if kind == "prob" and ignore_index != DEFAULT_IGNORE_INDEX:
+        raise UsageError(
+            "--ignore-index applies to class-index targets only; these targets are probability "
+            "rows (give one column of class indices to ignore some)"
+        )
+    options = {
+        "class_weights": _class_weight_vector(class_weights, predictions.shape[1]),
+        "label_smoothing": _check_label_smoothing(label_smoothing),
+    }
+    a, row_weights = class_coefficients(
+        t, kind, predictions.shape[1], ignore_index=ignore_index, **options
+    )
     if logits:
         if kind == "prob":
             _warn_rows_not_summing_to_one(
@@ -161,74 +324,81 @@ def prepare_cross_entropy(
                 role="predictions",
             )
         _warn_rows_not_summing_to_one(predictions, "prediction", "used as given, not renormalised")
-        used = _probabilities_in_log(predictions, t, kind)
+        # the probabilities whose log enters the loss
+        if a.ndim == 1:
+            used = predictions[np.arange(len(a)), a][row_weights != 0]
+        else:
+            used = predictions[a != 0]
         clipped = int((used < clip).sum())
         if clipped:
             warn(
                 f"clipped {clipped} predicted probabilit{'y' if clipped == 1 else 'ies'} below "
                 f"{clip:g} to {clip:g} before taking the log (set the floor with --clip)"
             )
-    options = {"logits": logits, "targets_mode": kind, "clip": clip}
     describe = {
         "predictions_are": "logits" if logits else "probabilities",
         "targets_are": "class indices" if kind == "index" else "probability rows",
     }
-    return Prepared(predictions, t, options, describe=describe)
-
-
-def _probabilities_in_log(p: np.ndarray, t: np.ndarray, kind: str) -> np.ndarray:
-    """The probabilities whose log enters the loss (those with a non-zero target)."""
-    if kind == "index":
-        return p[np.arange(len(p)), t]
-    return p[t != 0]
+    _describe_class_options(describe, row_weights, options)
+    kernel_options = {"logits": logits, "clip": clip, "row_weights": row_weights}
+    return Prepared(predictions, a, kernel_options, describe=describe)
 
 
 def _ce_values_and_grad(
-    p: np.ndarray, t: np.ndarray, *, logits: bool, targets_mode: str, clip: float,
+    p: np.ndarray,
+    a: np.ndarray,
+    *,
+    logits: bool,
+    clip: float,
+    row_weights: np.ndarray | None = None,
     want_grad: bool = True,
 ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Rows ``−Σ_c a_ic log p_ic`` and their gradient, ``a`` from :func:`class_coefficients`
+    (dense, or class indices with the coefficients ``row_weights``)."""
     rows = np.arange(len(p))
-    index = targets_mode == "index"
+    index = a.ndim == 1
     if logits:
         # One exp per element: e = exp(z − max) gives both log-sum-exp and softmax.
         shifted = p - p.max(axis=1, keepdims=True)
         e = np.exp(shifted)
-        total = e.sum(axis=1)
-        lse = np.log(total)
+        total = e.sum(axis=1, keepdims=True)
         if index:
-            values = lse - shifted[rows, t]
+            values = row_weights * (np.log(total[:, 0]) - shifted[rows, a])
         else:
-            mass = t.sum(axis=1)
-            values = lse * mass - np.einsum("ij,ij->i", t, shifted)
+            shifted -= np.log(total)  # log_softmax
+            values = 0.0 - np.einsum("ij,ij->i", a, shifted)  # 0.0 − x: no −0.0 in the output
         if not want_grad:
             return values, None
-        e /= total[:, None]  # softmax
+        e /= total  # softmax, then softmax·Σ_c a_c − a
         if index:
-            e[rows, t] -= 1.0
+            e *= row_weights[:, None]
+            e[rows, a] -= row_weights
         else:
-            e *= mass[:, None]
-            e -= t
+            e *= a.sum(axis=1, keepdims=True)
+            e -= a
         return values, e
     floored = np.maximum(p, clip)
-    values = -np.log(floored[rows, t]) if index else -np.einsum("ij,ij->i", t, np.log(floored))
+    if index:
+        values = 0.0 - row_weights * np.log(floored[rows, a])
+    else:
+        values = 0.0 - np.einsum("ij,ij->i", a, np.log(floored))
     if not want_grad:
         return values, None
-    # d/dp of −y·log(max(p, clip)): −y/p above the floor, 0 below it (as torch.clamp's backward).
+    # d/dp of −a·log(max(p, clip)): −a/p above the floor, 0 below it (as torch.clamp's backward).
     grad = np.zeros_like(p)
     if index:
-        p_t = p[rows, t]
-        grad[rows, t] = np.where(p_t >= clip, -1.0 / floored[rows, t], 0.0)
-    else:
-        np.divide(-t, floored, out=grad, where=p >= clip)
-    return values, grad
+        grad[rows, a] = np.where(p[rows, a] >= clip, 0.0 - row_weights / floored[rows, a], 0.0)
+        return values, grad
+    np.divide(a, floored, out=grad, where=p >= clip)
+    return values, np.subtract(0.0, grad, out=grad)
 
 
-def _ce_values(p: np.ndarray, t: np.ndarray, **options: Any) -> np.ndarray:
-    return _ce_values_and_grad(p, t, want_grad=False, **options)[0]
+def _ce_values(p: np.ndarray, a: np.ndarray, **options: Any) -> np.ndarray:
+    return _ce_values_and_grad(p, a, want_grad=False, **options)[0]
 
 
-def _ce_grad(p: np.ndarray, t: np.ndarray, **options: Any) -> np.ndarray:
-    return _ce_values_and_grad(p, t, **options)[1]
+def _ce_grad(p: np.ndarray, a: np.ndarray, **options: Any) -> np.ndarray:
+    return _ce_values_and_grad(p, a, **options)[1]
 
 
 def _ce_samples(options: Mapping[str, Any]) -> tuple[str, str]:
@@ -243,6 +413,9 @@ def _prepare(predictions: np.ndarray, target_array: np.ndarray, **options: Any) 
         logits=bool(options["logits"]),
         targets_mode=options["target_type"],
         clip=float(options["clip"]),
+        class_weights=options["class_weights"],
+        ignore_index=options["ignore_index"],
+        label_smoothing=float(options["label_smoothing"]),
     )
 
 
@@ -253,13 +426,15 @@ cross_entropy = Loss(
     formula="H = −Σ_c y_c log p_c per row; with --logits, log p = log_softmax(z)",
     gradient_formula=(
         "logits: softmax(z)·Σy − y (= softmax(z) − y when target rows sum to 1); "
-        "probabilities: −y/p; divided by N for mean"
+        "probabilities: −y/p; y weighted and smoothed by the class options; divided by N "
+        "(Σ w_y with class weights) for mean"
     ),
     reference="torch.nn.functional.cross_entropy (logits); −Σ y·log(clamp(p, clip)) otherwise",
     values=_ce_values,
     grad_kernel=_ce_grad,
     value_and_grad_kernel=_ce_values_and_grad,
     prepare=_prepare,
+    weights=_row_weights,
     params=(
         Param("logits", bool, False, "Predictions are raw scores (logits), not probabilities."),
         Param(
@@ -277,6 +452,15 @@ cross_entropy = Loss(
             "Floor for probabilities before the log, so log(0) stays finite (probabilities only; "
             "default: the smallest normal float64, 2.2e-308).",
         ),
+        CLASS_WEIGHTS,
+        IGNORE_INDEX,
+        Param(
+            "label_smoothing",
+            float,
+            0.0,
+            "Mix the targets with the uniform distribution: y ← (1 − A)·y + A/C, A in [0, 1].",
+            metavar="A",
+        ),
     ),
     sample_data=_ce_samples,
     examples=(
@@ -284,7 +468,10 @@ cross_entropy = Loss(
         "losscli ce logits.csv labels.csv --logits --check",
         "losscli ce probs.csv onehot.csv --reduction none",
         "losscli ce logits.npy soft.npy --logits --targets prob --format json",
+        "losscli ce logits.csv labels.csv --logits --class-weights 1,2,1,0.5 --ignore-index 0",
+        "losscli ce logits.csv labels.csv --logits --label-smoothing 0.1 --grad",
     ),
+    example=([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]], [0, 1], {"logits": True}),
     doc="""Cross-entropy, as ``torch.nn.functional.cross_entropy``.
 
 Per row: ``H_i = −Σ_c y_ic log p_ic``. With ``logits=True`` the predictions are scores ``z`` and
@@ -295,11 +482,274 @@ before the log (reported as a warning) so ``log(0)`` never yields inf.
 Shapes: ``predictions`` ``(N, C)``; ``targets`` either ``(N,)`` class indices in ``[0, C)`` or
 ``(N, C)`` probability rows (one-hot or soft). ``mean`` divides the sum of ``H_i`` by N.
 
-Gradient w.r.t. the logits: ``softmax(z)·Σ_c y_c − y`` (``softmax(z) − y`` when each target row
-sums to 1); w.r.t. probabilities: ``−y/p`` (0 where ``p < clip``); divided by N under ``mean``.
+Options, with PyTorch's semantics: ``class_weights`` (C numbers, or a comma list / file name)
+multiply each class's term, and with class indices ``mean`` divides by ``Σ_i w_{y_i}`` instead
+of N; ``ignore_index`` (default -100) drops the rows whose target is that index, from the sum and
+from the mean's denominator; ``label_smoothing`` ``ε`` replaces the targets by
+``(1 − ε)·y + ε/C`` (the smoothed part weighted by the class weights too, but not in the
+denominator). Probability-row targets always divide ``mean`` by N.
+
+Gradient w.r.t. the logits: ``softmax(z)·Σ_c a_c − a`` with ``a`` the weighted, smoothed targets
+(``softmax(z) − y`` when each target row sums to 1 and there are no options); w.r.t.
+probabilities: ``−a/p`` (0 where ``p < clip``); divided by the mean's denominator.
 
 >>> import losscli
 >>> losscli.cross_entropy([[1000.0, 0.0]], [1], logits=True)
 1000.0
+>>> losscli.cross_entropy([[0.0, 0.0], [0.0, 0.0]], [0, 1], logits=True, class_weights=[3, 1])
+0.6931471805599453
+""",
+)
+
+
+# --------------------------------------------------------------------------- nll
+
+
+def _prepare_nll(
+    predictions: np.ndarray, targets: np.ndarray, *, class_weights: Any, ignore_index: int
+) -> Prepared:
+    ignore_index = _check_ignore_index(ignore_index)
+    t, _ = resolve_class_targets(predictions, targets, "index", ignore_index=ignore_index)
+    check_log_probabilities(
+        predictions,
+        role="predictions",
+        what="nll's predictions",
+        fix="take the log of probabilities, or use `ce --logits` for raw scores",
+    )
+    w = _class_weight_vector(class_weights, predictions.shape[1])
+    a, row_weights = class_coefficients(
+        t, "index", predictions.shape[1], class_weights=w, ignore_index=ignore_index
+    )
+    describe = {"predictions_are": "log-probabilities", "targets_are": "class indices"}
+    _describe_class_options(describe, row_weights, {"class_weights": w})
+    return Prepared(predictions, a, {"row_weights": row_weights}, describe=describe)
+
+
+def _nll_values(x: np.ndarray, y: np.ndarray, *, row_weights: np.ndarray) -> np.ndarray:
+    """Rows ``−w_{y_i} x_{i,y_i}`` (0 for ignored rows); ``y`` from :func:`class_coefficients`."""
+    return 0.0 - row_weights * x[np.arange(len(x)), y]  # 0.0 − x: no −0.0 in the output
+
+
+def _nll_grad(x: np.ndarray, y: np.ndarray, *, row_weights: np.ndarray) -> np.ndarray:
+    grad = np.zeros_like(x)
+    grad[np.arange(len(x)), y] = 0.0 - row_weights
+    return grad
+
+
+def _nll_samples(options: Mapping[str, Any]) -> tuple[str, str]:
+    return ("classification_logprobs.csv", "classification_labels.csv")
+
+
+nll = Loss(
+    name="nll",
+    summary="Negative log-likelihood of log-probabilities against class indices",
+    formula="−w_y · x_{i,y} per row (x = log-probabilities, y = class index)",
+    gradient_formula=(
+        "−w_y at the target class, 0 elsewhere; divided by Σ w_y (N without weights) for mean"
+    ),
+    reference="torch.nn.functional.nll_loss",
+    values=_nll_values,
+    grad_kernel=_nll_grad,
+    prepare=_prepare_nll,
+    weights=_row_weights,
+    params=(CLASS_WEIGHTS, IGNORE_INDEX),
+    sample_data=_nll_samples,
+    examples=(
+        "losscli nll logprobs.csv labels.csv --grad",
+        "losscli nll logprobs.npy labels.npy --class-weights 1,2,1 --ignore-index 0",
+    ),
+    example=([[-0.5, -1.2, -2.3], [-2.0, -0.3, -1.8]], [0, 2], {}),
+    doc="""Negative log-likelihood, as ``torch.nn.functional.nll_loss``.
+
+Per row: ``L_i = −w_{y_i} · x_{i, y_i}`` where ``x`` are log-probabilities (e.g. the output of
+``log_softmax``) and ``y`` class indices; 0 for rows whose target is ``ignore_index``
+(default -100). ``mean`` divides the sum by ``Σ_i w_{y_i}`` over the non-ignored rows (by their
+number without class weights); all rows ignored gives NaN, as PyTorch.
+
+Shapes: ``predictions`` ``(N, C)``; ``targets`` ``(N,)`` class indices in ``[0, C)``.
+
+Gradient w.r.t. ``predictions``: ``−w_{y_i}`` at ``(i, y_i)``, 0 elsewhere, divided by the
+mean's denominator. ``ce --logits`` is ``nll`` of ``log_softmax(z)``.
+
+>>> import losscli
+>>> losscli.nll([[-0.5, -1.5], [-2.0, -0.1]], [0, 1])
+0.3
+>>> losscli.nll.grad([[-0.5, -1.5], [-2.0, -0.1]], [0, 1])
+array([[-0.5,  0. ],
+       [ 0. , -0.5]])
+""",
+)
+
+
+# --------------------------------------------------------------------------- bce
+
+LOG_FLOOR = -100.0  # binary_cross_entropy clamps each log at −100, so log(0) stays finite
+# ...and the gradient's p(1 − p) at PyTorch's EPSILON, 1e-12 stored as a float32 constant
+# (9.999999960041972e-13), which the float64 fixtures confirm to the last bit.
+BCE_EPSILON = float(np.float32(1e-12))
+
+
+def _bce_prob_values(p: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """−(y log p + (1 − y) log(1 − p)), each log floored at −100."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_p = np.maximum(np.log(p), LOG_FLOOR)
+        log_1mp = np.maximum(np.log1p(-p), LOG_FLOOR)
+    return (y - 1.0) * log_1mp - y * log_p
+
+
+def _bce_prob_grad(p: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(p − y) / max(p(1 − p), 1e-12): PyTorch's formula, exact away from 0 and 1."""
+    return (p - y) / np.maximum((1.0 - p) * p, BCE_EPSILON)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):  # exp(1e4) = inf gives 1/(1 + inf) = 0, exactly right
+        return 1.0 / (1.0 + np.exp(-z))
+
+
+def _bce_logit_values(z: np.ndarray, y: np.ndarray, pos_weight) -> np.ndarray:
+    """(1 − y)·z − (1 + (w⁺ − 1)·y)·log σ(z), with log σ(z) = min(z, 0) − log1p(e^−|z|)."""
+    log_sigmoid = np.minimum(z, 0.0) - np.log1p(np.exp(-np.abs(z)))
+    if pos_weight is not None:
+        log_sigmoid *= (pos_weight - 1.0) * y + 1.0
+    return (1.0 - y) * z - log_sigmoid
+
+
+def _bce_logit_grad(z: np.ndarray, y: np.ndarray, pos_weight) -> np.ndarray:
+    """σ(z) − y; with a positive-class weight w⁺: (w⁺y + 1 − y)·σ(z) − w⁺y."""
+    if pos_weight is None:
+        return _sigmoid(z) - y
+    wy = pos_weight * y
+    return (wy + 1.0 - y) * _sigmoid(z) - wy
+
+
+def _bce_values(p: np.ndarray, y: np.ndarray, *, logits: bool, pos_weight=None) -> np.ndarray:
+    return _bce_logit_values(p, y, pos_weight) if logits else _bce_prob_values(p, y)
+
+
+def _bce_grad(p: np.ndarray, y: np.ndarray, *, logits: bool, pos_weight=None) -> np.ndarray:
+    return _bce_logit_grad(p, y, pos_weight) if logits else _bce_prob_grad(p, y)
+
+
+def _prepare_bce(
+    predictions: np.ndarray, targets: np.ndarray, *, logits: bool, pos_weight: Any
+) -> Prepared:
+    check_same_shape(predictions, targets)
+    check_unit_interval(
+        targets,
+        role="targets",
+        what="bce targets",
+        fix="they are the probability of the positive class (0 or 1 for hard labels)",
+    )
+    n_cols = predictions.shape[1] if predictions.ndim == 2 else 1
+    if pos_weight is not None:
+        if not logits:
+            raise UsageError(
+                "--pos-weight needs --logits (PyTorch's binary_cross_entropy has no pos_weight; "
+                "binary_cross_entropy_with_logits has)"
+            )
+        pos_weight = np.asarray(pos_weight, dtype=np.float64).reshape(-1)
+        if len(pos_weight) not in (1, n_cols):
+            raise InputError(
+                f"--pos-weight takes one value or one per column ({n_cols}), got {len(pos_weight)}",
+                role="pos weight",
+            )
+        bad = ~np.isfinite(pos_weight) | (pos_weight < 0)
+        if bad.any():
+            raise InputError(
+                f"--pos-weight values must be finite and non-negative, found "
+                f"{float(pos_weight[np.argmax(bad)])!r}",
+                role="pos weight",
+            )
+    if not logits:
+        check_unit_interval(
+            predictions,
+            role="predictions",
+            what="probabilities",
+            fix="pass --logits if these are raw scores",
+        )
+        clamped = int(
+            ((predictions * (1.0 - predictions) < BCE_EPSILON) & (predictions != targets)).sum()
+        )
+        if clamped:
+            warn(
+                f"{clamped} predicted probabilit{'y lies' if clamped == 1 else 'ies lie'} within "
+                "1e-12 of 0 or 1, where, as in PyTorch, log is floored at −100 and the "
+                "gradient's p(1 − p) at 1e-12 (finite differences will not agree there; "
+                "--logits with raw scores avoids this)"
+            )
+    describe = {"predictions_are": "logits" if logits else "probabilities"}
+    if pos_weight is not None:
+        describe["pos_weight"] = ", ".join(f"{w:g}" for w in pos_weight)
+    options = {"logits": bool(logits), "pos_weight": pos_weight}
+    return Prepared(predictions, targets, options, describe=describe)
+
+
+def _bce_samples(options: Mapping[str, Any]) -> tuple[str, str]:
+    preds = "binary_logits.csv" if options.get("logits") else "binary_probs.csv"
+    return (preds, "binary_labels.csv")
+
+
+def _parse_pos_weight(text: str) -> np.ndarray:
+    return parse_numbers(text, role="pos weight")
+
+
+bce = Loss(
+    name="bce",
+    summary="Binary cross-entropy of probabilities, or of logits with --logits",
+    formula="−(y log p + (1 − y) log(1 − p)) per element; with --logits, p = σ(z)",
+    gradient_formula=(
+        "probabilities: (p − y)/(p(1 − p)); logits: σ(z) − y "
+        "(with --pos-weight w: (wy + 1 − y)σ(z) − wy); divided by N·D for mean"
+    ),
+    reference=(
+        "torch.nn.functional.binary_cross_entropy; with --logits, "
+        "torch.nn.functional.binary_cross_entropy_with_logits"
+    ),
+    values=_bce_values,
+    grad_kernel=_bce_grad,
+    prepare=_prepare_bce,
+    elementwise=True,
+    params=(
+        Param("logits", bool, False, "Predictions are raw scores (logits), not probabilities."),
+        Param(
+            "pos_weight",
+            str,
+            None,
+            "Weight of the positive term (with --logits): one number, or a comma list or file "
+            "with one per column.",
+            parse=_parse_pos_weight,
+            metavar="W",
+        ),
+    ),
+    sample_data=_bce_samples,
+    examples=(
+        "losscli bce --grad",
+        "losscli bce probs.csv labels.csv --check",
+        "losscli bce logits.npy labels.npy --logits --pos-weight 3",
+        "losscli bce logits.csv labels.csv --logits --pos-weight 1,4,2 --grad",
+    ),
+    example=([[0.9, 0.2], [0.4, 0.7]], [[1.0, 0.0], [1.0, 1.0]], {}),
+    doc="""Binary cross-entropy, as ``torch.nn.functional.binary_cross_entropy`` (probabilities)
+or, with ``logits=True``, ``binary_cross_entropy_with_logits``.
+
+Elementwise: ``−(y log p + (1 − y) log(1 − p))``. On probabilities each log is floored at −100,
+as PyTorch documents, so ``p = 0`` or ``1`` gives a finite loss; the gradient
+``(p − y)/p(1 − p)`` has its denominator floored at 1e-12 likewise (a warning says how many
+elements this touches). With logits ``z`` it is computed as ``(1 − y)z − log σ(z)`` with
+``log σ(z) = min(z, 0) − log1p(e^−|z|)``, exact for logits of ±1e4; ``pos_weight`` ``w⁺`` (one
+number or one per column) multiplies the positive term: ``(1 − y)z − (1 + (w⁺ − 1)y) log σ(z)``.
+
+Rows are the mean over their D elements; ``mean`` is over all N·D elements. Targets lie in
+[0, 1] (hard 0/1 labels or soft ones). Shapes: both ``(N,)`` or both ``(N, D)``.
+
+Gradient w.r.t. probabilities: ``(p − y)/(p(1 − p))``; w.r.t. logits: ``σ(z) − y`` (with
+``pos_weight``: ``(w⁺y + 1 − y)σ(z) − w⁺y``); divided by N·D under ``mean``.
+
+>>> import losscli
+>>> losscli.bce([0.0], [1.0])
+100.0
+>>> losscli.bce([1e4, -1e4], [0.0, 1.0], logits=True)
+10000.0
 """,
 )

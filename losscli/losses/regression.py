@@ -6,11 +6,22 @@ is the mean over all N·D elements, ``sum`` their sum (see :mod:`losscli.losses.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from ._base import Loss, Prepared, check_same_shape
+from ..errors import InputError, UsageError
+from ._base import Loss, Param, Prepared, check_same_shape, format_index
 
-__all__ = ["mse", "squared_error", "squared_error_grad"]
+__all__ = [
+    "huber",
+    "mae",
+    "mse",
+    "rmse",
+    "smooth_l1",
+    "squared_error",
+    "squared_error_grad",
+]
 
 
 def prepare_regression(predictions: np.ndarray, targets: np.ndarray, **options) -> Prepared:
@@ -54,6 +65,7 @@ mse = Loss(
         "losscli mse preds.csv targets.csv --reduction none",
         "cat preds.csv | losscli mse - targets.csv --check",
     ),
+    example=([[1.0, 2.0], [0.5, -1.0]], [[0.0, 2.5], [0.5, 0.0]], {}),
     doc="""Mean squared error, as ``torch.nn.functional.mse_loss``.
 
 Per row: ``L_i = (1/D) Σ_j (ŷ_ij − y_ij)²``. ``mean``: the mean over all N·D elements;
@@ -69,5 +81,240 @@ and under ``none`` each row's own gradient ``2(ŷ − y)/D``.
 2.5
 >>> losscli.mse.grad([1.0, 2.0], [0.0, 0.0])
 array([1., 2.])
+""",
+)
+
+
+# --------------------------------------------------------------------------- mae
+
+
+def absolute_error(predictions: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """|ŷ − y|, elementwise."""
+    return np.abs(predictions - targets)
+
+
+def absolute_error_grad(predictions: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """sign(ŷ − y), elementwise, 0 where ŷ = y (PyTorch's choice of subgradient)."""
+    return np.sign(predictions - targets)
+
+
+mae = Loss(
+    name="mae",
+    aliases=("l1",),
+    summary="Mean absolute error (L1)",
+    formula="mean over elements of |ŷ − y|",
+    gradient_formula="sign(ŷ − y)/(N·D) for mean (0 where ŷ = y); sign(ŷ − y) for sum",
+    reference="torch.nn.functional.l1_loss",
+    values=absolute_error,
+    grad_kernel=absolute_error_grad,
+    prepare=prepare_regression,
+    elementwise=True,
+    sample_data=_regression_samples,
+    examples=(
+        "losscli mae preds.csv targets.csv --grad",
+        "losscli l1 preds.npy targets.npy --reduction sum",
+    ),
+    example=([[1.0, 2.0], [0.5, -1.0]], [[0.0, 2.5], [0.5, 0.0]], {}),
+    doc="""Mean absolute error (L1 loss), as ``torch.nn.functional.l1_loss``.
+
+Per row: ``L_i = (1/D) Σ_j |ŷ_ij − y_ij|``; ``mean`` over all N·D elements, ``sum`` over all.
+
+Gradient w.r.t. ``predictions``: ``sign(ŷ − y)/(N·D)`` under ``mean``. |x| has no derivative at
+0; like PyTorch, losscli uses the subgradient 0 there (where ŷ = y exactly).
+
+>>> import losscli
+>>> losscli.mae([1.0, 2.0, 3.0], [1.0, 0.0, 4.0])
+1.0
+>>> losscli.mae.grad([1.0, 2.0, 3.0], [1.0, 0.0, 4.0], reduction="sum")
+array([ 0.,  1., -1.])
+""",
+)
+
+
+# --------------------------------------------------------------------------- huber, smooth-l1
+
+
+def _piecewise(err: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
+    """|e| and the mask of the quadratic zone |e| < width."""
+    a = np.abs(err)
+    return a, a < width
+
+
+def huber_values(predictions: np.ndarray, targets: np.ndarray, *, delta: float) -> np.ndarray:
+    """½e² where |e| < δ, else δ(|e| − ½δ); e = ŷ − y."""
+    err = predictions - targets
+    a, inside = _piecewise(err, delta)
+    return np.where(inside, 0.5 * err * err, delta * (a - 0.5 * delta))
+
+
+def huber_grad(predictions: np.ndarray, targets: np.ndarray, *, delta: float) -> np.ndarray:
+    """e where |e| < δ, else δ·sign(e): the error clipped to [−δ, δ]."""
+    return np.clip(predictions - targets, -delta, delta)
+
+
+def smooth_l1_values(predictions: np.ndarray, targets: np.ndarray, *, beta: float) -> np.ndarray:
+    """½e²/β where |e| < β, else |e| − ½β; plain |e| when β = 0."""
+    err = predictions - targets
+    if beta == 0.0:
+        return np.abs(err)
+    a, inside = _piecewise(err, beta)
+    return np.where(inside, 0.5 * err * err / beta, a - 0.5 * beta)
+
+
+def smooth_l1_grad(predictions: np.ndarray, targets: np.ndarray, *, beta: float) -> np.ndarray:
+    """e/β where |e| < β, else sign(e); sign(e) (0 at e = 0) when β = 0."""
+    err = predictions - targets
+    if beta == 0.0:
+        return np.sign(err)
+    return np.clip(err / beta, -1.0, 1.0)
+
+
+def _positive_option(name: str, value: float, *, allow_zero: bool) -> None:
+    if not (value > 0 or (allow_zero and value == 0)) or not np.isfinite(value):
+        bound = "≥ 0" if allow_zero else "> 0"
+        raise UsageError(f"--{name} must be a finite number {bound}, got {value!r}")
+
+
+def _prepare_huber(predictions: np.ndarray, targets: np.ndarray, *, delta: float) -> Prepared:
+    _positive_option("delta", float(delta), allow_zero=False)
+    return prepare_regression(predictions, targets, delta=float(delta))
+
+
+def _prepare_smooth_l1(predictions: np.ndarray, targets: np.ndarray, *, beta: float) -> Prepared:
+    _positive_option("beta", float(beta), allow_zero=True)
+    return prepare_regression(predictions, targets, beta=float(beta))
+
+
+huber = Loss(
+    name="huber",
+    summary="Huber loss: quadratic for small errors, linear (slope δ) for large ones",
+    formula="mean over elements of ½e² if |e| < δ else δ(|e| − ½δ), e = ŷ − y",
+    gradient_formula="clip(e, −δ, δ)/(N·D) for mean; clip(e, −δ, δ) for sum",
+    reference="torch.nn.functional.huber_loss",
+    values=huber_values,
+    grad_kernel=huber_grad,
+    prepare=_prepare_huber,
+    params=(Param("delta", float, 1.0, "Where the loss turns from quadratic to linear (> 0)."),),
+    elementwise=True,
+    sample_data=_regression_samples,
+    examples=(
+        "losscli huber preds.csv targets.csv --delta 0.5 --grad",
+        "losscli huber preds.npy targets.npy --check",
+    ),
+    example=([[0.5, 3.0], [-2.0, 1.0]], [[0.0, 0.0], [0.0, 1.5]], {"delta": 1.0}),
+    doc="""Huber loss, as ``torch.nn.functional.huber_loss``.
+
+Elementwise, with ``e = ŷ − y``: ``½e²`` where ``|e| < δ``, else ``δ(|e| − ½δ)``. Rows are the
+mean over their D elements; ``mean`` is over all N·D elements.
+
+Gradient w.r.t. ``predictions``: ``clip(e, −δ, δ)``, divided by N·D under ``mean``. Huber with
+``δ`` equals ``δ ×`` smooth-L1 with ``β = δ``.
+
+>>> import losscli
+>>> losscli.huber([0.5, 3.0], [0.0, 0.0], delta=1.0)
+1.3125
+>>> losscli.huber.grad([0.5, 3.0], [0.0, 0.0], delta=1.0, reduction="sum")
+array([0.5, 1. ])
+""",
+)
+
+smooth_l1 = Loss(
+    name="smooth-l1",
+    summary="Smooth L1 loss: quadratic (scaled by 1/β) for small errors, |e| − ½β beyond",
+    formula="mean over elements of ½e²/β if |e| < β else |e| − ½β, e = ŷ − y",
+    gradient_formula="clip(e/β, −1, 1)/(N·D) for mean; clip(e/β, −1, 1) for sum",
+    reference="torch.nn.functional.smooth_l1_loss",
+    values=smooth_l1_values,
+    grad_kernel=smooth_l1_grad,
+    prepare=_prepare_smooth_l1,
+    params=(Param("beta", float, 1.0, "Width of the quadratic zone (≥ 0; 0 gives the L1 loss)."),),
+    elementwise=True,
+    sample_data=_regression_samples,
+    examples=(
+        "losscli smooth-l1 preds.csv targets.csv --beta 0.5",
+        "losscli smooth-l1 preds.npy targets.npy --grad --check",
+    ),
+    example=([[0.5, 3.0], [-2.0, 1.0]], [[0.0, 0.0], [0.0, 1.5]], {"beta": 1.0}),
+    doc="""Smooth L1 loss, as ``torch.nn.functional.smooth_l1_loss``.
+
+Elementwise, with ``e = ŷ − y``: ``½e²/β`` where ``|e| < β``, else ``|e| − ½β``; with ``β = 0``
+it is the L1 loss. Rows are the mean over their D elements; ``mean`` is over all N·D elements.
+
+Gradient w.r.t. ``predictions``: ``clip(e/β, −1, 1)``, divided by N·D under ``mean``. The two
+differ by a factor: ``huber(δ) = δ · smooth_l1(β = δ)``, so the linear part of smooth-L1 always
+has slope 1 while Huber's has slope δ.
+
+>>> import losscli
+>>> losscli.smooth_l1([0.5, 3.0], [0.0, 0.0], beta=1.0)
+1.3125
+>>> losscli.smooth_l1([0.25], [0.0], beta=0.5)
+0.0625
+""",
+)
+
+
+# --------------------------------------------------------------------------- rmse
+
+
+def _sqrt(u: Any) -> Any:
+    return np.sqrt(u)
+
+
+def _sqrt_grad(u: Any) -> Any:
+    """d√u/du = 1/(2√u), undefined at u = 0: raise there rather than return inf or NaN."""
+    u = np.asarray(u, dtype=np.float64)
+    zero = u == 0
+    if zero.any():
+        where = (
+            "every error is zero"
+            if u.ndim == 0
+            else f"row {int(np.argmax(zero))} has all errors zero {format_index(np.argmax(zero))}"
+        )
+        raise InputError(
+            f"the gradient of rmse is undefined here: {where}, and √u has no derivative at 0 "
+            "(the value, 0, is fine; use mse for a gradient at a perfect fit)",
+            role="predictions",
+        )
+    return 0.5 / np.sqrt(u)
+
+
+rmse = Loss(
+    name="rmse",
+    summary="Root mean squared error: the square root of the mse",
+    formula="√(mean over elements of (ŷ − y)²)",
+    gradient_formula="(ŷ − y)/(N·D·rmse) for mean; per row (ŷ − y)/(D·rmse_i) for none",
+    reference=(
+        "torch.sqrt(torch.nn.functional.mse_loss(...)); "
+        "sklearn.metrics.root_mean_squared_error for vectors"
+    ),
+    values=squared_error,
+    grad_kernel=squared_error_grad,
+    prepare=prepare_regression,
+    elementwise=True,
+    transform=_sqrt,
+    transform_grad=_sqrt_grad,
+    reductions=("mean", "none"),
+    sample_data=_regression_samples,
+    examples=(
+        "losscli rmse preds.csv targets.csv",
+        "losscli rmse preds.csv targets.csv --sample-weights w.csv --grad",
+    ),
+    example=([[1.0, 2.0], [0.5, -1.0]], [[0.0, 2.5], [0.5, 0.0]], {}),
+    doc="""Root mean squared error: ``√mse``, as ``torch.sqrt(F.mse_loss(p, y))``.
+
+``mean``: the square root of the mean of ``(ŷ − y)²`` over all N·D elements (with sample
+weights, of their weighted mean over rows, as ``sklearn.metrics.root_mean_squared_error``);
+``none``: the square root of each row's mean. There is no ``sum``. For N × D inputs this is the
+square root of the mean over all elements; scikit-learn instead averages the D per-column
+RMSEs (its ``multioutput="uniform_average"``).
+
+Gradient w.r.t. ``predictions``: ``(ŷ − y)/(N·D·rmse)`` under ``mean``. It is undefined when
+every error is zero (√ has no derivative at 0); asking for it then raises ``InputError``.
+
+>>> import losscli
+>>> losscli.rmse([3.0, 4.0], [0.0, 0.0])
+3.5355339059327378
+>>> losscli.rmse.grad([3.0, 4.0], [0.0, 0.0])
+array([0.42426407, 0.56568542])
 """,
 )
