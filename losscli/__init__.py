@@ -13,7 +13,9 @@ Names are loaded on first use, so ``import losscli`` (and ``losscli --version``)
 
 from __future__ import annotations
 
+import sys
 from importlib import import_module
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
@@ -75,6 +77,19 @@ __all__ = [
     "UsageError",
     "LossCliWarning",
 ]
+
+
+class _Package(ModuleType):
+    """``losscli.gradcheck`` is the function, though a submodule has the same name: importing
+    the submodule (as the CLI does) would otherwise rebind the package attribute to it."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, ModuleType) and _EXPORTS.get(name) == f"{__name__}.{name}":
+            return  # the submodule stays in sys.modules; the name keeps meaning the function
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:

@@ -229,6 +229,7 @@ def good_files(draw) -> tuple[list, dict[str, str | None]]:
         columns = {"pred": ",".join(numbers[:d]), "target": ",".join(numbers[d:])}
         columns["id"] = "1" if first == 2 else None
     columns["two_id"] = "id" if with_id else None
+    columns["shape"] = (n, d)
     return files, columns
 
 
@@ -283,11 +284,22 @@ def options(draw, command: str, tmp: Path, mode: str, columns: dict | None) -> l
     maybe("--atol", pick(["1e-5", "1e-9"], ODD_NUMBERS))
     maybe("--output", str(tmp / pick(["out.json", "out.csv", "out.txt"], ["p.csv", "sub/o", "."])))
     maybe("--grad-out", str(tmp / pick(["g.npy", "g.csv"], ["g.txt", "t.csv", "out.json", "."])))
-    if command == "ce":
-        for _ in range(2):
-            maybe("--logits")
-        maybe("--targets", pick(["auto", "index", "prob"], ["both"]))
-        maybe("--clip", pick(["1e-12", "0.5"], ["0", "1", "nan"]))
+    maybe("--sample-weights", pick([str(tmp / "w.csv")], [str(tmp / "p.csv"), "-", "nope"]))
+    maybe("--against", pick([str(tmp / "yours.csv")], [str(tmp / "w.csv"), "-", "nope"]))
+    for param in REGISTRY[command].params:  # the loss's own options, whatever they are
+        if param.type is bool:
+            maybe(param.flag)
+        elif param.choices:
+            maybe(param.flag, pick(list(param.choices), ["bogus"]))
+        elif param.type is float:
+            maybe(param.flag, pick(["1e-12", "0.1", "0.5", "1", "2"], ODD_NUMBERS))
+        elif param.type is int:
+            maybe(param.flag, pick(["-100", "0", "1"], ["x", "99999999999999999999", "-1"]))
+        else:  # lists of numbers, or a file of them
+            maybe(
+                param.flag,
+                pick(["1,2", "0.5", "1,2,3,4", "1"], ["a", "", "nan", "-1,2", str(tmp / "w.csv")]),
+            )
     maybe("--debug")
     return args
 
@@ -319,6 +331,13 @@ def test_cli_never_crashes(data):
         preds, targets, both = tmp / f"p{p_ext}", tmp / f"t{t_ext}", tmp / f"both{one_ext}"
         for path, content in ((preds, p_bytes), (targets, t_bytes), (both, one_bytes)):
             path.write_bytes(content)
+        n, d = columns["shape"] if columns else (3, 2)
+        weights = data.draw(st.lists(VALUES, min_size=n, max_size=n + (columns is None)))
+        (tmp / "w.csv").write_text("".join(f"{abs(w)!r}\n" for w in weights))
+        yours = data.draw(st.lists(VALUES, min_size=n * d, max_size=n * d))
+        (tmp / "yours.csv").write_text(
+            "".join(",".join(map(repr, yours[i * d : (i + 1) * d])) + "\n" for i in range(n))
+        )
         stdin = None
         mode = data.draw(st.sampled_from(["two", "one", "stdin", "sample"]), label="mode")
         if mode == "two":
@@ -330,6 +349,15 @@ def test_cli_never_crashes(data):
         else:
             files = []
         args = [command, *files, *data.draw(options(command, tmp, mode, columns), label="options")]
+        if data.draw(st.integers(0, 19), label="list or explain") == 0:
+            args = [
+                *data.draw(st.sampled_from([["list"], ["explain", command], ["explain", "x"]])),
+                *data.draw(
+                    st.sampled_from(
+                        [[], ["-f", "json"], ["-f", "plain"], ["-f", "csv"], ["-f", "table"]]
+                    )
+                ),
+            ]
         before = _snapshot(tmp)
 
         result = runner.invoke(app, args, input=stdin)
