@@ -196,42 +196,43 @@ def _reduction_help(reductions: tuple[str, ...]) -> str:
 
 
 PIPELINE_PANEL = "Columns, per-row reports and output"
+_PIPELINE_HELP = {
+    "pred_col": "Prediction column(s): a header name, a pattern such as 'p_*', or a number "
+    "counted from 1; repeat or separate with commas. With PREDS alone, one file holds "
+    "predictions and targets.",
+    "target_col": "Target column(s), as for --pred-col. With one file, a side not given takes "
+    "every other column.",
+    "id_col": "Column of row ids (text allowed), shown beside the row number in every per-row "
+    "output.",
+    "top": "Also list the K rows with the highest loss.",
+    "hist": "Also show a histogram of the per-row losses.",
+    "bins": "Bins of the histogram (implies --hist). Default: 10.",
+    "output": "Write the output to FILE instead of stdout (atomically; never over an input). "
+    "Default format by extension: .json json, .csv csv, else plain.",
+}
 
 
 def _pipeline_parameters() -> list[inspect.Parameter]:
     """Options for data pipelines: picking columns, ids, per-row reports, an output file."""
 
-    def opt(name: str, annotation: Any, default: Any = None) -> inspect.Parameter:
-        return P(name, P.KEYWORD_ONLY, default=default, annotation=annotation)
+    def opt(name: str, kind: Any, *decls: str, default: Any = None, **kwargs: Any):
+        option = typer.Option(
+            *decls,
+            help=_PIPELINE_HELP[name],
+            rich_help_panel=PIPELINE_PANEL,
+            show_default=False,
+            **kwargs,
+        )
+        return P(name, P.KEYWORD_ONLY, default=default, annotation=Annotated[kind, option])
 
-    panel = {"rich_help_panel": PIPELINE_PANEL, "show_default": False}
     return [
-        opt("pred_col", Annotated[list[str] | None, typer.Option(
-            "--pred-col", "--pred-cols", metavar="COL",
-            help="Prediction column(s): a header name, a pattern such as 'p_*', or a number "
-            "counted from 1; repeat or separate with commas. With PREDS alone, one file holds "
-            "predictions and targets.", **panel)]),
-        opt("target_col", Annotated[list[str] | None, typer.Option(
-            "--target-col", "--target-cols", metavar="COL",
-            help="Target column(s), as for --pred-col. With one file, a side not given takes "
-            "every other column.", **panel)]),
-        opt("id_col", Annotated[str | None, typer.Option(
-            "--id-col", metavar="COL",
-            help="Column of row ids (text allowed), shown beside the row number in every "
-            "per-row output.", **panel)]),
-        opt("top", Annotated[int | None, typer.Option(
-            "--top", metavar="K", min=1,
-            help="Also list the K rows with the highest loss.", **panel)]),
-        opt("hist", Annotated[bool, typer.Option(
-            "--hist", help="Also show a histogram of the per-row losses.", **panel)], False),
-        opt("bins", Annotated[int | None, typer.Option(
-            "--bins", metavar="N", min=1, max=1000,
-            help="Bins of the histogram (implies --hist). Default: 10.", **panel)]),
-        opt("output", Annotated[Path | None, typer.Option(
-            "--output", "-o", metavar="FILE", dir_okay=False,
-            help="Write the output to FILE instead of stdout (atomically; never over an "
-            "input). Default format by extension: .json json, .csv csv, else plain.",
-            **panel)]),
+        opt("pred_col", list[str] | None, "--pred-col", "--pred-cols", metavar="COL"),
+        opt("target_col", list[str] | None, "--target-col", "--target-cols", metavar="COL"),
+        opt("id_col", str | None, "--id-col", metavar="COL"),
+        opt("top", int | None, "--top", metavar="K", min=1),
+        opt("hist", bool, "--hist", default=False),
+        opt("bins", int | None, "--bins", metavar="N", min=1, max=1000),
+        opt("output", Path | None, "--output", "-o", metavar="FILE", dir_okay=False),
     ]
 
 
@@ -360,8 +361,12 @@ def _run(
     if read.count("-") > 1:
         raise UsageError("only one input can be - (stdin)")
     selection = {
-        "one_file": one_file, "pred_cols": pred_col or (), "target_cols": target_col or (),
-        "id_col": id_col, "top": top, "bins": (bins or 10) if hist or bins else None,
+        "one_file": one_file,
+        "pred_cols": pred_col or (),
+        "target_cols": target_col or (),
+        "id_col": id_col,
+        "top": top,
+        "bins": (bins or 10) if hist or bins else None,
     }
     protect = [p for p in inputs.values() if p != "-"]
     if output is not None:
@@ -374,8 +379,16 @@ def _run(
         warnings.simplefilter("always", LossCliWarning)
         try:
             report = _compute(
-                loss, inputs, options, reduction=reduction, want_grad=grad or grad_out is not None,
-                check=check, eps=eps, rtol=rtol, atol=atol, **selection,
+                loss,
+                inputs,
+                options,
+                reduction=reduction,
+                want_grad=grad or grad_out is not None,
+                check=check,
+                eps=eps,
+                rtol=rtol,
+                atol=atol,
+                **selection,
             )
         except InputError as exc:
             raise _name_the_file(exc, inputs) from None
@@ -394,8 +407,11 @@ def _run(
         print("Note: with --reduction none the gradient is that of each row's own loss",
               file=sys.stderr)
     if report.hist is not None and report.hist.nonfinite and fmt != "table":
-        print(f"Note: {report.hist.nonfinite} rows with a NaN or infinite loss are not in the "
-              "histogram", file=sys.stderr)
+        print(
+            f"Note: {report.hist.nonfinite} rows with a NaN or infinite loss are not in the "
+            "histogram",
+            file=sys.stderr,
+        )
     from .render import render
 
     if output is None:
@@ -428,8 +444,22 @@ def _same_path(a: Path, b: Path) -> bool:
 
 
 def _compute(
-    loss, inputs, options, *, reduction, want_grad, check, eps, rtol, atol, one_file=False,
-    pred_cols=(), target_cols=(), id_col=None, top=None, bins=None,
+    loss,
+    inputs,
+    options,
+    *,
+    reduction,
+    want_grad,
+    check,
+    eps,
+    rtol,
+    atol,
+    one_file=False,
+    pred_cols=(),
+    target_cols=(),
+    id_col=None,
+    top=None,
+    bins=None,
 ):
     from .gradcheck import gradcheck
     from .io import read_array
@@ -437,8 +467,11 @@ def _compute(
     from .select import read_inputs
 
     data = read_inputs(
-        inputs["predictions"], None if one_file else inputs["targets"],
-        pred_cols=pred_cols, target_cols=target_cols, id_col=id_col,
+        inputs["predictions"],
+        None if one_file else inputs["targets"],
+        pred_cols=pred_cols,
+        target_cols=target_cols,
+        id_col=id_col,
     )
     s = None
     if "sample weights" in inputs:
@@ -503,7 +536,8 @@ def _per_row_reports(loss, prepared, value, reduction, s, top, bins) -> dict[str
     if top is not None:
         element = (
             loss.values(prepared.predictions, prepared.targets, **prepared.options)
-            if loss.elementwise else None
+            if loss.elementwise
+            else None
         )
         reports["top"] = top_rows(
             rows, prepared.predictions, prepared.targets, top, element_losses=element

@@ -104,15 +104,20 @@ def _plain(report: Report, out: IO[str]) -> None:
     if report.against is not None:
         sections.append(_against_plain(report.against))
     if report.top is not None:
-        sections.append("\n".join(
-            " ".join(f"{k}={_plain_value(v)}" for k, v in row.items())
-            for row in _top_records(report.top, report.ids)
-        ))
+        sections.append(
+            "\n".join(
+                " ".join(f"{k}={_plain_value(v)}" for k, v in row.items())
+                for row in _top_records(report.top, report.ids)
+            )
+        )
     if report.hist is not None:
-        sections.append("\n".join(
-            f"from={format_float(lo)} to={format_float(hi)} count={n}"
-            for lo, hi, n in _hist_bins(report.hist)
-        ) or "count=0")
+        sections.append(
+            "\n".join(
+                f"from={format_float(lo)} to={format_float(hi)} count={n}"
+                for lo, hi, n in _hist_bins(report.hist)
+            )
+            or "count=0"
+        )
     out.write("\n\n".join(sections) + "\n")
 
 
@@ -169,8 +174,9 @@ def _csv(report: Report, out: IO[str]) -> None:
         return f"{i},{_csv_cell(ids[i])}" if ids is not None else str(i)
 
     if report.reduction == "none":
-        lines = [f"{row},value"] + [f"{key(i)},{format_float(v)}"
-                                    for i, v in enumerate(_values(report))]
+        lines = [f"{row},value"] + [
+            f"{key(i)},{format_float(v)}" for i, v in enumerate(_values(report))
+        ]
     else:
         lines = ["loss,reduction,value", f"{report.loss},{report.reduction},{_text(report.value)}"]
     sections = ["\n".join(lines)]
@@ -192,13 +198,16 @@ def _csv(report: Report, out: IO[str]) -> None:
         records = _top_records(report.top, ids)
         names = ["row", *(["id"] if ids is not None else []), "loss", *report.top.fields]
         lines = [",".join(names)]
-        lines += [",".join(_csv_cell(r[n]) if n == "id" else _text(r[n]) for n in names)
-                  for r in records]
+        lines += [
+            ",".join(_csv_cell(r[n]) if n == "id" else _text(r[n]) for n in names) for r in records
+        ]
         sections.append("\n".join(lines))
     if report.hist is not None:
         lines = ["bin,from,to,count"]
-        lines += [f"{i},{format_float(lo)},{format_float(hi)},{n}"
-                  for i, (lo, hi, n) in enumerate(_hist_bins(report.hist))]
+        lines += [
+            f"{i},{format_float(lo)},{format_float(hi)},{n}"
+            for i, (lo, hi, n) in enumerate(_hist_bins(report.hist))
+        ]
         sections.append("\n".join(lines))
     out.write("\n\n".join(sections) + "\n")
 
@@ -362,8 +371,16 @@ def _check_table(console, check: CheckResult, title: str, ids: list[str] | None 
 
     console.print(f"[bold]{title}[/bold] (worst elements first)")
     table = Table()
-    names = ("index", *(["id"] if ids is not None else []), "input", "analytic", "numeric",
-             "abs err", "rel err", "")
+    names = (
+        "index",
+        *(["id"] if ids is not None else []),
+        "input",
+        "analytic",
+        "numeric",
+        "abs err",
+        "rel err",
+        "",
+    )
     for name in names:
         table.add_column(name, justify="left" if name == "id" else "right")
     for idx, inp, a, n, ae, re, ok in _check_rows(check):
@@ -416,8 +433,10 @@ def _against_plain(result) -> str:
 
 
 def _against_csv(result, ids: list[str] | None = None) -> str:
-    lines = [("row,id" if ids is not None else "row") + ",col,input,yours,analytic,numeric,"
-             "abs_err,rel_err,ok"]
+    lines = [
+        ("row,id" if ids is not None else "row") + ",col,input,yours,analytic,numeric,"
+        "abs_err,rel_err,ok"
+    ]
     for idx, *numbers, ok in _against_rows(result):
         row, col = (idx + (0,))[:2]
         key = [str(row)] if ids is None else [str(row), _csv_cell(ids[row])]
@@ -457,8 +476,17 @@ def _against_table(console, result, ids: list[str] | None = None) -> None:
     check = result.check
     console.print("[bold]Your gradient against losscli's[/bold] (worst elements first)")
     table = Table()
-    names = ("index", *(["id"] if ids is not None else []), "input", "yours", "analytic",
-             "numeric", "abs err", "rel err", "")
+    names = (
+        "index",
+        *(["id"] if ids is not None else []),
+        "input",
+        "yours",
+        "analytic",
+        "numeric",
+        "abs err",
+        "rel err",
+        "",
+    )
     for name in names:
         table.add_column(name, justify="left" if name == "id" else "right")
     for idx, inp, y, a, n, ae, re, ok in _against_rows(result):
@@ -545,13 +573,18 @@ def _top_table(console, top: TopRows, ids: list[str] | None) -> None:
     records = _top_records(top, ids)
     table = Table()
     for name in records[0] if records else ("row", "loss"):
-        table.add_column(name, justify="left" if name == "id" else "right",
-                         style="dim" if name == "row" else None)
+        table.add_column(
+            name,
+            justify="left" if name == "id" else "right",
+            style="dim" if name == "row" else None,
+        )
     for record in records:
-        table.add_row(*(
-            v if isinstance(v, str) else str(v) if isinstance(v, int) else _short(v)
-            for v in record.values()
-        ))
+        table.add_row(
+            *(
+                v if isinstance(v, str) else str(v) if isinstance(v, int) else _short(v)
+                for v in record.values()
+            )
+        )
     console.print(table)
 
 
