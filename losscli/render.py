@@ -367,26 +367,24 @@ def _array_table(
 
 
 def _check_table(console, check: CheckResult, title: str, ids: list[str] | None = None) -> None:
-    from rich.table import Table
 
     console.print(f"[bold]{title}[/bold] (worst elements first)")
-    table = Table()
-    names = (
-        "index",
-        *(["id"] if ids is not None else []),
-        "input",
-        "analytic",
-        "numeric",
-        "abs err",
-        "rel err",
-        "",
-    )
-    for name in names:
-        table.add_column(name, justify="left" if name == "id" else "right")
+    table = _element_table(("input", "analytic", "numeric"), ids)
     for idx, inp, a, n, ae, re, ok in _check_rows(check):
         table.add_row(*_cells(idx, (inp, a, n), ae, re, ok, ids))
     counts = f"{check.checked} elements checked, {check.failed} failed"
     _print_with_verdict(console, table, check, counts, f"eps {check.eps:g}, ")
+
+
+def _element_table(compared: tuple[str, ...], ids: list[str] | None):
+    """The header of a check table: index (and id), the compared numbers, errors, verdict."""
+    from rich.table import Table
+
+    table = Table()
+    for name in ("index", *(["id"] if ids is not None else []), *compared, "abs err", "rel err"):
+        table.add_column(name, justify="left" if name == "id" else "right")
+    table.add_column("", justify="right")
+    return table
 
 
 def _cells(
@@ -471,24 +469,10 @@ def _against_json(result, ids: list[str] | None = None) -> dict[str, Any]:
 
 
 def _against_table(console, result, ids: list[str] | None = None) -> None:
-    from rich.table import Table
 
     check = result.check
     console.print("[bold]Your gradient against losscli's[/bold] (worst elements first)")
-    table = Table()
-    names = (
-        "index",
-        *(["id"] if ids is not None else []),
-        "input",
-        "yours",
-        "analytic",
-        "numeric",
-        "abs err",
-        "rel err",
-        "",
-    )
-    for name in names:
-        table.add_column(name, justify="left" if name == "id" else "right")
+    table = _element_table(("input", "yours", "analytic", "numeric"), ids)
     for idx, inp, y, a, n, ae, re, ok in _against_rows(result):
         table.add_row(*_cells(idx, (inp, y, a, n), ae, re, ok, ids))
     counts = f"{check.checked} elements compared, {check.failed} differ"
@@ -569,7 +553,9 @@ def render_markdown(text: str, fmt: str, out: IO[str]) -> None:
 def _top_table(console, top: TopRows, ids: list[str] | None) -> None:
     from rich.table import Table
 
-    console.print(f"[bold]The {len(top.rows)} rows with the highest loss[/bold]")
+    n = len(top.rows)
+    what = "The row" if n == 1 else f"The {n} rows"
+    console.print(f"[bold]{what} with the highest loss[/bold]")
     records = _top_records(top, ids)
     table = Table()
     for name in records[0] if records else ("row", "loss"):
