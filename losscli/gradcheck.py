@@ -125,16 +125,20 @@ def numeric_gradient(
         per_element = (plus - minus) / (2.0 * eps)
         row_grad = per_element / x.shape[1] if x.ndim == 2 else per_element
     else:
-        row_grad = np.empty_like(x)
-        shifted = x.copy()
-        for j in range(x.shape[1]):
-            original = x[:, j]
+        # A vector is N rows of one column (kl takes one, as torch does): perturb it as such.
+        columns = x.reshape(len(x), -1)
+        row_grad = np.empty_like(columns)
+        shifted = columns.copy()
+        moved = replace(prepared, predictions=shifted.reshape(x.shape))  # a view of shifted
+        for j in range(columns.shape[1]):
+            original = columns[:, j]
             shifted[:, j] = original + eps
-            plus = loss.row_values(replace(prepared, predictions=shifted))
+            plus = loss.row_values(moved)
             shifted[:, j] = original - eps
-            minus = loss.row_values(replace(prepared, predictions=shifted))
+            minus = loss.row_values(moved)
             shifted[:, j] = original
             row_grad[:, j] = (plus - minus) / (2.0 * eps)
+        row_grad = row_grad.reshape(x.shape)
     return loss.scale_row_grad(row_grad, prepared, reduction, sample_weights)
 
 

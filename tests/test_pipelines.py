@@ -764,3 +764,12 @@ def test_top_rows_of_a_larger_file(tmp_path):
     order = sorted(range(10), key=lambda i: -losses[i])[:3]  # stable: ties keep row order
     assert [row["id"] for row in top] == [f"r{i}" for i in order]
     assert [float(row["loss"]) for row in top] == [losses[i] for i in order]
+
+
+def test_check_of_a_row_loss_on_a_single_column(tmp_path):
+    """Found by the fuzzer: kl with one-column files and --check raised IndexError (exit 3)."""
+    (tmp_path / "x.csv").write_text("-1.0\n-2.0\n")
+    (tmp_path / "q.csv").write_text("0.5\n0.5\n")
+    r = run("kl", tmp_path / "x.csv", tmp_path / "q.csv", "--check")
+    assert (r.exit_code, r.stderr) == (0, "")
+    assert r.stdout.split("\n\n")[1].startswith("PASS checked=2 failed=0 ")
