@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Sequence
 from typing import Any, BinaryIO
 
@@ -158,6 +159,10 @@ _SELECT_HINT = "; pick the numeric columns with --pred-col/--target-col"
 # --------------------------------------------------------------------------- CSV / TSV
 
 
+# A whole column joined by newlines: numbers as the scanner accepts them, nothing else.
+_COLUMN_OF_NUMBERS = re.compile(rf"(?:{_NUMBER.pattern})(?:\n(?:{_NUMBER.pattern}))*", re.I)
+
+
 def _is_number(cell: str) -> bool:
     return bool(_NUMBER.fullmatch(cell))
 
@@ -181,7 +186,7 @@ def _text_frame(raw: bytes, sep: str, display: str, role: str) -> _TextFrame:
     err = _error(role, display)
     try:
         stream = io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8-sig", newline="")
-        rows = [(line, [_clean(c) for c in fields]) for line, fields in _rows(stream, sep, err)]
+        rows = list(_rows(stream, sep, err))  # cells are cleaned per column, when used
     except UnicodeDecodeError:
         raise err("file is not UTF-8 text; save it as UTF-8") from None
     if not rows:
@@ -194,7 +199,9 @@ def _text_frame(raw: bytes, sep: str, display: str, role: str) -> _TextFrame:
                 f"line {line} has {_plural(len(fields), 'field')}, "
                 f"expected {width} (as on line {first_line})"
             )
-    header = _frame_header(first, rows[1][1] if len(rows) > 1 else None)
+    first = [_clean(c) for c in first]
+    second = [_clean(c) for c in rows[1][1]] if len(rows) > 1 else None
+    header = _frame_header(first, second)
     if header:
         rows = rows[1:]
         if not rows:
@@ -206,28 +213,42 @@ class _TextFrame(Frame):
     def __init__(self, source, role, columns, rows: list[tuple[int, list[str]]]):
         super().__init__(source, role, columns, len(rows[0][1]), len(rows))
         self._lines = [line for line, _ in rows]
-        self._cells = [fields for _, fields in rows]
+        self._rows = [fields for _, fields in rows]
+        self._clean: dict[int, list[str]] = {}
+        self._floats: dict[int, np.ndarray] = {}
         self._checked: dict[int, str] = {}
 
+    def _cells(self, j: int) -> list[str]:
+        """Column ``j``, each cell stripped of whitespace and one pair of quotes (cached)."""
+        if j not in self._clean:
+            cells = [fields[j].strip() for fields in self._rows]
+            if any(c[:1] == '"' for c in cells):
+                cells = [_clean(c) for c in cells]
+            self._clean[j] = cells
+        return self._clean[j]
+
     def labels(self, j: int) -> list[str]:
-        return [fields[j] for fields in self._cells]
+        return list(self._cells(j))
 
     def _values(self, j: int) -> np.ndarray:
-        return np.array([fields[j] for fields in self._cells], dtype=np.float64)
+        if j not in self._floats:
+            cells = self._cells(j)
+            self._floats[j] = np.fromiter(map(float, cells), dtype=np.float64, count=len(cells))
+        return self._floats[j]
 
     def _column_problem(self, j: int, quick: bool = False) -> str:
         if j in self._checked:
             return self._checked[j]
-        problem = ""
-        for line, fields in zip(self._lines, self._cells, strict=True):
-            cell = fields[j]
-            if not cell:
-                problem = f"has an empty value at line {line}"
-                break
-            if not _is_number(cell):
-                shown = cell if len(cell) <= 40 else cell[:37] + "..."
-                problem = f"is not numeric ({shown!r} at line {line})"
-                break
+        cells, problem = self._cells(j), ""
+        if not _COLUMN_OF_NUMBERS.fullmatch("\n".join(cells)):  # one C-level pass, then detail
+            for line, cell in zip(self._lines, cells, strict=True):
+                if not cell:
+                    problem = f"has an empty value at line {line}"
+                    break
+                if not _is_number(cell):
+                    shown = cell if len(cell) <= 40 else cell[:37] + "..."
+                    problem = f"is not numeric ({shown!r} at line {line})"
+                    break
         if not problem and not quick:
             problem = _nonfinite_problem(self._values(j), lambda i: f"line {self._lines[i]}")
         if not quick:
