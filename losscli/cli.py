@@ -13,15 +13,16 @@ import inspect
 import os
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from ._version import __version__
 from .errors import InputError, LossCliError, LossCliWarning, UsageError
+from .fastparams import FastParams
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 130, 141
@@ -48,8 +49,18 @@ def _one_line(message: str) -> str:
     )
 
 
-class LossCliGroup(TyperGroup):
+class LossCommand(FastParams, TyperCommand):
+    """A loss command: typer's, converting plain option values without pydantic."""
+
+
+class LossCliGroup(FastParams, TyperGroup):
     """Turns every failure into one ``Error:`` line and a documented exit code."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The loss commands are built on first use, so --version never imports the registry
+        # (and numpy with it).
+        self.commands = _LazyCommands(self.commands)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         argv = list(sys.argv[1:] if args is None else args)
@@ -182,6 +193,9 @@ def _shared_parameters(reductions: tuple[str, ...]) -> list[inspect.Parameter]:
             "rtol·|n|.")], 1e-3),
         opt("atol", Annotated[float, typer.Option(
             help="Absolute tolerance for --check and --against.")], 1e-5),
+        opt("quiet", Annotated[bool, typer.Option(
+            "--quiet", "-q", help="No progress bar (it shows only on a terminal, for runs "
+            "longer than a second).")], False),
         opt("debug", Annotated[bool, typer.Option(
             "--debug", help="Show the traceback of an error.", hidden=True)], False),
     ]
@@ -270,13 +284,49 @@ def _make_command(loss) -> Callable[..., None]:
     return command
 
 
-def _register_commands() -> None:
+def _register_commands() -> dict[str, Any]:
+    """The click commands of every registered loss, built by typer from a Typer app of their own.
+
+    Called on first access to the group's commands (see :class:`_LazyCommands`).
+    """
     from .losses import REGISTRY
 
+    losses = typer.Typer(pretty_exceptions_enable=False)
     for loss in REGISTRY.values():
-        app.command(loss.name, no_args_is_help=False)(_make_command(loss))
+        losses.command(loss.name, cls=LossCommand, no_args_is_help=False)(_make_command(loss))
         for alias in loss.aliases:  # e.g. `losscli l1` for mae; listed by `losscli list`
-            app.command(alias, no_args_is_help=False, hidden=True)(_make_command(loss))
+            losses.command(alias, cls=LossCommand, no_args_is_help=False, hidden=True)(
+                _make_command(loss)
+            )
+    return dict(typer.main.get_group(losses).commands)
+
+
+class _LazyCommands(MutableMapping):
+    """The group's command table, filled from the registry the first time anyone looks."""
+
+    def __init__(self, own: MutableMapping[str, Any]) -> None:
+        self._own, self._loaded = own, False
+
+    def _table(self) -> MutableMapping[str, Any]:
+        if not self._loaded:
+            self._loaded = True
+            self._own = {**_register_commands(), **self._own}
+        return self._own
+
+    def __getitem__(self, name: str) -> Any:
+        return self._table()[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._table()[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._table()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
 
 
 # --------------------------------------------------------------------------- running a loss
@@ -340,6 +390,7 @@ def _run(
     debug: bool,
     sample_weights: str | None = None,
     against: str | None = None,
+    quiet: bool = False,
     pred_col: list[str] | None = None,
     target_col: list[str] | None = None,
     id_col: str | None = None,
@@ -378,16 +429,18 @@ def _run(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LossCliWarning)
         try:
-            report = _compute(
+            report, written = _compute_or_stream(
                 loss,
                 inputs,
                 options,
                 reduction=reduction,
-                want_grad=grad or grad_out is not None,
+                grad=grad,
+                grad_out=grad_out,
                 check=check,
                 eps=eps,
                 rtol=rtol,
                 atol=atol,
+                quiet=quiet,
                 **selection,
             )
         except InputError as exc:
@@ -397,10 +450,12 @@ def _run(
                 if issubclass(w.category, LossCliWarning):
                     print(f"Warning: {_one_line(str(w.message))}", file=sys.stderr)
     if grad_out is not None:
-        from .io import write_array
+        if written is None:
+            from .io import write_array
 
-        write_array(grad_out, report.grad, protect=protect)
-        print(f"Wrote the gradient {tuple(report.grad.shape)} to {grad_out}", file=sys.stderr)
+            write_array(grad_out, report.grad, protect=protect)
+            written = tuple(report.grad.shape)
+        print(f"Wrote the gradient {written} to {grad_out}", file=sys.stderr)
     if not grad:
         report.grad = None
     elif reduction == "none" and fmt in ("plain", "csv"):
@@ -438,9 +493,38 @@ def _default_format(output: Path | None) -> str:
     return {".json": "json", ".csv": "csv"}.get(output.suffix.lower(), "plain")
 
 
-
 def _same_path(a: Path, b: Path) -> bool:
     return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _compute_or_stream(loss, inputs, options, *, grad, grad_out, quiet, **kwargs):
+    """``(report, shape of the gradient already written to grad_out, or None)``: big files are
+    streamed (see losscli.stream), the rest computed in memory."""
+    want_grad = grad or grad_out is not None
+
+    def in_memory():
+        return _compute(loss, inputs, options, want_grad=want_grad, **kwargs)
+
+    from .stream import wants_stream
+
+    # Streaming covers the two-file, row-separable case; sample weights, --against and losses
+    # with a final transform (rmse) are computed in memory.
+    streamable = set(inputs) == {"predictions", "targets"} and loss.separable and (
+        loss.transform is None
+    )
+    # So are column selection, ids, --top and --hist (losscli.select reads whole files).
+    pipeline = ("one_file", "pred_cols", "target_cols", "id_col", "top", "bins")
+    streamable = streamable and not any(kwargs.get(k) for k in pipeline)
+    if not (streamable and wants_stream(inputs)):
+        return in_memory(), None
+    from .stream import compute
+
+    return compute(
+        loss, inputs, options, grad=grad, grad_out=grad_out, quiet=quiet, in_memory=in_memory,
+        **{k: v for k, v in kwargs.items() if k not in pipeline},
+    )
+
+
 
 
 def _compute(
@@ -559,9 +643,6 @@ def _warn_if_overflowed(value, gradient) -> None:
                 LossCliWarning,
                 stacklevel=2,
             )
-
-
-_register_commands()
 
 
 # --------------------------------------------------------------------------- list, explain

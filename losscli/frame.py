@@ -36,6 +36,8 @@ from .io import (
     _read_npy,
     _read_stdin,
     _rows,
+    open_decompressed,
+    split_extension,
 )
 
 __all__ = ["Frame", "read_frame", "PARQUET_EXTENSIONS", "PARQUET_MAGIC", "read_parquet_array"]
@@ -136,8 +138,11 @@ def read_frame(
 
     display = os.fsdecode(os.fspath(source))
     err = _error(role, display)
-    ext = os.path.splitext(display)[1].lower()
+    ext, compression = split_extension(display)
     with _open(source, err) as f:
+        if compression:  # p.csv.gz: CSV/TSV inside, as losscli.io reads it
+            with open_decompressed(f, compression, err) as text:
+                return _text_frame(text.read(), _SEPARATORS.get(ext, ","), display, role)
         raw = f.read()
     if ext == ".npy":
         return _ArrayFrame(display, role, _read_npy(io.BytesIO(raw), err))

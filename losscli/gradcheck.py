@@ -28,6 +28,7 @@ __all__ = ["CheckResult", "gradcheck", "numeric_gradient", "compare"]
 DEFAULT_EPS = 1e-6
 DEFAULT_RTOL = 1e-3
 DEFAULT_ATOL = 1e-5
+BLOCK_ELEMENTS = 1 << 16  # rows per block × columns in the column-batched check
 
 
 @dataclass(frozen=True)
@@ -125,20 +126,12 @@ def numeric_gradient(
         per_element = (plus - minus) / (2.0 * eps)
         row_grad = per_element / x.shape[1] if x.ndim == 2 else per_element
     else:
-        # A vector is N rows of one column (kl takes one, as torch does): perturb it as such.
-        columns = x.reshape(len(x), -1)
-        row_grad = np.empty_like(columns)
-        shifted = columns.copy()
-        moved = replace(prepared, predictions=shifted.reshape(x.shape))  # a view of shifted
-        for j in range(columns.shape[1]):
-            original = columns[:, j]
-            shifted[:, j] = original + eps
-            plus = loss.row_values(moved)
-            shifted[:, j] = original - eps
-            minus = loss.row_values(moved)
-            shifted[:, j] = original
-            row_grad[:, j] = (plus - minus) / (2.0 * eps)
-        row_grad = row_grad.reshape(x.shape)
+        # A block of rows at a time, so the 2·D evaluations over it run in the CPU cache.
+        row_grad = np.empty_like(x)
+        step = max(1, BLOCK_ELEMENTS // max(1, x[0].size))
+        for start in range(0, len(x), step):
+            rows = slice(start, start + step)
+            row_grad[rows] = _column_batched(loss, prepared.take_rows(rows), eps)
     return loss.scale_row_grad(row_grad, prepared, reduction, sample_weights)
 
 
@@ -167,6 +160,25 @@ def _numeric_per_element(
         shifted[idx] = original
         grad[idx] = (plus - minus) / (2.0 * eps)
     return grad
+
+
+def _column_batched(loss: Loss, prepared: Prepared, eps: float) -> np.ndarray:
+    """Each row's own gradient by central differences, one column of every row at a time."""
+    x = prepared.predictions
+    # A vector is N rows of one column (kl takes one, as torch does): perturb it as such.
+    columns = x.reshape(len(x), -1)
+    row_grad = np.empty_like(columns)
+    shifted = columns.copy()
+    moved = replace(prepared, predictions=shifted.reshape(x.shape))  # a view of shifted
+    for j in range(columns.shape[1]):
+        original = columns[:, j]
+        shifted[:, j] = original + eps
+        plus = loss.row_values(moved)
+        shifted[:, j] = original - eps
+        minus = loss.row_values(moved)
+        shifted[:, j] = original
+        row_grad[:, j] = (plus - minus) / (2.0 * eps)
+    return row_grad.reshape(x.shape)
 
 
 def gradcheck(

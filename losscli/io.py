@@ -58,6 +58,8 @@ __all__ = [
 _PANDAS_MIN_BYTES = 1 << 20
 
 _SEPARATORS = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
+# Compressed text, by extension: the extension before it chooses the separator (p.tsv.gz).
+COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd"}
 # What a cell may hold, after stripping whitespace and one pair of double quotes. Kept to
 # what pandas' C parser also accepts so small and big files are treated alike.
 _NUMBER = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan)", re.I)
@@ -126,10 +128,14 @@ def _read(source, role: str, stdin) -> tuple[np.ndarray, list[str] | None, str, 
 
     display = os.fsdecode(os.fspath(source))
     err = _error(role, display)
-    ext = os.path.splitext(display)[1].lower()
-    if ext in (".parquet", ".pq"):
+    ext, compression = split_extension(display)
+    if ext in (".parquet", ".pq") and not compression:
         with _open(source, err) as f:
             return _parquet_result(io.BytesIO(f.read()), role, display)
+    if compression:
+        with _open(source, err) as f, open_decompressed(f, compression, err) as text:
+            data, columns = _read_csv(text.read(), None, _SEPARATORS.get(ext, ","), err)
+        return data, columns, display, data.shape[1] == 1
     with _open(source, err) as f:
         info = os.fstat(f.fileno())
         regular = stat.S_ISREG(info.st_mode)
@@ -142,6 +148,53 @@ def _read(source, role: str, stdin) -> tuple[np.ndarray, list[str] | None, str, 
         else:
             data, columns = _read_csv(f.read(), None, sep, err)  # one read serves both parsers
     return data, columns, display, data.shape[1] == 1
+
+
+def _parquet_result(
+    f: BinaryIO, role: str, display: str
+) -> tuple[np.ndarray, list[str], str, bool]:
+    """_read's answer for Parquet (the ``parquet`` extra): every column must be numeric."""
+    from .frame import read_parquet_array
+
+    array, columns = read_parquet_array(f, display, role)
+    return array, columns, display, array.shape[1] == 1
+
+
+def split_extension(display: str) -> tuple[str, str | None]:
+    """``(".csv", "gzip")`` for ``p.csv.gz``; ``(".npy", None)`` for ``p.npy`` (lower case)."""
+    stem, ext = os.path.splitext(display)
+    compression = COMPRESSIONS.get(ext.lower())
+    if compression:
+        ext = os.path.splitext(stem)[1]
+    return ext.lower(), compression
+
+
+@contextlib.contextmanager
+def open_decompressed(f: BinaryIO, compression: str, err: _Err) -> Iterator[BinaryIO]:
+    """A binary stream of the decompressed bytes; a bad archive is one ``InputError``."""
+    if compression == "gzip":
+        import gzip
+
+        stream, bad = gzip.GzipFile(fileobj=f, mode="rb"), (OSError, EOFError)
+    elif compression == "bz2":
+        import bz2
+
+        stream, bad = bz2.BZ2File(f, mode="rb"), (OSError, EOFError)
+    elif compression == "xz":
+        import lzma
+
+        stream, bad = lzma.LZMAFile(f, mode="rb"), (lzma.LZMAError, EOFError)  # noqa: SIM115
+    else:
+        try:
+            import zstandard
+        except ImportError:
+            raise err("reading .zst needs the zstandard package: pip install zstandard") from None
+        stream, bad = zstandard.ZstdDecompressor().stream_reader(f), (zstandard.ZstdError,)
+    try:
+        with stream:
+            yield stream
+    except bad as e:
+        raise err(f"not a valid {compression} file ({e})") from None
 
 
 def _error(role: str, display: str) -> _Err:
@@ -212,6 +265,23 @@ def _read_csv(raw: bytes | None, path, sep: str, err: _Err) -> tuple[np.ndarray,
         raise err("file is not UTF-8 text; save it as UTF-8") from None
 
 
+def pandas_options(sep: str, header: bool) -> dict:
+    """``pandas.read_csv`` options of the fast path (also used chunk by chunk by stream.py)."""
+    return dict(
+        sep=sep,
+        header=0 if header else None,
+        index_col=False,
+        dtype=np.float64,
+        # No NA strings at all: "nan" and empty cells then fail the float conversion,
+        # so short rows and empty cells cannot pass as NaN.
+        keep_default_na=False,
+        skipinitialspace=True,
+        encoding="utf-8",
+        compression=None,
+        engine="c",
+    )
+
+
 def _pandas_parse(src, sep: str, header: bool) -> np.ndarray | None:
     """Fast path: pandas' C parser straight to float64, or None when anything looks off."""
     import pandas as pd
@@ -220,20 +290,7 @@ def _pandas_parse(src, sep: str, header: bool) -> np.ndarray | None:
         # Rows longer than the header only warn (and lose data); treat that as failure.
         warnings.simplefilter("error", pd.errors.ParserWarning)
         try:
-            frame = pd.read_csv(
-                src,
-                sep=sep,
-                header=0 if header else None,
-                index_col=False,
-                dtype=np.float64,
-                # No NA strings at all: "nan" and empty cells then fail the float conversion,
-                # so short rows and empty cells cannot pass as NaN.
-                keep_default_na=False,
-                skipinitialspace=True,
-                encoding="utf-8",
-                compression=None,
-                engine="c",
-            )
+            frame = pd.read_csv(src, **pandas_options(sep, header))
         except (ValueError, pd.errors.ParserWarning):  # ParserError/UnicodeDecodeError are too
             return None
     # Copy into a C-ordered array we own: pandas may hand back a read-only or F-ordered view.
@@ -265,8 +322,15 @@ def _is_header(fields: list[str]) -> bool:
     return any(c and not _NUMBER.fullmatch(c) for c in map(_clean, fields))
 
 
-def _scan(stream: TextIO, sep: str, err: _Err) -> tuple[np.ndarray, list[str] | None]:
-    """The authoritative parser: validate every cell, report the first problem precisely."""
+def _scan(
+    stream: TextIO, sep: str, err: _Err, emit: Callable[[np.ndarray], None] | None = None,
+    chunk_rows: int = 65536,
+) -> tuple[np.ndarray, list[str] | None]:
+    """The authoritative parser: validate every cell, report the first problem precisely.
+
+    With ``emit``, the values go to ``emit`` as ``(rows, width)`` arrays of at most
+    ``chunk_rows`` rows each (memory stays bounded), and the returned data is empty.
+    """
     rows = _rows(stream, sep, err)
     first = next(rows, None)
     if first is None:
@@ -304,10 +368,19 @@ def _scan(stream: TextIO, sep: str, err: _Err) -> tuple[np.ndarray, list[str] | 
                 tally[1] = tally[1] or f"line {line}, column {col}"
             values.append(value)
         nrows += 1
+        if emit is not None and len(values) >= chunk_rows * width:
+            if not (bad["NaN"][0] or bad["infinite"][0]):  # else it raises at the end
+                emit(np.array(values, dtype=np.float64).reshape(-1, width))
+            values.clear()
     if nrows == 0:
         raise err("has a header row but no data rows")
     _raise_nonfinite(bad, err)
-    return np.array(values, dtype=np.float64).reshape(nrows, width), columns
+    data = np.array(values, dtype=np.float64).reshape(-1, width)
+    if emit is not None:
+        if len(data):
+            emit(data)
+        data = data[:0]
+    return data, columns
 
 
 def _plural(n: int, word: str) -> str:
@@ -328,6 +401,31 @@ def _raise_nonfinite(bad: dict[str, list], err: _Err) -> None:
 
 def _read_npy(f: BinaryIO, err: _Err) -> np.ndarray:
     """Validate the header before touching the data, then load with allow_pickle=False."""
+    npy_header(f, err)
+    f.seek(0)
+    try:
+        array = np.load(f, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise err(f"not a valid NPY file ({str(e).splitlines()[0][:80]})") from None
+    array = np.ascontiguousarray(array, dtype=np.float64)
+
+    if not np.isfinite(array).all():
+        bad = {}
+        for kind, mask in (("NaN", np.isnan(array)), ("infinite", np.isinf(array))):
+            index = np.unravel_index(int(np.argmax(mask)), mask.shape)  # first in C order
+            bad[kind] = [int(mask.sum()), npy_position(index, array.ndim)]
+        _raise_nonfinite(bad, err)
+    return array
+
+
+def npy_position(index: tuple[int, ...], ndim: int) -> str:
+    """Where a value sits in an NPY array, as error messages name it."""
+    return f"row {index[0]}, col {index[1]}" if ndim == 2 else f"index {index[0]}"
+
+
+def npy_header(f: BinaryIO, err: _Err) -> tuple[tuple[int, ...], np.dtype, bool, int]:
+    """Validate an NPY header: ``(shape, dtype, fortran_order, data offset)``; the data is
+    only checked to be long enough, never read."""
     try:
         version = npy_format.read_magic(f)
     except ValueError:
@@ -347,7 +445,7 @@ def _read_npy(f: BinaryIO, err: _Err) -> np.ndarray:
         npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
     )
     try:
-        shape, _, dtype = read_header(f)
+        shape, fortran_order, dtype = read_header(f)
     except Exception:  # numpy raises assorted types (even tokenize.TokenError) for bad headers
         raise err("not a valid NPY file (corrupt header)") from None
 
@@ -370,37 +468,13 @@ def _read_npy(f: BinaryIO, err: _Err) -> np.ndarray:
     available = f.seek(0, io.SEEK_END) - data_start
     if available < needed:
         raise err(f"not a valid NPY file (truncated: {available} of {needed} data bytes)")
-    f.seek(0)
-    try:
-        array = np.load(f, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
-        raise err(f"not a valid NPY file ({str(e).splitlines()[0][:80]})") from None
-    array = np.ascontiguousarray(array, dtype=np.float64)
-
-    if not np.isfinite(array).all():
-        bad = {}
-        for kind, mask in (("NaN", np.isnan(array)), ("infinite", np.isinf(array))):
-            index = np.unravel_index(int(np.argmax(mask)), mask.shape)  # first in C order
-            where = f"row {index[0]}, col {index[1]}" if array.ndim == 2 else f"index {index[0]}"
-            bad[kind] = [int(mask.sum()), where]
-        _raise_nonfinite(bad, err)
-    return array
+    return shape, dtype, fortran_order, data_start
 
 
 def _npy_result(array: np.ndarray, display: str) -> tuple[np.ndarray, None, str, bool]:
     """_read's answer for an NPY array: Table data is 2-D, read_array keeps a 1-D array 1-D."""
     vector = array.ndim == 1
     return (array.reshape(-1, 1) if vector else array), None, display, vector
-
-
-def _parquet_result(
-    f: BinaryIO, role: str, display: str
-) -> tuple[np.ndarray, list[str], str, bool]:
-    """_read's answer for Parquet (the ``parquet`` extra): every column must be numeric."""
-    from .frame import read_parquet_array
-
-    array, columns = read_parquet_array(f, display, role)
-    return array, columns, display, array.shape[1] == 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -412,43 +486,45 @@ def write_array(
     array: np.ndarray,
     *,
     protect: Iterable[str | os.PathLike] = (),
-    option: str = "--grad-out",
 ) -> None:
     """Write ``array`` to ``.npy`` (np.save) or ``.csv``/``.tsv`` (repr precision, no header).
 
     The file is written to a temporary file in the target directory, fsynced and renamed over
     the target, so the target is never left half-written. Paths in ``protect`` (the inputs)
-    are never overwritten, however they are spelled. ``option`` names the flag in messages.
+    are never overwritten, however they are spelled.
+    """
+    array = np.asarray(array)
+    ext, tmp, fd, err = open_output(path, array.ndim, protect)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if ext == ".npy":
+                np.save(f, array, allow_pickle=False)
+            else:
+                _write_text(f, array, "," if ext == ".csv" else "\t")
+        commit_output(tmp, path, err)
+    except BaseException as e:  # including KeyboardInterrupt: never leave the temp file behind
+        discard_output(tmp)
+        if isinstance(e, OSError):
+            raise err(f"cannot write file ({e.strerror or e})") from e
+        raise
+
+
+def open_output(
+    path: str | os.PathLike, ndim: int, protect: Iterable[str | os.PathLike] = ()
+) -> tuple[str, str, int, _Err]:
+    """Check an output path and create its temporary file beside it.
+
+    Returns ``(extension, temporary path, its open descriptor, error maker)``; finish with
+    :func:`commit_output` or :func:`discard_output`.
     """
     display = os.fsdecode(os.fspath(path))
     ext = os.path.splitext(display)[1].lower()
     if ext not in (".npy", ".csv", ".tsv"):
-        raise UsageError(f"{option} must end in .npy, .csv or .tsv, got {display!r}")
-    array = np.asarray(array)
-    if ext != ".npy" and array.ndim > 2:
-        raise UsageError(f"cannot write a {array.ndim}-D array as {ext[1:].upper()}; use .npy")
-    check_output_path(path, protect=protect, option=option)
-
-    def write(f: BinaryIO) -> None:
-        if ext == ".npy":
-            np.save(f, array, allow_pickle=False)
-        else:
-            _write_text(f, array, "," if ext == ".csv" else "\t")
-
-    _atomic_write(path, write)
-
-
-def write_text(
-    path: str | os.PathLike,
-    text: str,
-    *,
-    protect: Iterable[str | os.PathLike] = (),
-    option: str = "--output",
-) -> None:
-    """Write ``text`` (UTF-8) to ``path`` with the same guarantees as :func:`write_array`."""
-    check_output_path(path, protect=protect, option=option)
-    data = text.encode()
-    _atomic_write(path, lambda f: f.write(data))
+        raise UsageError(f"--grad-out must end in .npy, .csv or .tsv, got {display!r}")
+    if ext != ".npy" and ndim > 2:
+        raise UsageError(f"cannot write a {ndim}-D array as {ext[1:].upper()}; use .npy")
+    check_output_path(path, protect=protect)
+    return (ext, *_temporary_beside(path))
 
 
 def check_output_path(
@@ -458,7 +534,8 @@ def check_output_path(
     option: str = "--grad-out",
 ) -> None:
     """Raise unless ``path`` can be written: not an input, in a directory that exists, and not
-    itself a directory. Called before anything is written, so a run writes all or nothing."""
+    itself a directory. Called for every output before any is written, so a run writes all or
+    nothing; ``option`` names the flag in messages."""
     display = os.fsdecode(os.fspath(path))
     for p in protect:
         if p != "-" and _same_file(path, p):
@@ -473,8 +550,30 @@ def check_output_path(
         raise InputError("is a directory, expected a file", source=display)
 
 
-def _atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> None:
-    """Temporary file in the target directory, fsync, rename over the target."""
+def write_text(
+    path: str | os.PathLike,
+    text: str,
+    *,
+    protect: Iterable[str | os.PathLike] = (),
+    option: str = "--output",
+) -> None:
+    """Write ``text`` (UTF-8) to ``path`` with the guarantees of :func:`write_array`: atomic,
+    never over an input."""
+    check_output_path(path, protect=protect, option=option)
+    tmp, fd, err = _temporary_beside(path)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(text.encode())
+        commit_output(tmp, path, err)
+    except BaseException as e:  # including KeyboardInterrupt: never leave the temp file behind
+        discard_output(tmp)
+        if isinstance(e, OSError):
+            raise err(f"cannot write file ({e.strerror or e})") from e
+        raise
+
+
+def _temporary_beside(path: str | os.PathLike) -> tuple[str, int, _Err]:
+    """A temporary file in the target's directory: ``(its path, open descriptor, error maker)``."""
     display = os.fsdecode(os.fspath(path))
 
     def err(message: str) -> InputError:
@@ -487,19 +586,23 @@ def _atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) 
         )
     except OSError as e:
         raise err(f"cannot create a file in directory {parent} ({e.strerror or e})") from None
+    return tmp, fd, err
+
+
+def commit_output(tmp: str, path: str | os.PathLike, err: _Err) -> None:
+    """fsync the finished temporary file, give it the usual permissions, rename it over path."""
+    fd = os.open(tmp, os.O_RDONLY)
     try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException as e:  # including KeyboardInterrupt: never leave the temp file behind
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(e, OSError):
-            raise err(f"cannot write file ({e.strerror or e})") from e
-        raise
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
+    os.replace(tmp, path)
+
+
+def discard_output(tmp: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(tmp)
 
 
 def _write_text(f: BinaryIO, array: np.ndarray, sep: str) -> None:

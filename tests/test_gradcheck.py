@@ -108,3 +108,17 @@ def test_column_batched_check_on_large_input_is_cheap_in_evaluations(monkeypatch
     finally:
         object.__setattr__(cross_entropy, "values", original)
     assert len(calls) == 2 * 7  # 2·C evaluations, not 2·N·C
+
+
+def test_row_blocks_carry_per_row_options():
+    # Enough rows for several row blocks; class weights and ignored rows give per-row options
+    # that each block must slice along with the predictions.
+    rng = np.random.default_rng(2)
+    z = rng.normal(size=(25_000, 3))
+    labels = rng.integers(0, 3, size=25_000)
+    labels[::7] = -100
+    result = gradcheck(cross_entropy, z, labels, logits=True, class_weights=[1.0, 2.0, 0.5],
+                       ignore_index=-100, reduction="sum")
+    assert result.passed
+    assert result.checked == z.size
+    np.testing.assert_array_equal(result.numeric[::7], 0.0)  # ignored rows do not move the loss

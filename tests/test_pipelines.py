@@ -773,3 +773,12 @@ def test_check_of_a_row_loss_on_a_single_column(tmp_path):
     r = run("kl", tmp_path / "x.csv", tmp_path / "q.csv", "--check")
     assert (r.exit_code, r.stderr) == (0, "")
     assert r.stdout.split("\n\n")[1].startswith("PASS checked=2 failed=0 ")
+
+
+def test_one_file_compressed(scores, tmp_path):
+    import gzip
+
+    packed = tmp_path / "scores.csv.gz"
+    packed.write_bytes(gzip.compress(scores.read_bytes()))
+    r = run("mse", packed, *MSE_ONE_FILE, "--id-col", "id", "-r", "none")
+    assert (r.exit_code, r.stdout) == (0, "a,1.0\nb,4.0\nc,0.25\n")

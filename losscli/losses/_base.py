@@ -26,7 +26,7 @@ from __future__ import annotations
 import inspect
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -186,6 +186,20 @@ class Prepared:
     targets: np.ndarray
     options: dict[str, Any]
     describe: dict[str, Any] = field(default_factory=dict)
+    per_row: tuple[str, ...] = ()  # kernel options holding one value per row
+
+    def take_rows(self, rows: slice) -> Prepared:
+        """The same inputs restricted to ``rows``: predictions, targets and per-row options."""
+        options = {
+            k: v[rows] if k in self.per_row and v is not None else v
+            for k, v in self.options.items()
+        }
+        return replace(
+            self,
+            predictions=self.predictions[rows],
+            targets=self.targets[rows],
+            options=options,
+        )
 
 
 Kernel = Callable[..., np.ndarray]
@@ -313,6 +327,13 @@ class Loss:
 
     def prepare_inputs(self, predictions: Any, targets: Any, **options: Any) -> Prepared:
         """Validate the inputs and options once; the kernels then trust them."""
+        merged = self.resolve_options(**options)
+        p = as_float_array(predictions, role="predictions")
+        t = as_float_array(targets, role="targets")
+        return self.prepare(p, t, **merged)
+
+    def resolve_options(self, **options: Any) -> dict[str, Any]:
+        """Every option of this loss: given ones parsed and checked, the others defaulted."""
         known = {p.name: p for p in self.params}
         unknown = sorted(set(options) - set(known))
         if unknown:
@@ -327,9 +348,7 @@ class Loss:
             choices = known[name].choices
             if choices and value not in choices:
                 raise UsageError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-        p = as_float_array(predictions, role="predictions")
-        t = as_float_array(targets, role="targets")
-        return self.prepare(p, t, **merged)
+        return merged
 
     def row_values(self, prepared: Prepared) -> np.ndarray:
         """``(N,)`` loss of each row (unweighted by sample weights)."""
@@ -338,6 +357,16 @@ class Loss:
     def row_grad(self, prepared: Prepared) -> np.ndarray:
         """Gradient of each row's own loss, shaped like the predictions."""
         return self._rows_grad_from_kernel(self._kernel_grad(prepared), prepared)
+
+    def rows_and_row_grad(self, prepared: Prepared) -> tuple[np.ndarray, np.ndarray]:
+        """``(row values, gradient of each row's own loss)`` in one pass where the loss allows."""
+        if self.value_and_grad_kernel is None:
+            values, grad = self._kernel_values(prepared), self._kernel_grad(prepared)
+        else:
+            values, grad = self.value_and_grad_kernel(
+                prepared.predictions, prepared.targets, **prepared.options
+            )
+        return self._rows_from_values(values, prepared), self._rows_grad_from_kernel(grad, prepared)
 
     def reduce_values(
         self, prepared: Prepared, *, reduction: str, sample_weights: Any = None
@@ -354,14 +383,7 @@ class Loss:
     def reduce_both(
         self, prepared: Prepared, *, reduction: str, sample_weights: Any = None
     ) -> tuple[float | np.ndarray, np.ndarray]:
-        if self.value_and_grad_kernel is None:
-            values, grad = self._kernel_values(prepared), self._kernel_grad(prepared)
-        else:
-            values, grad = self.value_and_grad_kernel(
-                prepared.predictions, prepared.targets, **prepared.options
-            )
-        rows = self._rows_from_values(values, prepared)
-        row_grad = self._rows_grad_from_kernel(grad, prepared)
+        rows, row_grad = self.rows_and_row_grad(prepared)
         value = self._reduce_value(rows, prepared, reduction, sample_weights)
         grad = self.scale_row_grad(row_grad, prepared, reduction, sample_weights)
         if self.transform is not None:
@@ -381,12 +403,46 @@ class Loss:
         scaled = row_grad if s is None else row_grad * (s if row_grad.ndim == 1 else s[:, None])
         if reduction == "none":
             return scaled
+        denominator = self._denominator(prepared, reduction, s) if reduction != "sum" else 1.0
+        return self.scale_by_reduction(scaled, reduction, denominator, self._row_size(prepared))
+
+    # ----------------------------------------------------------------- reduction from totals
+    # The reduction needs only sums over rows, so a streamed run (losscli.stream) can add them
+    # up chunk by chunk and finish with the same two steps as the in-memory path.
+
+    def reduce_totals(
+        self, reduction: str, total: float, denominator: float, row_size: int
+    ) -> float:
+        """The reduced value from ``total`` = Σ (weighted) row losses and the ``denominator``
+        (Σ of the row weights, see :meth:`denominator`)."""
         if reduction == "sum":
-            return scaled * self._row_size(prepared)
-        denominator = self._denominator(prepared, reduction, s)
+            return total * row_size
+        # 0/0 (every target ignored) is NaN, as in PyTorch; say so rather than divide silently.
+        if denominator == 0:
+            warn("every row has zero weight (all targets ignored?); the mean is NaN")
+            return float("nan")
+        return total / denominator
+
+    def scale_by_reduction(
+        self, row_grad: np.ndarray, reduction: str, denominator: float, row_size: int
+    ) -> np.ndarray:
+        """Rows' own gradients → gradient of the reduced loss (unchanged for ``none``)."""
+        if reduction == "none":
+            return row_grad
+        if reduction == "sum":
+            return row_grad * row_size
         # Every row weighs 0 (all targets ignored): no element moves the loss; PyTorch's
         # gradient is 0 there too, while its value is NaN.
-        return scaled / denominator if denominator else np.zeros_like(scaled)
+        return row_grad / denominator if denominator else np.zeros_like(row_grad)
+
+    def denominator(self, prepared: Prepared, reduction: str) -> float:
+        """This input's part of the ``mean`` denominator (its rows, or Σ of their weights);
+        parts of a split input add up."""
+        return self._denominator(prepared, reduction, None)
+
+    def row_size(self, prepared: Prepared) -> int:
+        """Elements averaged into one row's loss (D for elementwise losses on N × D, else 1)."""
+        return self._row_size(prepared)
 
     # ----------------------------------------------------------------- internals
 
@@ -467,11 +523,5 @@ class Loss:
     ) -> float:
         """The rows, weighted by the sample weights, summed or averaged."""
         total = float((rows if s is None else rows * s).sum())
-        if reduction == "sum":
-            return total * self._row_size(prepared)
-        denominator = self._denominator(prepared, reduction, s)
-        # 0/0 (every target ignored) is NaN, as in PyTorch; say so rather than divide silently.
-        if denominator == 0:
-            warn("every row has zero weight (all targets ignored?); the mean is NaN")
-            return float("nan")
-        return total / denominator
+        denominator = self._denominator(prepared, reduction, s) if reduction != "sum" else 1.0
+        return self.reduce_totals(reduction, total, denominator, self._row_size(prepared))

@@ -26,6 +26,7 @@ from ._base import (
     parse_numbers,
     warn,
 )
+from ._rowblock import softmax_cross_entropy
 
 __all__ = [
     "bce",
@@ -341,7 +342,9 @@ def prepare_cross_entropy(
     }
     _describe_class_options(describe, row_weights, options)
     kernel_options = {"logits": logits, "clip": clip, "row_weights": row_weights}
-    return Prepared(predictions, a, kernel_options, describe=describe)
+    return Prepared(
+        predictions, a, kernel_options, describe=describe, per_row=("row_weights",)
+    )
 
 
 def _ce_values_and_grad(
@@ -358,25 +361,10 @@ def _ce_values_and_grad(
     rows = np.arange(len(p))
     index = a.ndim == 1
     if logits:
-        # One exp per element: e = exp(z − max) gives both log-sum-exp and softmax.
-        shifted = p - p.max(axis=1, keepdims=True)
-        e = np.exp(shifted)
-        total = e.sum(axis=1, keepdims=True)
-        if index:
-            values = row_weights * (np.log(total[:, 0]) - shifted[rows, a])
-        else:
-            shifted -= np.log(total)  # log_softmax
-            values = 0.0 - np.einsum("ij,ij->i", a, shifted)  # 0.0 − x: no −0.0 in the output
-        if not want_grad:
-            return values, None
-        e /= total  # softmax, then softmax·Σ_c a_c − a
-        if index:
-            e *= row_weights[:, None]
-            e[rows, a] -= row_weights
-        else:
-            e *= a.sum(axis=1, keepdims=True)
-            e -= a
-        return values, e
+        # Row-blocked and in place: one exp per element gives both log-sum-exp and softmax.
+        return softmax_cross_entropy(
+            p, a, index=index, row_weights=row_weights, want_grad=want_grad
+        )
     floored = np.maximum(p, clip)
     if index:
         values = 0.0 - row_weights * np.log(floored[rows, a])
@@ -522,7 +510,9 @@ def _prepare_nll(
     )
     describe = {"predictions_are": "log-probabilities", "targets_are": "class indices"}
     _describe_class_options(describe, row_weights, {"class_weights": w})
-    return Prepared(predictions, a, {"row_weights": row_weights}, describe=describe)
+    return Prepared(
+        predictions, a, {"row_weights": row_weights}, describe=describe, per_row=("row_weights",)
+    )
 
 
 def _nll_values(x: np.ndarray, y: np.ndarray, *, row_weights: np.ndarray) -> np.ndarray:

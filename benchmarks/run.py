@@ -1,0 +1,290 @@
+"""losscli against the tools people would otherwise use, side by side in one run.
+
+    python benchmarks/run.py            # full sizes (needs ~4 GB of free disk in $TMPDIR)
+    python benchmarks/run.py --quick    # small sizes, to check that it runs
+
+Generates its own data in a temporary folder, runs each pair alternately as subprocesses
+(``--repeat`` times each; medians), measures wall time and peak resident memory (VmHWM) of
+each, and prints a table with the ratio losscli / baseline and the goal for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Reports the child's peak resident memory from /proc (VmHWM) after running its command.
+RUNNER = textwrap.dedent(
+    """
+    import runpy, sys
+    def peak():
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM"):
+                    return int(line.split()[1]) // 1024
+    mode, target, *args = sys.argv[1:]
+    sys.argv = [target, *args]
+    try:
+        if mode == "module":
+            runpy.run_module(target, run_name="__main__", alter_sys=True)
+        else:
+            runpy.run_path(target, run_name="__main__")
+    except SystemExit as e:
+        if e.code not in (0, None):
+            raise
+    finally:
+        sys.stdout.flush()
+        print("PEAK_MIB", peak(), file=sys.stderr)
+    """
+)
+
+BASELINES = {
+    "mmap_mse.py": """
+        import math, sys
+        import numpy as np
+        a = np.load(sys.argv[1], mmap_mode="r"); b = np.load(sys.argv[2], mmap_mode="r")
+        parts = []
+        for i in range(0, a.size, 1 << 20):
+            d = a[i : i + (1 << 20)] - b[i : i + (1 << 20)]
+            parts.append(float(np.dot(d, d)))
+        print(math.fsum(parts) / a.size)
+    """,
+    "pandas_mse.py": """
+        import sys
+        import numpy as np, pandas as pd
+        a = pd.read_csv(sys.argv[1], dtype=np.float64).to_numpy()
+        b = pd.read_csv(sys.argv[2], dtype=np.float64).to_numpy()
+        print(float(np.mean((a - b) ** 2)))
+    """,
+    "torch_ce.py": """
+        import sys
+        import numpy as np, torch
+        torch.set_num_threads(2)
+        z = torch.from_numpy(np.load(sys.argv[1])).requires_grad_()
+        y = torch.from_numpy(np.load(sys.argv[2]))
+        loss = torch.nn.functional.cross_entropy(z, y)
+        loss.backward()
+        np.save(sys.argv[3], z.grad.numpy())
+        print(loss.item())
+    """,
+}
+
+
+def run_once(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
+    start = time.perf_counter()
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    elapsed = time.perf_counter() - start
+    if r.returncode not in (0,):
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{r.stderr}")
+    peak = int(r.stderr.rsplit("PEAK_MIB", 1)[1].split()[0]) if "PEAK_MIB" in r.stderr else 0
+    return elapsed, peak
+
+
+def pair(name, ours, theirs, env, repeat, goal, note=""):
+    """Run the two commands alternately; medians of time and of peak memory."""
+    times: dict[str, list[float]] = {"ours": [], "theirs": []}
+    peaks: dict[str, list[int]] = {"ours": [], "theirs": []}
+    for _ in range(repeat):
+        for key, cmd in (("ours", ours), ("theirs", theirs)):
+            t, m = run_once(cmd, env)
+            times[key].append(t)
+            peaks[key].append(m)
+    row = {
+        "name": name,
+        "ours": statistics.median(times["ours"]),
+        "theirs": statistics.median(times["theirs"]),
+        "ours_mib": statistics.median(peaks["ours"]),
+        "theirs_mib": statistics.median(peaks["theirs"]),
+        "goal": goal,
+        "note": note,
+    }
+    row["ratio"] = row["ours"] / row["theirs"]
+    print(f"  {name}: {row['ours']:.3f} s vs {row['theirs']:.3f} s", file=sys.stderr)
+    return row
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / (1 << 30)
+    versions = [f"Python {platform.python_version()}", f"numpy {np.__version__}"]
+    for module in ("pandas", "torch"):
+        with contextlib.suppress(ImportError):
+            versions.append(f"{module} {__import__(module).__version__}")
+    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB; {platform.system()}; " + ", ".join(
+        versions
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (a smoke test)")
+    parser.add_argument("--repeat", type=int, default=None, help="runs of each command")
+    parser.add_argument("--keep", action="store_true", help="keep the generated data")
+    args = parser.parse_args()
+    quick = args.quick
+    repeat = args.repeat or (3 if quick else 5)
+
+    work = Path(tempfile.mkdtemp(prefix="losscli-bench-"))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: byte-code cached after a first run
+    py = sys.executable
+    runner = work / "runner.py"
+    runner.write_text(RUNNER)
+    for name, code in BASELINES.items():
+        (work / name).write_text(textwrap.dedent(code))
+
+    def losscli(*a):
+        return [py, str(runner), "module", "losscli", *map(str, a)]
+
+    def script(name, *a):
+        return [py, str(runner), "path", str(work / name), *map(str, a)]
+
+    rng = np.random.default_rng(0)
+    rows = []
+    try:
+        print("generating data …", file=sys.stderr)
+        for name in ("p10.csv", "t10.csv"):
+            np.savetxt(work / name, rng.random((10, 1)), delimiter=",")
+        n = 10**6 if quick else 10**8
+        for name in ("a.npy", "b.npy"):
+            out = np.lib.format.open_memmap(work / name, "w+", np.float64, (n,))
+            for i in range(0, n, 1 << 22):
+                out[i : i + (1 << 22)] = rng.standard_normal(min(1 << 22, n - i))
+            out.flush()
+            del out
+        csv_rows = 25_000 if quick else 1_250_000  # ~100 MB per file, ~200 MB together
+        for name in ("p.csv", "t.csv"):
+            np.savetxt(
+                work / name,
+                rng.standard_normal((csv_rows, 4)),
+                delimiter=",",
+                fmt="%.17g",
+                header="a,b,c,d",
+                comments="",
+            )
+        ce_rows = 10_000 if quick else 1_000_000
+        np.save(work / "z.npy", rng.standard_normal((ce_rows, 100)))
+        np.save(work / "y.npy", rng.integers(0, 100, ce_rows))
+        np.save(work / "zc.npy", rng.standard_normal((10_000, 100)))
+        np.save(work / "yc.npy", rng.integers(0, 100, 10_000))
+
+        # warm-up: byte-code caches and the page cache
+        for cmd in (losscli("--version"), losscli("mse", work / "p10.csv", work / "t10.csv")):
+            run_once(cmd, env)
+
+        print("running …", file=sys.stderr)
+        numpy_import = [py, "-c", "import numpy"]
+        rows.append(
+            pair(
+                "start-up: losscli --version vs python -c 'import numpy'",
+                losscli("--version"),
+                numpy_import,
+                env,
+                max(repeat, 11),
+                "≤ 2.0",
+            )
+        )
+        rows.append(
+            pair(
+                "start-up: losscli mse on 10-row CSVs vs python -c 'import numpy'",
+                losscli("mse", work / "p10.csv", work / "t10.csv"),
+                numpy_import,
+                env,
+                max(repeat, 11),
+                "≤ 2.0",
+            )
+        )
+        rows.append(
+            pair(
+                f"MSE, two {n:.0e}-element NPY files vs numpy mmap + chunks",
+                losscli("mse", work / "a.npy", work / "b.npy"),
+                script("mmap_mse.py", work / "a.npy", work / "b.npy"),
+                env,
+                repeat,
+                "≤ 1.2, ≤ 256 MiB",
+            )
+        )
+        size = (work / "p.csv").stat().st_size + (work / "t.csv").stat().st_size
+        rows.append(
+            pair(
+                f"MSE, two CSVs ({size / 1e6:.0f} MB) vs pandas.read_csv + numpy",
+                losscli("mse", work / "p.csv", work / "t.csv"),
+                script("pandas_mse.py", work / "p.csv", work / "t.csv"),
+                env,
+                repeat,
+                "≤ 1.15, bounded",
+            )
+        )
+        try:
+            import torch  # noqa: F401
+
+            rows.append(
+                pair(
+                    f"CE + gradient, ({ce_rows} × 100) logits vs torch (CPU, 2 threads)",
+                    losscli(
+                        "ce",
+                        work / "z.npy",
+                        work / "y.npy",
+                        "--logits",
+                        "--grad-out",
+                        work / "g1.npy",
+                    ),
+                    script("torch_ce.py", work / "z.npy", work / "y.npy", work / "g2.npy"),
+                    env,
+                    repeat,
+                    "≤ 0.75, < ½ memory",
+                )
+            )
+        except ImportError:
+            rows.append({"name": "CE + gradient vs torch", "skipped": "torch is not importable"})
+        check = losscli("ce", work / "zc.npy", work / "yc.npy", "--logits", "--check")
+        times = [run_once(check, env)[0] for _ in range(repeat)]
+        rows.append(
+            {
+                "name": "--check on (10000 × 100) logits",
+                "ours": statistics.median(times),
+                "goal": "< 1 s",
+            }
+        )
+    finally:
+        if args.keep:
+            print(f"data kept in {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+    print(f"\n{time.strftime('%Y-%m-%d')} — {machine()}\n")
+    print("| benchmark | losscli | baseline | ratio | peak MiB (losscli / baseline) | goal |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        if "skipped" in r:
+            print(f"| {r['name']} | — | — | — | — | skipped: {r['skipped']} |")
+        elif "theirs" not in r:
+            print(f"| {r['name']} | {r['ours']:.3f} s | — | — | — | {r['goal']} |")
+        else:
+            print(
+                f"| {r['name']} | {r['ours']:.3f} s | {r['theirs']:.3f} s | "
+                f"{r['ratio']:.2f} | {r['ours_mib']} / {r['theirs_mib']} | {r['goal']} |"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Softmax cross-entropy from logits, a block of rows at a time.
+
+Each block of rows is shifted by its row maxima, exponentiated, summed and normalised in
+place, in the gradient's own memory (or one scratch block when no gradient is wanted), so the
+only N × C array is the gradient itself and each element's exp is computed once. Blocks of
+about ``BLOCK_ELEMENTS`` stay in the CPU cache between the passes over them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["softmax_cross_entropy"]
+
+BLOCK_ELEMENTS = 1 << 15
+
+
+def softmax_cross_entropy(
+    z: np.ndarray,
+    t: np.ndarray,
+    *,
+    index: bool,
+    row_weights: np.ndarray | None = None,
+    want_grad: bool = True,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Row losses ``logsumexp(z)·Σy − Σ_c y_c z_c`` (as torch.nn.functional.cross_entropy),
+    and their gradient ``softmax(z)·Σy − y``.
+
+    ``z``: (N, C) logits; ``t``: (N,) int class indices when ``index`` (each row's target
+    weighing ``row_weights``, 1 when None), else (N, C) target rows.
+    """
+    n, c = z.shape
+    values = np.empty(n)
+    grad = np.empty_like(z) if want_grad else None
+    scratch = None if want_grad else np.empty((min(n, max(1, BLOCK_ELEMENTS // c)), c))
+    step = max(1, BLOCK_ELEMENTS // c)
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        block = z[start:stop]
+        g = grad[start:stop] if grad is not None else scratch[: stop - start]
+        np.subtract(block, block.max(axis=1, keepdims=True), out=g)  # shifted logits
+        rows = np.arange(stop - start)
+        target = t[start:stop]
+        if index:
+            picked = g[rows, target]
+            mass = None if row_weights is None else row_weights[start:stop]
+        else:
+            mass = target.sum(axis=1)
+            picked = np.einsum("ij,ij->i", target, g)
+        np.exp(g, out=g)
+        total = g.sum(axis=1)
+        lse = np.log(total)
+        if index:
+            values[start:stop] = lse - picked if mass is None else mass * (lse - picked)
+        else:
+            values[start:stop] = lse * mass - picked
+        if grad is not None:
+            g /= total[:, None]  # softmax, then softmax·Σy − y
+            if index and mass is None:
+                g[rows, target] -= 1.0
+            elif index:
+                g *= mass[:, None]
+                g[rows, target] -= mass
+            else:
+                g *= mass[:, None]
+                g -= target
+    return values, grad
