@@ -495,12 +495,24 @@ def write_array(
     """
     array = np.asarray(array)
     ext, tmp, fd, err = open_output(path, array.ndim, protect)
+
+    def write(f: BinaryIO) -> None:
+        if ext == ".npy":
+            np.save(f, array, allow_pickle=False)
+        else:
+            _write_text(f, array, "," if ext == ".csv" else "\t")
+
+    _fill_and_commit(path, tmp, fd, err, write)
+
+
+def _fill_and_commit(
+    path: str | os.PathLike, tmp: str, fd: int, err: _Err, write: Callable[[BinaryIO], None]
+) -> None:
+    """Write the temporary file through ``write`` and rename it over ``path``; on any failure
+    remove it, so nothing is left half-written."""
     try:
         with os.fdopen(fd, "wb") as f:
-            if ext == ".npy":
-                np.save(f, array, allow_pickle=False)
-            else:
-                _write_text(f, array, "," if ext == ".csv" else "\t")
+            write(f)
         commit_output(tmp, path, err)
     except BaseException as e:  # including KeyboardInterrupt: never leave the temp file behind
         discard_output(tmp)
@@ -560,16 +572,8 @@ def write_text(
     """Write ``text`` (UTF-8) to ``path`` with the guarantees of :func:`write_array`: atomic,
     never over an input."""
     check_output_path(path, protect=protect, option=option)
-    tmp, fd, err = _temporary_beside(path)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(text.encode())
-        commit_output(tmp, path, err)
-    except BaseException as e:  # including KeyboardInterrupt: never leave the temp file behind
-        discard_output(tmp)
-        if isinstance(e, OSError):
-            raise err(f"cannot write file ({e.strerror or e})") from e
-        raise
+    data = text.encode()
+    _fill_and_commit(path, *_temporary_beside(path), lambda f: f.write(data))
 
 
 def _temporary_beside(path: str | os.PathLike) -> tuple[str, int, _Err]:
