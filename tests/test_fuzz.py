@@ -5,7 +5,7 @@ and never a traceback; on exit 2 print exactly one ``Error:`` line on stderr and
 stdout; and never leave a file behind or change one, except the outputs it was asked to write
 on success.
 
-The number of examples is ``LOSSCLI_FUZZ_EXAMPLES`` (default 300, about 15 s). A longer run::
+The number of examples is ``LOSSCLI_FUZZ_EXAMPLES`` (default 300, about 20 s). A longer run::
 
     LOSSCLI_FUZZ_EXAMPLES=20000 python -m pytest tests/test_fuzz.py -q
 
