@@ -782,3 +782,21 @@ def test_one_file_compressed(scores, tmp_path):
     packed.write_bytes(gzip.compress(scores.read_bytes()))
     r = run("mse", packed, *MSE_ONE_FILE, "--id-col", "id", "-r", "none")
     assert (r.exit_code, r.stdout) == (0, "a,1.0\nb,4.0\nc,0.25\n")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--top", "0"], "Invalid value for '--top': Input should be greater than or equal to 1"),
+        (["--bins", "0"], "Invalid value for '--bins': Input should be greater than or equal to 1"),
+        (
+            ["--bins", "1001"],
+            "Invalid value for '--bins': Input should be less than or equal to 1000",
+        ),
+    ],
+)
+def test_ranges_of_top_and_bins(scores, args, message):
+    """Found by the fuzzer after the start-up work: the fast option conversion skipped the
+    range check, so --top 0 reached the computation (exit 3)."""
+    r = run("mse", scores, *MSE_ONE_FILE, *args)
+    assert (r.exit_code, r.stdout, r.stderr) == (2, "", f"Error: {message}\n")
