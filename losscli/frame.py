@@ -306,14 +306,20 @@ def _arrow_frame(f: BinaryIO, display: str, role: str) -> _ArrowFrame:
     except ImportError:
         raise err(_MISSING_PYARROW) from None
     try:
-        table = pq.read_table(f)
-    except Exception as e:  # pyarrow raises ArrowInvalid, OSError and others for bad files
+        # use_threads=False: pyarrow 26 can abort the process at exit (exit 134, "terminate
+        # called without an active exception") after its reader threads met a damaged file.
+        table = pq.read_table(f, use_threads=False)
+        # A damaged file can read and still hold names that are not UTF-8 or data that does
+        # not match its schema: find out now, not while converting a column.
+        names = [str(n) for n in table.column_names]
+        table.validate(full=True)
+    except Exception as e:  # pyarrow raises ArrowInvalid, OSError, UnicodeDecodeError, …
         raise err(f"not a valid Parquet file ({_arrow_reason(e)})") from None
     if table.num_columns == 0:
         raise err("Parquet file has no columns")
     if table.num_rows == 0:
         raise err("Parquet file has no rows")
-    return _ArrowFrame(display, role, table)
+    return _ArrowFrame(display, role, table, names)
 
 
 def _arrow_reason(e: Exception) -> str:
@@ -325,10 +331,8 @@ def _arrow_reason(e: Exception) -> str:
 
 
 class _ArrowFrame(Frame):
-    def __init__(self, source, role, table: Any):
-        super().__init__(
-            source, role, [str(n) for n in table.column_names], table.num_columns, table.num_rows
-        )
+    def __init__(self, source, role, table: Any, names: list[str]):
+        super().__init__(source, role, names, table.num_columns, table.num_rows)
         self._table = table
 
     def labels(self, j: int) -> list[str]:

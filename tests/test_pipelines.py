@@ -10,6 +10,7 @@ import io
 import json
 import math
 import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -800,3 +801,37 @@ def test_ranges_of_top_and_bins(scores, args, message):
     range check, so --top 0 reached the computation (exit 3)."""
     r = run("mse", scores, *MSE_ONE_FILE, *args)
     assert (r.exit_code, r.stdout, r.stderr) == (2, "", f"Error: {message}\n")
+
+
+def test_damaged_parquet_exits_2_every_time(tmp_path):
+    """Found by the fuzzer: a Parquet file whose column names are not UTF-8 (one damaged
+    byte). Reading it raised UnicodeDecodeError (exit 3); and pyarrow's threaded reader could
+    then abort the process at exit (134) — so run the real program several times."""
+    import os
+    import subprocess
+
+    pytest.importorskip("pyarrow")
+    damaged = Path(__file__).parent / "fixtures" / "damaged_names.parquet"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    for _ in range(5):
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "losscli",
+                "mae",
+                str(damaged),
+                "--pred-col",
+                "a",
+                "--target-col",
+                "b",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        assert (r.returncode, r.stdout) == (2, "")
+        assert r.stderr == (
+            f"Error: {damaged}: not a valid Parquet file ('utf-8' codec can't decode byte 0x80 "
+            "in position 0: invalid start byte)\n"
+        )
