@@ -22,13 +22,17 @@ import numpy as np
 from .errors import UsageError
 from .losses import Loss, Prepared
 from .losses._base import warn
+from .parallel import map_row_blocks
 
 __all__ = ["CheckResult", "gradcheck", "numeric_gradient", "compare"]
 
 DEFAULT_EPS = 1e-6
 DEFAULT_RTOL = 1e-3
 DEFAULT_ATOL = 1e-5
-BLOCK_ELEMENTS = 1 << 16  # rows per block × columns in the column-batched check
+# Rows per block × columns in the column-batched check: big enough that the 2·D evaluations of
+# a block spend little of their time in Python (holding the GIL that other threads wait for),
+# small enough to stay in the CPU cache (two blocks of losses/_rowblock.py).
+BLOCK_ELEMENTS = 1 << 17
 
 
 @dataclass(frozen=True)
@@ -126,12 +130,18 @@ def numeric_gradient(
         per_element = (plus - minus) / (2.0 * eps)
         row_grad = per_element / x.shape[1] if x.ndim == 2 else per_element
     else:
-        # A block of rows at a time, so the 2·D evaluations over it run in the CPU cache.
+        # A block of rows at a time, so the 2·D evaluations over it run in the CPU cache;
+        # runs of blocks in threads (each row's differences are the same in any thread).
         row_grad = np.empty_like(x)
         step = max(1, BLOCK_ELEMENTS // max(1, x[0].size))
-        for start in range(0, len(x), step):
-            rows = slice(start, start + step)
-            row_grad[rows] = _column_batched(loss, prepared.take_rows(rows), eps)
+        width = max(1, x[0].size)
+
+        def blocks(part: slice) -> None:
+            for start in range(part.start, part.stop, step):
+                rows = slice(start, min(part.stop, start + step))
+                row_grad[rows] = _column_batched(loss, prepared.take_rows(rows), eps)
+
+        map_row_blocks(blocks, len(x), 2 * width * width, align=step)
     return loss.scale_row_grad(row_grad, prepared, reduction, sample_weights)
 
 

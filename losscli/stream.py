@@ -58,6 +58,7 @@ import numpy as np
 
 from . import io as lio
 from .errors import InputError, LossCliWarning, UsageError
+from .parallel import map_row_blocks
 
 __all__ = ["wants_stream", "compute", "StreamedCheck", "STREAM_MIN_BYTES"]
 
@@ -67,6 +68,7 @@ WHOLE_ARRAY_MAX_BYTES = 64 << 20
 CHECK_MAX_ELEMENTS = 1 << 22
 CHUNK_ELEMENTS = int(os.environ.get("LOSSCLI_CHUNK_ELEMENTS", 1 << 20))
 RELEASE_BYTES = 32 << 20
+USE_PYARROW = True  # plain CSV/TSV through pyarrow when it is installed (else pandas)
 _NPY_HEADER_BYTES = 128  # room for any shape; rewritten at the end
 
 
@@ -107,9 +109,12 @@ class _NpySource:
         self.rows = self.shape[0]
         self.width = 1 if self.vector else self.shape[1]
         self.done = 0
+        # The consumer has each chunk checked only when it finds a problem (see _verify).
+        self.deferred_check = False
 
     def chunks(self, rows_per_chunk: int) -> Iterator[np.ndarray]:
-        array = np.ndarray(
+        self._rows_per_chunk = rows_per_chunk
+        self._array = array = np.ndarray(
             self.shape,
             self.dtype,
             buffer=self._mm,
@@ -122,13 +127,23 @@ class _NpySource:
         released = 0
         for start in range(0, self.rows, rows_per_chunk):
             block = np.asarray(array[start : start + rows_per_chunk], dtype=np.float64)
-            if not _all_finite(block):
-                self._raise_nonfinite(array, rows_per_chunk)
+            if not self.deferred_check:
+                self._check(block)
             self.done = self.offset + (start + len(block)) * row_bytes
             yield block
             if not self.fortran and self.done - released >= RELEASE_BYTES:
                 released = self._release(released, self.done - row_bytes * len(block))
         del array
+        self._array = None
+
+    def verify(self, block: np.ndarray) -> None:
+        """The check of a chunk (of the current pass) that was deferred to the consumer."""
+        if self.deferred_check:
+            self._check(block)
+
+    def _check(self, block: np.ndarray) -> None:
+        if not _all_finite(block):
+            self._raise_nonfinite(self._array, self._rows_per_chunk)
 
     def _release(self, start: int, end: int) -> int:
         """Drop the mapped pages of ``[start, end)`` from this process (the page cache keeps
@@ -160,13 +175,26 @@ class _NpySource:
 
 
 def _all_finite(block: np.ndarray) -> bool:
-    # One fast pass: a NaN or ±inf makes the dot product non-finite. A finite but huge value
-    # can too (overflow), so only then look element by element.
+    # One fast pass: a NaN or ±inf makes a dot product non-finite. A finite but huge value
+    # can too (overflow), so only then look element by element. Blocks of 8192 elements: in
+    # the CPU cache, and below OpenBLAS's threshold for threading a dot product (our threads
+    # waiting on its threads is slow); blocks in threads of our own.
     flat = block.reshape(-1)
-    return math.isfinite(float(np.dot(flat, flat))) or bool(np.isfinite(flat).all())
+    step = 1 << 13
+
+    def finite(part: slice) -> bool:
+        for start in range(part.start, part.stop, step):
+            x = flat[start : min(part.stop, start + step)]
+            if not (math.isfinite(float(np.dot(x, x))) or np.isfinite(x).all()):
+                return False
+        return True
+
+    return all(map_row_blocks(finite, flat.size, 1, align=step))
 
 
 class _CsvSource:
+    deferred_check = False  # chunks are checked as they are parsed
+
     def __init__(self, path: str, role: str, *, engine: str = "pandas") -> None:
         self.path, self.engine = path, engine
         self.err = lio._error(role, path)
@@ -199,51 +227,28 @@ class _CsvSource:
             else:
                 yield io.TextIOWrapper(f, encoding="utf-8-sig", newline="")
 
-    def chunks(self, rows_per_chunk: int) -> Iterator[np.ndarray]:
-        """Chunks parsed in a thread of their own, handed over through a short queue."""
-        handoff: queue.Queue = queue.Queue(maxsize=3)
-        stop = threading.Event()
+    def chunks(self, rows_per_chunk: int) -> _Handoff:
+        """Chunks parsed in a thread of their own, started now (so both files are parsed at
+        once even though the first chunk of the predictions is waited for first)."""
 
-        def put(item: Any) -> None:
-            while not stop.is_set():
-                try:
-                    handoff.put(item, timeout=0.1)
-                    return
-                except queue.Full:
-                    continue
-            raise _Stopped
+        def produce(put: Callable[[Any], None]) -> None:
+            if self.engine == "scan":
+                self._scan_chunks(rows_per_chunk, put)
+            elif self.compression or not USE_PYARROW or not _importable("pyarrow"):
+                self._pandas_chunks(rows_per_chunk, put)
+            else:
+                self._arrow_chunks(rows_per_chunk, put)
 
-        def produce() -> None:
-            try:
-                if self.engine == "pandas":
-                    self._pandas_chunks(rows_per_chunk, put)
-                else:
-                    self._scan_chunks(rows_per_chunk, put)
-                put(None)
-            except _Stopped:
-                pass
-            except BaseException as e:  # handed to the consumer, raised there
-                with contextlib.suppress(_Stopped):
-                    put(e)
-
-        worker = threading.Thread(target=produce, name=f"losscli-read-{self.path}", daemon=True)
-        worker.start()
-        try:
-            while True:
-                item = handoff.get()
-                if item is None:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            stop.set()
-            worker.join()
+        return _Handoff(produce, name=f"losscli-read-{self.path}")
 
     def _pandas_chunks(self, rows_per_chunk: int, put: Callable[[Any], None]) -> None:
         import pandas as pd
 
         options = lio.pandas_options(self.sep, self.header)
+        # pandas' float conversion skips leading blanks itself; skipping them in the tokenizer
+        # too costs ~20% of the parse and only changes " \"1.5\"" (quoted after a blank),
+        # which then fails and goes to the scanner, which reads it as the in-memory path does.
+        options["skipinitialspace"] = False
         options["compression"] = self.compression
         with warnings.catch_warnings(), lio._open(self.path, self.err) as f:
             warnings.simplefilter("error", pd.errors.ParserWarning)
@@ -260,6 +265,42 @@ class _CsvSource:
             except (ValueError, pd.errors.ParserWarning, UnicodeDecodeError, EOFError, OSError):
                 raise _Restart from None
 
+    def _arrow_chunks(self, rows_per_chunk: int, put: Callable[[Any], None]) -> None:
+        """pyarrow's streaming CSV reader: multi-threaded, and a fraction of pandas' import
+        time. Its numbers are pandas' (both parse with fast_float); whatever it reads
+        differently (blank-only lines, nulls, a header of another width, …) fails or comes out
+        non-finite or of the wrong width, and the pass restarts with the scanner."""
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        names = [f"c{i}" for i in range(self.width)]
+        read = pacsv.ReadOptions(
+            skip_rows=int(self.header),
+            column_names=names,
+            # about a chunk of rows per block (~24 bytes a value), within 64 KiB – 1 MiB
+            # (pyarrow's default; it holds several blocks at once: 4 MiB ones cost ~180 MiB)
+            block_size=min(max(rows_per_chunk * self.width * 24, 1 << 16), 1 << 20),
+        )
+        parse = pacsv.ParseOptions(delimiter=self.sep)
+        convert = pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.float64()))
+        try:
+            with pa.OSFile(self.path) as f:
+                self._raw = f  # its position is the progress
+                for batch in pacsv.open_csv(f, read, parse, convert):
+                    block = np.empty((batch.num_rows, self.width))
+                    for i, column in enumerate(batch.columns):
+                        if column.null_count:  # an empty cell, "NA", …
+                            raise _Restart
+                        # the float64 values as they lie in memory (to_numpy imports pandas)
+                        data, n = column.buffers()[1], len(column)
+                        block[:, i] = np.frombuffer(data, np.float64, n, column.offset * 8)
+                    if not np.isfinite(block).all():
+                        raise _Restart
+                    self.done = self._position()
+                    put(block)
+        except (pa.ArrowException, ValueError, OSError):
+            raise _Restart from None
+
     def _scan_chunks(self, rows_per_chunk: int, put: Callable[[Any], None]) -> None:
         def emit(block: np.ndarray) -> None:
             self.done = self._position()
@@ -270,6 +311,9 @@ class _CsvSource:
                 lio._scan(text, self.sep, self.err, emit=emit, chunk_rows=rows_per_chunk)
             except UnicodeDecodeError:
                 raise self.err("file is not UTF-8 text; save it as UTF-8") from None
+
+    def verify(self, block: np.ndarray) -> None:
+        """Nothing to do: chunks are checked as they are parsed."""
 
     def _position(self) -> int:
         with contextlib.suppress(Exception):
@@ -282,6 +326,67 @@ class _CsvSource:
 
 class _Stopped(Exception):
     pass
+
+
+class _Handoff:
+    """An iterator over what ``produce(put)`` puts, run in a thread of its own and handed
+    over through a short queue; an exception there is raised here. ``close`` stops it."""
+
+    def __init__(self, produce: Callable[[Callable[[Any], None]], None], name: str) -> None:
+        self._queue: queue.Queue = queue.Queue(maxsize=3)
+        self._stop = threading.Event()
+        self._done = False
+        self._worker = threading.Thread(target=self._run, args=(produce,), name=name, daemon=True)
+        self._worker.start()
+
+    def _put(self, item: Any) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+        raise _Stopped
+
+    def _run(self, produce: Callable[[Callable[[Any], None]], None]) -> None:
+        try:
+            produce(self._put)
+            self._put(None)
+        except _Stopped:
+            pass
+        except BaseException as e:  # handed to the consumer, raised there
+            with contextlib.suppress(_Stopped):
+                self._put(e)
+
+    def __iter__(self) -> _Handoff:
+        return self
+
+    def __next__(self) -> np.ndarray:
+        if self._done:
+            raise StopIteration
+        item = self._queue.get()
+        if item is None or isinstance(item, BaseException):
+            self.close()
+            if item is None:
+                raise StopIteration
+            raise item
+        return item
+
+    def close(self) -> None:
+        self._done = True
+        self._stop.set()
+        self._worker.join()
+
+
+class _Respool(Exception):
+    """A chunk's mean denominator was not its row count, after earlier rows of the gradient
+    were written scaled by the row count: write it again unscaled, and scale at the end."""
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
 
 
 def _open_source(path: str, role: str, engine: str) -> _NpySource | _CsvSource:
@@ -337,6 +442,7 @@ class _GradFile:
         self.spool: str | None = None
         self.rows = 0
         self.tail: tuple[int, ...] = ()
+        self._pushed = 0  # bytes of the output handed to the kernel's writeback so far
         if self.ext == ".npy":
             self.file.write(b"\0" * _NPY_HEADER_BYTES)
 
@@ -351,9 +457,22 @@ class _GradFile:
         self.tail = rows.shape[1:]
         self.rows += len(rows)
         if self.ext == ".npy" or self.spool is not None:
-            self.file.write(np.ascontiguousarray(rows, dtype="<f8").tobytes())
+            self.file.write(memoryview(np.ascontiguousarray(rows, dtype="<f8")).cast("B"))
         else:
             lio._write_text(self.file, rows, "," if self.ext == ".csv" else "\t")
+        if self.spool is None:
+            self._push()
+
+    def _push(self) -> None:
+        """Start writing what is written so far to disk, while the rest is computed, so the
+        fsync at the end (lio.commit_output) has little left to wait for."""
+        end = self.file.tell()
+        if end - self._pushed >= RELEASE_BYTES and hasattr(os, "posix_fadvise"):
+            self.file.flush()
+            with contextlib.suppress(OSError):  # a hint: DONTNEED starts writeback of dirty pages
+                fd, start, size = self.file.fileno(), self._pushed, end - self._pushed
+                os.posix_fadvise(fd, start, size, os.POSIX_FADV_DONTNEED)
+            self._pushed = end
 
     def finish(self, scale: Callable[[np.ndarray], np.ndarray] | None) -> tuple[int, ...]:
         """Apply ``scale`` to the spooled rows (if any), finish the file and rename it."""
@@ -365,9 +484,8 @@ class _GradFile:
             if scale is not None:
                 data = np.memmap(self.file, "<f8", "r+", _NPY_HEADER_BYTES, (self.rows, width))
                 for start in range(0, self.rows, step):
-                    data[start : start + step] = scale(np.array(data[start : start + step]))
-                data.flush()
-                del data
+                    data[start : start + step] = scale(data[start : start + step])
+                del data  # no flush: the page cache is shared with the file object's writes
             self.file.seek(0)
             self.file.write(_npy_header(shape))
         elif self.spool is not None:
@@ -533,7 +651,7 @@ def _compute(loss, inputs, options, *, reduction, grad, grad_out, check, eps, rt
     from .progress import Progress
     from .render import Report
 
-    engine = "pandas"
+    engine, spool = "pandas", False
     while True:
         sources = [
             _open_source(inputs["predictions"], "predictions", engine),
@@ -543,11 +661,13 @@ def _compute(loss, inputs, options, *, reduction, grad, grad_out, check, eps, rt
             total_bytes = sum(s.nbytes for s in sources)
             with Progress(total_bytes, f"{loss.name}: reading", quiet=quiet) as bar:
                 totals, shape, written = _first_pass(
-                    loss, sources, options, reduction, grad, grad_out, bar
+                    loss, sources, options, reduction, grad, grad_out, bar, spool
                 )
             break
         except _Restart:
             engine = "scan"
+        except _Respool:
+            spool = True
         finally:
             for s in sources:
                 s.close()
@@ -607,7 +727,7 @@ def _check_shapes(loss: Any, sources: list, counts: list[int], options: dict) ->
     raise InputError(f"found inconsistent numbers of rows (predictions, targets): {counts}")
 
 
-def _first_pass(loss, sources, options, reduction, grad, grad_out, progress):
+def _first_pass(loss, sources, options, reduction, grad, grad_out, progress, spool=False):
     p_src, t_src = sources
     both_npy = isinstance(p_src, _NpySource) and isinstance(t_src, _NpySource)
     if both_npy and p_src.rows != t_src.rows:
@@ -622,6 +742,12 @@ def _first_pass(loss, sources, options, reduction, grad, grad_out, progress):
         _check_whole(known_rows, "the row values of --reduction none")
 
     writer = _GradFile(grad_out, ndim, list(_protected(sources))) if grad_out else None
+    want_grad = grad or writer is not None
+    # A sum kernel that vouches for its inputs replaces the reader's check of every chunk:
+    # the inputs are checked only when a chunk's sum is not finite.
+    fused = loss.sum_kernel is not None and reduction != "none" and not want_grad
+    for src in sources:
+        src.deferred_check = fused
     totals = _Totals()
     counts = [0, 0]
     scale_now: bool | None = None
@@ -633,32 +759,48 @@ def _first_pass(loss, sources, options, reduction, grad, grad_out, progress):
                 try:
                     prepared = loss.prepare_inputs(pp, tt, **options)
                 except InputError as e:
+                    _verify(sources, p, t)
                     _drain(sources, counts)
                     _check_full_shapes(loss, sources, counts, options)
                     raise _shift_rows(e, counts[0] - len(p)) from None
                 totals.row_size = loss.row_size(prepared)
                 totals.describe = prepared.describe
-                # The mean's denominator is known up front when it is the number of rows.
-                scale_now = reduction != "mean" or (loss.weights is None and known_rows is not None)
+                # Under mean, the gradient is scaled as it is written when the denominator is
+                # the number of rows, known up front for NPY inputs; the first chunk tells
+                # whether the loss's row weights make it so (a later chunk where they do not
+                # raises _Respool).
+                scale_now = reduction != "mean" or (
+                    not spool
+                    and known_rows is not None
+                    and loss.denominator(prepared, reduction) == len(pp)
+                )
                 if writer is not None and not scale_now:
                     writer.start_spool()
             else:
                 try:
                     prepared = loss.prepare(pp, tt, **merged)
                 except InputError as e:
+                    _verify(sources, p, t)
                     raise _shift_rows(e, counts[0] - len(p)) from None
-            want_grad = grad or writer is not None
+            rows = row_grad = None
             if want_grad:
                 rows, row_grad = loss.rows_and_row_grad(prepared)
+            elif fused:
+                total = loss.row_total(prepared)
+                if not math.isfinite(total):
+                    _verify(sources, p, t)  # else finite inputs overflowed: inf, as in memory
             else:
-                rows, row_grad = loss.row_values(prepared), None
+                rows = loss.row_values(prepared)
             if reduction == "none":
                 totals.rows.append(rows)
                 _check_whole(counts[0], "the row values of --reduction none")
             else:
-                totals.total.append(float(rows.sum()))
+                totals.total.append(total if rows is None else float(rows.sum()))
                 if reduction != "sum":
-                    totals.denominator.append(loss.denominator(prepared, reduction))
+                    denominator = loss.denominator(prepared, reduction)
+                    totals.denominator.append(denominator)
+                    if writer is not None and scale_now and denominator != len(pp):
+                        raise _Respool
             if row_grad is not None:
                 if grad:
                     totals.grad.append(row_grad)
@@ -666,8 +808,12 @@ def _first_pass(loss, sources, options, reduction, grad, grad_out, progress):
                 if writer is not None:
                     if scale_now:
                         denominator = float(known_rows) if known_rows is not None else 1.0
+                        # in place unless the rows are kept for stdout or are an input's memory
+                        in_place = not grad and not (
+                            np.may_share_memory(row_grad, p) or np.may_share_memory(row_grad, t)
+                        )
                         row_grad = loss.scale_by_reduction(
-                            row_grad, reduction, denominator, totals.row_size
+                            row_grad, reduction, denominator, totals.row_size, in_place=in_place
                         )
                     writer.write(row_grad)
             progress.update(p_src.done + t_src.done)
@@ -689,6 +835,13 @@ def _first_pass(loss, sources, options, reduction, grad, grad_out, progress):
     finally:
         if writer is not None:
             writer.abort()
+
+
+def _verify(sources: list, p: np.ndarray, t: np.ndarray) -> None:
+    """The reader's error for NaN or inf in this pair of chunks, predictions first, when the
+    readers left that check to the consumer."""
+    for src, block in zip(sources, (p, t), strict=True):
+        src.verify(block)
 
 
 def _drain(sources: list, counts: list[int]) -> None:

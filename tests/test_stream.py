@@ -145,6 +145,9 @@ def test_grad_out_of_npy_inputs_is_scaled_as_written(data, streamed, tmp_path):
         ("bad.csv", "t.npy"),  # a non-numeric cell deep in the file
         ("nan.csv", "t.npy"),  # NaN values: counted over the whole file
         ("nan.npy", "t.npy"),
+        ("p.npy", "nan.npy"),  # NPY: NaN found through the chunk's sum (mse's sum kernel)
+        ("ninf.npy", "t.npy"),
+        ("inf.npy", "inf.npy"),  # inf − inf
         ("p.csv", "wide.csv"),
     ],
 )
@@ -163,11 +166,107 @@ def test_errors_are_the_in_memory_errors(data, streamed, files, in_memory_max):
     bad[70, 2] = np.nan
     bad[9, 1] = np.inf
     np.save(data / "nan.npy", bad)
+    bad = p.copy()
+    bad[64, 1] = -np.inf
+    np.save(data / "ninf.npy", bad)
+    bad[64, 1] = np.inf
+    np.save(data / "inf.npy", bad)
     args = ["mse", str(data / files[0]), str(data / files[1])]
     expected = in_memory(*args)
     got = streamed(*args, chunk=5, in_memory_max=in_memory_max)
     assert expected.exit_code == 2 and expected.stderr.startswith("Error: ")
     assert (got.exit_code, got.stdout, got.stderr) == (2, "", expected.stderr)
+
+
+def test_finite_inputs_whose_squares_overflow_give_inf_as_in_memory(data, streamed):
+    big = np.full((40, 3), 1e200)
+    np.save(data / "big.npy", big)
+    np.save(data / "small.npy", -big)
+    args = ["mse", str(data / "big.npy"), str(data / "small.npy")]
+    got = streamed(*args, chunk=5)
+    assert (got.exit_code, got.stdout) == (0, "inf\n") == (0, in_memory(*args).stdout)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        [],  # every row weighs 1: scaled by N as written
+        ["--class-weights", "1,2,1,0.5,1"],  # the first chunk shows the denominator is not N
+        ["--ignore-index", "3"],  # rows of class 3 first appear after the first chunk
+    ],
+)
+def test_ce_grad_out_of_npy_inputs_is_the_in_memory_file(data, streamed, tmp_path, options):
+    y = np.load(data / "y.npy")
+    y[:12] = np.where(y[:12] == 3, 0, y[:12])
+    np.save(data / "y3.npy", y)
+    args = ["ce", str(data / "z.npy"), str(data / "y3.npy"), "--logits", *options]
+    a, b = tmp_path / "a.npy", tmp_path / "b.npy"
+    expected = in_memory(*args, "--grad-out", str(a), "-g", "-f", "json")
+    got = streamed(*args, "--grad-out", str(b), "-g", "-f", "json", chunk=50)
+    got, expected = json.loads(got.stdout), json.loads(expected.stdout)
+    assert got["grad"] == expected["grad"]  # the printed gradient is not the one scaled in place
+    assert got["value"] == pytest.approx(expected["value"], rel=1e-13)
+    assert b.read_bytes() == a.read_bytes()
+
+
+ODD_CSV = {  # read streamed exactly as in memory, by pyarrow and by pandas (or the scanner)
+    "crlf.csv": "x,y\r\n1,2\r\n3,4\r\n",
+    "bom.csv": "\ufeffx,y\n1,2\n3,4\n",
+    "bom_no_header.csv": "\ufeff1,2\n3,4\n",
+    "blank_lines.csv": "1,2\n\n3,4\n  \n",
+    "leading_blank.csv": "\n\nx,y\n1,2\n3,4\n",
+    "quoted.csv": '"a","b"\n"1","2"\n"3","4"\n',
+    "spaces.csv": " x , y \n 1 , 2 \n\t3,4\t\n",
+    "space_then_quote.csv": '1, "2"\n3,4\n',
+    "no_newline.csv": "1,2\n3,4",
+    "numbers.csv": "1.,.5\n+3,4e0\n",
+    "empty_cell.csv": "1,\n3,4\n",
+    "na.csv": "1,NA\n3,4\n",
+    "nan.csv": "1,nan\n3,4\n",
+    "hex.csv": "0x1,2\n3,4\n",
+    "ragged.csv": "1,2\n3\n",
+    "narrow_header.csv": "x\n1,2\n3,4\n",
+    "wide_header.csv": "x,y,z\n1,2\n3,4\n",
+    "tab.tsv": "1\t2\n3\t 4\n",
+}
+
+
+@pytest.mark.parametrize("in_memory_max", [None, 0])
+@pytest.mark.parametrize("pyarrow", [True, False])
+@pytest.mark.parametrize("name", ODD_CSV)
+def test_odd_csv_streamed_as_in_memory(
+    tmp_path, streamed, monkeypatch, name, pyarrow, in_memory_max
+):
+    monkeypatch.setattr(stream, "USE_PYARROW", pyarrow)
+    (tmp_path / name).write_text(ODD_CSV[name], newline="")
+    (tmp_path / "t.csv").write_text("5,6\n7,8.5\n")
+    args = ["mse", str(tmp_path / name), str(tmp_path / "t.csv"), "-r", "sum", "-g"]
+    expected = in_memory(*args)
+    got = streamed(*args, chunk=1, in_memory_max=in_memory_max)
+    assert (got.exit_code, got.stdout, got.stderr) == (
+        expected.exit_code,
+        expected.stdout,
+        expected.stderr,
+    )
+
+
+def test_plain_csv_is_read_by_pyarrow_without_pandas(data, tmp_path):
+    pytest.importorskip("pyarrow")
+    code = (
+        "import sys, losscli.stream as s\n"
+        "s.STREAM_MIN_BYTES = 0\n"
+        "scans = []\n"
+        "s._CsvSource._scan_chunks = lambda *a: scans.append(1)\n"
+        "from losscli.cli import main\n"
+        f"sys.argv = ['losscli', 'mse', {str(data / 'p.csv')!r}, {str(data / 't.tsv')!r}]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(scans, 'pandas' in sys.modules, file=sys.stderr)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.stderr.strip().splitlines()[-1] == "[] False"
+    assert float(r.stdout) == pytest.approx(
+        float(in_memory("mse", str(data / "p.csv"), str(data / "t.tsv")).stdout)
+    )
 
 
 def test_ce_index_error_names_the_row_in_the_file(data, streamed):
