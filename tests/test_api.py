@@ -105,11 +105,12 @@ def test_package_is_typed():
     assert (ROOT / "losscli" / "py.typed").exists()
 
 
-def test_api_docs_examples_run():
-    """docs/api.md: every ``>>>`` example runs as shown."""
-    text = (ROOT / "docs" / "api.md").read_text()
+def test_readme_examples_run():
+    """README.md: every ``>>>`` example (the Python API section) runs as shown."""
+    text = (ROOT / "README.md").read_text()
     parser = doctest.DocTestParser()
-    test = parser.get_doctest(text, {}, "docs/api.md", "docs/api.md", 0)
+    test = parser.get_doctest(text, {}, "README.md", "README.md", 0)
+    assert len(test.examples) > 10
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     import os
 
