@@ -13,7 +13,9 @@ Names are loaded on first use, so ``import losscli`` (and ``losscli --version``)
 
 from __future__ import annotations
 
+import sys
 from importlib import import_module
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
@@ -37,6 +39,10 @@ _EXPORTS = {
     "CheckResult": "losscli.gradcheck",
     "read_array": "losscli.io",
     "read_table": "losscli.io",
+    "read_inputs": "losscli.select",
+    "Inputs": "losscli.select",
+    "top_rows": "losscli.report",
+    "histogram": "losscli.report",
     "write_array": "losscli.io",
     "InputError": "losscli.errors",
     "UsageError": "losscli.errors",
@@ -62,11 +68,28 @@ __all__ = [
     "CheckResult",
     "read_array",
     "read_table",
+    "read_inputs",
+    "Inputs",
+    "top_rows",
+    "histogram",
     "write_array",
     "InputError",
     "UsageError",
     "LossCliWarning",
 ]
+
+
+class _Package(ModuleType):
+    """``losscli.gradcheck`` is the function, though a submodule has the same name: importing
+    the submodule (as the CLI does) would otherwise rebind the package attribute to it."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, ModuleType) and _EXPORTS.get(name) == f"{__name__}.{name}":
+            return  # the submodule stays in sys.modules; the name keeps meaning the function
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:
@@ -100,3 +123,5 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazi
         smooth_l1,
         softmax,
     )
+    from .report import histogram, top_rows
+    from .select import Inputs, read_inputs

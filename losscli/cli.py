@@ -37,7 +37,16 @@ NoArgsIsHelpError = getattr(_click_exceptions, "NoArgsIsHelpError", ())
 
 
 def _error(message: str) -> None:
-    print(f"Error: {message}", file=sys.stderr)
+    print(f"Error: {_one_line(message)}", file=sys.stderr)
+
+
+def _one_line(message: str) -> str:
+    """``message`` with control characters (newlines, tabs, record separators, … — anything
+    that could split or garble the line, e.g. from a column name) shown as escapes."""
+    return "".join(
+        c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii")
+        for c in message
+    )
 
 
 class LossCommand(FastParams, TyperCommand):
@@ -200,6 +209,47 @@ def _reduction_help(reductions: tuple[str, ...]) -> str:
     return text
 
 
+PIPELINE_PANEL = "Columns, per-row reports and output"
+_PIPELINE_HELP = {
+    "pred_col": "Prediction column(s): a header name, a pattern such as 'p_*', or a number "
+    "counted from 1; repeat or separate with commas. With PREDS alone, one file holds "
+    "predictions and targets.",
+    "target_col": "Target column(s), as for --pred-col. With one file, a side not given takes "
+    "every other column.",
+    "id_col": "Column of row ids (text allowed), shown beside the row number in every per-row "
+    "output.",
+    "top": "Also list the K rows with the highest loss.",
+    "hist": "Also show a histogram of the per-row losses.",
+    "bins": "Bins of the histogram (implies --hist). Default: 10.",
+    "output": "Write the output to FILE instead of stdout (atomically; never over an input). "
+    "Default format by extension: .json json, .csv csv, else plain.",
+}
+
+
+def _pipeline_parameters() -> list[inspect.Parameter]:
+    """Options for data pipelines: picking columns, ids, per-row reports, an output file."""
+
+    def opt(name: str, kind: Any, *decls: str, default: Any = None, **kwargs: Any):
+        option = typer.Option(
+            *decls,
+            help=_PIPELINE_HELP[name],
+            rich_help_panel=PIPELINE_PANEL,
+            show_default=False,
+            **kwargs,
+        )
+        return P(name, P.KEYWORD_ONLY, default=default, annotation=Annotated[kind, option])
+
+    return [
+        opt("pred_col", list[str] | None, "--pred-col", "--pred-cols", metavar="COL"),
+        opt("target_col", list[str] | None, "--target-col", "--target-cols", metavar="COL"),
+        opt("id_col", str | None, "--id-col", metavar="COL"),
+        opt("top", int | None, "--top", metavar="K", min=1),
+        opt("hist", bool, "--hist", default=False),
+        opt("bins", int | None, "--bins", metavar="N", min=1, max=1000),
+        opt("output", Path | None, "--output", "-o", metavar="FILE", dir_okay=False),
+    ]
+
+
 def _loss_parameter(param) -> inspect.Parameter:
     """A typer option for a loss-specific :class:`~losscli.losses.Param`."""
     kwargs: dict[str, Any] = {"help": param.help}
@@ -218,7 +268,11 @@ def _make_command(loss) -> Callable[..., None]:
     def command(**kwargs: Any) -> None:
         _run(loss, **kwargs)
 
-    params = _shared_parameters(loss.reductions) + [_loss_parameter(p) for p in loss.params]
+    params = (
+        _shared_parameters(loss.reductions)
+        + _pipeline_parameters()
+        + [_loss_parameter(p) for p in loss.params]
+    )
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in params}
     command.__name__ = loss.name
@@ -289,7 +343,11 @@ def _sample_dir() -> Path:
     )
 
 
-def _resolve_inputs(loss, preds: str | None, targets: str | None, options: dict) -> tuple[str, str]:
+def _resolve_inputs(
+    loss, preds: str | None, targets: str | None, options: dict, one_file: bool = False
+) -> tuple[str, str]:
+    if one_file and preds is not None and targets is None:
+        return preds, preds  # one file holds both; --pred-col/--target-col say which is which
     if preds is None and targets is None:
         if loss.sample_data is None:
             raise UsageError(f"{loss.name} has no sample data; give PREDS and TARGETS")
@@ -297,7 +355,10 @@ def _resolve_inputs(loss, preds: str | None, targets: str | None, options: dict)
         preds, targets = (str(folder / name) for name in loss.sample_data(options))
         print(f"Using the bundled sample data: {preds} and {targets}", file=sys.stderr)
     elif targets is None:
-        raise UsageError("give both PREDS and TARGETS, or neither to use the bundled sample data")
+        raise UsageError(
+            "give both PREDS and TARGETS, or neither to use the bundled sample data "
+            "(or PREDS alone with --pred-col/--target-col)"
+        )
     if preds == "-" and targets == "-":
         raise UsageError("only one of PREDS and TARGETS can be - (stdin)")
     return preds, targets
@@ -308,7 +369,7 @@ def _name_the_file(exc: InputError, inputs: dict[str, str]) -> InputError:
     about no input in particular names them all, one about an option (class weights) none."""
     if exc.source is None:
         exc.source = inputs.get(exc.role or "") or (
-            ", ".join(inputs.values()) if exc.role is None else None
+            ", ".join(dict.fromkeys(inputs.values())) if exc.role is None else None
         )
     return exc
 
@@ -330,35 +391,69 @@ def _run(
     sample_weights: str | None = None,
     against: str | None = None,
     quiet: bool = False,
+    pred_col: list[str] | None = None,
+    target_col: list[str] | None = None,
+    id_col: str | None = None,
+    top: int | None = None,
+    hist: bool = False,
+    bins: int | None = None,
+    output: Path | None = None,
     **options: Any,
 ) -> None:
-    fmt = fmt or ("table" if sys.stdout.isatty() else "plain")
-    preds, targets = _resolve_inputs(loss, preds, targets, options)
+    fmt = fmt or _default_format(output)
+    one_file = preds is not None and targets is None and bool(pred_col or target_col)
+    preds, targets = _resolve_inputs(loss, preds, targets, options, one_file)
     inputs = {"predictions": preds, "targets": targets}
     if sample_weights is not None:
         inputs["sample weights"] = sample_weights
     if against is not None:
         inputs["gradient"] = against
-    if list(inputs.values()).count("-") > 1:
+    read = list(inputs.values())[1:] if one_file else list(inputs.values())  # one file, read once
+    if read.count("-") > 1:
         raise UsageError("only one input can be - (stdin)")
+    selection = {
+        "one_file": one_file,
+        "pred_cols": pred_col or (),
+        "target_cols": target_col or (),
+        "id_col": id_col,
+        "top": top,
+        "bins": (bins or 10) if hist or bins else None,
+    }
+    protect = [p for p in inputs.values() if p != "-"]
+    if output is not None:
+        from .io import check_output_path
+
+        check_output_path(output, protect=protect, option="--output")
+        if grad_out is not None and _same_path(output, grad_out):
+            raise UsageError("--output and --grad-out name the same file; choose two")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LossCliWarning)
         try:
             report, written = _compute_or_stream(
-                loss, inputs, options, reduction=reduction, grad=grad, grad_out=grad_out,
-                check=check, eps=eps, rtol=rtol, atol=atol, quiet=quiet,
+                loss,
+                inputs,
+                options,
+                reduction=reduction,
+                grad=grad,
+                grad_out=grad_out,
+                check=check,
+                eps=eps,
+                rtol=rtol,
+                atol=atol,
+                quiet=quiet,
+                **selection,
             )
         except InputError as exc:
             raise _name_the_file(exc, inputs) from None
         finally:
             for w in caught:
                 if issubclass(w.category, LossCliWarning):
-                    print(f"Warning: {w.message}", file=sys.stderr)
+                    print(f"Warning: {_one_line(str(w.message))}", file=sys.stderr)
     if grad_out is not None:
         if written is None:
             from .io import write_array
 
-            write_array(grad_out, report.grad, protect=[p for p in inputs.values() if p != "-"])
+            write_array(grad_out, report.grad, protect=protect)
             written = tuple(report.grad.shape)
         print(f"Wrote the gradient {written} to {grad_out}", file=sys.stderr)
     if not grad:
@@ -366,13 +461,40 @@ def _run(
     elif reduction == "none" and fmt in ("plain", "csv"):
         print("Note: with --reduction none the gradient is that of each row's own loss",
               file=sys.stderr)
+    if report.hist is not None and report.hist.nonfinite and fmt != "table":
+        print(
+            f"Note: {report.hist.nonfinite} rows with a NaN or infinite loss are not in the "
+            "histogram",
+            file=sys.stderr,
+        )
     from .render import render
 
-    render(report, fmt, sys.stdout)
+    if output is None:
+        render(report, fmt, sys.stdout)
+    else:
+        import io
+
+        from .io import write_text
+
+        buffer = io.StringIO()
+        render(report, fmt, buffer)
+        write_text(output, buffer.getvalue(), protect=protect)
+        print(f"Wrote the {fmt} output to {output}", file=sys.stderr)
     if report.check is not None and not report.check.passed:
         raise typer.Exit(EXIT_CHECK_FAILED)
     if report.against is not None and not report.against.passed:
         raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+def _default_format(output: Path | None) -> str:
+    """table on a terminal, plain otherwise; for --output, by the file's extension."""
+    if output is None:
+        return "table" if sys.stdout.isatty() else "plain"
+    return {".json": "json", ".csv": "csv"}.get(output.suffix.lower(), "plain")
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
 
 
 def _compute_or_stream(loss, inputs, options, *, grad, grad_out, quiet, **kwargs):
@@ -390,32 +512,61 @@ def _compute_or_stream(loss, inputs, options, *, grad, grad_out, quiet, **kwargs
     streamable = set(inputs) == {"predictions", "targets"} and loss.separable and (
         loss.transform is None
     )
+    # So are column selection, ids, --top and --hist (losscli.select reads whole files).
+    pipeline = ("one_file", "pred_cols", "target_cols", "id_col", "top", "bins")
+    streamable = streamable and not any(kwargs.get(k) for k in pipeline)
     if not (streamable and wants_stream(inputs)):
         return in_memory(), None
     from .stream import compute
 
     return compute(
         loss, inputs, options, grad=grad, grad_out=grad_out, quiet=quiet, in_memory=in_memory,
-        **kwargs,
+        **{k: v for k, v in kwargs.items() if k not in pipeline},
     )
 
 
-def _compute(loss, inputs, options, *, reduction, want_grad, check, eps, rtol, atol):
+
+
+def _compute(
+    loss,
+    inputs,
+    options,
+    *,
+    reduction,
+    want_grad,
+    check,
+    eps,
+    rtol,
+    atol,
+    one_file=False,
+    pred_cols=(),
+    target_cols=(),
+    id_col=None,
+    top=None,
+    bins=None,
+):
     from .gradcheck import gradcheck
     from .io import read_array
     from .render import Report
+    from .select import read_inputs
 
-    p = read_array(inputs["predictions"], role="predictions")
-    t = read_array(inputs["targets"], role="targets")
+    data = read_inputs(
+        inputs["predictions"],
+        None if one_file else inputs["targets"],
+        pred_cols=pred_cols,
+        target_cols=target_cols,
+        id_col=id_col,
+    )
     s = None
     if "sample weights" in inputs:
         s = read_array(inputs["sample weights"], role="sample weights")
-    prepared = loss.prepare_inputs(p, t, **options)
+    prepared = loss.prepare_inputs(data.predictions, data.targets, **options)
     yours = inputs.get("gradient")
     if want_grad or check or yours:
         value, gradient = loss.reduce_both(prepared, reduction=reduction, sample_weights=s)
     else:
         value, gradient = loss.reduce_values(prepared, reduction=reduction, sample_weights=s), None
+    _warn_if_overflowed(value, gradient)
     result = None
     if check:
         result = gradcheck(
@@ -448,9 +599,50 @@ def _compute(loss, inputs, options, *, reduction, want_grad, check, eps, rtol, a
         against=compared,
         inputs=inputs,
         details=prepared.describe,
+        ids=data.ids,
+        columns=data.columns,
+        **_per_row_reports(loss, prepared, value, reduction, s, top, bins),
     )
 
 
+def _per_row_reports(loss, prepared, value, reduction, s, top, bins) -> dict[str, Any]:
+    """--top and --hist, from the loss of each row: the values --reduction none prints."""
+    from .report import histogram, top_rows
+
+    reports: dict[str, Any] = {}
+    if top is None and bins is None:
+        return reports
+    rows = (
+        value
+        if reduction == "none"
+        else loss.reduce_values(prepared, reduction="none", sample_weights=s)
+    )
+    if top is not None:
+        element = (
+            loss.values(prepared.predictions, prepared.targets, **prepared.options)
+            if loss.elementwise
+            else None
+        )
+        reports["top"] = top_rows(
+            rows, prepared.predictions, prepared.targets, top, element_losses=element
+        )
+    if bins is not None:
+        reports["hist"] = histogram(rows, bins)
+    return reports
+
+
+def _warn_if_overflowed(value, gradient) -> None:
+    """Finite inputs can still give inf (e.g. (1e200)² in float64): say so, do not hide it."""
+    import numpy as np
+
+    for what, array in (("loss", value), ("gradient", gradient)):
+        if array is not None and np.isinf(array).any():
+            warnings.warn(
+                f"the {what} overflowed float64 to inf: the inputs are too large in magnitude; "
+                "rescale them",
+                LossCliWarning,
+                stacklevel=2,
+            )
 
 
 # --------------------------------------------------------------------------- list, explain

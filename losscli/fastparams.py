@@ -48,9 +48,14 @@ def install(params: Any) -> None:
         descriptor = getattr(param, "type_descriptor", None)
         if descriptor is None or not hasattr(param, "_runtime_param"):
             continue  # not the typer this was written for: leave typer alone
-        if param.nargs != 1 or param.multiple or getattr(descriptor, "file_annotation", None):
+        if param.nargs != 1 or getattr(descriptor, "file_annotation", None):
             continue
-        convert = _converter(descriptor.annotation)
+        if param.multiple:  # a repeatable option (--pred-col a --pred-col b): list[str] only
+            convert = _strings if descriptor.annotation == list[str] else None
+        else:
+            convert = _converter(descriptor.annotation)
+        if convert is not None and getattr(descriptor, "is_ranged", False):  # --top K, min=1
+            convert = _within(convert, getattr(param, "min", None), getattr(param, "max", None))
         if convert is not None:
             param._runtime_param = _FastConversion(convert)
 
@@ -70,6 +75,26 @@ def _converter(annotation: Any) -> Callable[[Any], Any] | None:
         choices = frozenset(c for c in typing.get_args(annotation) if isinstance(c, str))
         return lambda v: v if isinstance(v, str) and v in choices else _MISS
     return None
+
+
+def _within(convert: Callable[[Any], Any], low: Any, high: Any) -> Callable[[Any], Any]:
+    """``convert``, but a value outside [low, high] goes to typer, which rejects it (or clamps
+    it) with its own message."""
+
+    def check(value: Any) -> Any:
+        v = convert(value)
+        if v is _MISS or (low is not None and v < low) or (high is not None and v > high):
+            return _MISS
+        return v
+
+    return check
+
+
+def _strings(value: Any) -> Any:
+    """The values of a repeatable text option, as typer gives them: a list of strings."""
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return list(value)
+    return _MISS
 
 
 def _to_float(value: Any) -> Any:

@@ -13,12 +13,15 @@ the square root of the whole mean) is perturbed one element at a time, 2·N·D e
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
+from .errors import UsageError
 from .losses import Loss, Prepared
+from .losses._base import warn
 from .parallel import map_row_blocks
 
 __all__ = ["CheckResult", "gradcheck", "numeric_gradient", "compare"]
@@ -130,14 +133,15 @@ def numeric_gradient(
         # A block of rows at a time, so the 2·D evaluations over it run in the CPU cache;
         # runs of blocks in threads (each row's differences are the same in any thread).
         row_grad = np.empty_like(x)
-        step = max(1, BLOCK_ELEMENTS // x.shape[1])
+        step = max(1, BLOCK_ELEMENTS // max(1, x[0].size))
+        width = max(1, x[0].size)
 
         def blocks(part: slice) -> None:
             for start in range(part.start, part.stop, step):
                 rows = slice(start, min(part.stop, start + step))
                 row_grad[rows] = _column_batched(loss, prepared.take_rows(rows), eps)
 
-        map_row_blocks(blocks, len(x), 2 * x.shape[1] * x.shape[1], align=step)
+        map_row_blocks(blocks, len(x), 2 * width * width, align=step)
     return loss.scale_row_grad(row_grad, prepared, reduction, sample_weights)
 
 
@@ -175,17 +179,20 @@ def _column_batched(loss: Loss, prepared: Prepared, eps: float) -> np.ndarray:
     bits either way)."""
     x = prepared.predictions
     n = len(x)
-    shifted = np.concatenate([x, x])
-    at = _stacked_twice(prepared, shifted)  # shifted is changed in place below
-    row_grad = np.empty_like(x)
-    for j in range(x.shape[1]):
-        original = x[:, j]
+    # A vector is N rows of one column (kl takes one, as torch does): perturb it as such.
+    columns = x.reshape(n, -1)
+    shifted = np.concatenate([columns, columns])
+    # a view of shifted, which is changed in place below
+    at = _stacked_twice(prepared, shifted.reshape((2 * n, *x.shape[1:])))
+    row_grad = np.empty_like(columns)
+    for j in range(columns.shape[1]):
+        original = columns[:, j]
         shifted[:n, j] = original + eps
         shifted[n:, j] = original - eps
         values = loss.row_values(at)
         shifted[:n, j] = shifted[n:, j] = original
         row_grad[:, j] = (values[:n] - values[n:]) / (2.0 * eps)
-    return row_grad
+    return row_grad.reshape(x.shape)
 
 
 def _stacked_twice(prepared: Prepared, predictions: np.ndarray) -> Prepared:
@@ -219,15 +226,52 @@ def gradcheck(
 ) -> CheckResult:
     """Check ``loss``'s analytic gradient (or a given ``analytic`` one) by finite differences.
 
+    The numeric gradient is the central difference ``n = (L(x + h) − L(x − h)) / 2h`` with
+    ``h = eps``, taken of the loss reduced as ``reduction`` says; an element passes when
+    ``|a − n| ≤ atol + rtol·|n|``, as ``torch.autograd.gradcheck`` decides. ``options`` are the
+    loss's own (``logits=True``, …). Returns a :class:`CheckResult` (``passed``, ``failed``,
+    ``max_abs_err``, ``worst(k)``, the arrays); raises :class:`~losscli.UsageError` for
+    ``eps ≤ 0`` or a negative tolerance.
+
     >>> import losscli
-    >>> losscli.gradcheck(losscli.mse, [[1.0, 2.0]], [[0.0, 1.0]]).passed
+    >>> result = losscli.gradcheck(losscli.mse, [[1.0, 2.0]], [[0.0, 1.0]])
+    >>> result.passed, result.checked
+    (True, 2)
+    >>> losscli.gradcheck(losscli.cross_entropy, [[2.0, 0.5]], [0], logits=True).passed
     True
     """
+    _check_settings(eps=eps, rtol=rtol, atol=atol)
     if prepared is None:
         prepared = loss.prepare_inputs(predictions, targets, **options)
     if analytic is None:
         analytic = loss.reduce_grad(prepared, reduction=reduction, sample_weights=sample_weights)
+    _warn_if_step_is_lost(prepared.predictions, eps)
     numeric = numeric_gradient(
         loss, prepared, reduction=reduction, sample_weights=sample_weights, eps=eps
     )
     return compare(prepared.predictions, analytic, numeric, eps=eps, rtol=rtol, atol=atol)
+
+
+def _check_settings(*, eps: float, rtol: float, atol: float) -> None:
+    """A step of 0, a negative or NaN tolerance would make every check fail (or pass)
+    for reasons that have nothing to do with the gradient: refuse them up front."""
+    if not (math.isfinite(eps) and eps > 0):
+        raise UsageError(f"--eps must be a positive number, got {eps!r}")
+    for name, value in (("rtol", rtol), ("atol", atol)):
+        if not (math.isfinite(value) and value >= 0):
+            raise UsageError(f"--{name} must be a number ≥ 0, got {value!r}")
+
+
+def _warn_if_step_is_lost(x: np.ndarray, eps: float) -> None:
+    """Where |x| is so large that x ± eps rounds away much of the step, the central difference
+    is noise: the check would fail for a reason that is not the gradient's. Say so."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        step = (x + eps) - (x - eps)
+    lost = ~(np.abs(step - 2.0 * eps) <= 0.01 * 2.0 * eps)
+    if lost.any():
+        biggest = float(np.max(np.abs(x[lost])))
+        warn(
+            f"the finite-difference step --eps {eps:g} is lost to rounding at {int(lost.sum())} "
+            f"of {x.size} elements (|x| up to {biggest:.3g}), so the numeric gradient there is "
+            f"unreliable; try --eps {6e-6 * biggest:.0e}"
+        )

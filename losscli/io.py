@@ -14,6 +14,9 @@ CSV is read in two ways that must agree:
 Small inputs skip pandas entirely because importing it (~0.3 s) costs more than scanning a
 megabyte in Python. pandas is imported lazily so ``import losscli.io`` stays cheap.
 
+Parquet (``.parquet``/``.pq``, or ``PAR1`` on stdin) is read by :mod:`losscli.frame` through
+pyarrow, the optional ``parquet`` extra; without it the error names the extra to install.
+
 NPY decisions: ``bool`` arrays are accepted and read as 0.0/1.0 (binary labels are often saved
 that way); integer and float arrays of any width are cast to float64; complex, string,
 structured, datetime and object arrays are rejected. Files are never unpickled.
@@ -41,7 +44,15 @@ import numpy.lib.format as npy_format
 
 from losscli.errors import InputError, UsageError
 
-__all__ = ["Table", "read_table", "read_array", "write_array", "format_float"]
+__all__ = [
+    "Table",
+    "read_table",
+    "read_array",
+    "write_array",
+    "write_text",
+    "check_output_path",
+    "format_float",
+]
 
 # Inputs at least this big go through pandas; smaller ones through the Python scanner.
 _PANDAS_MIN_BYTES = 1 << 20
@@ -81,7 +92,14 @@ def read_table(
 def read_array(
     source: str | os.PathLike, *, role: str = "input", stdin: BinaryIO | None = None
 ) -> np.ndarray:
-    """Read like :func:`read_table`; 1-D for a one-column CSV or a 1-D NPY, else 2-D."""
+    """Read a CSV/TSV/NPY/Parquet file (or CSV/NPY on stdin for ``-``) as a float64 array:
+    1-D for one column or a 1-D NPY, else 2-D. Raises :class:`~losscli.InputError` with a
+    one-line message (file, line, column) for anything that is not a table of finite numbers.
+
+    >>> import losscli
+    >>> losscli.read_array("preds.csv")  # doctest: +SKIP
+    array([[0.26, -0.04, -0.54], ...])
+    """
     data, _, _, vector = _read(source, role, stdin)
     return data[:, 0] if vector else data
 
@@ -103,12 +121,17 @@ def _read(source, role: str, stdin) -> tuple[np.ndarray, list[str] | None, str, 
         raw = _read_stdin(stdin, err)
         if raw.startswith(b"\x93NUMPY"):  # NPY piped in: these magic bytes cannot start a CSV
             return _npy_result(_read_npy(io.BytesIO(raw), err), display)
+        if raw.startswith(b"PAR1"):  # Parquet piped in
+            return _parquet_result(io.BytesIO(raw), role, display)
         data, columns = _read_csv(raw, None, ",", err)
         return data, columns, display, data.shape[1] == 1
 
     display = os.fsdecode(os.fspath(source))
     err = _error(role, display)
     ext, compression = split_extension(display)
+    if ext in (".parquet", ".pq") and not compression:
+        with _open(source, err) as f:
+            return _parquet_result(io.BytesIO(f.read()), role, display)
     if compression:
         with _open(source, err) as f, open_decompressed(f, compression, err) as text:
             data, columns = _read_csv(text.read(), None, _SEPARATORS.get(ext, ","), err)
@@ -125,6 +148,16 @@ def _read(source, role: str, stdin) -> tuple[np.ndarray, list[str] | None, str, 
         else:
             data, columns = _read_csv(f.read(), None, sep, err)  # one read serves both parsers
     return data, columns, display, data.shape[1] == 1
+
+
+def _parquet_result(
+    f: BinaryIO, role: str, display: str
+) -> tuple[np.ndarray, list[str], str, bool]:
+    """_read's answer for Parquet (the ``parquet`` extra): every column must be numeric."""
+    from .frame import read_parquet_array
+
+    array, columns = read_parquet_array(f, display, role)
+    return array, columns, display, array.shape[1] == 1
 
 
 def split_extension(display: str) -> tuple[str, str | None]:
@@ -462,12 +495,24 @@ def write_array(
     """
     array = np.asarray(array)
     ext, tmp, fd, err = open_output(path, array.ndim, protect)
+
+    def write(f: BinaryIO) -> None:
+        if ext == ".npy":
+            np.save(f, array, allow_pickle=False)
+        else:
+            _write_text(f, array, "," if ext == ".csv" else "\t")
+
+    _fill_and_commit(path, tmp, fd, err, write)
+
+
+def _fill_and_commit(
+    path: str | os.PathLike, tmp: str, fd: int, err: _Err, write: Callable[[BinaryIO], None]
+) -> None:
+    """Write the temporary file through ``write`` and rename it over ``path``; on any failure
+    remove it, so nothing is left half-written."""
     try:
         with os.fdopen(fd, "wb") as f:
-            if ext == ".npy":
-                np.save(f, array, allow_pickle=False)
-            else:
-                _write_text(f, array, "," if ext == ".csv" else "\t")
+            write(f)
         commit_output(tmp, path, err)
     except BaseException as e:  # including KeyboardInterrupt: never leave the temp file behind
         discard_output(tmp)
@@ -490,28 +535,62 @@ def open_output(
         raise UsageError(f"--grad-out must end in .npy, .csv or .tsv, got {display!r}")
     if ext != ".npy" and ndim > 2:
         raise UsageError(f"cannot write a {ndim}-D array as {ext[1:].upper()}; use .npy")
+    check_output_path(path, protect=protect)
+    return (ext, *_temporary_beside(path))
+
+
+def check_output_path(
+    path: str | os.PathLike,
+    *,
+    protect: Iterable[str | os.PathLike] = (),
+    option: str = "--grad-out",
+) -> None:
+    """Raise unless ``path`` can be written: not an input, in a directory that exists, and not
+    itself a directory. Called for every output before any is written, so a run writes all or
+    nothing; ``option`` names the flag in messages."""
+    display = os.fsdecode(os.fspath(path))
     for p in protect:
         if p != "-" and _same_file(path, p):
             raise InputError(
                 f"refusing to overwrite input file {os.fsdecode(os.fspath(p))}; "
-                "choose another --grad-out path"
+                f"choose another {option} path"
             )
+    parent = os.path.dirname(display) or "."
+    if not os.path.isdir(parent):
+        raise InputError(f"directory {parent} does not exist; create it first", source=display)
+    if os.path.isdir(path):
+        raise InputError("is a directory, expected a file", source=display)
+
+
+def write_text(
+    path: str | os.PathLike,
+    text: str,
+    *,
+    protect: Iterable[str | os.PathLike] = (),
+    option: str = "--output",
+) -> None:
+    """Write ``text`` (UTF-8) to ``path`` with the guarantees of :func:`write_array`: atomic,
+    never over an input."""
+    check_output_path(path, protect=protect, option=option)
+    data = text.encode()
+    _fill_and_commit(path, *_temporary_beside(path), lambda f: f.write(data))
+
+
+def _temporary_beside(path: str | os.PathLike) -> tuple[str, int, _Err]:
+    """A temporary file in the target's directory: ``(its path, open descriptor, error maker)``."""
+    display = os.fsdecode(os.fspath(path))
 
     def err(message: str) -> InputError:
         return InputError(message, source=display)
 
     parent = os.path.dirname(display) or "."
-    if not os.path.isdir(parent):
-        raise err(f"directory {parent} does not exist; create it first")
-    if os.path.isdir(path):
-        raise err("is a directory, expected a file")
     try:
         fd, tmp = tempfile.mkstemp(
             dir=parent, prefix=f".{os.path.basename(display)}.", suffix=".tmp"
         )
     except OSError as e:
         raise err(f"cannot create a file in directory {parent} ({e.strerror or e})") from None
-    return ext, tmp, fd, err
+    return tmp, fd, err
 
 
 def commit_output(tmp: str, path: str | os.PathLike, err: _Err) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 
 from .gradcheck import CheckResult
 from .io import format_float
+from .report import Histogram, TopRows
 
 __all__ = ["FORMATS", "Report", "render", "render_listing", "render_markdown", "SHOW_ROWS"]
 
@@ -38,6 +39,10 @@ class Report:
     against: Any = None  # an against.AgainstResult: the user's gradient compared with ours
     inputs: dict[str, str] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+    ids: list[str] | None = None  # --id-col: one label per row, shown beside the row number
+    columns: dict[str, Any] | None = None  # which columns were read (--pred-col, ...)
+    top: TopRows | None = None  # --top K
+    hist: Histogram | None = None  # --hist
 
     @property
     def grad_of(self) -> str:
@@ -84,9 +89,12 @@ def _check_summary_fields(check: CheckResult) -> dict[str, Any]:
 
 
 def _plain(report: Report, out: IO[str]) -> None:
-    sections = ["\n".join(format_float(v) for v in _values(report))]
+    values = [format_float(v) for v in _values(report)]
+    if report.ids is not None and report.reduction == "none":
+        values = [f"{_csv_cell(i)},{v}" for i, v in zip(report.ids, values, strict=True)]
+    sections = ["\n".join(values)]
     if report.grad is not None:
-        sections.append(_csv_rows(report.grad))
+        sections.append(_csv_rows(report.grad, report.ids))
     if report.check is not None:
         fields = _check_summary_fields(report.check)
         verdict = "PASS" if fields.pop("passed") else "FAIL"
@@ -95,34 +103,112 @@ def _plain(report: Report, out: IO[str]) -> None:
         )
     if report.against is not None:
         sections.append(_against_plain(report.against))
+    if report.top is not None:
+        sections.append(
+            "\n".join(
+                " ".join(f"{k}={_plain_value(v)}" for k, v in row.items())
+                for row in _top_records(report.top, report.ids)
+            )
+        )
+    if report.hist is not None:
+        sections.append(
+            "\n".join(
+                f"from={format_float(lo)} to={format_float(hi)} count={n}"
+                for lo, hi, n in _hist_bins(report.hist)
+            )
+            or "count=0"
+        )
     out.write("\n\n".join(sections) + "\n")
 
 
-def _csv_rows(array: np.ndarray) -> str:
+def _csv_rows(array: np.ndarray, ids: list[str] | None = None) -> str:
     rows = array.reshape(len(array), -1)
-    return "\n".join(",".join(format_float(v) for v in row) for row in rows.tolist())
+    lines = [",".join(format_float(v) for v in row) for row in rows.tolist()]
+    if ids is not None:
+        lines = [f"{_csv_cell(i)},{line}" for i, line in zip(ids, lines, strict=True)]
+    return "\n".join(lines)
+
+
+def _csv_cell(text: str) -> str:
+    """A text cell as the csv module would quote it (ids may hold commas or quotes)."""
+    if any(c in text for c in ',"\r\n') or text != text.strip():
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def _plain_value(v: Any) -> str:
+    if isinstance(v, str):
+        import shlex
+
+        return shlex.quote(v)
+    return _text(v)
+
+
+def _top_records(top: TopRows, ids: list[str] | None) -> list[dict[str, Any]]:
+    """One dict a row: row, id (when given), loss, then the loss's summary fields."""
+    records = []
+    for k, row in enumerate(top.rows.tolist()):
+        record: dict[str, Any] = {"row": row}
+        if ids is not None:
+            record["id"] = ids[row]
+        record["loss"] = float(top.loss[k])
+        for name, values in top.fields.items():
+            value = values[k]
+            record[name] = int(value) if values.dtype.kind in "iu" else float(value)
+        records.append(record)
+    return records
+
+
+def _hist_bins(hist: Histogram) -> list[tuple[float, float, int]]:
+    return [
+        (float(hist.edges[i]), float(hist.edges[i + 1]), int(n))
+        for i, n in enumerate(hist.counts.tolist())
+    ]
 
 
 def _csv(report: Report, out: IO[str]) -> None:
+    ids = report.ids
+    row = "row,id" if ids is not None else "row"
+
+    def key(i: int) -> str:  # the row number, and its id next to it when there are ids
+        return f"{i},{_csv_cell(ids[i])}" if ids is not None else str(i)
+
     if report.reduction == "none":
-        lines = ["row,value"] + [f"{i},{format_float(v)}" for i, v in enumerate(_values(report))]
+        lines = [f"{row},value"] + [
+            f"{key(i)},{format_float(v)}" for i, v in enumerate(_values(report))
+        ]
     else:
         lines = ["loss,reduction,value", f"{report.loss},{report.reduction},{_text(report.value)}"]
     sections = ["\n".join(lines)]
     if report.grad is not None:
         grad = report.grad.reshape(len(report.grad), -1)
-        header = "row," + ",".join(f"grad_{j}" for j in range(grad.shape[1]))
-        body = (f"{i},{line}" for i, line in enumerate(_csv_rows(grad).split("\n")))
+        header = f"{row}," + ",".join(f"grad_{j}" for j in range(grad.shape[1]))
+        body = (f"{key(i)},{line}" for i, line in enumerate(_csv_rows(grad).split("\n")))
         sections.append("\n".join([header, *body]))
     if report.check is not None:
-        lines = ["row,col,input,analytic,numeric,abs_err,rel_err,ok"]
+        lines = [f"{row},col,input,analytic,numeric,abs_err,rel_err,ok"]
         for idx, *numbers, ok in _check_rows(report.check):
-            row, col = (idx + (0,))[:2]
-            cells = [str(row), str(col), *map(format_float, numbers), str(ok).lower()]
+            i, col = (idx + (0,))[:2]
+            cells = [key(i), str(col), *map(format_float, numbers), str(ok).lower()]
             lines.append(",".join(cells))
         sections.append("\n".join(lines))
     if report.against is not None:
-        sections.append(_against_csv(report.against))
+        sections.append(_against_csv(report.against, ids))
+    if report.top is not None:
+        records = _top_records(report.top, ids)
+        names = ["row", *(["id"] if ids is not None else []), "loss", *report.top.fields]
+        lines = [",".join(names)]
+        lines += [
+            ",".join(_csv_cell(r[n]) if n == "id" else _text(r[n]) for n in names) for r in records
+        ]
+        sections.append("\n".join(lines))
+    if report.hist is not None:
+        lines = ["bin,from,to,count"]
+        lines += [
+            f"{i},{format_float(lo)},{format_float(hi)},{n}"
+            for i, (lo, hi, n) in enumerate(_hist_bins(report.hist))
+        ]
+        sections.append("\n".join(lines))
     out.write("\n\n".join(sections) + "\n")
 
 
@@ -144,6 +230,8 @@ def _json(report: Report, out: IO[str]) -> None:
         "shape": list(report.shape),
         "value": _json_array(value) if isinstance(value, np.ndarray) else _json_number(value),
     }
+    if report.ids is not None:
+        doc["ids"] = report.ids
     if report.grad is not None:
         doc["grad"] = _json_array(report.grad)
         doc["grad_of"] = report.grad_of
@@ -153,6 +241,7 @@ def _json(report: Report, out: IO[str]) -> None:
         check["worst"] = [
             {
                 "index": list(idx),
+                **({"id": report.ids[idx[0]]} if report.ids is not None else {}),
                 "input": inp,
                 "analytic": _json_number(a),
                 "numeric": _json_number(n),
@@ -164,8 +253,21 @@ def _json(report: Report, out: IO[str]) -> None:
         ]
         doc["check"] = check
     if report.against is not None:
-        doc["against"] = _against_json(report.against)
+        doc["against"] = _against_json(report.against, report.ids)
+    if report.top is not None:
+        doc["top"] = [
+            {k: _json_number(v) if isinstance(v, float) else v for k, v in record.items()}
+            for record in _top_records(report.top, report.ids)
+        ]
+    if report.hist is not None:
+        doc["hist"] = {
+            "edges": _json_array(report.hist.edges),
+            "counts": report.hist.counts.tolist(),
+            "nonfinite": report.hist.nonfinite,
+        }
     doc["inputs"] = report.inputs
+    if report.columns is not None:
+        doc["columns"] = report.columns
     if report.details:
         doc["details"] = report.details
     json.dump(doc, out, allow_nan=False)
@@ -204,27 +306,41 @@ def _table(report: Report, out: IO[str]) -> None:
         summary.add_row(key.replace("_", " ").capitalize(), str(text))
     for role, path in report.inputs.items():
         summary.add_row(role.capitalize(), path)
+    for role, names in (report.columns or {}).items():
+        if names:
+            label = "Id column" if role == "id" else f"{role[:-1].capitalize()} columns"
+            summary.add_row(label, names if isinstance(names, str) else ", ".join(names))
     if report.reduction != "none":
         summary.add_row("Value", Text(format_float(float(report.value)), style="bold green"))
     console.print(summary)
 
     if report.reduction == "none":
         values = np.asarray(report.value).reshape(-1, 1)
-        _array_table(console, values, "Loss of each row", ["loss"])
+        _array_table(console, values, "Loss of each row", ["loss"], report.ids)
     if report.grad is not None:
         title = (
             "Gradient of each row's own loss (reduction none)"
             if report.reduction == "none"
             else f"Gradient of the {report.reduction} loss w.r.t. the predictions"
         )
-        _array_table(console, report.grad, title)
+        _array_table(console, report.grad, title, ids=report.ids)
     if report.check is not None:
-        _check_table(console, report.check, report.check_title)
+        _check_table(console, report.check, report.check_title, report.ids)
     if report.against is not None:
-        _against_table(console, report.against)
+        _against_table(console, report.against, report.ids)
+    if report.top is not None:
+        _top_table(console, report.top, report.ids)
+    if report.hist is not None:
+        _hist_table(console, report.hist)
 
 
-def _array_table(console, array: np.ndarray, title: str, names: list[str] | None = None) -> None:
+def _array_table(
+    console,
+    array: np.ndarray,
+    title: str,
+    names: list[str] | None = None,
+    ids: list[str] | None = None,
+) -> None:
     from rich.table import Table
 
     grid = array.reshape(len(array), -1)
@@ -233,13 +349,16 @@ def _array_table(console, array: np.ndarray, title: str, names: list[str] | None
     console.print(f"[bold]{title}[/bold]")
     table = Table()
     table.add_column("row", justify="right", style="dim")
+    if ids is not None:
+        table.add_column("id", style="dim")
     for j in range(shown_cols):
         table.add_column(names[j] if names else str(j), justify="right")
     if n_cols > shown_cols:
         table.add_column(f"… {n_cols - shown_cols} more", justify="left", style="dim")
     for i in range(min(n_rows, SHOW_ROWS)):
         cells = [_short(v) for v in grid[i, :shown_cols].tolist()]
-        table.add_row(str(i), *cells, *(["…"] if n_cols > shown_cols else []))
+        key = [str(i)] if ids is None else [str(i), ids[i]]
+        table.add_row(*key, *cells, *(["…"] if n_cols > shown_cols else []))
     console.print(table)
     if n_rows > SHOW_ROWS:
         console.print(
@@ -247,23 +366,35 @@ def _array_table(console, array: np.ndarray, title: str, names: list[str] | None
         )
 
 
-def _check_table(console, check: CheckResult, title: str) -> None:
-    from rich.table import Table
+def _check_table(console, check: CheckResult, title: str, ids: list[str] | None = None) -> None:
 
     console.print(f"[bold]{title}[/bold] (worst elements first)")
-    table = Table()
-    for name in ("index", "input", "analytic", "numeric", "abs err", "rel err", ""):
-        table.add_column(name, justify="right")
+    table = _element_table(("input", "analytic", "numeric"), ids)
     for idx, inp, a, n, ae, re, ok in _check_rows(check):
-        table.add_row(*_cells(idx, (inp, a, n), ae, re, ok))
+        table.add_row(*_cells(idx, (inp, a, n), ae, re, ok, ids))
     counts = f"{check.checked} elements checked, {check.failed} failed"
     _print_with_verdict(console, table, check, counts, f"eps {check.eps:g}, ")
 
 
-def _cells(idx: tuple[int, ...], values, ae: float, re: float, ok: bool) -> list[str]:
-    """One row of a check table: index, the compared numbers, the errors, the verdict."""
+def _element_table(compared: tuple[str, ...], ids: list[str] | None):
+    """The header of a check table: index (and id), the compared numbers, errors, verdict."""
+    from rich.table import Table
+
+    table = Table()
+    for name in ("index", *(["id"] if ids is not None else []), *compared, "abs err", "rel err"):
+        table.add_column(name, justify="left" if name == "id" else "right")
+    table.add_column("", justify="right")
+    return table
+
+
+def _cells(
+    idx: tuple[int, ...], values, ae: float, re: float, ok: bool, ids: list[str] | None = None
+) -> list[str]:
+    """One row of a check table: index (and id), the compared numbers, the errors, the
+    verdict."""
     return [
         str(idx if len(idx) > 1 else idx[0]),
+        *([ids[idx[0]]] if ids is not None else []),
         *(_short(v) for v in values),
         f"{ae:.2e}",
         f"{re:.2e}",
@@ -299,17 +430,21 @@ def _against_plain(result) -> str:
     return "\n".join(lines + [f"hint: {finding}" for finding in result.findings])
 
 
-def _against_csv(result) -> str:
-    lines = ["row,col,input,yours,analytic,numeric,abs_err,rel_err,ok"]
+def _against_csv(result, ids: list[str] | None = None) -> str:
+    lines = [
+        ("row,id" if ids is not None else "row") + ",col,input,yours,analytic,numeric,"
+        "abs_err,rel_err,ok"
+    ]
     for idx, *numbers, ok in _against_rows(result):
         row, col = (idx + (0,))[:2]
-        lines.append(",".join([str(row), str(col), *map(format_float, numbers), str(ok).lower()]))
+        key = [str(row)] if ids is None else [str(row), _csv_cell(ids[row])]
+        lines.append(",".join([*key, str(col), *map(format_float, numbers), str(ok).lower()]))
     if result.findings:
         lines += ["", "finding"] + [json.dumps(f, ensure_ascii=False) for f in result.findings]
     return "\n".join(lines)
 
 
-def _against_json(result) -> dict[str, Any]:
+def _against_json(result, ids: list[str] | None = None) -> dict[str, Any]:
     doc = {
         k: _json_number(v) if isinstance(v, float) else v
         for k, v in _check_summary_fields(result.check).items()
@@ -317,6 +452,7 @@ def _against_json(result) -> dict[str, Any]:
     doc["worst"] = [
         {
             "index": list(idx),
+            **({"id": ids[idx[0]]} if ids is not None else {}),
             "input": inp,
             "yours": _json_number(y),
             "analytic": _json_number(a),
@@ -332,16 +468,13 @@ def _against_json(result) -> dict[str, Any]:
     return doc
 
 
-def _against_table(console, result) -> None:
-    from rich.table import Table
+def _against_table(console, result, ids: list[str] | None = None) -> None:
 
     check = result.check
     console.print("[bold]Your gradient against losscli's[/bold] (worst elements first)")
-    table = Table()
-    for name in ("index", "input", "yours", "analytic", "numeric", "abs err", "rel err", ""):
-        table.add_column(name, justify="right")
+    table = _element_table(("input", "yours", "analytic", "numeric"), ids)
     for idx, inp, y, a, n, ae, re, ok in _against_rows(result):
-        table.add_row(*_cells(idx, (inp, y, a, n), ae, re, ok))
+        table.add_row(*_cells(idx, (inp, y, a, n), ae, re, ok, ids))
     counts = f"{check.checked} elements compared, {check.failed} differ"
     _print_with_verdict(console, table, check, counts, "")
     for finding in result.findings:
@@ -415,3 +548,57 @@ def render_markdown(text: str, fmt: str, out: IO[str]) -> None:
         Console(file=out).print(Markdown(text))
     else:
         out.write(text if text.endswith("\n") else text + "\n")
+
+
+def _top_table(console, top: TopRows, ids: list[str] | None) -> None:
+    from rich.table import Table
+
+    n = len(top.rows)
+    what = "The row" if n == 1 else f"The {n} rows"
+    console.print(f"[bold]{what} with the highest loss[/bold]")
+    records = _top_records(top, ids)
+    table = Table()
+    for name in records[0] if records else ("row", "loss"):
+        table.add_column(
+            name,
+            justify="left" if name == "id" else "right",
+            style="dim" if name == "row" else None,
+        )
+    for record in records:
+        table.add_row(
+            *(
+                v if isinstance(v, str) else str(v) if isinstance(v, int) else _short(v)
+                for v in record.values()
+            )
+        )
+    console.print(table)
+
+
+BAR_WIDTH = 40
+_EIGHTHS = " ▏▎▍▌▋▊▉"
+
+
+def _bar(count: int, most: int, width: int = BAR_WIDTH) -> str:
+    """A horizontal bar of ``count / most`` of ``width`` cells, in eighths of a cell."""
+    eighths = round(8 * width * count / most) if most else 0
+    if count and not eighths:
+        eighths = 1  # a bin that holds anything shows at least a sliver
+    full, part = divmod(eighths, 8)
+    return "█" * full + (_EIGHTHS[part] if part else "")
+
+
+def _hist_table(console, hist: Histogram) -> None:
+    from rich.table import Table
+
+    console.print("[bold]Histogram of the per-row losses[/bold]")
+    table = Table()
+    table.add_column("from", justify="right")
+    table.add_column("to", justify="right")
+    table.add_column("count", justify="right")
+    table.add_column("", style="cyan", no_wrap=True)
+    most = int(hist.counts.max()) if hist.counts.size else 0
+    for lo, hi, n in _hist_bins(hist):
+        table.add_row(_short(lo), _short(hi), str(n), _bar(n, most))
+    console.print(table)
+    if hist.nonfinite:
+        console.print(f"[dim]{hist.nonfinite} rows with a NaN or infinite loss not counted[/dim]")

@@ -237,7 +237,8 @@ def test_npy_and_csv_mixed(files):
          "{d}/p.csv, {d}/wide.csv: predictions and targets differ in shape: (2, 2) vs (2, 3)"),
         (["mse", "{d}/nope.csv", "{d}/t.csv"], "{d}/nope.csv: file not found"),
         (["mse", "{d}/p.csv"],
-         "give both PREDS and TARGETS, or neither to use the bundled sample data"),
+         "give both PREDS and TARGETS, or neither to use the bundled sample data (or PREDS "
+         "alone with --pred-col/--target-col)"),
         (["mse", "-", "-"], "only one of PREDS and TARGETS can be - (stdin)"),
         (["mse", "{d}/p.csv", "{d}/t.csv", "--format", "xml"],
          "Invalid value for '--format' / '-f': 'xml' is not one of 'table', 'plain', 'json', "

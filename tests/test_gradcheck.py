@@ -51,6 +51,18 @@ def test_vector_inputs_are_checked_per_element():
     assert result.passed and result.checked == 3
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none", "batchmean"])
+def test_row_loss_of_a_vector_is_checked(reduction):
+    """kl takes a vector (N rows of one class, as torch does); the row-batched check used to
+    index its missing second axis (IndexError, found by tests/test_fuzz.py)."""
+    from losscli.losses import kl
+
+    x, q = np.array([-1.0, -2.0, -0.5]), np.array([0.5, 0.2, 0.3])
+    result = gradcheck(kl, x, q, reduction=reduction)
+    assert result.passed and result.numeric.shape == (3,)
+    np.testing.assert_allclose(result.numeric, brute_force_gradient(kl, x, q, reduction), rtol=1e-7)
+
+
 def test_wrong_gradient_fails_and_is_ranked_first():
     p, t = np.array([[1.0, 2.0], [3.0, 4.0]]), np.zeros((2, 2))
     wrong = mse.grad(p, t).copy()

@@ -28,6 +28,7 @@ gradient of the reduced loss — is done once, here, for every loss.
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -130,6 +131,10 @@ def warn(message: str) -> None:
 
 def _shape(a: np.ndarray) -> str:
     return str(tuple(int(n) for n in a.shape))
+
+
+def _type_name(kind: Any) -> str:
+    return getattr(kind, "__name__", None) or str(kind)
 
 
 def parse_numbers(text: str, *, role: str) -> np.ndarray:
@@ -239,6 +244,19 @@ class Loss:
     def __post_init__(self) -> None:
         # help(losscli.mse) and inspect.getdoc show the loss's own docstring.
         object.__setattr__(self, "__doc__", self.doc or self.summary)
+        # inspect.signature(losscli.cross_entropy) lists the loss's own options (logits=False,
+        # …) instead of **options, for help(), IDEs and notebooks.
+        object.__setattr__(self, "__signature__", self._signature())
+
+    def _signature(self) -> inspect.Signature:
+        P = inspect.Parameter
+        call = inspect.signature(type(self).__call__)
+        shared = [p for p in call.parameters.values() if p.kind is not P.VAR_KEYWORD][1:]
+        own = [
+            P(p.name, P.KEYWORD_ONLY, default=p.default, annotation=_type_name(p.type))
+            for p in self.params
+        ]
+        return call.replace(parameters=[*shared, *own])
 
     @property
     def separable(self) -> bool:

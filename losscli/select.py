@@ -1,0 +1,264 @@
+"""Which columns are the predictions, the targets and the row ids: ``--pred-col``,
+``--target-col`` and ``--id-col``, for one file holding both or for two files.
+
+A column is named by its header name, by a shell-style pattern (``p_*``, matched against the
+header in file order) or by its number counted from 1 (``3``, as ``cut -f`` counts; a header
+name wins when a column is called ``3``). Several columns come from repeating the option or
+from a comma-separated list (``--pred-col p_0,p_1``), in the order given. One column selected
+makes a vector, several a matrix.
+
+:func:`read_inputs` is what the CLI calls; it returns the arrays the losses take.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from .errors import UsageError
+from .frame import Frame, read_frame
+
+__all__ = ["Inputs", "read_inputs", "resolve_columns"]
+
+_PATTERN_CHARS = frozenset("*?[")
+_DIGITS = re.compile(r"[0-9]{1,9}")
+Source = str | os.PathLike
+
+
+@dataclass(frozen=True, eq=False)
+class Inputs:
+    """Predictions and targets as the losses take them, with the row ids when asked for.
+
+    ``columns`` says which columns were taken, by name (or number, for files without a
+    header): ``{"predictions": [...], "targets": [...], "id": "id"}``; None when whole files
+    were read.
+    """
+
+    predictions: np.ndarray
+    targets: np.ndarray
+    ids: list[str] | None = None
+    columns: dict[str, Any] | None = None
+
+
+def read_inputs(
+    predictions: Source,
+    targets: Source | None = None,
+    *,
+    pred_cols: Sequence[str] = (),
+    target_cols: Sequence[str] = (),
+    id_col: str | None = None,
+    stdin: BinaryIO | None = None,
+) -> Inputs:
+    """Read the predictions and targets, from two files or from the columns of one.
+
+    With ``targets`` None, one file holds both: give ``pred_cols``, ``target_cols`` or both;
+    a side not given takes every other column (the id column aside). With two files the
+    column options pick columns from each; without them each file is read whole.
+
+    >>> inputs = read_inputs("scores.csv", pred_cols=["yhat"], target_cols=["y"],
+    ...                      id_col="id")  # doctest: +SKIP
+    """
+    if targets is None:
+        if not (pred_cols or target_cols):
+            raise UsageError(
+                "with one file, say which columns are which: --pred-col and/or --target-col"
+            )
+        return _one_file(
+            read_frame(predictions, role="predictions", stdin=stdin), pred_cols, target_cols, id_col
+        )
+    if not (pred_cols or target_cols or id_col):
+        from .io import read_array
+
+        return Inputs(
+            read_array(predictions, role="predictions", stdin=stdin),
+            read_array(targets, role="targets", stdin=stdin),
+        )
+    return _two_files(
+        read_frame(predictions, role="predictions", stdin=stdin),
+        read_frame(targets, role="targets", stdin=stdin),
+        pred_cols,
+        target_cols,
+        id_col,
+    )
+
+
+def resolve_columns(frame: Frame, specs: Sequence[str], *, option: str) -> list[int]:
+    """0-based indices of the columns that ``specs`` name, in the order given."""
+    chosen: list[int] = []
+    for spec in specs:
+        whole = frame.columns is not None and spec.strip() in frame.columns
+        for part in [spec] if whole else spec.split(","):
+            name = part.strip()
+            if not name:
+                raise UsageError(f"{option} got an empty column name in {spec!r}")
+            for j in _match(frame, name, option):
+                if j in chosen:
+                    raise frame.error(f"{option} selects {frame.describe(j)} twice")
+                chosen.append(j)
+    return chosen
+
+
+# --------------------------------------------------------------------------- matching
+
+
+def _match(frame: Frame, name: str, option: str) -> list[int]:
+    columns = frame.columns
+    if columns is not None and name in columns:
+        found = [j for j, c in enumerate(columns) if c == name]
+        if len(found) > 1:
+            raise frame.error(
+                f'column name "{name}" appears {len(found)} times in the header; '
+                f"select the column by number ({', '.join(str(j + 1) for j in found)})"
+            )
+        return found
+    if _PATTERN_CHARS & set(name):
+        if columns is None:
+            raise frame.error(
+                f"{option} {name!r} is a pattern, but the file has no header row to match it "
+                f"against; select columns by number (1 to {frame.width})"
+            )
+        found = [j for j, c in enumerate(columns) if fnmatch.fnmatchcase(c, name)]
+        if not found:
+            raise frame.error(f"no column matches {name!r}; columns: {frame.listing()}")
+        return found
+    number = _number(name)
+    if number is not None:
+        if not 1 <= number <= frame.width:
+            raise frame.error(
+                f"{option} {name}: there is no column {number}; the file has "
+                f"{frame.width} column{'s' if frame.width != 1 else ''}, numbered from 1"
+            )
+        return [number - 1]
+    if columns is None:
+        raise frame.error(
+            f'no column "{name}": the file has no header row; select columns by number '
+            f"(1 to {frame.width})"
+        )
+    message = f'no column "{name}"; columns: {frame.listing()}'
+    close = [c for c in columns if c.lower() == name.lower()] or difflib.get_close_matches(
+        name, columns, n=1
+    )
+    if close:
+        message += f' (did you mean "{close[0]}"?)'
+    raise frame.error(message)
+
+
+def _number(name: str) -> int | None:
+    """A column number as typed (``3``), or None for anything else."""
+    return int(name) if _DIGITS.fullmatch(name) else None
+
+
+def _id_column(frame: Frame, id_col: str, *, required: bool) -> int | None:
+    """The id column's index, or None when the file lacks it and it is not required."""
+    name = id_col.strip()
+    if not name:
+        raise UsageError("--id-col got an empty column name")
+    number = _number(name)
+    present = (frame.columns is not None and name in frame.columns) or (
+        number is not None and 1 <= number <= frame.width
+    )
+    if not present and not required:
+        return None
+    if _PATTERN_CHARS & set(name) and not present:
+        raise UsageError(f"--id-col takes one column name or number, not a pattern: {name!r}")
+    return _match(frame, name, "--id-col")[0]
+
+
+# --------------------------------------------------------------------------- modes
+
+
+def _one_file(frame: Frame, pred_cols, target_cols, id_col) -> Inputs:
+    id_j = None if id_col is None else _id_column(frame, id_col, required=True)
+    p_idx = resolve_columns(frame, pred_cols, option="--pred-col") if pred_cols else None
+    t_idx = resolve_columns(frame, target_cols, option="--target-col") if target_cols else None
+    if p_idx and t_idx:
+        both = [j for j in p_idx if j in t_idx]
+        if both:
+            raise frame.error(
+                f"{frame.describe(both[0])} is selected by both --pred-col and --target-col"
+            )
+    for option, idx in (("--pred-col", p_idx), ("--target-col", t_idx)):
+        if id_j is not None and idx and id_j in idx:
+            raise frame.error(f"{frame.describe(id_j)} is the --id-col; it cannot be in {option}")
+    taken = set(p_idx or ()) | set(t_idx or ()) | ({id_j} if id_j is not None else set())
+    rest = [j for j in range(frame.width) if j not in taken]
+    p = _side(frame, p_idx, rest, "predictions", "--pred-col")
+    t = _side(frame, t_idx, rest, "targets", "--target-col")
+    return Inputs(
+        p[0],
+        t[0],
+        None if id_j is None else frame.labels(id_j),
+        _columns(frame, p[1], frame, t[1], frame, id_j),
+    )
+
+
+def _two_files(pf: Frame, tf: Frame, pred_cols, target_cols, id_col) -> Inputs:
+    pid = tid = None
+    if id_col is not None:
+        pid = _id_column(pf, id_col, required=False)
+        tid = _id_column(tf, id_col, required=False)
+        if pid is None and tid is None:
+            raise pf.error(
+                f'no column "{id_col.strip()}" here or in {tf.source} for --id-col; columns '
+                f"here: {pf.listing()}"
+            )
+    sides = []
+    for frame, cols, id_j, role, option in (
+        (pf, pred_cols, pid, "predictions", "--pred-col"),
+        (tf, target_cols, tid, "targets", "--target-col"),
+    ):
+        idx = resolve_columns(frame, cols, option=option) if cols else None
+        if id_j is not None and idx and id_j in idx:
+            raise frame.error(f"{frame.describe(id_j)} is the --id-col; it cannot be in {option}")
+        rest = [j for j in range(frame.width) if j != id_j]
+        sides.append(_side(frame, idx, rest, role, option))
+    ids = None
+    if pid is not None:
+        ids = pf.labels(pid)
+    if tid is not None:
+        target_ids = tf.labels(tid)
+        if ids is not None and len(ids) == len(target_ids):
+            _check_same_ids(ids, target_ids, pf, tf)
+        ids = target_ids if ids is None else ids
+    (p, p_idx), (t, t_idx) = sides
+    id_frame, id_j = (pf, pid) if pid is not None else (tf, tid)
+    return Inputs(p, t, ids, _columns(pf, p_idx, tf, t_idx, id_frame, id_j))
+
+
+def _side(
+    frame: Frame, idx: list[int] | None, rest: list[int], role: str, option: str
+) -> tuple[np.ndarray, list[int]]:
+    """The chosen columns of one side (``rest`` when none were chosen) as a vector or matrix."""
+    hint = ""
+    if idx is None:
+        if not rest:
+            raise frame.error(
+                f"no columns are left for the {role}; select them with {option}", role
+            )
+        idx, hint = rest, f"; select the {role[:-1]} columns with {option}"
+    data = frame.numeric(idx, role=role, hint=hint)
+    return (data[:, 0] if data.shape[1] == 1 else data), idx
+
+
+def _check_same_ids(ids: list[str], other: list[str], pf: Frame, tf: Frame) -> None:
+    for i, (a, b) in enumerate(zip(ids, other, strict=True)):
+        if a != b:
+            raise pf.error(
+                f"the ids differ from those in {tf.source}: row {i} has {a!r} here and {b!r} "
+                "there; put both files in the same row order"
+            )
+
+
+def _columns(pf: Frame, p_idx, tf: Frame, t_idx, id_frame: Frame, id_j) -> dict[str, Any]:
+    return {
+        "predictions": [pf.label(j) for j in p_idx],
+        "targets": [tf.label(j) for j in t_idx],
+        "id": None if id_j is None else id_frame.label(id_j),
+    }
