@@ -710,6 +710,13 @@ def _compute(loss, inputs, options, *, reduction, grad, grad_out, check, eps, rt
     return report, written
 
 
+def _add_counts(describe: dict[str, Any], chunk: dict[str, Any]) -> None:
+    """Facts a chunk reports that are counts (e.g. ignored rows) add up over the chunks."""
+    for key, value in chunk.items():
+        if isinstance(value, int) and not isinstance(value, bool):
+            describe[key] = describe.get(key, 0) + value
+
+
 def _rows_per_chunk(width: int) -> int:
     return max(1, CHUNK_ELEMENTS // max(width, 1))
 
@@ -780,6 +787,7 @@ def _first_pass(loss, sources, options, reduction, grad, grad_out, progress, spo
                 except InputError as e:
                     _verify(sources, p, t)
                     raise _shift_rows(e, counts[0] - len(p)) from None
+                _add_counts(totals.describe, prepared.describe)
             rows = row_grad = None
             if want_grad:
                 rows, row_grad = loss.rows_and_row_grad(prepared)

@@ -84,6 +84,8 @@ CASES = [
     ["ce", "{d}/z.npy", "{d}/y.csv", "--logits", "-g", "-c", "-f", "json"],
     ["ce", "{d}/z.csv", "{d}/y.npy", "--logits", "-r", "none", "-g"],
     ["ce", "{d}/z.csv", "{d}/y.npy", "--logits", "-r", "sum", "-c", "-f", "csv"],
+    # ignored rows in several chunks: the reported count is over the whole file
+    ["ce", "{d}/z.npy", "{d}/y.npy", "--logits", "--ignore-index", "2", "-g", "-f", "json"],
 ]
 
 
