@@ -284,8 +284,9 @@ def _make_command(loss) -> Callable[..., None]:
     return command
 
 
-def _register_commands() -> dict[str, Any]:
-    """The click commands of every registered loss, built by typer from a Typer app of their own.
+def _register_commands(only: str | None = None) -> dict[str, Any]:
+    """The click commands of the registered losses (or of the one called ``only``), built by
+    typer from a Typer app of their own.
 
     Called on first access to the group's commands (see :class:`_LazyCommands`).
     """
@@ -293,16 +294,19 @@ def _register_commands() -> dict[str, Any]:
 
     losses = typer.Typer(pretty_exceptions_enable=False)
     for loss in REGISTRY.values():
-        losses.command(loss.name, cls=LossCommand, no_args_is_help=False)(_make_command(loss))
-        for alias in loss.aliases:  # e.g. `losscli l1` for mae; listed by `losscli list`
-            losses.command(alias, cls=LossCommand, no_args_is_help=False, hidden=True)(
-                _make_command(loss)
-            )
+        for name in (loss.name, *loss.aliases):  # aliases (`losscli l1`) are listed by `list`
+            if only is None or name == only:
+                losses.command(
+                    name, cls=LossCommand, no_args_is_help=False, hidden=name != loss.name
+                )(_make_command(loss))
+    if not losses.registered_commands:
+        return {}
     return dict(typer.main.get_group(losses).commands)
 
 
 class _LazyCommands(MutableMapping):
-    """The group's command table, filled from the registry the first time anyone looks."""
+    """The group's command table, filled from the registry the first time anyone looks: a
+    lookup by name builds that command alone (what a run needs), anything else builds all."""
 
     def __init__(self, own: MutableMapping[str, Any]) -> None:
         self._own, self._loaded = own, False
@@ -314,6 +318,10 @@ class _LazyCommands(MutableMapping):
         return self._own
 
     def __getitem__(self, name: str) -> Any:
+        if not self._loaded and name not in self._own:
+            self._own.update(_register_commands(only=name))
+        if name in self._own:
+            return self._own[name]
         return self._table()[name]
 
     def __setitem__(self, name: str, command: Any) -> None:
