@@ -157,47 +157,162 @@ def _shared_parameters(reductions: tuple[str, ...]) -> list[inspect.Parameter]:
         return P(name, P.KEYWORD_ONLY, default=default, annotation=annotation)
 
     return [
-        opt("preds", Annotated[str | None, typer.Argument(
-            help="Predictions: CSV, TSV or NPY file, or - for CSV on stdin. "
-            "Omit both files to use the bundled sample data.", show_default=False,
-            metavar="PREDS")], None),
-        opt("targets", Annotated[str | None, typer.Argument(
-            help="Targets, in any of the same formats.", show_default=False,
-            metavar="TARGETS")], None),
-        opt("grad", Annotated[bool, typer.Option(
-            "--grad", "-g", help="Also print the gradient w.r.t. the predictions.")], False),
-        opt("check", Annotated[bool, typer.Option(
-            "--check", "-c", help="Check the gradient by central finite differences; "
-            "exit 1 if any element fails.")], False),
-        opt("reduction", Annotated[Literal[reductions], typer.Option(
-            "--reduction", "-r",
-            help="How row losses combine: " + _reduction_help(reductions))], "mean"),
-        opt("sample_weights", Annotated[str | None, typer.Option(
-            "--sample-weights", metavar="FILE", show_default=False,
-            help="One weight per row (CSV, TSV or NPY): sum = Σ s_i·L_i, mean = Σ s_i·L_i / "
-            "Σ s_i (scikit-learn's sample_weight).")], None),
-        opt("against", Annotated[str | None, typer.Option(
-            "--against", metavar="GRAD_FILE", show_default=False,
-            help="Compare your own gradient (shaped like the predictions, CSV or NPY) with "
-            "losscli's and with finite differences; exit 1 if it does not match.")], None),
-        opt("fmt", Annotated[Literal[FORMATS] | None, typer.Option(
-            "--format", "-f", show_default=False,
-            help="Output format. Default: table on a terminal, plain otherwise.")], None),
-        opt("grad_out", Annotated[Path | None, typer.Option(
-            "--grad-out", help="Write the full gradient to this .npy or .csv file "
-            "(atomically; never over an input).", dir_okay=False, show_default=False)], None),
-        opt("eps", Annotated[float, typer.Option(
-            help="Finite-difference step h for --check.")], 1e-6),
-        opt("rtol", Annotated[float, typer.Option(
-            help="Relative tolerance for --check and --against: pass when |a − n| ≤ atol + "
-            "rtol·|n|.")], 1e-3),
-        opt("atol", Annotated[float, typer.Option(
-            help="Absolute tolerance for --check and --against.")], 1e-5),
-        opt("quiet", Annotated[bool, typer.Option(
-            "--quiet", "-q", help="No progress bar (it shows only on a terminal, for runs "
-            "longer than a second).")], False),
-        opt("debug", Annotated[bool, typer.Option(
-            "--debug", help="Show the traceback of an error.", hidden=True)], False),
+        opt(
+            "preds",
+            Annotated[
+                str | None,
+                typer.Argument(
+                    help="Predictions: CSV, TSV or NPY file, or - for CSV on stdin. "
+                    "Omit both files to use the bundled sample data.",
+                    show_default=False,
+                    metavar="PREDS",
+                ),
+            ],
+            None,
+        ),
+        opt(
+            "targets",
+            Annotated[
+                str | None,
+                typer.Argument(
+                    help="Targets, in any of the same formats.",
+                    show_default=False,
+                    metavar="TARGETS",
+                ),
+            ],
+            None,
+        ),
+        opt(
+            "grad",
+            Annotated[
+                bool,
+                typer.Option(
+                    "--grad", "-g", help="Also print the gradient w.r.t. the predictions."
+                ),
+            ],
+            False,
+        ),
+        opt(
+            "check",
+            Annotated[
+                bool,
+                typer.Option(
+                    "--check",
+                    "-c",
+                    help="Check the gradient by central finite differences; "
+                    "exit 1 if any element fails.",
+                ),
+            ],
+            False,
+        ),
+        opt(
+            "reduction",
+            Annotated[
+                Literal[reductions],
+                typer.Option(
+                    "--reduction",
+                    "-r",
+                    help="How row losses combine: " + _reduction_help(reductions),
+                ),
+            ],
+            "mean",
+        ),
+        opt(
+            "sample_weights",
+            Annotated[
+                str | None,
+                typer.Option(
+                    "--sample-weights",
+                    metavar="FILE",
+                    show_default=False,
+                    help="One weight per row (CSV, TSV or NPY): sum = Σ s_i·L_i, "
+                    "mean = Σ s_i·L_i / Σ s_i (scikit-learn's sample_weight).",
+                ),
+            ],
+            None,
+        ),
+        opt(
+            "against",
+            Annotated[
+                str | None,
+                typer.Option(
+                    "--against",
+                    metavar="GRAD_FILE",
+                    show_default=False,
+                    help="Compare your own gradient (shaped like the predictions, CSV or NPY) with "
+                    "losscli's and with finite differences; exit 1 if it does not match.",
+                ),
+            ],
+            None,
+        ),
+        opt(
+            "fmt",
+            Annotated[
+                Literal[FORMATS] | None,
+                typer.Option(
+                    "--format",
+                    "-f",
+                    show_default=False,
+                    help="Output format. Default: table on a terminal, plain otherwise.",
+                ),
+            ],
+            None,
+        ),
+        opt(
+            "grad_out",
+            Annotated[
+                Path | None,
+                typer.Option(
+                    "--grad-out",
+                    help="Write the full gradient to this .npy or .csv file "
+                    "(atomically; never over an input).",
+                    dir_okay=False,
+                    show_default=False,
+                ),
+            ],
+            None,
+        ),
+        opt(
+            "eps",
+            Annotated[float, typer.Option(help="Finite-difference step h for --check.")],
+            1e-6,
+        ),
+        opt(
+            "rtol",
+            Annotated[
+                float,
+                typer.Option(
+                    help="Relative tolerance for --check and --against: pass when |a − n| ≤ atol + "
+                    "rtol·|n|."
+                ),
+            ],
+            1e-3,
+        ),
+        opt(
+            "atol",
+            Annotated[float, typer.Option(help="Absolute tolerance for --check and --against.")],
+            1e-5,
+        ),
+        opt(
+            "quiet",
+            Annotated[
+                bool,
+                typer.Option(
+                    "--quiet",
+                    "-q",
+                    help="No progress bar (it shows only on a terminal, for runs "
+                    "longer than a second).",
+                ),
+            ],
+            False,
+        ),
+        opt(
+            "debug",
+            Annotated[
+                bool, typer.Option("--debug", help="Show the traceback of an error.", hidden=True)
+            ],
+            False,
+        ),
     ]
 
 
@@ -467,8 +582,10 @@ def _run(
     if not grad:
         report.grad = None
     elif reduction == "none" and fmt in ("plain", "csv"):
-        print("Note: with --reduction none the gradient is that of each row's own loss",
-              file=sys.stderr)
+        print(
+            "Note: with --reduction none the gradient is that of each row's own loss",
+            file=sys.stderr,
+        )
     if report.hist is not None and report.hist.nonfinite and fmt != "table":
         print(
             f"Note: {report.hist.nonfinite} rows with a NaN or infinite loss are not in the "
@@ -517,8 +634,8 @@ def _compute_or_stream(loss, inputs, options, *, grad, grad_out, quiet, **kwargs
 
     # Streaming covers the two-file, row-separable case; sample weights, --against and losses
     # with a final transform (rmse) are computed in memory.
-    streamable = set(inputs) == {"predictions", "targets"} and loss.separable and (
-        loss.transform is None
+    streamable = (
+        set(inputs) == {"predictions", "targets"} and loss.separable and (loss.transform is None)
     )
     # So are column selection, ids, --top and --hist (losscli.select reads whole files).
     pipeline = ("one_file", "pred_cols", "target_cols", "id_col", "top", "bins")
@@ -528,11 +645,15 @@ def _compute_or_stream(loss, inputs, options, *, grad, grad_out, quiet, **kwargs
     from .stream import compute
 
     return compute(
-        loss, inputs, options, grad=grad, grad_out=grad_out, quiet=quiet, in_memory=in_memory,
+        loss,
+        inputs,
+        options,
+        grad=grad,
+        grad_out=grad_out,
+        quiet=quiet,
+        in_memory=in_memory,
         **{k: v for k, v in kwargs.items() if k not in pipeline},
     )
-
-
 
 
 def _compute(
@@ -578,8 +699,16 @@ def _compute(
     result = None
     if check:
         result = gradcheck(
-            loss, None, None, reduction=reduction, eps=eps, rtol=rtol, atol=atol,
-            analytic=gradient, prepared=prepared, sample_weights=s,
+            loss,
+            None,
+            None,
+            reduction=reduction,
+            eps=eps,
+            rtol=rtol,
+            atol=atol,
+            analytic=gradient,
+            prepared=prepared,
+            sample_weights=s,
         )
     compared = None
     if yours is not None:

@@ -323,7 +323,10 @@ def _is_header(fields: list[str]) -> bool:
 
 
 def _scan(
-    stream: TextIO, sep: str, err: _Err, emit: Callable[[np.ndarray], None] | None = None,
+    stream: TextIO,
+    sep: str,
+    err: _Err,
+    emit: Callable[[np.ndarray], None] | None = None,
     chunk_rows: int = 65536,
 ) -> tuple[np.ndarray, list[str] | None]:
     """The authoritative parser: validate every cell, report the first problem precisely.

@@ -98,9 +98,7 @@ def _plain(report: Report, out: IO[str]) -> None:
     if report.check is not None:
         fields = _check_summary_fields(report.check)
         verdict = "PASS" if fields.pop("passed") else "FAIL"
-        sections.append(
-            " ".join([verdict] + [f"{k}={_text(v)}" for k, v in fields.items()])
-        )
+        sections.append(" ".join([verdict] + [f"{k}={_text(v)}" for k, v in fields.items()]))
     if report.against is not None:
         sections.append(_against_plain(report.against))
     if report.top is not None:
@@ -236,8 +234,10 @@ def _json(report: Report, out: IO[str]) -> None:
         doc["grad"] = _json_array(report.grad)
         doc["grad_of"] = report.grad_of
     if report.check is not None:
-        check = {k: _json_number(v) if isinstance(v, float) else v
-                 for k, v in _check_summary_fields(report.check).items()}
+        check = {
+            k: _json_number(v) if isinstance(v, float) else v
+            for k, v in _check_summary_fields(report.check).items()
+        }
         check["worst"] = [
             {
                 "index": list(idx),

@@ -19,22 +19,25 @@ preds = np.round(targets + rng.normal(0.0, 0.3, size=(8, 3)), 2)
 labels = np.array([0, 2, 1, 3, 2, 0, 1, 3])
 logits = np.round(rng.normal(0.0, 1.0, size=(8, 4)) + 2.0 * np.eye(4)[labels], 2)
 # Probabilities in tenths, each row summing to exactly 1 in decimal.
-probs = np.array([
-    [0.7, 0.1, 0.1, 0.1],
-    [0.1, 0.2, 0.6, 0.1],
-    [0.2, 0.5, 0.2, 0.1],
-    [0.1, 0.1, 0.2, 0.6],
-    [0.3, 0.1, 0.5, 0.1],
-    [0.4, 0.3, 0.2, 0.1],
-    [0.1, 0.8, 0.0, 0.1],
-    [0.25, 0.25, 0.25, 0.25],
-])
+probs = np.array(
+    [
+        [0.7, 0.1, 0.1, 0.1],
+        [0.1, 0.2, 0.6, 0.1],
+        [0.2, 0.5, 0.2, 0.1],
+        [0.1, 0.1, 0.2, 0.6],
+        [0.3, 0.1, 0.5, 0.1],
+        [0.4, 0.3, 0.2, 0.1],
+        [0.1, 0.8, 0.0, 0.1],
+        [0.25, 0.25, 0.25, 0.25],
+    ]
+)
 onehot = np.eye(4)[labels]
 
 
 def write(name: str, array: np.ndarray, header: list[str], fmt: str) -> None:
-    np.savetxt(HERE / f"{name}.csv", array, fmt=fmt, delimiter=",", header=",".join(header),
-               comments="")
+    np.savetxt(
+        HERE / f"{name}.csv", array, fmt=fmt, delimiter=",", header=",".join(header), comments=""
+    )
     np.save(HERE / f"{name}.npy", array)
 
 

@@ -90,8 +90,9 @@ def test_json_numbers_round_trip_exactly(tmp_path):
 
 
 def test_json_none(files):
-    doc = json.loads(run("mse", str(files / "p.csv"), str(files / "t.csv"), "-r", "none",
-                         "-f", "json").stdout)
+    doc = json.loads(
+        run("mse", str(files / "p.csv"), str(files / "t.csv"), "-r", "none", "-f", "json").stdout
+    )
     assert doc["value"] == [2.5, 12.5]
     assert "grad" not in doc and "check" not in doc
 
@@ -108,8 +109,13 @@ def test_csv_format(files):
 def test_table_format_shows_summary_gradient_and_check(files):
     r = run("mse", str(files / "p.csv"), str(files / "t.csv"), "-g", "-c", "-f", "table")
     assert r.exit_code == 0
-    for text in ("Mean squared error", "Value", "7.5", "Gradient of the mean loss", "PASS: 4 "
-                 "elements checked, 0 failed"):
+    for text in (
+        "Mean squared error",
+        "Value",
+        "7.5",
+        "Gradient of the mean loss",
+        "PASS: 4 elements checked, 0 failed",
+    ):
         assert text in r.stdout
 
 
@@ -140,8 +146,9 @@ def test_ce_probabilities_with_one_hot_targets(tmp_path):
 def test_ce_targets_option_forces_kind(tmp_path):
     (tmp_path / "z.csv").write_text("0,0\n")
     (tmp_path / "y.csv").write_text("1,0\n")
-    r = run("ce", str(tmp_path / "z.csv"), str(tmp_path / "y.csv"), "--logits", "--targets",
-            "index")
+    r = run(
+        "ce", str(tmp_path / "z.csv"), str(tmp_path / "y.csv"), "--logits", "--targets", "index"
+    )
     assert r.exit_code == 2
     assert r.stderr == (
         f"Error: {tmp_path / 'y.csv'}: --targets index needs one column of class indices, "
@@ -233,32 +240,50 @@ def test_npy_and_csv_mixed(files):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["mse", "{d}/p.csv", "{d}/wide.csv"],
-         "{d}/p.csv, {d}/wide.csv: predictions and targets differ in shape: (2, 2) vs (2, 3)"),
+        (
+            ["mse", "{d}/p.csv", "{d}/wide.csv"],
+            "{d}/p.csv, {d}/wide.csv: predictions and targets differ in shape: (2, 2) vs (2, 3)",
+        ),
         (["mse", "{d}/nope.csv", "{d}/t.csv"], "{d}/nope.csv: file not found"),
-        (["mse", "{d}/p.csv"],
-         "give both PREDS and TARGETS, or neither to use the bundled sample data (or PREDS "
-         "alone with --pred-col/--target-col)"),
+        (
+            ["mse", "{d}/p.csv"],
+            "give both PREDS and TARGETS, or neither to use the bundled sample data (or PREDS "
+            "alone with --pred-col/--target-col)",
+        ),
         (["mse", "-", "-"], "only one of PREDS and TARGETS can be - (stdin)"),
-        (["mse", "{d}/p.csv", "{d}/t.csv", "--format", "xml"],
-         "Invalid value for '--format' / '-f': 'xml' is not one of 'table', 'plain', 'json', "
-         "'csv'."),
-        (["mse", "{d}/p.csv", "{d}/t.csv", "--reduction", "avg"],
-         "Invalid value for '--reduction' / '-r': 'avg' is not one of 'mean', 'sum', 'none'."),
-        (["ce", "{d}/p.csv", "{d}/labels_neg.csv", "--logits"],
-         "{d}/labels_neg.csv: class index -1 at (row 1) is negative; class indices run from 0 "
-         "to 1"),
-        (["ce", "{d}/p.csv", "{d}/labels_frac.csv", "--logits"],
-         "{d}/labels_frac.csv: class index 0.5 at (row 0) is not a whole number; class indices "
-         "are integers in [0, 2) — for probability targets give N × 2 rows"),
-        (["ce", "{d}/p.csv", "{d}/labels_big.csv", "--logits"],
-         "{d}/labels_big.csv: class index 2 at (row 0) is out of range for 2 classes (valid: 0 "
-         "to 1)"),
-        (["ce", "{d}/p.csv", "{d}/labels.csv"],
-         "{d}/p.csv: probabilities must lie in [0, 1], found 2.0 at (row 0, col 1) — pass "
-         "--logits if these are raw scores"),
-        (["mse", "{d}/p.csv", "{d}/t.csv", "--grad-out", "{d}/g.txt"],
-         "--grad-out must end in .npy, .csv or .tsv, got '{d}/g.txt'"),
+        (
+            ["mse", "{d}/p.csv", "{d}/t.csv", "--format", "xml"],
+            "Invalid value for '--format' / '-f': 'xml' is not one of 'table', 'plain', 'json', "
+            "'csv'.",
+        ),
+        (
+            ["mse", "{d}/p.csv", "{d}/t.csv", "--reduction", "avg"],
+            "Invalid value for '--reduction' / '-r': 'avg' is not one of 'mean', 'sum', 'none'.",
+        ),
+        (
+            ["ce", "{d}/p.csv", "{d}/labels_neg.csv", "--logits"],
+            "{d}/labels_neg.csv: class index -1 at (row 1) is negative; class indices run from 0 "
+            "to 1",
+        ),
+        (
+            ["ce", "{d}/p.csv", "{d}/labels_frac.csv", "--logits"],
+            "{d}/labels_frac.csv: class index 0.5 at (row 0) is not a whole number; class indices "
+            "are integers in [0, 2) — for probability targets give N × 2 rows",
+        ),
+        (
+            ["ce", "{d}/p.csv", "{d}/labels_big.csv", "--logits"],
+            "{d}/labels_big.csv: class index 2 at (row 0) is out of range for 2 classes (valid: 0 "
+            "to 1)",
+        ),
+        (
+            ["ce", "{d}/p.csv", "{d}/labels.csv"],
+            "{d}/p.csv: probabilities must lie in [0, 1], found 2.0 at (row 0, col 1) — pass "
+            "--logits if these are raw scores",
+        ),
+        (
+            ["mse", "{d}/p.csv", "{d}/t.csv", "--grad-out", "{d}/g.txt"],
+            "--grad-out must end in .npy, .csv or .tsv, got '{d}/g.txt'",
+        ),
     ],
 )
 def test_bad_input_one_line_exit_2(files, args, message):
@@ -303,8 +328,9 @@ def test_grad_out_refuses_to_overwrite_an_input(files):
 
 def _python(*args: str, **kwargs) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env,
-                          cwd=ROOT, **kwargs)
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, env=env, cwd=ROOT, **kwargs
+    )
 
 
 def test_version_and_python_dash_m():
@@ -340,10 +366,16 @@ def test_help_and_version_do_not_import_pandas(args):
 def test_broken_pipe_is_quiet(tmp_path):
     np.save(tmp_path / "p.npy", np.ones((20000, 2)))
     np.save(tmp_path / "t.npy", np.zeros((20000, 2)))
-    cmd = (f"{sys.executable} -m losscli mse {tmp_path}/p.npy {tmp_path}/t.npy -r none -g "
-           "| head -n 1")
-    r = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, cwd=ROOT,
-                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    cmd = (
+        f"{sys.executable} -m losscli mse {tmp_path}/p.npy {tmp_path}/t.npy -r none -g | head -n 1"
+    )
+    r = subprocess.run(
+        ["bash", "-c", cmd],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert r.stdout == "1.0\n"
     assert r.stderr == "Note: with --reduction none the gradient is that of each row's own loss\n"
 

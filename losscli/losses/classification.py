@@ -342,9 +342,7 @@ def prepare_cross_entropy(
     }
     _describe_class_options(describe, row_weights, options)
     kernel_options = {"logits": logits, "clip": clip, "row_weights": row_weights}
-    return Prepared(
-        predictions, a, kernel_options, describe=describe, per_row=("row_weights",)
-    )
+    return Prepared(predictions, a, kernel_options, describe=describe, per_row=("row_weights",))
 
 
 def _ce_values_and_grad(
