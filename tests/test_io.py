@@ -325,7 +325,7 @@ def save(tmp_path: Path, name: str, array) -> str:
     path = tmp_path / name
     if array.dtype.hasobject:
         # An NPY of Python objects is its header followed by a pickle of the array: written by
-        # hand, so the test suite never passes allow_pickle=True anywhere.
+        # hand, so the test suite never asks numpy to pickle anything.
         with open(path, "wb") as f:
             np.lib.format.write_array_header_1_0(
                 f, {"descr": "|O", "fortran_order": False, "shape": array.shape}
