@@ -214,6 +214,11 @@ def _json_number(x: float) -> float | None:
     return x if math.isfinite(x) else None  # JSON has no NaN; null stands for it
 
 
+def _json_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` with its float values made JSON-safe (non-finite → null)."""
+    return {k: _json_number(v) if isinstance(v, float) else v for k, v in fields.items()}
+
+
 def _json_array(a: np.ndarray) -> Any:
     if np.isfinite(a).all():
         return a.tolist()
@@ -234,10 +239,7 @@ def _json(report: Report, out: IO[str]) -> None:
         doc["grad"] = _json_array(report.grad)
         doc["grad_of"] = report.grad_of
     if report.check is not None:
-        check = {
-            k: _json_number(v) if isinstance(v, float) else v
-            for k, v in _check_summary_fields(report.check).items()
-        }
+        check = _json_fields(_check_summary_fields(report.check))
         check["worst"] = [
             {
                 "index": list(idx),
@@ -255,10 +257,7 @@ def _json(report: Report, out: IO[str]) -> None:
     if report.against is not None:
         doc["against"] = _against_json(report.against, report.ids)
     if report.top is not None:
-        doc["top"] = [
-            {k: _json_number(v) if isinstance(v, float) else v for k, v in record.items()}
-            for record in _top_records(report.top, report.ids)
-        ]
+        doc["top"] = [_json_fields(record) for record in _top_records(report.top, report.ids)]
     if report.hist is not None:
         doc["hist"] = {
             "edges": _json_array(report.hist.edges),
@@ -445,10 +444,7 @@ def _against_csv(result, ids: list[str] | None = None) -> str:
 
 
 def _against_json(result, ids: list[str] | None = None) -> dict[str, Any]:
-    doc = {
-        k: _json_number(v) if isinstance(v, float) else v
-        for k, v in _check_summary_fields(result.check).items()
-    }
+    doc = _json_fields(_check_summary_fields(result.check))
     doc["worst"] = [
         {
             "index": list(idx),
