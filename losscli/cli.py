@@ -482,9 +482,16 @@ def _resolve_inputs(
             "give both PREDS and TARGETS, or neither to use the bundled sample data "
             "(or PREDS alone with --pred-col/--target-col)"
         )
-    if preds == "-" and targets == "-":
-        raise UsageError("only one of PREDS and TARGETS can be - (stdin)")
     return preds, targets
+
+
+# How the command line names each input, for messages about them.
+_ARGUMENT_NAMES = {
+    "predictions": "PREDS",
+    "targets": "TARGETS",
+    "sample weights": "--sample-weights",
+    "gradient": "--against",
+}
 
 
 def _name_the_file(exc: InputError, inputs: dict[str, str]) -> InputError:
@@ -531,9 +538,10 @@ def _run(
         inputs["sample weights"] = sample_weights
     if against is not None:
         inputs["gradient"] = against
-    read = list(inputs.values())[1:] if one_file else list(inputs.values())  # one file, read once
-    if read.count("-") > 1:
-        raise UsageError("only one input can be - (stdin)")
+    read = dict(list(inputs.items())[1:]) if one_file else inputs  # one file, read once
+    from_stdin = [_ARGUMENT_NAMES[role] for role, path in read.items() if path == "-"]
+    if len(from_stdin) > 1:
+        raise UsageError(f"only one of {' and '.join(from_stdin)} can be - (stdin)")
     selection = {
         "one_file": one_file,
         "pred_cols": pred_col or (),

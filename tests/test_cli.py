@@ -252,6 +252,10 @@ def test_npy_and_csv_mixed(files):
         ),
         (["mse", "-", "-"], "only one of PREDS and TARGETS can be - (stdin)"),
         (
+            ["mse", "-", "{d}/t.csv", "--against", "-"],
+            "only one of PREDS and --against can be - (stdin)",
+        ),
+        (
             ["mse", "{d}/p.csv", "{d}/t.csv", "--format", "xml"],
             "Invalid value for '--format' / '-f': 'xml' is not one of 'table', 'plain', 'json', "
             "'csv'.",
