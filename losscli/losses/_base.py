@@ -240,6 +240,16 @@ class Loss:
     transform_grad: Callable[[Any], Any] | None = None
     # A small input for ``losscli explain``'s worked example: (predictions, targets, options).
     example: tuple[Any, Any, Mapping[str, Any]] | None = None
+    # Second derivatives: ``hess_kernel(p, t, **opts)`` is the diagonal of the Hessian of
+    # ``values(p, t, **opts).sum()`` w.r.t. ``p``, shaped like ``p`` (laid out as grad_kernel);
+    # None where the loss has none. ``hess_note`` says where it is degenerate (mae: 0 almost
+    # everywhere).
+    hess_kernel: Kernel | None = None
+    hess_note: str = ""
+    # ``kinks(p, t, **opts)``: boolean mask shaped like ``p``, True where the loss has no
+    # derivative (hinge at the margin, |e| at 0); the grad kernel returns the documented
+    # subgradient there and the checker reports such elements as "kink".
+    kinks: Kernel | None = None
 
     def __post_init__(self) -> None:
         # help(losscli.mse) and inspect.getdoc show the loss's own docstring.
