@@ -21,7 +21,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from ._version import __version__
-from .errors import InputError, LossCliError, LossCliWarning, UsageError
+from .errors import InputError, LossCliError, LossCliNote, LossCliWarning, UsageError
 from .fastparams import FastParams
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
@@ -365,6 +365,51 @@ def _pipeline_parameters() -> list[inspect.Parameter]:
     ]
 
 
+READING_PANEL = "Reading text files"
+_READING_HELP = {
+    "delimiter": "Field delimiter of CSV/TSV inputs: one character, tab or whitespace (runs of "
+    "spaces, as np.savetxt writes). Default: detected (see docs/inputs.md).",
+    "tsv": "Inputs are tab-separated (same as --delimiter tab).",
+    "header": "Whether the first row of a text input names the columns. Default: detected.",
+    "keep_index": 'Keep a first column named "" or "Unnamed: 0" that counts 0, 1, 2, … '
+    "(a pandas index, left out by default) as data.",
+    "strict_columns": "When both files have headers, refuse targets whose columns are those of "
+    "the predictions in another order (default: put them in order) or have other names.",
+}
+
+
+def _reading_parameters() -> list[inspect.Parameter]:
+    """Options for reading text inputs: delimiter, header, index column, column matching."""
+
+    def opt(name: str, kind: Any, *decls: str, default: Any = None, **kwargs: Any):
+        option = typer.Option(
+            *decls,
+            help=_READING_HELP[name],
+            rich_help_panel=READING_PANEL,
+            show_default=False,
+            **kwargs,
+        )
+        return P(name, P.KEYWORD_ONLY, default=default, annotation=Annotated[kind, option])
+
+    return [
+        opt("delimiter", str | None, "--delimiter", "-d", metavar="CHAR"),
+        opt("tsv", bool, "--tsv", default=False),
+        opt("header", bool | None, "--header/--no-header"),
+        opt("keep_index", bool, "--keep-index", default=False),
+        opt("strict_columns", bool, "--strict-columns", default=False),
+    ]
+
+
+def _reading_options(delimiter, tsv, header, keep_index, strict_columns):
+    """The reading options as :class:`losscli.layout.Options`."""
+    from .layout import Options, parse_delimiter
+
+    if tsv and delimiter is not None and parse_delimiter(delimiter) != "\t":
+        raise UsageError("--tsv and --delimiter disagree; give one of them")
+    sep = "\t" if tsv else None if delimiter is None else parse_delimiter(delimiter)
+    return Options(sep, header, keep_index, strict_columns)
+
+
 def _loss_parameter(param) -> inspect.Parameter:
     """A typer option for a loss-specific :class:`~losscli.losses.Param`."""
     kwargs: dict[str, Any] = {"help": param.help}
@@ -386,6 +431,7 @@ def _make_command(loss) -> Callable[..., None]:
     params = (
         _shared_parameters(loss.reductions)
         + _pipeline_parameters()
+        + _reading_parameters()
         + [_loss_parameter(p) for p in loss.params]
     )
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
@@ -528,9 +574,15 @@ def _run(
     hist: bool = False,
     bins: int | None = None,
     output: Path | None = None,
+    delimiter: str | None = None,
+    tsv: bool = False,
+    header: bool | None = None,
+    keep_index: bool = False,
+    strict_columns: bool = False,
     **options: Any,
 ) -> None:
     fmt = fmt or _default_format(output)
+    reading = _reading_options(delimiter, tsv, header, keep_index, strict_columns)
     one_file = preds is not None and targets is None and bool(pred_col or target_col)
     preds, targets = _resolve_inputs(loss, preds, targets, options, one_file)
     inputs = {"predictions": preds, "targets": targets}
@@ -572,14 +624,18 @@ def _run(
                 rtol=rtol,
                 atol=atol,
                 quiet=quiet,
+                reading=reading,
                 **selection,
             )
         except InputError as exc:
             raise _name_the_file(exc, inputs) from None
         finally:
+            shown = set()
             for w in caught:
-                if issubclass(w.category, LossCliWarning):
-                    print(f"Warning: {_one_line(str(w.message))}", file=sys.stderr)
+                if issubclass(w.category, LossCliWarning) and str(w.message) not in shown:
+                    shown.add(str(w.message))
+                    kind = "Note" if issubclass(w.category, LossCliNote) else "Warning"
+                    print(f"{kind}: {_one_line(str(w.message))}", file=sys.stderr)
     if grad_out is not None:
         if written is None:
             from .io import write_array
@@ -630,13 +686,13 @@ def _same_path(a: Path, b: Path) -> bool:
     return os.path.realpath(a) == os.path.realpath(b)
 
 
-def _compute_or_stream(loss, inputs, options, *, grad, grad_out, quiet, **kwargs):
+def _compute_or_stream(loss, inputs, options, *, grad, grad_out, quiet, reading, **kwargs):
     """``(report, shape of the gradient already written to grad_out, or None)``: big files are
     streamed (see losscli.stream), the rest computed in memory."""
     want_grad = grad or grad_out is not None
 
     def in_memory():
-        return _compute(loss, inputs, options, want_grad=want_grad, **kwargs)
+        return _compute(loss, inputs, options, want_grad=want_grad, reading=reading, **kwargs)
 
     from .stream import wants_stream
 
@@ -660,6 +716,7 @@ def _compute_or_stream(loss, inputs, options, *, grad, grad_out, quiet, **kwargs
         grad_out=grad_out,
         quiet=quiet,
         in_memory=in_memory,
+        reading=reading,
         **{k: v for k, v in kwargs.items() if k not in pipeline},
     )
 
@@ -681,6 +738,7 @@ def _compute(
     id_col=None,
     top=None,
     bins=None,
+    reading=None,
 ):
     from .gradcheck import gradcheck
     from .io import read_array
@@ -693,10 +751,11 @@ def _compute(
         pred_cols=pred_cols,
         target_cols=target_cols,
         id_col=id_col,
+        options=reading,
     )
     s = None
     if "sample weights" in inputs:
-        s = read_array(inputs["sample weights"], role="sample weights")
+        s = read_array(inputs["sample weights"], role="sample weights", options=reading)
     prepared = loss.prepare_inputs(data.predictions, data.targets, **options)
     yours = inputs.get("gradient")
     if want_grad or check or yours:
@@ -725,7 +784,7 @@ def _compute(
         compared = compare_gradient(
             loss,
             prepared,
-            read_array(yours, role="gradient"),
+            read_array(yours, role="gradient", options=reading),
             reduction=reduction,
             sample_weights=s,
             eps=eps,

@@ -7,7 +7,7 @@ without paying for it.
 
 from __future__ import annotations
 
-__all__ = ["LossCliError", "InputError", "UsageError", "LossCliWarning"]
+__all__ = ["LossCliError", "InputError", "UsageError", "LossCliWarning", "LossCliNote"]
 
 
 class LossCliError(Exception):
@@ -43,3 +43,8 @@ class LossCliWarning(UserWarning):
     Examples: probability rows that do not sum to 1, probabilities clipped before the log.
     The CLI prints these on stderr as ``Warning: …``.
     """
+
+
+class LossCliNote(LossCliWarning):
+    """A decision the user should hear about, not a problem: how an input was read (its
+    delimiter, header, index column, column order). The CLI prints these as ``Note: …``."""

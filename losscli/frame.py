@@ -25,10 +25,10 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from . import layout as _layout
 from .errors import InputError
 from .io import (
     _NUMBER,
-    _SEPARATORS,
     _clean,
     _error,
     _open,
@@ -40,7 +40,14 @@ from .io import (
     split_extension,
 )
 
-__all__ = ["Frame", "read_frame", "PARQUET_EXTENSIONS", "PARQUET_MAGIC", "read_parquet_array"]
+__all__ = [
+    "Frame",
+    "read_frame",
+    "read_frames",
+    "PARQUET_EXTENSIONS",
+    "PARQUET_MAGIC",
+    "read_parquet_array",
+]
 
 PARQUET_EXTENSIONS = (".parquet", ".pq")
 PARQUET_MAGIC = b"PAR1"
@@ -55,8 +62,12 @@ class Frame:
     """Named (or numbered) columns of one input; each converted to numbers on request.
 
     ``columns`` holds the header names, or None when the file has none; columns are then
-    known by their number, counted from 1 as in the file (``cut -f``).
+    known by their number, counted from 1 as in the file (``cut -f``). ``index`` is the
+    column that is a row index (a pandas index: left out of the columns taken by default),
+    or None.
     """
+
+    index: int | None = None
 
     def __init__(self, source: str, role: str, columns: list[str] | None, width: int, n_rows: int):
         self.source = source
@@ -123,9 +134,43 @@ class Frame:
 
 
 def read_frame(
-    source: str | os.PathLike, *, role: str = "input", stdin: BinaryIO | None = None
+    source: str | os.PathLike,
+    *,
+    role: str = "input",
+    stdin: BinaryIO | None = None,
+    options: _layout.Options | None = None,
 ) -> Frame:
     """Read CSV/TSV/NPY/Parquet (or stdin for ``-``) keeping every column, text or numbers."""
+    return read_frames({role: source}, stdin=stdin, options=options)[role]
+
+
+def read_frames(
+    sources: dict[str, str | os.PathLike],
+    *,
+    stdin: BinaryIO | None = None,
+    options: _layout.Options | None = None,
+) -> dict[str, Frame]:
+    """Read several inputs by role, their text layouts decided together (a numeric first
+    row is settled by the other file's header; see :func:`losscli.layout.decide`)."""
+    opened = {role: _open_frame(source, role, stdin) for role, source in sources.items()}
+    text = {role: o for role, o in opened.items() if isinstance(o, tuple)}
+    heads = [
+        _layout.head_of_bytes(raw, display, role, ext) for role, (raw, display, ext) in text.items()
+    ]
+    layouts = _layout.decide(heads, options or _layout.Options(), match_columns=False)
+    decided = dict(zip(text, layouts, strict=True))
+    out: dict[str, Frame] = {}
+    for role, o in opened.items():
+        if isinstance(o, tuple):
+            raw, display, _ = o
+            out[role] = _text_frame(raw, decided[role], display, role)
+        else:
+            out[role] = o
+    return out
+
+
+def _open_frame(source, role: str, stdin) -> Frame | tuple[bytes, str, str]:
+    """NPY and Parquet read (a Frame); text as ``(bytes, display, extension)``."""
     if isinstance(source, str) and source == "-":
         display = "<stdin>"
         err = _error(role, display)
@@ -134,7 +179,7 @@ def read_frame(
             return _ArrayFrame(display, role, _read_npy(io.BytesIO(raw), err))
         if raw.startswith(PARQUET_MAGIC):
             return _arrow_frame(io.BytesIO(raw), display, role)
-        return _text_frame(raw, ",", display, role)
+        return raw, display, ""
 
     display = os.fsdecode(os.fspath(source))
     err = _error(role, display)
@@ -142,13 +187,13 @@ def read_frame(
     with _open(source, err) as f:
         if compression:  # p.csv.gz: CSV/TSV inside, as losscli.io reads it
             with open_decompressed(f, compression, err) as text:
-                return _text_frame(text.read(), _SEPARATORS.get(ext, ","), display, role)
+                return text.read(), display, ext
         raw = f.read()
     if ext == ".npy":
         return _ArrayFrame(display, role, _read_npy(io.BytesIO(raw), err))
     if ext in PARQUET_EXTENSIONS:
         return _arrow_frame(io.BytesIO(raw), display, role)
-    return _text_frame(raw, _SEPARATORS.get(ext, ","), display, role)
+    return raw, display, ext
 
 
 def read_parquet_array(f: BinaryIO, display: str, role: str) -> tuple[np.ndarray, list[str]]:
@@ -172,26 +217,11 @@ def _is_number(cell: str) -> bool:
     return bool(_NUMBER.fullmatch(cell))
 
 
-def _frame_header(first: list[str], second: list[str] | None) -> bool:
-    """Whether the first row names the columns.
-
-    A row of numbers only is data. A row with text is a header — unless it has the shape of
-    the row below (text in the same columns, numbers in the others, at least one number), as
-    the rows of a header-less file with an id column do.
-    """
-    kinds = [_is_number(c) for c in first]
-    if all(kinds):
-        return False
-    if second is None or len(second) != len(first) or not any(kinds):
-        return True
-    return kinds != [_is_number(c) for c in second]
-
-
-def _text_frame(raw: bytes, sep: str, display: str, role: str) -> _TextFrame:
+def _text_frame(raw: bytes, lay: _layout.Layout, display: str, role: str) -> _TextFrame:
     err = _error(role, display)
     try:
         stream = io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8-sig", newline="")
-        rows = list(_rows(stream, sep, err))  # cells are cleaned per column, when used
+        rows = list(_rows(stream, lay.sep, err))  # cells are cleaned per column, when used
     except UnicodeDecodeError:
         raise err("file is not UTF-8 text; save it as UTF-8") from None
     if not rows:
@@ -204,14 +234,16 @@ def _text_frame(raw: bytes, sep: str, display: str, role: str) -> _TextFrame:
                 f"line {line} has {_plural(len(fields), 'field')}, "
                 f"expected {width} (as on line {first_line})"
             )
-    first = [_clean(c) for c in first]
-    second = [_clean(c) for c in rows[1][1]] if len(rows) > 1 else None
-    header = _frame_header(first, second)
-    if header:
+    if lay.header:
         rows = rows[1:]
         if not rows:
             raise err("has a header row but no data rows")
-    return _TextFrame(display, role, first if header else None, rows)
+    frame = _TextFrame(display, role, lay.file_names, rows)
+    if lay.index:
+        frame.index = 0
+        column = frame.numeric([0])  # counts from index_start: checked on every row
+        lay.arrange(column)
+    return frame
 
 
 class _TextFrame(Frame):

@@ -25,12 +25,10 @@ structured, datetime and object arrays are rejected. Files are never unpickled.
 from __future__ import annotations
 
 import contextlib
-import csv
 import io
 import itertools
 import math
 import os
-import re
 import stat
 import sys
 import tempfile
@@ -42,11 +40,14 @@ from typing import BinaryIO, TextIO
 import numpy as np
 import numpy.lib.format as npy_format
 
+from losscli import layout as _layout
 from losscli.errors import InputError, UsageError
+from losscli.layout import Layout, Options
 
 __all__ = [
     "Table",
     "read_table",
+    "read_tables",
     "read_array",
     "write_array",
     "write_text",
@@ -57,12 +58,11 @@ __all__ = [
 # Inputs at least this big go through pandas; smaller ones through the Python scanner.
 _PANDAS_MIN_BYTES = 1 << 20
 
-_SEPARATORS = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
+_SEPARATORS = {".csv": ",", ".tsv": "\t", ".tab": "\t"}  # what the extension says
 # Compressed text, by extension: the extension before it chooses the separator (p.tsv.gz).
 COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd"}
-# What a cell may hold, after stripping whitespace and one pair of double quotes. Kept to
-# what pandas' C parser also accepts so small and big files are treated alike.
-_NUMBER = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan)", re.I)
+# What a cell may hold (see losscli.layout).
+_NUMBER = _layout.NUMBER
 _STDIN_TTY = (
     "reading from stdin but it is a terminal: pipe data in, "
     "e.g. `cat preds.csv | losscli mse - targets.csv`"
@@ -79,18 +79,57 @@ class Table:
     data: np.ndarray  # float64, always 2-D (rows, cols)
     columns: list[str] | None  # header names, None when the file had no header
     source: str  # display name: the path as given, or "<stdin>"
+    vector: bool = False  # a 1-D NPY or one column: read_array gives a 1-D array
+    layout: Layout | None = None  # how a text input was read (None for NPY and Parquet)
+
+    @property
+    def array(self) -> np.ndarray:
+        """The data as :func:`read_array` gives it: 1-D for a vector."""
+        return self.data[:, 0] if self.vector else self.data
 
 
 def read_table(
-    source: str | os.PathLike, *, role: str = "input", stdin: BinaryIO | None = None
+    source: str | os.PathLike,
+    *,
+    role: str = "input",
+    stdin: BinaryIO | None = None,
+    options: Options | None = None,
 ) -> Table:
-    """Read a CSV/TSV/NPY file (or CSV on stdin when ``source`` is ``-``) as a 2-D table."""
-    data, columns, display, _ = _read(source, role, stdin)
-    return Table(data, columns, display)
+    """Read a CSV/TSV/NPY file (or CSV on stdin when ``source`` is ``-``) as a 2-D table.
+    ``options`` (:class:`losscli.layout.Options`) override the detected delimiter, header and
+    index column."""
+    return read_tables({role: source}, stdin=stdin, options=options)[role]
+
+
+def read_tables(
+    sources: dict[str, str | os.PathLike],
+    *,
+    stdin: BinaryIO | None = None,
+    options: Options | None = None,
+) -> dict[str, Table]:
+    """Read several inputs, by role (``"predictions"``, ``"targets"``, …), their text layouts
+    decided together (:func:`losscli.layout.decide`): a numeric first row is settled by the
+    other file's header, and the targets' columns are put in the predictions' order."""
+    opened = {role: _open_input(source, role, stdin) for role, source in sources.items()}
+    text = {role: i for role, i in opened.items() if isinstance(i, _TextInput)}
+    layouts = _layout.decide([i.head() for i in text.values()], options or Options())
+    out = {}
+    for role, i in opened.items():
+        if isinstance(i, _TextInput):
+            lay = layouts[list(text).index(role)]
+            data, columns = _read_csv(i.raw, i.path, lay, i.err)
+            out[role] = Table(data, columns, i.display, data.shape[1] == 1, lay)
+        else:
+            out[role] = i
+    return out
 
 
 def read_array(
-    source: str | os.PathLike, *, role: str = "input", stdin: BinaryIO | None = None
+    source: str | os.PathLike,
+    *,
+    role: str = "input",
+    stdin: BinaryIO | None = None,
+    options: Options | None = None,
 ) -> np.ndarray:
     """Read a CSV/TSV/NPY/Parquet file (or CSV/NPY on stdin for ``-``) as a float64 array:
     1-D for one column or a 1-D NPY, else 2-D. Raises :class:`~losscli.InputError` with a
@@ -100,8 +139,7 @@ def read_array(
     >>> losscli.read_array("preds.csv")  # doctest: +SKIP
     array([[0.26, -0.04, -0.54], ...])
     """
-    data, _, _, vector = _read(source, role, stdin)
-    return data[:, 0] if vector else data
+    return read_table(source, role=role, stdin=stdin, options=options).array
 
 
 def format_float(x: float) -> str:
@@ -113,8 +151,28 @@ def format_float(x: float) -> str:
 # Reading
 
 
-def _read(source, role: str, stdin) -> tuple[np.ndarray, list[str] | None, str, bool]:
-    """Return (2-D float64 data, columns, display name, whether read_array should give 1-D)."""
+@dataclass(frozen=True, eq=False)
+class _TextInput:
+    """A CSV/TSV input opened but not parsed: its bytes, or its path when it is big."""
+
+    display: str
+    role: str
+    extension: str
+    raw: bytes | None
+    path: str | os.PathLike | None
+
+    def err(self, message: str) -> InputError:
+        return InputError(message, role=self.role, source=self.display)
+
+    def head(self) -> _layout.Head:
+        if self.raw is not None:
+            return _layout.head_of_bytes(self.raw, self.display, self.role, self.extension)
+        with _open(self.path, self.err) as f:
+            return _layout.read_head(f, self.display, self.role, self.extension)
+
+
+def _open_input(source, role: str, stdin) -> Table | _TextInput:
+    """NPY and Parquet read whole (a Table); text opened for its layout to be decided."""
     if isinstance(source, str) and source == "-":
         display = "<stdin>"
         err = _error(role, display)
@@ -123,8 +181,7 @@ def _read(source, role: str, stdin) -> tuple[np.ndarray, list[str] | None, str, 
             return _npy_result(_read_npy(io.BytesIO(raw), err), display)
         if raw.startswith(b"PAR1"):  # Parquet piped in
             return _parquet_result(io.BytesIO(raw), role, display)
-        data, columns = _read_csv(raw, None, ",", err)
-        return data, columns, display, data.shape[1] == 1
+        return _TextInput(display, role, "", raw, None)
 
     display = os.fsdecode(os.fspath(source))
     err = _error(role, display)
@@ -134,30 +191,24 @@ def _read(source, role: str, stdin) -> tuple[np.ndarray, list[str] | None, str, 
             return _parquet_result(io.BytesIO(f.read()), role, display)
     if compression:
         with _open(source, err) as f, open_decompressed(f, compression, err) as text:
-            data, columns = _read_csv(text.read(), None, _SEPARATORS.get(ext, ","), err)
-        return data, columns, display, data.shape[1] == 1
+            return _TextInput(display, role, ext, text.read(), None)
     with _open(source, err) as f:
         info = os.fstat(f.fileno())
         regular = stat.S_ISREG(info.st_mode)
         if ext == ".npy":
             # A pipe (e.g. bash's `<(cmd)`) cannot seek, which the NPY reader needs.
             return _npy_result(_read_npy(f if regular else io.BytesIO(f.read()), err), display)
-        sep = _SEPARATORS.get(ext, ",")
         if regular and info.st_size >= _PANDAS_MIN_BYTES:
-            data, columns = _read_csv(None, source, sep, err)  # big file: pandas streams the path
-        else:
-            data, columns = _read_csv(f.read(), None, sep, err)  # one read serves both parsers
-    return data, columns, display, data.shape[1] == 1
+            return _TextInput(display, role, ext, None, source)  # big: pandas reads the path
+        return _TextInput(display, role, ext, f.read(), None)  # one read serves both parsers
 
 
-def _parquet_result(
-    f: BinaryIO, role: str, display: str
-) -> tuple[np.ndarray, list[str], str, bool]:
-    """_read's answer for Parquet (the ``parquet`` extra): every column must be numeric."""
+def _parquet_result(f: BinaryIO, role: str, display: str) -> Table:
+    """The Table of a Parquet input (the ``parquet`` extra): every column must be numeric."""
     from .frame import read_parquet_array
 
     array, columns = read_parquet_array(f, display, role)
-    return array, columns, display, array.shape[1] == 1
+    return Table(array, columns, display, array.shape[1] == 1)
 
 
 def split_extension(display: str) -> tuple[str, str | None]:
@@ -235,8 +286,11 @@ def _read_stdin(stdin: BinaryIO | TextIO | None, err: _Err) -> bytes:
 # --- CSV ---------------------------------------------------------------------------------------
 
 
-def _read_csv(raw: bytes | None, path, sep: str, err: _Err) -> tuple[np.ndarray, list[str] | None]:
-    """Parse CSV from ``raw`` bytes, or from ``path`` when the file is too big to slurp."""
+def _read_csv(
+    raw: bytes | None, path, lay: Layout, err: _Err
+) -> tuple[np.ndarray, list[str] | None]:
+    """Parse CSV from ``raw`` bytes, or from ``path`` when the file is too big to slurp, as
+    ``lay`` (its decided layout) says."""
 
     def text() -> TextIO:  # fresh stream, decoded lazily; newline="" lets csv see \r\n
         binary = open(path, "rb") if raw is None else io.BytesIO(raw)  # noqa: SIM115
@@ -244,23 +298,17 @@ def _read_csv(raw: bytes | None, path, sep: str, err: _Err) -> tuple[np.ndarray,
 
     try:
         if raw is None or len(raw) >= _PANDAS_MIN_BYTES:
-            with text() as stream:
-                first = next(_rows(stream, sep, err), None)
-            if first is None:
-                raise err("file is empty")
-            fields = first[1]
-            header = _is_header(fields)
-            data = _pandas_parse(io.BytesIO(raw) if raw is not None else path, sep, header)
+            data = _pandas_parse(io.BytesIO(raw) if raw is not None else path, lay)
             if (
                 data is not None
                 and data.shape[0] > 0
-                and data.shape[1] == len(fields)
+                and data.shape[1] == lay.width
                 and np.isfinite(data).all()
             ):
-                return data, [_clean(c) for c in fields] if header else None
+                return lay.arrange(data), lay.columns
         # Small input, or pandas choked / found NaN: the scanner decides and explains.
         with text() as stream:
-            return _scan(stream, sep, err)
+            return _scan(stream, lay, err)
     except UnicodeDecodeError:
         raise err("file is not UTF-8 text; save it as UTF-8") from None
 
@@ -268,7 +316,7 @@ def _read_csv(raw: bytes | None, path, sep: str, err: _Err) -> tuple[np.ndarray,
 def pandas_options(sep: str, header: bool) -> dict:
     """``pandas.read_csv`` options of the fast path (also used chunk by chunk by stream.py)."""
     return dict(
-        sep=sep,
+        sep=r"\s+" if sep == _layout.WHITESPACE else sep,
         header=0 if header else None,
         index_col=False,
         dtype=np.float64,
@@ -282,7 +330,7 @@ def pandas_options(sep: str, header: bool) -> dict:
     )
 
 
-def _pandas_parse(src, sep: str, header: bool) -> np.ndarray | None:
+def _pandas_parse(src, lay: Layout) -> np.ndarray | None:
     """Fast path: pandas' C parser straight to float64, or None when anything looks off."""
     import pandas as pd
 
@@ -290,7 +338,7 @@ def _pandas_parse(src, sep: str, header: bool) -> np.ndarray | None:
         # Rows longer than the header only warn (and lose data); treat that as failure.
         warnings.simplefilter("error", pd.errors.ParserWarning)
         try:
-            frame = pd.read_csv(src, **pandas_options(sep, header))
+            frame = pd.read_csv(src, **pandas_options(lay.sep, lay.header))
         except (ValueError, pd.errors.ParserWarning):  # ParserError/UnicodeDecodeError are too
             return None
     # Copy into a C-ordered array we own: pandas may hand back a read-only or F-ordered view.
@@ -299,32 +347,19 @@ def _pandas_parse(src, sep: str, header: bool) -> np.ndarray | None:
 
 def _rows(stream: TextIO, sep: str, err: _Err) -> Iterator[tuple[int, list[str]]]:
     """Non-blank rows, each with the 1-based line number it starts on."""
-    reader = csv.reader(stream, delimiter=sep, skipinitialspace=True)
-    end = 0
     try:
-        for fields in reader:
-            start, end = end + 1, reader.line_num
-            if len(fields) > 1 or (fields and fields[0].strip()):
-                yield start, fields
-    except csv.Error as e:
-        raise err(f"cannot parse line {reader.line_num} ({e})") from None
+        for start, fields, _ in _layout.split_rows(stream, sep):
+            yield start, fields
+    except _layout.QuotingError as e:
+        raise err(f"cannot parse line {e.line} ({e})") from None
 
 
-def _clean(cell: str) -> str:
-    cell = cell.strip()
-    if len(cell) >= 2 and cell[0] == cell[-1] == '"':
-        cell = cell[1:-1].strip()
-    return cell
-
-
-def _is_header(fields: list[str]) -> bool:
-    # Empty cells do not decide: "1,,3" is a data row with a hole, not a header.
-    return any(c and not _NUMBER.fullmatch(c) for c in map(_clean, fields))
+_clean = _layout.clean_cell
 
 
 def _scan(
     stream: TextIO,
-    sep: str,
+    lay: Layout,
     err: _Err,
     emit: Callable[[np.ndarray], None] | None = None,
     chunk_rows: int = 65536,
@@ -333,14 +368,15 @@ def _scan(
 
     With ``emit``, the values go to ``emit`` as ``(rows, width)`` arrays of at most
     ``chunk_rows`` rows each (memory stays bounded), and the returned data is empty.
+    Blocks are arranged as ``lay`` says (index column dropped, columns in order).
     """
-    rows = _rows(stream, sep, err)
+    rows = _rows(stream, lay.sep, err)
     first = next(rows, None)
     if first is None:
         raise err("file is empty")
     first_line, first_fields = first
     width = len(first_fields)
-    columns = [_clean(c) for c in first_fields] if _is_header(first_fields) else None
+    columns = [_clean(c) for c in first_fields] if lay.header else None
     if columns is None:
         rows = itertools.chain([first], rows)
 
@@ -350,7 +386,7 @@ def _scan(
 
     values: list[float] = []
     bad: dict[str, list] = {"NaN": [0, ""], "infinite": [0, ""]}  # kind -> [count, first at]
-    nrows = 0
+    nrows = emitted = 0
     for line, fields in rows:
         if len(fields) != width:
             raise err(
@@ -373,17 +409,19 @@ def _scan(
         nrows += 1
         if emit is not None and len(values) >= chunk_rows * width:
             if not (bad["NaN"][0] or bad["infinite"][0]):  # else it raises at the end
-                emit(np.array(values, dtype=np.float64).reshape(-1, width))
+                block = np.array(values, dtype=np.float64).reshape(-1, width)
+                emit(lay.arrange(block, emitted))
+                emitted += len(block)
             values.clear()
     if nrows == 0:
         raise err("has a header row but no data rows")
     _raise_nonfinite(bad, err)
-    data = np.array(values, dtype=np.float64).reshape(-1, width)
+    data = lay.arrange(np.array(values, dtype=np.float64).reshape(-1, width), emitted)
     if emit is not None:
         if len(data):
             emit(data)
         data = data[:0]
-    return data, columns
+    return data, lay.columns
 
 
 def _plural(n: int, word: str) -> str:
@@ -474,10 +512,10 @@ def npy_header(f: BinaryIO, err: _Err) -> tuple[tuple[int, ...], np.dtype, bool,
     return shape, dtype, fortran_order, data_start
 
 
-def _npy_result(array: np.ndarray, display: str) -> tuple[np.ndarray, None, str, bool]:
-    """_read's answer for an NPY array: Table data is 2-D, read_array keeps a 1-D array 1-D."""
+def _npy_result(array: np.ndarray, display: str) -> Table:
+    """The Table of an NPY array: its data is 2-D, read_array keeps a 1-D array 1-D."""
     vector = array.ndim == 1
-    return (array.reshape(-1, 1) if vector else array), None, display, vector
+    return Table(array.reshape(-1, 1) if vector else array, None, display, vector)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,7 +23,8 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from .errors import UsageError
-from .frame import Frame, read_frame
+from .frame import Frame, read_frame, read_frames
+from .layout import Options
 
 __all__ = ["Inputs", "read_inputs", "resolve_columns"]
 
@@ -55,12 +56,16 @@ def read_inputs(
     target_cols: Sequence[str] = (),
     id_col: str | None = None,
     stdin: BinaryIO | None = None,
+    options: Options | None = None,
 ) -> Inputs:
     """Read the predictions and targets, from two files or from the columns of one.
 
     With ``targets`` None, one file holds both: give ``pred_cols``, ``target_cols`` or both;
     a side not given takes every other column (the id column aside). With two files the
-    column options pick columns from each; without them each file is read whole.
+    column options pick columns from each; without them each file is read whole (and when
+    both have headers, the targets' columns are matched to the predictions' by name).
+    ``options`` say how text is read (delimiter, header, index column; see
+    :mod:`losscli.layout`).
 
     >>> inputs = read_inputs("scores.csv", pred_cols=["yhat"], target_cols=["y"],
     ...                      id_col="id")  # doctest: +SKIP
@@ -70,23 +75,16 @@ def read_inputs(
             raise UsageError(
                 "with one file, say which columns are which: --pred-col and/or --target-col"
             )
-        return _one_file(
-            read_frame(predictions, role="predictions", stdin=stdin), pred_cols, target_cols, id_col
-        )
+        frame = read_frame(predictions, role="predictions", stdin=stdin, options=options)
+        return _one_file(frame, pred_cols, target_cols, id_col)
+    sources = {"predictions": predictions, "targets": targets}
     if not (pred_cols or target_cols or id_col):
-        from .io import read_array
+        from .io import read_tables
 
-        return Inputs(
-            read_array(predictions, role="predictions", stdin=stdin),
-            read_array(targets, role="targets", stdin=stdin),
-        )
-    return _two_files(
-        read_frame(predictions, role="predictions", stdin=stdin),
-        read_frame(targets, role="targets", stdin=stdin),
-        pred_cols,
-        target_cols,
-        id_col,
-    )
+        tables = read_tables(sources, stdin=stdin, options=options)
+        return Inputs(tables["predictions"].array, tables["targets"].array)
+    frames = read_frames(sources, stdin=stdin, options=options)
+    return _two_files(frames["predictions"], frames["targets"], pred_cols, target_cols, id_col)
 
 
 def resolve_columns(frame: Frame, specs: Sequence[str], *, option: str) -> list[int]:
@@ -188,7 +186,7 @@ def _one_file(frame: Frame, pred_cols, target_cols, id_col) -> Inputs:
         if id_j is not None and idx and id_j in idx:
             raise frame.error(f"{frame.describe(id_j)} is the --id-col; it cannot be in {option}")
     taken = set(p_idx or ()) | set(t_idx or ()) | ({id_j} if id_j is not None else set())
-    rest = [j for j in range(frame.width) if j not in taken]
+    rest = [j for j in range(frame.width) if j not in taken and j != frame.index]
     p = _side(frame, p_idx, rest, "predictions", "--pred-col")
     t = _side(frame, t_idx, rest, "targets", "--target-col")
     return Inputs(
@@ -217,7 +215,7 @@ def _two_files(pf: Frame, tf: Frame, pred_cols, target_cols, id_col) -> Inputs:
         idx = resolve_columns(frame, cols, option=option) if cols else None
         if id_j is not None and idx and id_j in idx:
             raise frame.error(f"{frame.describe(id_j)} is the --id-col; it cannot be in {option}")
-        rest = [j for j in range(frame.width) if j != id_j]
+        rest = [j for j in range(frame.width) if j not in (id_j, frame.index)]
         sides.append(_side(frame, idx, rest, role, option))
     ids = None
     if pid is not None:

@@ -56,7 +56,8 @@ from typing import Any
 import numpy as np
 
 from . import io as lio
-from .errors import InputError, LossCliWarning, UsageError
+from . import layout as _layout
+from .errors import InputError, LossCliNote, LossCliWarning, UsageError
 from .parallel import map_row_blocks
 
 __all__ = ["wants_stream", "compute", "StreamedCheck", "STREAM_MIN_BYTES"]
@@ -194,25 +195,38 @@ def _all_finite(block: np.ndarray) -> bool:
 class _CsvSource:
     deferred_check = False  # chunks are checked as they are parsed
 
-    def __init__(self, path: str, role: str, *, engine: str = "pandas") -> None:
-        self.path, self.engine = path, engine
+    def __init__(
+        self, path: str, role: str, lay: _layout.Layout, *, engine: str = "pandas"
+    ) -> None:
+        self.path, self.engine, self.layout = path, engine, lay
         self.err = lio._error(role, path)
         ext, self.compression = lio.split_extension(path)
-        self.sep = lio._SEPARATORS.get(ext, ",")
+        self.sep = lay.sep
         self.nbytes = os.stat(path).st_size
-        with self._text() as text:
-            try:
-                first = next(lio._rows(text, self.sep, self.err), None)
-            except UnicodeDecodeError:
-                raise self.err("file is not UTF-8 text; save it as UTF-8") from None
-        if first is None:
-            raise self.err("file is empty")
-        self.header = lio._is_header(first[1])
-        self.width = len(first[1])
+        self.header = lay.header
+        self.fields = lay.width  # fields on each line of the file
+        self.width = lay.width - int(lay.index)  # columns of each block (index dropped)
         self.vector = self.width == 1
         self.rows: int | None = None
         self.done = 0
         self._raw: Any = None
+        self._out = 0  # rows handed out in this pass
+
+    @staticmethod
+    def head(path: str, role: str) -> _layout.Head:
+        """The first lines of a CSV/TSV file (decompressed), for its layout to be decided."""
+        err = lio._error(role, path)
+        ext, compression = lio.split_extension(path)
+        with lio._open(path, err) as f:
+            if compression:
+                with lio.open_decompressed(f, compression, err) as data:
+                    return _layout.read_head(data, path, role, ext)
+            return _layout.read_head(f, path, role, ext)
+
+    def _arranged(self, block: np.ndarray) -> np.ndarray:
+        block = self.layout.arrange(block, self._out)
+        self._out += len(block)
+        return block
 
     @contextlib.contextmanager
     def _text(self) -> Iterator[Any]:
@@ -230,10 +244,17 @@ class _CsvSource:
         """Chunks parsed in a thread of their own, started now (so both files are parsed at
         once even though the first chunk of the predictions is waited for first)."""
 
+        self._out = 0
+
         def produce(put: Callable[[Any], None]) -> None:
             if self.engine == "scan":
                 self._scan_chunks(rows_per_chunk, put)
-            elif self.compression or not USE_PYARROW or not _importable("pyarrow"):
+            elif (
+                self.compression
+                or self.sep == _layout.WHITESPACE  # pyarrow splits at one character only
+                or not USE_PYARROW
+                or not _importable("pyarrow")
+            ):
                 self._pandas_chunks(rows_per_chunk, put)
             else:
                 self._arrow_chunks(rows_per_chunk, put)
@@ -257,10 +278,10 @@ class _CsvSource:
                 with reader:
                     for frame in reader:
                         block = np.array(frame.to_numpy(dtype=np.float64), order="C")
-                        if block.shape[1] != self.width or not np.isfinite(block).all():
+                        if block.shape[1] != self.fields or not np.isfinite(block).all():
                             raise _Restart
                         self.done = self._position()
-                        put(block)
+                        put(self._arranged(block))
             except (ValueError, pd.errors.ParserWarning, UnicodeDecodeError, EOFError, OSError):
                 raise _Restart from None
 
@@ -272,13 +293,13 @@ class _CsvSource:
         import pyarrow as pa
         import pyarrow.csv as pacsv
 
-        names = [f"c{i}" for i in range(self.width)]
+        names = [f"c{i}" for i in range(self.fields)]
         read = pacsv.ReadOptions(
             skip_rows=int(self.header),
             column_names=names,
             # about a chunk of rows per block (~24 bytes a value), within 64 KiB – 1 MiB
             # (pyarrow's default; it holds several blocks at once: 4 MiB ones cost ~180 MiB)
-            block_size=min(max(rows_per_chunk * self.width * 24, 1 << 16), 1 << 20),
+            block_size=min(max(rows_per_chunk * self.fields * 24, 1 << 16), 1 << 20),
         )
         parse = pacsv.ParseOptions(delimiter=self.sep)
         convert = pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.float64()))
@@ -286,7 +307,7 @@ class _CsvSource:
             with pa.OSFile(self.path) as f:
                 self._raw = f  # its position is the progress
                 for batch in pacsv.open_csv(f, read, parse, convert):
-                    block = np.empty((batch.num_rows, self.width))
+                    block = np.empty((batch.num_rows, self.fields))
                     for i, column in enumerate(batch.columns):
                         if column.null_count:  # an empty cell, "NA", …
                             raise _Restart
@@ -296,7 +317,7 @@ class _CsvSource:
                     if not np.isfinite(block).all():
                         raise _Restart
                     self.done = self._position()
-                    put(block)
+                    put(self._arranged(block))
         except (pa.ArrowException, ValueError, OSError):
             raise _Restart from None
 
@@ -307,7 +328,7 @@ class _CsvSource:
 
         with self._text() as text:
             try:
-                lio._scan(text, self.sep, self.err, emit=emit, chunk_rows=rows_per_chunk)
+                lio._scan(text, self.layout, self.err, emit=emit, chunk_rows=rows_per_chunk)
             except UnicodeDecodeError:
                 raise self.err("file is not UTF-8 text; save it as UTF-8") from None
 
@@ -388,11 +409,22 @@ def _importable(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def _open_source(path: str, role: str, engine: str) -> _NpySource | _CsvSource:
+def _is_npy(path: str) -> bool:
     ext, compression = lio.split_extension(path)
-    if ext == ".npy" and not compression:
+    return ext == ".npy" and not compression
+
+
+def _open_source(path: str, role: str, engine: str, layouts: dict) -> _NpySource | _CsvSource:
+    if _is_npy(path):
         return _NpySource(path, role)
-    return _CsvSource(path, role, engine=engine)
+    return _CsvSource(path, role, layouts[role], engine=engine)
+
+
+def _layouts(inputs: dict[str, str], options: _layout.Options) -> dict[str, _layout.Layout]:
+    """The layouts of the text inputs, decided once for the run (every pass uses them)."""
+    roles = [r for r in ("predictions", "targets") if not _is_npy(inputs[r])]
+    heads = [_CsvSource.head(inputs[r], r) for r in roles]
+    return dict(zip(roles, _layout.decide(heads, options), strict=True))
 
 
 def _aligned(
@@ -609,6 +641,7 @@ def compute(
     atol: float,
     quiet: bool = False,
     in_memory: Callable[[], Any],
+    reading: _layout.Options | None = None,
 ) -> tuple[Any, Any]:
     """Stream the two inputs; return ``(report, written gradient shape or None)``.
 
@@ -624,6 +657,7 @@ def compute(
                 loss,
                 inputs,
                 options,
+                layouts=_layouts(inputs, reading or _layout.Options()),
                 reduction=reduction,
                 grad=grad,
                 grad_out=grad_out,
@@ -637,23 +671,30 @@ def compute(
             if not fits:
                 raise
             failed = True
-    problems = [w for w in caught if issubclass(w.category, LossCliWarning)]
+    notes = [w for w in caught if issubclass(w.category, LossCliNote)]
+    problems = [
+        w
+        for w in caught
+        if issubclass(w.category, LossCliWarning) and not issubclass(w.category, LossCliNote)
+    ]
     if failed or (problems and fits):
         return in_memory(), None
-    for w in problems[:3]:
-        warnings.warn(w.message, LossCliWarning, stacklevel=2)
+    for w in [*notes, *problems[:3]]:
+        warnings.warn(w.message, w.category, stacklevel=2)
     return result
 
 
-def _compute(loss, inputs, options, *, reduction, grad, grad_out, check, eps, rtol, atol, quiet):
+def _compute(
+    loss, inputs, options, *, layouts, reduction, grad, grad_out, check, eps, rtol, atol, quiet
+):
     from .progress import Progress
     from .render import Report
 
     engine, spool = "pandas", False
     while True:
         sources = [
-            _open_source(inputs["predictions"], "predictions", engine),
-            _open_source(inputs["targets"], "targets", engine),
+            _open_source(inputs["predictions"], "predictions", engine, layouts),
+            _open_source(inputs["targets"], "targets", engine, layouts),
         ]
         try:
             total_bytes = sum(s.nbytes for s in sources)
@@ -691,6 +732,7 @@ def _compute(loss, inputs, options, *, reduction, grad, grad_out, check, eps, rt
             totals.row_size,
             shape,
             engine,
+            layouts=layouts,
             eps=eps,
             rtol=rtol,
             atol=atol,
@@ -899,6 +941,7 @@ def _check_pass(
     shape,
     engine,
     *,
+    layouts,
     eps,
     rtol,
     atol,
@@ -909,8 +952,8 @@ def _check_pass(
     from .progress import Progress
 
     sources = [
-        _open_source(inputs["predictions"], "predictions", engine),
-        _open_source(inputs["targets"], "targets", engine),
+        _open_source(inputs["predictions"], "predictions", engine, layouts),
+        _open_source(inputs["targets"], "targets", engine, layouts),
     ]
     p_src, t_src = sources
     elements = math.prod(shape)

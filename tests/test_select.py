@@ -10,7 +10,8 @@ import pytest
 
 import losscli
 from losscli.errors import InputError, UsageError
-from losscli.frame import _frame_header, read_frame
+from losscli.frame import read_frame
+from losscli.layout import Head, decide
 from losscli.select import read_inputs, resolve_columns
 
 
@@ -31,7 +32,8 @@ def frame_of(text: str):
     ],
 )
 def test_frame_header_rule(first, second, header):
-    assert _frame_header(first, second) is header
+    text = "\n".join(",".join(row) for row in [first, second] if row) + "\n"
+    assert decide([Head(text, "f.csv", "input", ".csv")])[0].header is header
 
 
 def test_frame_keeps_text_and_converts_on_request():
