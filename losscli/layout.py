@@ -304,13 +304,19 @@ def _sniff(head: Head, options: Options, notes: list[str]) -> Layout:
         header = _header(first, below[0] if below else None)
         how.append(("header_from", "detected"))
         if not header and width >= 2 and first == [str(j) for j in range(width)]:
-            pending = "integers" if all(_INTEGER.fullmatch(c) for r in below for c in r) else ""
-            if not pending:
+            why = ""
+            if not all(_INTEGER.fullmatch(c) for r in below for c in r):
+                why = "the rows below are not whole numbers"
+            elif width >= 3 and below and max(abs(int(c)) for r in below for c in r) < width - 1:
+                why = f"no row below holds a value as large as {width - 1}"
+            else:
+                pending = "integers"
+            if why:
                 header = True
                 notes.append(
                     f"{head.source}: first row {_show_row(first, quote=False)} read as column "
-                    "names, as pandas writes them for an unnamed frame (the rows below are "
-                    "not whole numbers); pass --no-header if it is data"
+                    f"names, as pandas writes them for an unnamed frame ({why}); pass "
+                    "--no-header if it is data"
                 )
     lay = Layout(head.source, head.role, sep, header, width, how=tuple(how), pending=pending)
     if header:
@@ -407,14 +413,14 @@ def _index(lay: Layout, first, below, options: Options, error, notes) -> Layout:
 
 
 def _settle(lay: Layout, other: Layout | None, head: Head, notes: list[str]) -> Layout:
-    """A pending numeric first row, decided by the other file's header (or refused)."""
+    """A first row ``0,1,…`` over rows of whole numbers, decided by the other file: a header
+    when the other file has one of the same width, else data (said in a note when there is
+    no other file to go by)."""
     if not lay.pending:
         return lay
-    shown = _show_row(list(lay.names or [str(j) for j in range(lay.width)]), quote=False)
-    data_width = lay.width
+    shown = _show_row([str(j) for j in range(lay.width)], quote=False)
     if other is not None and not other.pending:
-        other_width = other.width - int(other.index)
-        if other.header and other_width == data_width:
+        if other.header and other.width - int(other.index) == lay.width:
             notes.append(
                 f"{lay.source}: first row {shown} read as column names, as pandas writes them "
                 f"for an unnamed frame ({other.source} has a header of the same width); pass "
@@ -423,17 +429,13 @@ def _settle(lay: Layout, other: Layout | None, head: Head, notes: list[str]) -> 
             names = tuple(str(j) for j in range(lay.width))
             return replace(lay, header=True, names=names, pending="")
         if not other.header:
-            notes.append(
-                f"{lay.source}: first row {shown} read as data ({other.source} has no header); "
-                "pass --header if it is column names, as pandas writes them for an unnamed frame"
-            )
-            return replace(lay, pending="")
-    raise InputError(
-        f"first row {shown} may be column names (as pandas writes them for an unnamed frame) "
-        "or data; say which with --header or --no-header",
-        role=lay.role,
-        source=lay.source,
-    )
+            return replace(lay, pending="")  # as the other file: no header
+    if other is None or other.header:
+        notes.append(
+            f"{lay.source}: first row {shown} read as data; pass --header if it is column "
+            "names, as pandas writes them for an unnamed frame"
+        )
+    return replace(lay, pending="")  # both files start 0,1,…: read alike, as data
 
 
 def _match_columns(preds: Layout, targets: Layout, options: Options, notes) -> Layout:
