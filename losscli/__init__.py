@@ -47,6 +47,7 @@ _EXPORTS = {
     "InputError": "losscli.errors",
     "UsageError": "losscli.errors",
     "LossCliWarning": "losscli.errors",
+    "LossCliNote": "losscli.errors",
 }
 
 __all__ = [
@@ -76,6 +77,7 @@ __all__ = [
     "InputError",
     "UsageError",
     "LossCliWarning",
+    "LossCliNote",
 ]
 
 
@@ -105,7 +107,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazily
-    from .errors import InputError, LossCliWarning, UsageError
+    from .errors import InputError, LossCliNote, LossCliWarning, UsageError
     from .gradcheck import CheckResult, gradcheck
     from .io import read_array, read_table, write_array
     from .losses import (

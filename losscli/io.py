@@ -399,7 +399,7 @@ def _scan(
                 raise err(f"empty value at {at(line, col)}")
             if not _NUMBER.fullmatch(cell):
                 shown = cell if len(cell) <= 40 else cell[:37] + "..."
-                raise err(f"non-numeric value {shown!r} at {at(line, col)}")
+                raise err(f"non-numeric value {shown!r} at {at(line, col)}{_hint(cell, lay)}")
             value = float(cell)
             if not math.isfinite(value):
                 tally = bad["NaN" if value != value else "infinite"]
@@ -422,6 +422,19 @@ def _scan(
             emit(data)
         data = data[:0]
     return data, lay.columns
+
+
+def _hint(cell: str, lay: Layout) -> str:
+    """For a cell holding another delimiter: what to do about it."""
+    for sep, name, flag in ((",", "comma", "','"), ("\t", "tab", "tab"), (";", "semicolon", "';'")):
+        if sep != lay.sep and sep in cell and all(map(_NUMBER.fullmatch, cell.split(sep))):
+            if ("delimiter_from", "option") in lay.how:
+                return (
+                    f"; this file looks {name}-separated, and --delimiter applies to every "
+                    "input (without it each one's delimiter is detected)"
+                )
+            return f"; this file looks {name}-separated: pass --delimiter {flag}"
+    return ""
 
 
 def _plural(n: int, word: str) -> str:

@@ -443,8 +443,7 @@ def _match_columns(preds: Layout, targets: Layout, options: Options, notes) -> L
     p, t = preds.names, targets.names
     if p is None or t is None or len(p) != len(t) or len(p) < 2 or p == t:
         return targets
-    unnamed = tuple(str(j) for j in range(len(p)))
-    if unnamed in (p, t):  # pandas' default names carry no meaning to compare
+    if all(map(is_number, p)) or all(map(is_number, t)):  # numbers (pandas' 0,1,…) name nothing
         return targets
     if sorted(p) == sorted(t) and len(set(p)) == len(p):
         if options.strict_columns:
@@ -461,13 +460,17 @@ def _match_columns(preds: Layout, targets: Layout, options: Options, notes) -> L
         )
         order = tuple(t.index(name) for name in p)
         return replace(targets, order=order, how=(*targets.how, ("order_from", "names")))
-    message = (
-        f"{preds.source} and {targets.source} name their columns differently: "
-        f"{_listing(p)} vs {_listing(t)}"
-    )
     if options.strict_columns:
-        raise InputError(message + "; drop --strict-columns to pair them by position")
-    notes.append("!" + message + "; they are paired by position")
+        raise InputError(
+            f"columns {_listing(t)} are not those of {preds.source} ({_listing(p)}); rename "
+            "them, or drop --strict-columns to pair them by position",
+            role=targets.role,
+            source=targets.source,
+        )
+    notes.append(
+        f"!{preds.source} and {targets.source} name their columns differently: "
+        f"{_listing(p)} vs {_listing(t)}; they are paired by position"
+    )
     return targets
 
 

@@ -16,13 +16,14 @@ import difflib
 import fnmatch
 import os
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import numpy as np
 
-from .errors import UsageError
+from .errors import LossCliNote, UsageError
 from .frame import Frame, read_frame, read_frames
 from .layout import Options
 
@@ -114,6 +115,14 @@ def _match(frame: Frame, name: str, option: str) -> list[int]:
             raise frame.error(
                 f'column name "{name}" appears {len(found)} times in the header; '
                 f"select the column by number ({', '.join(str(j + 1) for j in found)})"
+            )
+        number = _number(name)
+        if number is not None and number - 1 != found[0] and 1 <= number <= frame.width:
+            warnings.warn(
+                f'{option} {name} is taken as the column named "{name}" (column {found[0] + 1}), '
+                f"not column number {number}",
+                LossCliNote,
+                stacklevel=2,
             )
         return found
     if _PATTERN_CHARS & set(name):
