@@ -40,6 +40,8 @@ __all__ = [
     "Head",
     "Layout",
     "decide",
+    "read_head",
+    "head_of_bytes",
     "parse_delimiter",
     "separator_for",
     "split_rows",
@@ -57,6 +59,7 @@ NUMBER = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?
 _INTEGER = re.compile(r"[+-]?\d+")
 WHITESPACE = " "  # the delimiter of whitespace-separated text: runs of spaces and tabs
 HEAD_LINES = 50  # lines a decision looks at
+_HEAD_MAX_BYTES = 16 << 20
 _EXTENSION_SEPARATORS = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
 _CANDIDATES = (",", "\t", ";", "|")
 _NAMED = {
@@ -501,14 +504,19 @@ def _sep_name(sep: str) -> str:
 def read_head(stream: Any, source: str, role: str, extension: str = "") -> Head:
     """The :class:`Head` of a binary stream: its first lines, read without seeking (the
     stream is left wherever reading them took it)."""
-    data = b""
+    chunks: list[bytes] = []
+    lines = size = 0
     complete = False
-    while data.count(b"\n") <= HEAD_LINES + 1:
+    # Enough lines, or (very wide rows) 16 MiB holding at least one whole line.
+    while lines <= HEAD_LINES + 1 and not (size >= _HEAD_MAX_BYTES and lines):
         chunk = stream.read(1 << 16)
         if not chunk:
             complete = True
             break
-        data += chunk
+        chunks.append(chunk)
+        lines += chunk.count(b"\n")
+        size += len(chunk)
+    data = b"".join(chunks)
     return head_of_bytes(data, source, role, extension, complete=complete)
 
 

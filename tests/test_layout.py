@@ -10,6 +10,7 @@ Exact stderr is pinned.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from pathlib import Path
@@ -23,7 +24,15 @@ from losscli import stream
 from losscli.cli import app
 from losscli.errors import InputError, LossCliNote, UsageError
 from losscli.io import read_table
-from losscli.layout import WHITESPACE, Head, Options, decide, parse_delimiter
+from losscli.layout import (
+    HEAD_LINES,
+    WHITESPACE,
+    Head,
+    Options,
+    decide,
+    parse_delimiter,
+    read_head,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_data"
@@ -434,3 +443,25 @@ def test_read_table_options(tmp_path):
     np.testing.assert_array_equal(table.data, [[3.0, 4.0]])
     with pytest.raises(InputError, match=re.escape("non-numeric value '3|4' at line 2")):
         read_table(path, options=Options(delimiter=","))
+
+
+def test_columns_of_a_tsv_on_stdin():
+    r = run("mse", "-", "--pred-col", "yhat", "--target-col", "y", input="y\tyhat\n0\t1\n0\t3\n")
+    assert (r.exit_code, r.stdout, r.stderr) == (0, "5.0\n", "")  # (1 + 9) / 2
+
+
+def test_read_head_stops_after_its_lines():
+    class Counting(io.BytesIO):
+        reads = 0
+
+        def read(self, n=-1):
+            self.reads += 1
+            return super().read(n)
+
+    text = "".join(f"{i},{i}\n" for i in range(100_000)).encode()
+    stream = Counting(text)
+    head = read_head(stream, "x.csv", "predictions", ".csv")
+    assert head.text.count("\n") == HEAD_LINES + 2 and not head.complete
+    assert stream.reads == 1  # one 64 KiB read holds the lines
+    head = read_head(io.BytesIO(b"1,2\n3,4"), "x.csv", "predictions", ".csv")
+    assert (head.text, head.complete) == ("1,2\n3,4", True)
