@@ -385,11 +385,11 @@ def _index(lay: Layout, first, below, options: Options, error, notes) -> Layout:
     """The names, and whether the first column is a pandas index (checked on the first
     lines here, on every row by :meth:`Layout.arrange`)."""
     names = tuple(first)
-    if options.keep_index or lay.width < 2 or first[0] not in _INDEX_NAMES:
-        return replace(lay, names=names)
     column = [r[0] for r in below if r]
+    if options.keep_index or lay.width < 2 or first[0] not in _INDEX_NAMES or not column:
+        return replace(lay, names=names)  # (no rows: the reader says so)
     start = None
-    if column and all(_INTEGER.fullmatch(c) for c in column):
+    if all(_INTEGER.fullmatch(c) for c in column):
         values = [int(c) for c in column]
         for s in (0, 1):
             if values == list(range(s, s + len(values))):

@@ -34,7 +34,7 @@ runner = CliRunner()
 
 # --------------------------------------------------------------------------- file contents
 
-NAMES = ["a", "b", "y", "id", "p_0", "p_1", "label", "x y", "é", ""]
+NAMES = ["a", "b", "y", "id", "p_0", "p_1", "label", "x y", "é", "", "Unnamed: 0", "0", "1"]
 CELLS = st.one_of(
     st.sampled_from(
         [
@@ -265,6 +265,11 @@ def options(draw, command: str, tmp: Path, mode: str, columns: dict | None) -> l
     maybe("--top", pick(["1", "3", "1000000000000"], ["0", "-2", "x"]))
     maybe("--hist")
     maybe("--bins", pick(["1", "3", "1000"], ["0", "1001"]))
+    maybe("--delimiter", pick([",", "tab", "whitespace", ";"], ["", "ab", '"', ".", "\n"]))
+    maybe("--tsv")
+    maybe(pick(["--header", "--no-header"], ["--header"]))
+    maybe("--keep-index")
+    maybe("--strict-columns")
     if chaos:
         maybe("--pred-col", pick(["p_*", "p_0"], ODD_COLUMNS))
         maybe("--target-col", pick(["y_*", "label", "y_0"], ODD_COLUMNS))
