@@ -40,6 +40,7 @@ __all__ = [
     "Head",
     "Layout",
     "decide",
+    "match_names",
     "read_head",
     "head_of_bytes",
     "parse_delimiter",
@@ -260,10 +261,15 @@ def decide(
     for k, lay in enumerate(found):
         if lay.pending:
             found[k] = _settle(lay, None, heads[k], notes)
+    _issue(notes)
+    return found
+
+
+def _issue(notes: list[str]) -> None:
+    """Notes as LossCliNote, those marked "!" as LossCliWarning, each once."""
     for message in dict.fromkeys(notes):
         category = LossCliWarning if message.startswith("!") else LossCliNote
-        warnings.warn(message.lstrip("!"), category, stacklevel=2)
-    return found
+        warnings.warn(message.lstrip("!"), category, stacklevel=3)
 
 
 def _sniff(head: Head, options: Options, notes: list[str]) -> Layout:
@@ -443,38 +449,64 @@ def _settle(lay: Layout, other: Layout | None, head: Head, notes: list[str]) -> 
 
 def _match_columns(preds: Layout, targets: Layout, options: Options, notes) -> Layout:
     """The targets' columns in the predictions' order when both name the same columns."""
-    p, t = preds.names, targets.names
-    if p is None or t is None or len(p) != len(t) or len(p) < 2 or p == t:
+    if preds.names is None or targets.names is None:
         return targets
+    order = _compare(preds.names, targets.names, preds.source, targets, options, notes)
+    if order is None:
+        return targets
+    return replace(targets, order=order, how=(*targets.how, ("order_from", "names")))
+
+
+def match_names(
+    predictions: Sequence[str],
+    targets: Sequence[str],
+    *,
+    sources: tuple[str, str],
+    options: Options = Options(),
+) -> tuple[int, ...] | None:
+    """The targets' columns (by position) in the order of the predictions' names when both
+    name the same columns in another order, else None; issues the note or warning, and
+    raises with ``options.strict_columns``. ``sources`` names the two inputs in messages.
+    Used where columns are taken without a :class:`Layout` (the id-column mode)."""
+    notes: list[str] = []
+    target = Layout(sources[1], "targets", ",", True, len(targets))
+    order = _compare(tuple(predictions), tuple(targets), sources[0], target, options, notes)
+    _issue(notes)
+    return order
+
+
+def _compare(p, t, p_source: str, targets: Layout, options: Options, notes):
+    """The rule of :func:`match_names`, its notes added to ``notes``."""
+    if len(p) != len(t) or len(p) < 2 or p == t:
+        return None
     if all(map(is_number, p)) or all(map(is_number, t)):  # numbers (pandas' 0,1,…) name nothing
-        return targets
+        return None
     if sorted(p) == sorted(t) and len(set(p)) == len(p):
         if options.strict_columns:
             raise InputError(
-                f"columns {_listing(t)} are those of {preds.source} ({_listing(p)}) in another "
+                f"columns {_listing(t)} are those of {p_source} ({_listing(p)}) in another "
                 "order; put them in the same order, or drop --strict-columns to have them "
                 "matched by name",
                 role=targets.role,
                 source=targets.source,
             )
         notes.append(
-            f"{targets.source}: columns {_listing(t)} put in the order of {preds.source} "
+            f"{targets.source}: columns {_listing(t)} put in the order of {p_source} "
             f"({_listing(p)}) by name; pass --strict-columns to make this an error"
         )
-        order = tuple(t.index(name) for name in p)
-        return replace(targets, order=order, how=(*targets.how, ("order_from", "names")))
+        return tuple(t.index(name) for name in p)
     if options.strict_columns:
         raise InputError(
-            f"columns {_listing(t)} are not those of {preds.source} ({_listing(p)}); rename "
+            f"columns {_listing(t)} are not those of {p_source} ({_listing(p)}); rename "
             "them, or drop --strict-columns to pair them by position",
             role=targets.role,
             source=targets.source,
         )
     notes.append(
-        f"!{preds.source} and {targets.source} name their columns differently: "
+        f"!{p_source} and {targets.source} name their columns differently: "
         f"{_listing(p)} vs {_listing(t)}; they are paired by position"
     )
-    return targets
+    return None
 
 
 def _listing(names: Sequence[str]) -> str:

@@ -25,7 +25,7 @@ import numpy as np
 
 from .errors import LossCliNote, UsageError
 from .frame import Frame, read_frame, read_frames
-from .layout import Options
+from .layout import Options, match_names
 
 __all__ = ["Inputs", "read_inputs", "resolve_columns"]
 
@@ -85,7 +85,9 @@ def read_inputs(
         tables = read_tables(sources, stdin=stdin, options=options)
         return Inputs(tables["predictions"].array, tables["targets"].array)
     frames = read_frames(sources, stdin=stdin, options=options)
-    return _two_files(frames["predictions"], frames["targets"], pred_cols, target_cols, id_col)
+    return _two_files(
+        frames["predictions"], frames["targets"], pred_cols, target_cols, id_col, options
+    )
 
 
 def resolve_columns(frame: Frame, specs: Sequence[str], *, option: str) -> list[int]:
@@ -206,7 +208,7 @@ def _one_file(frame: Frame, pred_cols, target_cols, id_col) -> Inputs:
     )
 
 
-def _two_files(pf: Frame, tf: Frame, pred_cols, target_cols, id_col) -> Inputs:
+def _two_files(pf: Frame, tf: Frame, pred_cols, target_cols, id_col, options=None) -> Inputs:
     pid = tid = None
     if id_col is not None:
         pid = _id_column(pf, id_col, required=False)
@@ -235,6 +237,16 @@ def _two_files(pf: Frame, tf: Frame, pred_cols, target_cols, id_col) -> Inputs:
             _check_same_ids(ids, target_ids, pf, tf)
         ids = target_ids if ids is None else ids
     (p, p_idx), (t, t_idx) = sides
+    if not (pred_cols or target_cols) and pf.columns is not None and tf.columns is not None:
+        order = match_names(
+            [pf.label(j) for j in p_idx],
+            [tf.label(j) for j in t_idx],
+            sources=(pf.source, tf.source),
+            options=options or Options(),
+        )
+        if order is not None:  # the same names in another order: the predictions' order
+            t_idx = [t_idx[k] for k in order]
+            t = t[:, list(order)]
     id_frame, id_j = (pf, pid) if pid is not None else (tf, tid)
     return Inputs(p, t, ids, _columns(pf, p_idx, tf, t_idx, id_frame, id_j))
 

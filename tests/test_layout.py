@@ -465,3 +465,21 @@ def test_read_head_stops_after_its_lines():
     assert stream.reads == 1  # one 64 KiB read holds the lines
     head = read_head(io.BytesIO(b"1,2\n3,4"), "x.csv", "predictions", ".csv")
     assert (head.text, head.complete) == ("1,2\n3,4", True)
+
+
+def test_id_column_mode_matches_the_other_columns_by_name(tmp_path):
+    (tmp_path / "p.csv").write_text("id,y0,y1\na,0.5,1.0\nb,2.0,0.0\n")
+    (tmp_path / "t.csv").write_text("id,y1,y0\na,1.0,0.0\nb,1.0,1.0\n")
+    r = run("mse", tmp_path / "p.csv", tmp_path / "t.csv", "--id-col", "id", "-f", "json")
+    # errors 0.5, 0, 1, -1 (targets y0 = 0, 1; y1 = 1, 1): (0.25 + 0 + 1 + 1) / 4
+    assert r.exit_code == 0
+    out = json.loads(r.stdout)
+    assert out["value"] == 0.5625
+    assert out["columns"] == {"predictions": ["y0", "y1"], "targets": ["y0", "y1"], "id": "id"}
+    assert r.stderr == (
+        f"Note: {tmp_path / 't.csv'}: columns y1, y0 put in the order of {tmp_path / 'p.csv'} "
+        "(y0, y1) by name; pass --strict-columns to make this an error\n"
+    )
+    r = run("mse", tmp_path / "p.csv", tmp_path / "t.csv", "--id-col", "id", "--strict-columns")
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr.startswith(f"Error: {tmp_path / 't.csv'}: columns y1, y0 are those of ")
