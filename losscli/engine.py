@@ -477,17 +477,21 @@ class _Run:
         # The gradient is scaled as it is written when the mean's denominator is the number of
         # rows, known up front (NPY predictions, no row weights of any kind); else the rows
         # are written unscaled and the file rescaled at the end (the one reduction step).
-        scale_now = (
-            reduction in ("mean", "batchmean")
-            and p_rows is not None
-            and loss.weights is None
-            and loss.transform is None
-            and not weighted_rows
+        scale_now = loss.transform is None and (
+            reduction == "sum"
+            or (
+                reduction in ("mean", "batchmean")
+                and p_rows is not None
+                and loss.weights is None
+                and not weighted_rows
+            )
         )
         writer = None
         if grad_out is not None:
             with _writing():
                 writer = _GradFile(grad_out, 1 if vector else 2, protect)
+            if reduction != "none" and not scale_now:
+                writer.start_spool()
         state: State | None = None
         grads: list[np.ndarray] = []
         values: list[np.ndarray] = []
@@ -519,8 +523,9 @@ class _Run:
                                 np.may_share_memory(g, block.predictions)
                                 or np.may_share_memory(g, block.targets)
                             )
+                            denominator = float(p_rows) if reduction != "sum" else 1.0
                             g = loss.finish_grad(
-                                g, reduction, 0.0, float(p_rows), b.loss.row_size,
+                                g, reduction, 0.0, denominator, b.loss.row_size,
                                 in_place=in_place,
                             )
                         writer.write(g)
