@@ -9,6 +9,7 @@ Exit codes: 0 ok; 1 a gradient check failed; 2 bad usage or bad input; 3 interna
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import sys
@@ -106,6 +107,12 @@ class LossCliGroup(FastParams, TyperGroup):
             )
             rc = EXIT_INTERNAL
         if standalone_mode:
+            # The run is over (its output written, or removed): a Ctrl-C from now on would only
+            # interrupt the interpreter's shutdown, with a traceback from threading or atexit.
+            import signal
+
+            with contextlib.suppress(ValueError):  # not the main thread
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
             sys.exit(rc)
         return rc
 

@@ -55,7 +55,7 @@ __all__ = [
     "CHUNK_ELEMENTS",
 ]
 
-_SIZE = re.compile(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kKmMgGtT]?)(i?[bB])?\s*")
+_SIZE = re.compile(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*(?:([kKmMgGtT])(?:i?[bB]|i)?|[bB])?\s*")
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
@@ -67,7 +67,7 @@ def parse_size(variable: str, default: int) -> int:
         return default
     m = _SIZE.fullmatch(text)
     if m is not None:
-        number = float(m[1]) * _UNITS[m[2].lower()]
+        number = float(m[1]) * _UNITS[(m[2] or '').lower()]
         if math.isfinite(number) and number == int(number):
             return int(number)
     raise UsageError(
