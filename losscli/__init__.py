@@ -44,6 +44,8 @@ _EXPORTS = {
     "top_rows": "losscli.report",
     "histogram": "losscli.report",
     "write_array": "losscli.io",
+    "evaluate": "losscli.engine",
+    "Report": "losscli.report",
     "InputError": "losscli.errors",
     "UsageError": "losscli.errors",
     "LossCliWarning": "losscli.errors",
@@ -73,6 +75,8 @@ __all__ = [
     "top_rows",
     "histogram",
     "write_array",
+    "evaluate",
+    "Report",
     "InputError",
     "UsageError",
     "LossCliWarning",
@@ -123,5 +127,6 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazi
         smooth_l1,
         softmax,
     )
-    from .report import histogram, top_rows
+    from .engine import evaluate
+    from .report import Report, histogram, top_rows
     from .select import Inputs, read_inputs

@@ -37,7 +37,7 @@ import os
 import re
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -605,6 +605,12 @@ class _Run:
         row_size = state.loss.row_size
         vector = state.loss.width is None
 
+        # Finite differences of each row's own loss; the reduction's chain rule (rmse's outer
+        # square root of the merged mean included) is applied to both sides alike.
+        inner = loss
+        if loss.transform is not None:
+            inner = replace(loss, transform=None, transform_grad=None)
+
         def scaled(g: np.ndarray, rows: np.ndarray) -> np.ndarray:
             if reduction == "none":
                 return _none_grad(loss, g, rows)
@@ -622,7 +628,7 @@ class _Run:
                         continue
                 prepared = loss.prepare(p, t, **self.merged)
                 rows, row_grad = loss.rows_and_row_grad(prepared)
-                numeric = numeric_gradient(loss, prepared, reduction="none", eps=eps)
+                numeric = numeric_gradient(inner, prepared, reduction="none", eps=eps)
                 if w is not None:
                     row_grad = row_grad * (w if row_grad.ndim == 1 else w[:, None])
                     numeric = numeric * (w if numeric.ndim == 1 else w[:, None])
@@ -665,7 +671,10 @@ def _prepared_blocks(prepared: Any, s: Any, rows: int | None):
         return
     for start in range(0, n, rows):
         part = slice(start, start + rows)
-        yield start, prepared.take_rows(part), None if s is None else s[part]
+        block = prepared.take_rows(part)
+        if start:  # the facts (counts) are the whole input's, reported once
+            block = replace(block, describe={})
+        yield start, block, None if s is None else s[part]
 
 
 def _block_rows(prepared: Any) -> int | None:
