@@ -109,6 +109,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazily
+    from .engine import evaluate
     from .errors import InputError, LossCliWarning, UsageError
     from .gradcheck import CheckResult, gradcheck
     from .io import read_array, read_table, write_array
@@ -127,6 +128,5 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazi
         smooth_l1,
         softmax,
     )
-    from .engine import evaluate
     from .report import Report, histogram, top_rows
     from .select import Inputs, read_inputs

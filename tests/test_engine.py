@@ -40,9 +40,7 @@ def _inputs(name: str, rng) -> tuple[np.ndarray, np.ndarray, list[str]]:
     if name == "nll":
         return _log_softmax(rng.standard_normal((71, 4))), rng.integers(0, 4, 71), []
     if name == "bce":
-        return rng.standard_normal((67, 2)), rng.integers(0, 2, (67, 2)).astype(float), [
-            "--logits"
-        ]
+        return rng.standard_normal((67, 2)), rng.integers(0, 2, (67, 2)).astype(float), ["--logits"]
     if name == "kl":
         p = _log_softmax(rng.standard_normal((59, 4)))
         return p, np.exp(_log_softmax(rng.standard_normal((59, 4)))), []
@@ -50,9 +48,7 @@ def _inputs(name: str, rng) -> tuple[np.ndarray, np.ndarray, list[str]]:
 
 
 CASES = [
-    (name, reduction)
-    for name, loss in losscli.REGISTRY.items()
-    for reduction in loss.reductions
+    (name, reduction) for name, loss in losscli.REGISTRY.items() for reduction in loss.reductions
 ]
 
 
@@ -126,12 +122,22 @@ def test_streamed_kl_batchmean_gradient_is_divided_by_n(tmp_path, monkeypatch):
     for name in ("g.npy", "g.csv"):
         r = runner.invoke(
             app,
-            ["kl", str(tmp_path / "x.csv"), str(tmp_path / "t.csv"), "-r", "batchmean", "-c",
-             "--grad-out", str(tmp_path / name)],
+            [
+                "kl",
+                str(tmp_path / "x.csv"),
+                str(tmp_path / "t.csv"),
+                "-r",
+                "batchmean",
+                "-c",
+                "--grad-out",
+                str(tmp_path / name),
+            ],
         )
         assert r.exit_code == 0, r.stderr
-        g = np.load(tmp_path / name) if name.endswith("npy") else np.loadtxt(
-            tmp_path / name, delimiter=","
+        g = (
+            np.load(tmp_path / name)
+            if name.endswith("npy")
+            else np.loadtxt(tmp_path / name, delimiter=",")
         )
         np.testing.assert_allclose(g, -t / 3000, rtol=1e-15, atol=0)
 
@@ -162,8 +168,10 @@ def test_exact_sum_does_not_depend_on_grouping():
     a = ExactSum()
     for x in xs:
         a = a.merge(ExactSum.of(x))
-    b = ExactSum.of(xs[4]).merge(ExactSum.of(xs[3]).merge(ExactSum.of(xs[2]))).merge(
-        ExactSum.of(xs[0]).merge(ExactSum.of(xs[1]))
+    b = (
+        ExactSum.of(xs[4])
+        .merge(ExactSum.of(xs[3]).merge(ExactSum.of(xs[2])))
+        .merge(ExactSum.of(xs[0]).merge(ExactSum.of(xs[1])))
     )
     assert float(a) == float(b) == 4.001  # the exact sum, rounded once
 
