@@ -755,8 +755,10 @@ class _Fallback(Exception):
 class _TableFile:
     """One file of a table (or one shard), read in blocks of the chosen columns."""
 
-    def __init__(self, path: str, selection: dict[str, Any]) -> None:
-        self.path, self.selection = path, selection
+    def __init__(
+        self, path: str, selection: dict[str, Any], reference: _TableFile | None = None
+    ) -> None:
+        self.path, self.selection, self.reference = path, selection, reference
         self.err = lio.input_error("predictions", path)
         ext, compression = lio.split_extension(path)
         self.parquet = ext in PARQUET
@@ -776,6 +778,10 @@ class _TableFile:
     def _choose(self, columns: list[str] | None, width: int) -> None:
         from .select import choose_columns
 
+        first = self.reference
+        if first is not None and first.kind != "exact" and first.columns != columns:
+            self.columns, self.width_all, self.kind = columns, width, "names"
+            raise _layout_error(first, self, "columns")
         frame = _Header(self.path, "predictions", columns, width)
         s = self.selection
         self.columns, self.width_all = columns, width
@@ -1000,6 +1006,14 @@ class TableInputs(Inputs):
         super().__init__({"predictions": display, "targets": display})
         self.shard_paths, self.selection = paths, selection
         self.files = [_TableFile(paths[0], selection)]
+        # Every shard whose layout is cheap to read (a Parquet footer, a text file's first two
+        # rows) is checked against the first before any row is computed.
+        self._opened: dict[int, _TableFile] = {}
+        for k, path in enumerate(paths[1:], 1):
+            if _cheap_layout(path):
+                shard = _TableFile(path, selection, reference=self.files[0])
+                self._same_layout(self.files[0], shard)
+                self._opened[k] = shard
         self.counts: list[int] = []
         self.columns = self.files[0].labels
 
@@ -1045,7 +1059,9 @@ class TableInputs(Inputs):
         for k, path in enumerate(self.shard_paths):
             shard = first
             if k:
-                shard = _TableFile(path, self.selection)
+                shard = self._opened.pop(k, None) or _TableFile(
+                    path, self.selection, reference=first
+                )
                 self._same_layout(first, shard)
                 self.files.append(shard)
             begin = start
@@ -1063,18 +1079,25 @@ class TableInputs(Inputs):
         )
         same_types = not (first.types and shard.types) or first.types == shard.types
         if not (same_names and same_types):
-            what = "columns" if not same_names else "column types"
-            raise InputError(
-                f"its {what} differ from those of {first.path}: "
-                f"{_describe_layout(shard)} vs {_describe_layout(first)}; every shard must "
-                "hold the same columns",
-                source=shard.path,
-                role="predictions",
-            )
+            raise _layout_error(first, shard, "columns" if not same_names else "column types")
 
 
-def _describe_layout(f: _TableFile) -> str:
+def _cheap_layout(path: str) -> bool:
+    ext, compression = lio.split_extension(path)
+    return not compression and ext in (*PARQUET, *_TEXT)
+
+
+def _layout_error(first: _TableFile, shard: _TableFile, what: str) -> InputError:
+    return InputError(
+        f"its {what} differ from those of {first.path}: {_describe_layout(shard, what)} vs "
+        f"{_describe_layout(first, what)}; every shard must hold the same columns",
+        source=shard.path,
+        role="predictions",
+    )
+
+
+def _describe_layout(f: _TableFile, what: str) -> str:
     names = f.columns or [str(j + 1) for j in range(getattr(f, "width_all", f.width))]
-    if f.types and f.kind == "parquet":
+    if what == "column types" and len(f.types) == len(names):
         return "[" + ", ".join(f"{n}: {t}" for n, t in zip(names, f.types, strict=True)) + "]"
     return "[" + ", ".join(names) + "]"
