@@ -44,6 +44,8 @@ _EXPORTS = {
     "top_rows": "losscli.report",
     "histogram": "losscli.report",
     "write_array": "losscli.io",
+    "evaluate": "losscli.engine",
+    "Report": "losscli.report",
     "InputError": "losscli.errors",
     "UsageError": "losscli.errors",
     "LossCliWarning": "losscli.errors",
@@ -74,6 +76,8 @@ __all__ = [
     "top_rows",
     "histogram",
     "write_array",
+    "evaluate",
+    "Report",
     "InputError",
     "UsageError",
     "LossCliWarning",
@@ -107,6 +111,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazily
+    from .engine import evaluate
     from .errors import InputError, LossCliNote, LossCliWarning, UsageError
     from .gradcheck import CheckResult, gradcheck
     from .io import read_array, read_table, write_array
@@ -125,5 +130,5 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazi
         smooth_l1,
         softmax,
     )
-    from .report import histogram, top_rows
+    from .report import Report, histogram, top_rows
     from .select import Inputs, read_inputs

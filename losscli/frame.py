@@ -27,18 +27,15 @@ import numpy as np
 
 from . import layout as _layout
 from .errors import InputError
-from .io import (
-    _NUMBER,
-    _clean,
-    _error,
-    _open,
-    _plural,
-    _read_npy,
-    _read_stdin,
-    _rows,
-    open_decompressed,
-    split_extension,
-)
+from .io import NUMBER as _NUMBER
+from .io import clean_cell as _clean
+from .io import csv_rows as _rows
+from .io import input_error as _error
+from .io import open_decompressed, split_extension
+from .io import open_input as _open
+from .io import plural as _plural
+from .io import read_npy as _read_npy
+from .io import read_stdin as _read_stdin
 
 __all__ = [
     "Frame",
@@ -321,6 +318,11 @@ class _ArrayFrame(Frame):
 
     def _column_problem(self, j: int, quick: bool = False) -> str:
         return ""  # the NPY reader has already refused NaN, infinity and non-numeric dtypes
+
+
+def number_label(v: float) -> str:
+    """An id read as a number: ``17`` rather than ``17.0`` for whole numbers."""
+    return _number_label(v)
 
 
 def _number_label(v: float) -> str:

@@ -58,7 +58,6 @@ __all__ = [
 # Inputs at least this big go through pandas; smaller ones through the Python scanner.
 _PANDAS_MIN_BYTES = 1 << 20
 
-_SEPARATORS = {".csv": ",", ".tsv": "\t", ".tab": "\t"}  # what the extension says
 # Compressed text, by extension: the extension before it chooses the separator (p.tsv.gz).
 COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd"}
 # What a cell may hold (see losscli.layout).
@@ -684,3 +683,20 @@ def _umask() -> int:
     mask = os.umask(0o022)  # the only way to read the umask is to set it
     os.umask(mask)
     return mask
+
+
+# --------------------------------------------------------------------------- for the sources
+# The readers' building blocks, public for losscli.sources and losscli.frame (which read the
+# same files block by block or column by column), so no module imports another's private names.
+
+NUMBER = _NUMBER
+input_error = _error
+open_input = _open
+read_stdin = _read_stdin
+csv_rows = _rows
+clean_cell = _clean
+scan_csv = _scan
+raise_nonfinite = _raise_nonfinite
+read_npy = _read_npy
+plural = _plural
+write_text_rows = _write_text

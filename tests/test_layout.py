@@ -20,7 +20,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from losscli import stream
+import losscli.engine as engine
+import losscli.sources as sources
 from losscli.cli import app
 from losscli.errors import InputError, LossCliNote, UsageError
 from losscli.io import read_table
@@ -46,11 +47,21 @@ def run(*args, input: str | None = None):
 
 @pytest.fixture(params=["in memory", "streamed"])
 def mode(request, monkeypatch):
-    """Every two-file case both ways: in memory, and streamed in chunks of a few rows."""
+    """Every two-file case both ways: in memory, and streamed in chunks of a few rows (the
+    run is checked to have streamed, unless it stopped with an error first)."""
     if request.param == "streamed":
-        monkeypatch.setattr(stream, "STREAM_MIN_BYTES", 0)
-        monkeypatch.setattr(stream, "CHUNK_ELEMENTS", 6)  # chunks of 2 rows
-    return request.param
+        monkeypatch.setattr(sources, "STREAM_BYTES", 0)
+        monkeypatch.setattr(sources, "CHUNK_ELEMENTS", 6)  # chunks of 2 rows
+        monkeypatch.setattr(sources, "TABLE_STREAM_BYTES", 0)
+        calls = []
+        real = engine._Run.streamed
+        monkeypatch.setattr(
+            engine._Run, "streamed", lambda *a, **k: calls.append(1) or real(*a, **k)
+        )
+        yield request.param
+        assert calls, "the run did not stream"
+        return
+    yield request.param
 
 
 @pytest.fixture
@@ -166,7 +177,7 @@ def test_an_index_that_stops_counting_past_the_first_lines(tmp_path, mode):
     )
 
 
-def test_one_file_index_is_not_taken_as_a_column(tmp_path, frames):
+def test_one_file_index_is_not_taken_as_a_column(tmp_path, frames, mode):
     p, t = frames
     both = pd.DataFrame({"p0": p.y0, "p1": p.y1, "y0": t.y0, "y1": t.y1})
     both.to_csv(tmp_path / "both.csv")
@@ -175,6 +186,24 @@ def test_one_file_index_is_not_taken_as_a_column(tmp_path, frames):
     assert r.exit_code == 0
     assert float(r.stdout) == pytest.approx(expected, rel=1e-12)
     assert r.stderr == note_index(tmp_path / "both.csv")
+
+
+def test_one_file_index_that_stops_counting(tmp_path, mode):
+    rows = "".join(f"{i},1.0,2.0\n" for i in range(60)) + "99,1.0,2.0\n"
+    (tmp_path / "both.csv").write_text(",p,y\n" + rows)
+    r = run("mse", tmp_path / "both.csv", "--pred-col", "p")
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr.endswith(
+        f"Error: {tmp_path / 'both.csv'}: column 1 looked like a row index (it counts 0, 1, … "
+        "on the first lines) but data row 61 holds 99, not 60; pass --keep-index to read it "
+        "as data\n"
+    )
+
+
+def test_one_file_whitespace_table(tmp_path):
+    (tmp_path / "both.txt").write_text("p y\n1 0\n3 0\n")
+    r = run("mse", tmp_path / "both.txt", "--pred-col", "p")
+    assert (r.exit_code, r.stdout, r.stderr) == (0, "5.0\n", "")  # (1 + 9) / 2
 
 
 # --------------------------------------------------------------------------- numeric header
@@ -459,10 +488,10 @@ def test_read_head_stops_after_its_lines():
             return super().read(n)
 
     text = "".join(f"{i},{i}\n" for i in range(100_000)).encode()
-    stream = Counting(text)
-    head = read_head(stream, "x.csv", "predictions", ".csv")
+    f = Counting(text)
+    head = read_head(f, "x.csv", "predictions", ".csv")
     assert head.text.count("\n") == HEAD_LINES + 2 and not head.complete
-    assert stream.reads == 1  # one 64 KiB read holds the lines
+    assert f.reads == 1  # one 64 KiB read holds the lines
     head = read_head(io.BytesIO(b"1,2\n3,4"), "x.csv", "predictions", ".csv")
     assert (head.text, head.complete) == ("1,2\n3,4", True)
 
