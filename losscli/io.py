@@ -3,6 +3,8 @@
 Every problem with an input raises :class:`InputError` with a one-line message naming what is
 wrong and, where it helps, the fix. Nothing here prints.
 
+A text input's layout — delimiter, header, pandas index column, the targets' column order —
+is decided once, from its first lines, by :mod:`losscli.layout`; both parsers follow it.
 CSV is read in two ways that must agree:
 
 * a pure-Python scanner (:func:`_scan`), which is the authority: it accepts or rejects every
