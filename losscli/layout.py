@@ -405,7 +405,8 @@ def _index(lay: Layout, first, below, options: Options, error, notes) -> Layout:
     if start is None:
         raise error(
             f"column 1 has {shown}, as a pandas index does, but does not count 0, 1, 2, …: "
-            "pass --keep-index to read it as data, or remove it from the file"
+            "if it is an index, remove it (to_csv(index=False) writes none); to read it as "
+            "data, pass --keep-index"
         )
     counting = "0, 1, 2, …" if start == 0 else "1, 2, 3, …"
     notes.append(

@@ -156,8 +156,8 @@ def test_an_unnamed_first_column_that_does_not_count_is_refused(tmp_path):
     assert (r.exit_code, r.stdout) == (2, "")
     assert r.stderr == (
         f"Error: {tmp_path / 'p.csv'}: column 1 has no name, as a pandas index does, but does "
-        "not count 0, 1, 2, …: pass --keep-index to read it as data, or remove it from the "
-        "file\n"
+        "not count 0, 1, 2, …: if it is an index, remove it (to_csv(index=False) writes none); "
+        "to read it as data, pass --keep-index\n"
     )
     r = run("mse", tmp_path / "p.csv", tmp_path / "t.csv", "--keep-index")
     assert r.exit_code == 2
