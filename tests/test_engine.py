@@ -483,3 +483,17 @@ def test_one_file_table_streams_in_bounded_memory(tmp_path, kind):
     # file's columns and the whole-file reader's copies of them.
     assert float(out) == pytest.approx(0.25, rel=1e-12)
     assert streamed < whole - 40, (streamed, whole)
+
+
+def test_ignore_index_takes_any_int64():
+    # Issue 14's aside: 2**63 − 1 is a valid int64 (no label equals it, so nothing is ignored).
+    z, y = np.array([[1.0, 0.0], [0.0, 2.0]]), np.array([0, 1])
+    top = np.iinfo(np.int64).max
+    assert losscli.cross_entropy(z, y, logits=True, ignore_index=top) == losscli.cross_entropy(
+        z, y, logits=True
+    )
+    r = runner.invoke(app, ["ce", "--logits", "--ignore-index", str(top + 1)])
+    assert (r.exit_code, r.stderr.splitlines()[-1]) == (
+        2,
+        f"Error: --ignore-index must fit in int64, got {top + 1}",
+    )
