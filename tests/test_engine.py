@@ -497,3 +497,30 @@ def test_ignore_index_takes_any_int64():
         2,
         f"Error: --ignore-index must fit in int64, got {top + 1}",
     )
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_range_fixes_the_histogram_edges(tmp_path, monkeypatch, stream):
+    np.save(tmp_path / "p.npy", np.array([0.0, 1.0, 2.0, 3.0]))
+    np.save(tmp_path / "t.npy", np.zeros(4))
+    files = [str(tmp_path / "p.npy"), str(tmp_path / "t.npy")]
+    # row losses 0, 1, 4, 9 (hand-derived); outside values count in the end bins
+    for given, edges, counts in (("0,10", [0, 5, 10], [3, 1]), ("2,5", [2, 3, 4, 5], [2, 0, 2])):
+        bins = str(len(counts))
+        got = _run(
+            monkeypatch,
+            ["mse", *files, "--range", given, "--bins", bins, "-f", "json"],
+            stream=stream,
+            elements=1 if stream else None,
+        )
+        assert (got["hist"]["edges"], got["hist"]["counts"]) == (edges, counts)
+
+
+@pytest.mark.parametrize("given", ["1,0", "abc", "0,inf", "1,2,3"])
+def test_bad_range_is_one_error(given):
+    r = runner.invoke(app, ["mse", "--range", given])
+    assert (r.exit_code, r.stdout, r.stderr) == (
+        2,
+        "",
+        f"Error: --range takes LO,HI, two finite numbers with LO < HI, got {given!r}\n",
+    )
