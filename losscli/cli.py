@@ -345,6 +345,8 @@ _PIPELINE_HELP = {
     "top": "Also list the K rows with the highest loss.",
     "hist": "Also show a histogram of the per-row losses.",
     "bins": "Bins of the histogram (implies --hist). Default: 10.",
+    "hist_range": "Fixed edges of the histogram, LO,HI (implies --hist; values outside count in "
+    "the end bins). Default: from a first pass, the least and greatest row loss.",
     "output": "Write the output to FILE instead of stdout (atomically; never over an input). "
     "Default format by extension: .json json, .csv csv, else plain.",
 }
@@ -371,6 +373,7 @@ def _pipeline_parameters() -> list[inspect.Parameter]:
         opt("top", int | None, "--top", metavar="K", min=1),
         opt("hist", bool, "--hist", default=False),
         opt("bins", int | None, "--bins", metavar="N", min=1, max=1000),
+        opt("hist_range", str | None, "--range", metavar="LO,HI"),
         opt("output", Path | None, "--output", "-o", metavar="FILE", dir_okay=False),
     ]
 
@@ -584,6 +587,7 @@ def _run(
     top: int | None = None,
     hist: bool = False,
     bins: int | None = None,
+    hist_range: str | None = None,
     output: Path | None = None,
     delimiter: str | None = None,
     tsv: bool = False,
@@ -594,6 +598,7 @@ def _run(
 ) -> None:
     fmt = fmt or _default_format(output)
     reading = _reading_options(delimiter, tsv, header, keep_index, strict_columns)
+    bounds = _parse_range(hist_range)
     one_file = preds is not None and targets is None and bool(pred_col or target_col)
     if weight_col is not None and not one_file:
         raise UsageError(
@@ -616,7 +621,7 @@ def _run(
         "target_cols": target_col or (),
         "id_col": id_col,
         "top": top,
-        "bins": (bins or 10) if hist or bins else None,
+        "bins": (bins or 10) if hist or bins or hist_range else None,
     }
     protect = [p for p in inputs.values() if p != "-"]
     if output is not None:
@@ -649,6 +654,7 @@ def _run(
                 atol=atol,
                 top=top,
                 bins=selection["bins"],
+                hist_range=bounds,
                 quiet=quiet,
                 protect=protect,
                 reading=reading,
@@ -695,6 +701,22 @@ def _run(
         raise typer.Exit(EXIT_CHECK_FAILED)
     if report.against is not None and not report.against.passed:
         raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+def _parse_range(text: str | None) -> tuple[float, float] | None:
+    """``--range LO,HI`` as two finite numbers, LO < HI."""
+    if text is None:
+        return None
+    import math
+
+    parts = text.split(",")
+    try:
+        lo, hi = (float(p) for p in parts)
+    except ValueError:
+        lo = hi = math.nan
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise UsageError(f"--range takes LO,HI, two finite numbers with LO < HI, got {text!r}")
+    return lo, hi
 
 
 def _default_format(output: Path | None) -> str:
