@@ -15,7 +15,7 @@ import pytest
 
 import losscli
 from losscli.errors import InputError, UsageError
-from losscli.losses import Layout
+from losscli.losses import RowLayout
 
 CASES = json.loads((Path(__file__).parent / "fixtures" / "kdim.json").read_text())["cases"]
 
@@ -79,10 +79,10 @@ def test_class_axis_must_be_first_or_last():
 
 
 def test_layout_index_names_the_full_position():
-    layout = Layout((2, 3, 4, 5), class_axis=1)
+    layout = RowLayout((2, 3, 4, 5), class_axis=1)
     # kernel row 7 is position (0, 1, 2) of the (2, 4, 5) grid; column 2 is class 2
     assert layout.index((7, 2)) == (0, 2, 1, 2)
-    assert Layout((3, 2, 4)).index((1, 5)) == (1, 1, 1)
+    assert RowLayout((3, 2, 4)).index((1, 5)) == (1, 1, 1)
 
 
 def test_elementwise_none_is_one_value_per_sample():

@@ -39,7 +39,7 @@ import numpy as np
 from ..errors import InputError, LossCliWarning, UsageError
 
 __all__ = [
-    "Layout",
+    "RowLayout",
     "Loss",
     "Param",
     "Prepared",
@@ -186,7 +186,7 @@ class Param:
 
 
 @dataclass(frozen=True)
-class Layout:
+class RowLayout:
     """How an input of more than two dimensions was laid out as the rows the kernels take.
 
     Class losses (ce, nll) take ``(N, C, d1, …, dk)`` predictions with ``(N, d1, …, dk)``
@@ -238,17 +238,17 @@ class Layout:
 
 def flatten_layout(
     predictions: np.ndarray, targets: np.ndarray, class_axis: int | None
-) -> tuple[np.ndarray, np.ndarray, Layout]:
+) -> tuple[np.ndarray, np.ndarray, RowLayout]:
     """``(predictions, targets)`` of more than two dimensions as 2-D kernel rows (see
-    :class:`Layout`)."""
+    :class:`RowLayout`)."""
     shape = tuple(int(n) for n in predictions.shape)
     if class_axis is None:
         check_same_shape(predictions, targets)
         rows = shape[0]
-        return predictions.reshape(rows, -1), targets.reshape(rows, -1), Layout(shape)
+        return predictions.reshape(rows, -1), targets.reshape(rows, -1), RowLayout(shape)
     if class_axis not in (1, -1):
         raise UsageError(f"--class-axis must be 1 (torch) or -1 (optax, Keras), got {class_axis}")
-    layout = Layout(shape, class_axis)
+    layout = RowLayout(shape, class_axis)
     n_classes = shape[class_axis]
     p = np.moveaxis(predictions, class_axis, -1).reshape(-1, n_classes)
     if targets.shape == predictions.shape:  # probability targets in the same layout
@@ -273,7 +273,7 @@ class Prepared:
     options: dict[str, Any]
     describe: dict[str, Any] = field(default_factory=dict)
     per_row: tuple[str, ...] = ()  # kernel options holding one value per row
-    layout: Layout | None = None  # inputs of more than 2 dimensions (see Layout)
+    layout: RowLayout | None = None  # inputs of more than 2 dimensions (see RowLayout)
 
     def take_rows(self, rows: slice) -> Prepared:
         """The same inputs restricted to ``rows``: predictions, targets and per-row options."""
@@ -328,7 +328,7 @@ class Loss:
     # everywhere).
     hess_kernel: Kernel | None = None
     hess_note: str = ""
-    # Inputs of more than two dimensions (see Layout): True when a row's loss sums or averages
+    # Inputs of more than two dimensions (see RowLayout): True when a row's loss sums or averages
     # its elements, so the trailing dimensions flatten into a row (elementwise losses always
     # do); class losses take a ``class_axis`` option instead.
     trailing_dims: bool = False
@@ -432,7 +432,7 @@ class Loss:
 
     @property
     def takes_any_shape(self) -> bool:
-        """Inputs of more than two dimensions are accepted (see :class:`Layout`)."""
+        """Inputs of more than two dimensions are accepted (see :class:`RowLayout`)."""
         return self.elementwise or self.trailing_dims or "class_axis" in self.option_names
 
     @property
@@ -443,7 +443,7 @@ class Loss:
         """Validate the inputs and options once; the kernels then trust them.
 
         Inputs of more than two dimensions are laid out as kernel rows first (see
-        :class:`Layout`); the public calls give results back in the given layout."""
+        :class:`RowLayout`); the public calls give results back in the given layout."""
         merged = self.resolve_options(**options)
         class_axis = merged.pop("class_axis", None)
         max_ndim = None if self.takes_any_shape else 2
