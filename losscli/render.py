@@ -31,7 +31,7 @@ def render(report: Report, fmt: str, out: IO[str]) -> None:
 
 
 def _values(report: Report) -> list[float]:
-    return np.atleast_1d(report.value).tolist()
+    return np.ravel(report.value).tolist()  # K-dim none values: in row-major order
 
 
 def _check_rows(check: CheckResult, limit: int | None = SHOW_ROWS):

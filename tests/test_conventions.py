@@ -155,3 +155,81 @@ def test_conventions_listed():
         "optax",
         "sklearn",
     ]
+
+
+# --------------------------------------------------------------------------- the command line
+
+from typer.testing import CliRunner  # noqa: E402
+
+from losscli.cli import app  # noqa: E402
+
+runner = CliRunner()
+
+
+def _cli(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def _write(path, rows):
+    np.savetxt(path, np.asarray(rows, dtype=float), delimiter=",", fmt="%.17g")
+    return path
+
+
+@pytest.mark.parametrize(
+    "case",
+    [c for c in CASES if c["reduction"] == "mean" and np.ndim(c["predictions"]) == 2][:12],
+    ids=_id,
+)
+def test_cli_prints_the_frameworks_value(tmp_path, case):
+    p = _write(tmp_path / "p.csv", case["predictions"])
+    t = _write(tmp_path / "t.csv", case["targets"])
+    args = ["--convention", case["convention"], "-f", "plain"]
+    if case["sample_weights"] is not None:
+        args += ["--sample-weights", _write(tmp_path / "w.csv", case["sample_weights"])]
+    for name, value in case["options"].items():
+        flag = "--" + name.replace("_", "-")
+        args += [flag] if value is True else [flag, value]
+    r = _cli(case["loss"], p, t, *args)
+    assert r.exit_code == 0, r.output
+    rtol = 1e-6 if case["float32_reference"] else 1e-12
+    assert float(r.stdout) == pytest.approx(case["expected"], rel=rtol)
+
+
+def test_cli_which_lists_the_keras_reading_first(tmp_path):
+    # Hand-derived above: keras's Σ s·L / N = 12/3 = 4.
+    p = _write(tmp_path / "p.csv", [1.0, 3.0, 5.0])
+    t = _write(tmp_path / "t.csv", [0.0, 0.0, 0.0])
+    w = _write(tmp_path / "w.csv", [3.0, 1.0, 0.0])
+    r = _cli("mse", p, t, "--sample-weights", w, "--which", "4", "-f", "plain")
+    assert r.exit_code == 0
+    assert r.stdout.splitlines()[0] == (
+        "4.0\t0.0\tmatch\tkeras mean\t--convention keras --reduction mean"
+    )
+    assert r.stdout.count("match") == 1
+
+
+def test_cli_refuses_a_gradient_under_another_convention(tmp_path):
+    p = _write(tmp_path / "p.csv", [1.0, 3.0])
+    r = _cli("mse", p, p, "--convention", "keras", "--grad")
+    assert r.exit_code == 2
+    assert r.stderr == (
+        "Error: --grad follows torch's convention; --convention keras gives the value only "
+        "(drop one of them)\n"
+    )
+
+
+def test_cli_tf1_softmax_needs_logits(tmp_path):
+    p = _write(tmp_path / "p.csv", [[0.2, 0.8], [0.6, 0.4]])
+    t = _write(tmp_path / "t.csv", [1, 0])
+    r = _cli("ce", p, t, "--convention", "tf1")
+    assert r.exit_code == 2
+    assert r.stderr == (
+        "Error: TF1's softmax cross-entropy takes logits; pass --logits with raw scores\n"
+    )
+
+
+def test_cli_unknown_convention_suggests_the_nearest(tmp_path):
+    p = _write(tmp_path / "p.csv", [1.0, 3.0])
+    r = _cli("mse", p, p, "--convention", "Keras")
+    assert r.exit_code == 2
+    assert r.stderr.startswith("Error: unknown convention 'Keras' (did you mean keras?)")

@@ -94,3 +94,47 @@ def test_elementwise_none_is_one_value_per_sample():
 def test_a_loss_over_distributions_refuses_more_than_two_dimensions():
     with pytest.raises(InputError, match=r"array has 3 dimensions \(shape \(1, 2, 2\)\)"):
         losscli.kl(np.log(np.full((1, 2, 2), 0.5)), np.full((1, 2, 2), 0.5))
+
+
+def test_cli_reads_a_kdim_npy(tmp_path):
+    from typer.testing import CliRunner
+
+    from losscli.cli import app
+
+    case = next(c for c in CASES if c["call"].startswith("F.cross_entropy(z (2,3,2,4)"))
+    np.save(tmp_path / "z.npy", np.array(case["predictions"]))
+    np.save(tmp_path / "y.npy", np.array(case["targets"], dtype=np.float64))
+    g = tmp_path / "g.npy"
+    r = CliRunner().invoke(
+        app,
+        [
+            "ce",
+            str(tmp_path / "z.npy"),
+            str(tmp_path / "y.npy"),
+            "--logits",
+            "-f",
+            "plain",
+            "--grad-out",
+            str(g),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    mean = next(c for c in CASES if c["call"] == case["call"] and c["reduction"] == "mean")
+    assert float(r.stdout) == pytest.approx(mean["value"], rel=1e-12)
+    np.testing.assert_allclose(np.load(g), np.array(mean["grad"]), rtol=1e-12, atol=1e-15)
+
+
+def test_cli_top_refuses_kdim(tmp_path):
+    from typer.testing import CliRunner
+
+    from losscli.cli import app
+
+    np.save(tmp_path / "z.npy", np.zeros((2, 3, 4)))
+    np.save(tmp_path / "y.npy", np.zeros((2, 4)))
+    r = CliRunner().invoke(
+        app, ["ce", str(tmp_path / "z.npy"), str(tmp_path / "y.npy"), "--logits", "--top", "2"]
+    )
+    assert r.exit_code == 2
+    assert r.stderr == (
+        "Error: --top takes inputs of one or two dimensions; these have shape (2, 3, 4)\n"
+    )

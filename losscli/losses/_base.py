@@ -440,10 +440,16 @@ class Loss:
         Inputs of more than two dimensions are laid out as kernel rows first (see
         :class:`RowLayout`); the public calls give results back in the given layout."""
         merged = self.resolve_options(**options)
-        class_axis = merged.pop("class_axis", None)
         max_ndim = None if self.takes_any_shape else 2
         p = as_float_array(predictions, role="predictions", max_ndim=max_ndim)
         t = as_float_array(targets, role="targets", max_ndim=max_ndim)
+        return self.prepare_resolved(p, t, merged)
+
+    def prepare_resolved(self, p: np.ndarray, t: np.ndarray, merged: dict[str, Any]) -> Prepared:
+        """:meth:`prepare_inputs` for float64 arrays already read and checked (a streamed
+        block) and options already resolved (:meth:`resolve_options`)."""
+        merged = dict(merged)
+        class_axis = merged.pop("class_axis", None)
         if p.ndim <= 2:
             return self.prepare(p, t, **merged)
         p, t, layout = flatten_layout(p, t, class_axis)
