@@ -423,6 +423,33 @@ def _reading_options(delimiter, tsv, header, keep_index, strict_columns):
     return Options(sep, header, keep_index, strict_columns)
 
 
+FRAMEWORK_PANEL = "Other frameworks' conventions"
+
+
+def _framework_parameters() -> list[inspect.Parameter]:
+    """--convention and --which (see losscli.conventions and docs/conventions.md)."""
+    convention = typer.Option(
+        "--convention",
+        metavar="NAME",
+        help="Report the value as this framework's default would: torch (losscli's own), "
+        "keras, tf1, optax or sklearn — their means, clips and epsilons (docs/conventions.md). "
+        "Value only: gradients follow torch.",
+        rich_help_panel=FRAMEWORK_PANEL,
+    )
+    which = typer.Option(
+        "--which",
+        metavar="VALUE",
+        help="List the conventions and common mistakes (sum vs mean, a double softmax, …) "
+        "that give VALUE, e.g. a loss seen in a training log; closest first.",
+        rich_help_panel=FRAMEWORK_PANEL,
+        show_default=False,
+    )
+    return [
+        P("convention", P.KEYWORD_ONLY, default="torch", annotation=Annotated[str, convention]),
+        P("which", P.KEYWORD_ONLY, default=None, annotation=Annotated[str | None, which]),
+    ]
+
+
 def _loss_parameter(param) -> inspect.Parameter:
     """A typer option for a loss-specific :class:`~losscli.losses.Param`."""
     kwargs: dict[str, Any] = {"help": param.help}
@@ -445,6 +472,7 @@ def _make_command(loss) -> Callable[..., None]:
         _shared_parameters(loss.reductions)
         + _pipeline_parameters()
         + _reading_parameters()
+        + _framework_parameters()
         + [_loss_parameter(p) for p in loss.params]
     )
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
@@ -594,6 +622,8 @@ def _run(
     header: bool | None = None,
     keep_index: bool = False,
     strict_columns: bool = False,
+    convention: str = "torch",
+    which: str | None = None,
     **options: Any,
 ) -> None:
     fmt = fmt or _default_format(output)
@@ -635,6 +665,19 @@ def _run(
         try:
             from .engine import evaluate
 
+            if which is not None:
+                return _which(
+                    loss,
+                    which,
+                    preds,
+                    None if one_file else targets,
+                    fmt,
+                    selection,
+                    id_col,
+                    weight_col,
+                    sample_weights,
+                    {**options, "reading": reading},
+                )
             report = evaluate(
                 loss,
                 preds,
@@ -658,6 +701,7 @@ def _run(
                 quiet=quiet,
                 protect=protect,
                 reading=reading,
+                convention=convention,
                 **options,
             )
         except InputError as exc:
@@ -717,6 +761,30 @@ def _parse_range(text: str | None) -> tuple[float, float] | None:
     if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
         raise UsageError(f"--range takes LO,HI, two finite numbers with LO < HI, got {text!r}")
     return lo, hi
+
+
+def _which(loss, seen, preds, targets, fmt, selection, id_col, weight_col, weights, options):
+    """--which VALUE: the readings of the inputs that give VALUE, closest first."""
+    from .conventions import precision_of, which
+    from .engine import read_whole
+    from .render import render_which
+
+    tolerance = precision_of(seen)
+    block, options = read_whole(
+        loss,
+        preds,
+        targets,
+        pred_cols=selection["pred_cols"],
+        target_cols=selection["target_cols"],
+        id_col=id_col,
+        weight_col=weight_col,
+        sample_weights=weights,
+        **options,
+    )
+    found = which(
+        loss, seen, block.predictions, block.targets, sample_weights=block.weights, **options
+    )
+    render_which(loss.name, seen, tolerance, found, fmt, sys.stdout)
 
 
 def _default_format(output: Path | None) -> str:
