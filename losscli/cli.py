@@ -580,6 +580,11 @@ def _run(
             for w in caught:
                 if issubclass(w.category, LossCliWarning):
                     print(f"Warning: {_one_line(str(w.message))}", file=sys.stderr)
+    if report.check is not None:
+        from .gradcheck import sample_note
+
+        if note := sample_note(report.check):
+            print(f"Note: {note}", file=sys.stderr)
     if grad_out is not None:
         if written is None:
             from .io import write_array
@@ -682,7 +687,7 @@ def _compute(
     top=None,
     bins=None,
 ):
-    from .gradcheck import gradcheck
+    from .gradcheck import MAX_CHECKED, gradcheck
     from .io import read_array
     from .render import Report
     from .select import read_inputs
@@ -717,6 +722,7 @@ def _compute(
             analytic=gradient,
             prepared=prepared,
             sample_weights=s,
+            max_elements=MAX_CHECKED,
         )
     compared = None
     if yours is not None:

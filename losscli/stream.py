@@ -532,35 +532,53 @@ def _npy_header(shape: tuple[int, ...]) -> bytes:
 
 class StreamedCheck:
     """A gradient check done chunk by chunk: the figures of :class:`~losscli.gradcheck.
-    CheckResult`, with the per-element values kept only for the worst elements."""
+    CheckResult`, with the per-element records kept only for the worst elements (and the
+    largest errors)."""
 
     def __init__(self, eps: float, rtol: float, atol: float, keep: int = 20) -> None:
         self.eps, self.rtol, self.atol, self.keep = eps, rtol, atol, keep
-        self.checked = self.failed = 0
+        self.checked = self.failed = self.kinks = self.clamped = self.uncertain = 0
         self.max_abs_err = self.max_rel_err = 0.0
-        self.sampled_from: int | None = None  # all elements, when only a sample was checked
-        self._worst: list[tuple[float, tuple[int, ...], tuple]] = []
+        self.max_abs_err_at = self.max_rel_err_at = None
+        self.most_uncertain: tuple[float, tuple[int, ...]] | None = None
+        # a sample: elements and rows of the whole input, the seed, the sampling threshold
+        self.population = self.population_rows = self.seed = self.max_elements = None
+        self.sample_rows = 0
+        self._worst: list[tuple[float, Any]] = []
+        self._extremes: dict[tuple[int, ...], Any] = {}
+
+    @property
+    def sampled(self) -> bool:
+        return self.population is not None and self.population > self.checked
 
     def add(self, result: Any, rows: np.ndarray, vector: bool) -> None:
         """Fold in a :class:`CheckResult` over the given rows (their indices in the file)."""
+
+        def where(idx: tuple[int, ...]) -> tuple[int, ...]:
+            at = (int(rows[idx[0]]),) + tuple(idx[1:])
+            return at[:1] if vector else at
+
         self.checked += result.checked
+        self.sample_rows += len(rows)
         self.failed += result.failed
-        self.max_abs_err = max(self.max_abs_err, result.max_abs_err)
-        self.max_rel_err = max(self.max_rel_err, result.max_rel_err)
-        badness = np.nan_to_num(result.badness, nan=np.inf)
-        abs_err, rel_err, ok = result.abs_err, result.rel_err, result.ok
-        for idx in result.worst(self.keep):
-            where = (int(rows[idx[0]]),) + tuple(idx[1:])
-            where = where[:1] if vector else where
-            entry = (
-                result.inputs[idx],
-                result.analytic[idx],
-                result.numeric[idx],
-                abs_err[idx],
-                rel_err[idx],
-                ok[idx],
-            )
-            self._worst.append((float(badness[idx]), where, entry))
+        self.kinks += result.kinks
+        self.clamped += result.clamped
+        self.uncertain += result.uncertain
+        if result.most_uncertain is not None:
+            bar, at = result.most_uncertain
+            if self.most_uncertain is None or bar > self.most_uncertain[0]:
+                self.most_uncertain = (bar, where(at))
+        for name in ("abs", "rel"):
+            value, at = getattr(result, f"max_{name}_err"), getattr(result, f"max_{name}_err_at")
+            if at is not None and not value <= getattr(self, f"max_{name}_err"):  # NaN wins
+                setattr(self, f"max_{name}_err", value)
+                setattr(self, f"max_{name}_err_at", where(at))
+                self._extremes[where(at)] = result.record_at(at)._replace(index=where(at))
+        key = result._order_key()
+        for element in result.records(self.keep):
+            local = result._from_input(element.index)
+            flat = int(np.ravel_multi_index(local, result.analytic.shape))
+            self._worst.append((float(key[flat]), element._replace(index=where(local))))
         self._worst.sort(key=lambda item: -item[0])
         del self._worst[self.keep :]
 
@@ -569,17 +587,16 @@ class StreamedCheck:
         return self.failed == 0
 
     def worst(self, k: int) -> list[tuple[int, ...]]:
-        return [where for _, where, _ in self._worst[:k]]
+        return [element.index for _, element in self._worst[:k]]
 
-    def _field(self, i: int) -> dict:
-        return {where: entry[i] for _, where, entry in self._worst}
+    def records(self, k: int) -> list[Any]:
+        return [element for _, element in self._worst[:k]]
 
-    inputs = property(lambda self: self._field(0))
-    analytic = property(lambda self: self._field(1))
-    numeric = property(lambda self: self._field(2))
-    abs_err = property(lambda self: self._field(3))
-    rel_err = property(lambda self: self._field(4))
-    ok = property(lambda self: self._field(5))
+    def record_at(self, index: tuple[int, ...]) -> Any:
+        for _, element in self._worst:
+            if element.index == tuple(index):
+                return element
+        return self._extremes[tuple(index)]
 
 
 # --------------------------------------------------------------------------- the run
@@ -905,7 +922,7 @@ def _check_pass(
     quiet,
 ):
     """A second streamed pass: finite differences against the analytic gradient."""
-    from .gradcheck import compare, numeric_gradient
+    from .gradcheck import check_rows, row_sample, warn_if_uncertain
     from .progress import Progress
 
     sources = [
@@ -915,11 +932,11 @@ def _check_pass(
     p_src, t_src = sources
     elements = math.prod(shape)
     fraction = min(1.0, CHECK_MAX_ELEMENTS / elements)
-    rng = np.random.default_rng(0)
     merged = loss.resolve_options(**options)
     result = StreamedCheck(eps=eps, rtol=rtol, atol=atol)
     if fraction < 1.0:
-        result.sampled_from = elements
+        result.population, result.population_rows = elements, shape[0]
+        result.seed, result.max_elements = 0, CHECK_MAX_ELEMENTS
     counts = [0, 0]
     offset = 0
     try:
@@ -930,7 +947,7 @@ def _check_pass(
                 rows = np.arange(offset, offset + len(p))
                 offset += len(p)
                 if fraction < 1.0:
-                    keep = rng.random(len(p)) < fraction
+                    keep = row_sample(rows, fraction, result.seed)
                     p, t, rows = p[keep], t[keep], rows[keep]
                     if not len(rows):
                         continue
@@ -938,19 +955,17 @@ def _check_pass(
                 tt = t[:, 0] if t_src.vector else t
                 prepared = loss.prepare(pp, tt, **merged)
                 _, row_grad = loss.rows_and_row_grad(prepared)
-                analytic = loss.scale_by_reduction(row_grad, reduction, denominator, row_size)
-                numeric = loss.scale_by_reduction(
-                    numeric_gradient(loss, prepared, reduction="none", eps=eps),
-                    reduction,
-                    denominator,
-                    row_size,
-                )
-                chunk = compare(
-                    prepared.predictions, analytic, numeric, eps=eps, rtol=rtol, atol=atol
+
+                def scale(g: np.ndarray) -> np.ndarray:
+                    return loss.scale_by_reduction(g, reduction, denominator, row_size)
+
+                chunk = check_rows(
+                    loss, prepared, scale(row_grad), scale, eps=eps, rtol=rtol, atol=atol
                 )
                 result.add(chunk, rows, p_src.vector)
                 bar.update(sum(s.done for s in sources))
     finally:
         for s in sources:
             s.close()
+    warn_if_uncertain(result)
     return result
