@@ -60,10 +60,12 @@ __all__ = [
     "check_rows",
     "Estimate",
     "STATUSES",
+    "StreamedCheck",
     "compare",
     "estimate",
     "gradcheck",
     "numeric_gradient",
+    "order_key",
     "row_sample",
     "sample_note",
     "warn_if_uncertain",
@@ -599,7 +601,13 @@ class CheckResult:
         k = min(k, key.size)
         if k <= 0:
             return []
-        top = np.argpartition(-key, k - 1)[:k] if k < key.size else np.arange(k)
+        if k < key.size:
+            # the k largest; of those tied with the k-th, the first in position
+            kth = np.partition(key, key.size - k)[key.size - k]
+            above = np.flatnonzero(key > kth)
+            top = np.concatenate([above, np.flatnonzero(key == kth)[: k - len(above)]])
+        else:
+            top = np.arange(k)
         top = top[np.lexsort((top, -key[top]))]  # largest first, ties by position
         return [self._local(int(f)) for f in top]
 
@@ -935,3 +943,79 @@ def warn_if_uncertain(result: Any) -> None:
         f"checked elements (up to ±{bar:.2g} at {where}), so gradient errors that small go "
         "unseen there; try a smaller --eps"
     )
+
+
+def order_key(element: Element) -> float:
+    """The key of "worst first" for one element: its ratio, NaN as +inf, a clamped element's
+    at most 1 (the vectorised rule is :meth:`CheckResult.worst`'s)."""
+    ratio = math.inf if math.isnan(element.ratio) else element.ratio
+    return min(ratio, 1.0) if element.status == "clamped" else ratio
+
+
+class StreamedCheck:
+    """A check done block by block (a streamed pass): the figures of :class:`CheckResult`
+    added up over the blocks, with the records of the worst elements (and of the largest
+    errors) kept, not the arrays. Fold in each block's result with :meth:`add`; set
+    ``population``, ``population_rows``, ``seed`` and ``max_elements`` when the blocks are a
+    sample (see :func:`row_sample`)."""
+
+    def __init__(self, eps: float, rtol: float, atol: float, keep: int = 20) -> None:
+        self.eps, self.rtol, self.atol, self.keep = eps, rtol, atol, keep
+        self.checked = self.failed = self.kinks = self.clamped = self.uncertain = 0
+        self.max_abs_err = self.max_rel_err = 0.0
+        self.max_abs_err_at = self.max_rel_err_at = None
+        self.most_uncertain: tuple[float, tuple[int, ...]] | None = None
+        # a sample: elements and rows of the whole input, the seed, the sampling threshold
+        self.population = self.population_rows = self.seed = self.max_elements = None
+        self.sample_rows = 0
+        self._worst: list[tuple[float, Any]] = []
+        self._extremes: dict[tuple[int, ...], Any] = {}
+
+    @property
+    def sampled(self) -> bool:
+        return self.population is not None and self.population > self.checked
+
+    def add(self, result: Any, rows: np.ndarray, vector: bool) -> None:
+        """Fold in a :class:`CheckResult` over the given rows (their indices in the file)."""
+
+        def where(idx: tuple[int, ...]) -> tuple[int, ...]:
+            at = (int(rows[idx[0]]),) + tuple(idx[1:])
+            return at[:1] if vector else at
+
+        self.checked += result.checked
+        self.sample_rows += len(rows)
+        self.failed += result.failed
+        self.kinks += result.kinks
+        self.clamped += result.clamped
+        self.uncertain += result.uncertain
+        if result.most_uncertain is not None:
+            bar, at = result.most_uncertain
+            if self.most_uncertain is None or bar > self.most_uncertain[0]:
+                self.most_uncertain = (bar, where(at))
+        for name in ("abs", "rel"):
+            value, at = getattr(result, f"max_{name}_err"), getattr(result, f"max_{name}_err_at")
+            best = getattr(self, f"max_{name}_err")
+            if at is not None and not math.isnan(best) and not value <= best:  # NaN wins
+                setattr(self, f"max_{name}_err", value)
+                setattr(self, f"max_{name}_err_at", where(at))
+                self._extremes[where(at)] = result.record_at(at)._replace(index=where(at))
+        for element in result.records(self.keep):
+            self._worst.append((order_key(element), element._replace(index=where(element.index))))
+        self._worst.sort(key=lambda item: -item[0])
+        del self._worst[self.keep :]
+
+    @property
+    def passed(self) -> bool:
+        return self.failed == 0
+
+    def worst(self, k: int) -> list[tuple[int, ...]]:
+        return [element.index for _, element in self._worst[:k]]
+
+    def records(self, k: int) -> list[Any]:
+        return [element for _, element in self._worst[:k]]
+
+    def record_at(self, index: tuple[int, ...]) -> Any:
+        for _, element in self._worst:
+            if element.index == tuple(index):
+                return element
+        return self._extremes[tuple(index)]

@@ -59,7 +59,7 @@ from . import io as lio
 from .errors import InputError, LossCliWarning, UsageError
 from .parallel import map_row_blocks
 
-__all__ = ["wants_stream", "compute", "StreamedCheck", "STREAM_MIN_BYTES"]
+__all__ = ["wants_stream", "compute", "STREAM_MIN_BYTES"]
 
 STREAM_MIN_BYTES = int(os.environ.get("LOSSCLI_STREAM_BYTES", 64 << 20))
 IN_MEMORY_MAX_BYTES = 2 << 30
@@ -528,75 +528,7 @@ def _npy_header(shape: tuple[int, ...]) -> bytes:
 
 # Plain classes rather than dataclasses here: each dataclass costs ~3 ms of start-up (it
 # compiles its generated methods), a noticeable part of a streamed run of half a second.
-
-
-class StreamedCheck:
-    """A gradient check done chunk by chunk: the figures of :class:`~losscli.gradcheck.
-    CheckResult`, with the per-element records kept only for the worst elements (and the
-    largest errors)."""
-
-    def __init__(self, eps: float, rtol: float, atol: float, keep: int = 20) -> None:
-        self.eps, self.rtol, self.atol, self.keep = eps, rtol, atol, keep
-        self.checked = self.failed = self.kinks = self.clamped = self.uncertain = 0
-        self.max_abs_err = self.max_rel_err = 0.0
-        self.max_abs_err_at = self.max_rel_err_at = None
-        self.most_uncertain: tuple[float, tuple[int, ...]] | None = None
-        # a sample: elements and rows of the whole input, the seed, the sampling threshold
-        self.population = self.population_rows = self.seed = self.max_elements = None
-        self.sample_rows = 0
-        self._worst: list[tuple[float, Any]] = []
-        self._extremes: dict[tuple[int, ...], Any] = {}
-
-    @property
-    def sampled(self) -> bool:
-        return self.population is not None and self.population > self.checked
-
-    def add(self, result: Any, rows: np.ndarray, vector: bool) -> None:
-        """Fold in a :class:`CheckResult` over the given rows (their indices in the file)."""
-
-        def where(idx: tuple[int, ...]) -> tuple[int, ...]:
-            at = (int(rows[idx[0]]),) + tuple(idx[1:])
-            return at[:1] if vector else at
-
-        self.checked += result.checked
-        self.sample_rows += len(rows)
-        self.failed += result.failed
-        self.kinks += result.kinks
-        self.clamped += result.clamped
-        self.uncertain += result.uncertain
-        if result.most_uncertain is not None:
-            bar, at = result.most_uncertain
-            if self.most_uncertain is None or bar > self.most_uncertain[0]:
-                self.most_uncertain = (bar, where(at))
-        for name in ("abs", "rel"):
-            value, at = getattr(result, f"max_{name}_err"), getattr(result, f"max_{name}_err_at")
-            if at is not None and not value <= getattr(self, f"max_{name}_err"):  # NaN wins
-                setattr(self, f"max_{name}_err", value)
-                setattr(self, f"max_{name}_err_at", where(at))
-                self._extremes[where(at)] = result.record_at(at)._replace(index=where(at))
-        key = result._order_key()
-        for element in result.records(self.keep):
-            local = result._from_input(element.index)
-            flat = int(np.ravel_multi_index(local, result.analytic.shape))
-            self._worst.append((float(key[flat]), element._replace(index=where(local))))
-        self._worst.sort(key=lambda item: -item[0])
-        del self._worst[self.keep :]
-
-    @property
-    def passed(self) -> bool:
-        return self.failed == 0
-
-    def worst(self, k: int) -> list[tuple[int, ...]]:
-        return [element.index for _, element in self._worst[:k]]
-
-    def records(self, k: int) -> list[Any]:
-        return [element for _, element in self._worst[:k]]
-
-    def record_at(self, index: tuple[int, ...]) -> Any:
-        for _, element in self._worst:
-            if element.index == tuple(index):
-                return element
-        return self._extremes[tuple(index)]
+# The check of a streamed pass is folded into a gradcheck.StreamedCheck.
 
 
 # --------------------------------------------------------------------------- the run
@@ -922,7 +854,7 @@ def _check_pass(
     quiet,
 ):
     """A second streamed pass: finite differences against the analytic gradient."""
-    from .gradcheck import check_rows, row_sample, warn_if_uncertain
+    from .gradcheck import StreamedCheck, check_rows, row_sample, warn_if_uncertain
     from .progress import Progress
 
     sources = [

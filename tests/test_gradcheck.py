@@ -352,3 +352,26 @@ def test_sampled_check_takes_seeded_rows_and_says_so():
 def test_small_input_is_not_sampled():
     result = gradcheck(mse, [[1.0, 2.0]], [[0.0, 0.0]], max_elements=4)
     assert not result.sampled and result.population is None
+
+
+def test_blocks_folded_into_a_streamed_check_agree_with_the_whole():
+    """A check done block by block (check_rows over each block, folded into StreamedCheck)
+    gives the counts, maxima and worst elements of the check of the whole input."""
+    from losscli.gradcheck import StreamedCheck, check_rows
+    from losscli.losses import mae
+
+    rng = np.random.default_rng(4)
+    p, t = rng.normal(size=(50, 3)), rng.normal(size=(50, 3))
+    t[::7, 1] = p[::7, 1]  # kinks
+    wrong = mae.grad(p, t)
+    wrong[[3, 30], [0, 2]] *= -1  # two failures
+    whole = gradcheck(mae, p, t, analytic=wrong)
+    folded = StreamedCheck(eps=1e-6, rtol=1e-3, atol=1e-5, keep=20)
+    for rows in (np.arange(0, 17), np.arange(17, 50)):
+        part = mae.prepare_inputs(p[rows], t[rows])
+        result = check_rows(mae, part, wrong[rows], lambda g: g / 50)
+        folded.add(result, rows, vector=False)
+    assert (folded.checked, folded.failed, folded.kinks) == (150, 2, whole.kinks) == (150, 2, 8)
+    assert folded.max_abs_err == whole.max_abs_err and folded.max_abs_err_at == whole.max_abs_err_at
+    assert folded.worst(20) == whole.worst(20)
+    assert folded.records(20) == whole.records(20)
