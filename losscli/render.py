@@ -139,9 +139,7 @@ def _plain(report: Report, out: IO[str]) -> None:
     if report.grad is not None:
         sections.append(_csv_rows(report.grad, report.ids))
     if report.check is not None:
-        fields = _check_summary_fields(report.check) | _check_more_fields(report.check)
-        verdict = "PASS" if fields.pop("passed") else "FAIL"
-        sections.append(" ".join([verdict] + [f"{k}={_text(v)}" for k, v in fields.items()]))
+        sections.append(_check_plain(report.check))
     if report.against is not None:
         sections.append(_against_plain(report.against))
     if report.top is not None:
@@ -160,6 +158,25 @@ def _plain(report: Report, out: IO[str]) -> None:
             or "count=0"
         )
     out.write("\n\n".join(sections) + "\n")
+
+
+def _check_plain(check: Any) -> str:
+    """``PASS checked=… failed=… …`` (or ``FAIL …``): the summary of a check on one line."""
+    fields = _check_summary_fields(check) | _check_more_fields(check)
+    verdict = "PASS" if fields.pop("passed") else "FAIL"
+    return " ".join([verdict] + [f"{k}={_text(v)}" for k, v in fields.items()])
+
+
+def _check_csv(check: Any, key: Any, row: str, names: str = "analytic,numeric") -> str:
+    """The worst elements of a check, one CSV line each, under a header."""
+    lines = [f"{row},col,input,{names},abs_err,rel_err,ok,status,step,error,ratio"]
+    for e in _check_records(check):
+        i, col = (e.index + (0,))[:2]
+        numbers = (e.input, e.analytic, e.numeric, e.abs_err, e.rel_err)
+        more = (e.step, e.error, e.ratio)
+        cells = [key(i), str(col), *map(format_float, numbers), str(e.ok).lower(), e.status]
+        lines.append(",".join(cells + [format_float(v) for v in more]))
+    return "\n".join(lines)
 
 
 def _csv_rows(array: np.ndarray, ids: list[str] | None = None) -> str:
@@ -227,14 +244,7 @@ def _csv(report: Report, out: IO[str]) -> None:
         body = (f"{key(i)},{line}" for i, line in enumerate(_csv_rows(grad).split("\n")))
         sections.append("\n".join([header, *body]))
     if report.check is not None:
-        lines = [f"{row},col,input,analytic,numeric,abs_err,rel_err,ok,status,step,error,ratio"]
-        for e in _check_records(report.check):
-            i, col = (e.index + (0,))[:2]
-            numbers = (e.input, e.analytic, e.numeric, e.abs_err, e.rel_err)
-            more = (e.step, e.error, e.ratio)
-            cells = [key(i), str(col), *map(format_float, numbers), str(e.ok).lower(), e.status]
-            lines.append(",".join(cells + [format_float(v) for v in more]))
-        sections.append("\n".join(lines))
+        sections.append(_check_csv(report.check, key, row))
     if report.against is not None:
         sections.append(_against_csv(report.against, ids))
     if report.top is not None:
@@ -288,13 +298,7 @@ def _json(report: Report, out: IO[str]) -> None:
         doc["grad"] = _json_array(report.grad)
         doc["grad_of"] = report.grad_of
     if report.check is not None:
-        found = report.check
-        check = _json_fields(_check_summary_fields(found) | _check_more_fields(found))
-        check["max_abs_err_at"] = _json_index(found.max_abs_err_at)
-        check["max_rel_err_at"] = _json_index(found.max_rel_err_at)
-        check["order"] = "ratio"  # |analytic − numeric| / (atol + rtol·|numeric| + error)
-        check["worst"] = [_element_json(e, report.ids) for e in _check_records(found)]
-        doc["check"] = check
+        doc["check"] = _check_json(report.check, report.ids)
     if report.against is not None:
         doc["against"] = _against_json(report.against, report.ids)
     if report.top is not None:
@@ -312,6 +316,16 @@ def _json(report: Report, out: IO[str]) -> None:
         doc["details"] = report.details
     json.dump(doc, out, allow_nan=False)
     out.write("\n")
+
+
+def _check_json(check: Any, ids: list[str] | None) -> dict[str, Any]:
+    """A check's summary, where its largest errors are, and its worst elements."""
+    doc = _json_fields(_check_summary_fields(check) | _check_more_fields(check))
+    doc["max_abs_err_at"] = _json_index(check.max_abs_err_at)
+    doc["max_rel_err_at"] = _json_index(check.max_rel_err_at)
+    doc["order"] = "ratio"  # |analytic − numeric| / (atol + rtol·|numeric| + error)
+    doc["worst"] = [_element_json(e, ids) for e in _check_records(check)]
+    return doc
 
 
 def _text(v: Any) -> str:
