@@ -225,39 +225,47 @@ def row_estimate(
     """The estimate of each row's own gradient (a separable loss; scale it by the reduction
     with :meth:`Estimate.scaled`).
 
-    With ``refine``, a row loss is first differenced at ``h`` alone; ``refine(coarse)`` then
-    says (a boolean per row) which rows get the second step and Richardson extrapolation —
-    half the work when most elements pass by a wide margin. Elementwise losses are always
-    refined (their five evaluations cover every element at once).
+    With ``refine``, the loss is first differenced at ``h`` alone; ``refine(coarse)`` then
+    says (a boolean per row) which rows get the second step, the Richardson extrapolation and
+    the one-sided estimates — half the work, or less, when most elements pass by a wide margin.
     """
     x = prepared.predictions
     h = steps(x, eps)
     if loss.elementwise:
-        # Each element's loss depends on that element alone: perturb them all at once.
+        # Each element's loss depends on that element alone: perturb them all at once; a row's
+        # loss is the mean of its D elements'.
+        def values_at(part: Prepared, hp: np.ndarray, multiples: tuple[float, ...]) -> list:
+            p, t, options = part.predictions, part.targets, part.options
+            return [loss.values(p + m * hp, t, **options) for m in multiples]
+
         base = loss.values(x, prepared.targets, **prepared.options)
-        values = [loss.values(p, prepared.targets, **prepared.options) for p in _shifted(x, h)]
-        per_element = _combine(x, h, base, values)
-        if x.ndim != 2:
-            return per_element
-        d = x.shape[1]
-        return per_element.scaled(lambda a: a / d)
-    base = _as_elements(loss.row_values(prepared), x)
+        d = x.shape[1] if x.ndim == 2 else 1
+    else:
+
+        def values_at(part: Prepared, hp: np.ndarray, multiples: tuple[float, ...]) -> list:
+            return _row_values_at(loss, part, hp, multiples)
+
+        base = _as_elements(loss.row_values(prepared), x)
+        d = 1
+
+    def per_row(found: Estimate) -> Estimate:
+        return found if d == 1 else found.scaled(lambda a: a / d)
+
     if refine is None:
-        values = _row_values_at(loss, prepared, h, (1.0, -1.0, 0.5, -0.5))
-        return _combine(x, h, base, values)
-    up, down = _row_values_at(loss, prepared, h, (1.0, -1.0))
+        return per_row(_combine(x, h, base, values_at(prepared, h, (1.0, -1.0, 0.5, -0.5))))
+    up, down = values_at(prepared, h, (1.0, -1.0))
     found = _coarse(x, h, base, up, down)
-    rows = np.flatnonzero(refine(found))
-    if not len(rows):
-        return found
-    part = prepared.take_rows(rows)  # type: ignore[arg-type]
-    half = _row_values_at(loss, part, h[rows], (0.5, -0.5))
-    fine = _combine(x[rows], h[rows], base[rows], [up[rows], down[rows], *half])
-    found.numeric[rows] = fine.numeric
-    found.error[rows] = fine.error
-    width = x[0].size
-    index = (rows[:, None] * width + np.arange(width)).reshape(-1)
-    return replace(found, sides=replace(fine.sides, index=index))
+    rows = np.flatnonzero(refine(per_row(found)))
+    if len(rows):
+        part = prepared.take_rows(rows)  # type: ignore[arg-type]
+        half = values_at(part, h[rows], (0.5, -0.5))
+        fine = _combine(x[rows], h[rows], base[rows], [up[rows], down[rows], *half])
+        found.numeric[rows] = fine.numeric
+        found.error[rows] = fine.error
+        width = x[0].size
+        index = (rows[:, None] * width + np.arange(width)).reshape(-1)
+        found = replace(found, sides=replace(fine.sides, index=index))
+    return per_row(found)
 
 
 def _as_elements(row_values: np.ndarray, x: np.ndarray) -> np.ndarray:

@@ -33,9 +33,10 @@ def test_check_table_exact_at_80_columns(kinked):
     assert (r.exit_code, r.stderr) == (0, "")
     table = r.stdout.split("Gradient check")[1]
     # sign(e)/4 (mean over 4 elements; 0 at the kink, whose interval is [−1/4, 1/4]); the
-    # error bar is the rounding part, 3·4ε·(|e| + |x·sign(e)|)/h/4, h = 2^⌊log2(1e-6·max(1, |x|))⌋:
-    # at (0, 1) 3·4ε·(1 + 1)·2^20/4 = 1.4e-09; every ratio is 0 (exact differences), so the
-    # order is that of the elements.
+    # error bar is the rounding part, k·4ε·(|e| + |x·sign(e)|)/h/4, h = 2^⌊log2(1e-6·max(1, |x|))⌋,
+    # k = 3 in row 0 (extrapolated, for its kink), 1 in row 1 (one step: every element passes
+    # by far): at (0, 1) 3·4ε·(1 + 1)·2^20/4 = 1.4e-09, at (1, 0) 4ε·(1 + 2)·2^19/4 = 3.5e-10.
+    # Every ratio is 0 (exact differences), so the order is that of the elements.
     assert table == (
         " (worst first, by ratio: see below)\n"
         "┏━━━━━━━━┳━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━━━━━━┳━━━━━━━━━┳━━━━━━━┳━━━━━━━━┓\n"
@@ -43,8 +44,8 @@ def test_check_table_exact_at_80_columns(kinked):
         "┡━━━━━━━━╇━━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━━━━━━╇━━━━━━━━━╇━━━━━━━╇━━━━━━━━┩\n"
         "│ (0, 0) │   0.5 │        0 │ [-0.25, 0.25] │ 1.2e-09 │     0 │ kink   │\n"
         "│ (0, 1) │     1 │     0.25 │          0.25 │ 1.4e-09 │     0 │ ok     │\n"
-        "│ (1, 0) │     2 │     0.25 │          0.25 │ 1.0e-09 │     0 │ ok     │\n"
-        "│ (1, 1) │    -3 │    -0.25 │         -0.25 │ 2.4e-09 │     0 │ ok     │\n"
+        "│ (1, 0) │     2 │     0.25 │          0.25 │ 3.5e-10 │     0 │ ok     │\n"
+        "│ (1, 1) │    -3 │    -0.25 │         -0.25 │ 8.1e-10 │     0 │ ok     │\n"
         "└────────┴───────┴──────────┴───────────────┴─────────┴───────┴────────┘\n"
         "ratio = |analytic − numeric| ÷ (atol + rtol·|numeric| + ± err), > 1 fails\n"
         "kink: analytic within [left, right]; clamped: never a failure\n"
