@@ -152,3 +152,14 @@ def test_the_table_in_docs_is_real_output(kinked):
     shown = doc.split("```\nGradient check", 1)[1].split("```", 1)[0]
     r = run("mae", kinked / "p.csv", kinked / "t.csv", "-c", "-f", "table")
     assert "Gradient check" + shown == "Gradient check" + r.stdout.split("Gradient check")[1]
+
+
+def test_float32_npy_of_large_magnitude_passes(tmp_path):
+    """float32 predictions 3e9..1.2e10 (NPY): with an absolute step of 1e-6 the old check
+    failed all four elements with exit 1 (max rel err 0.51); the scaled step passes."""
+    np.save(tmp_path / "p.npy", (np.arange(1, 5, dtype=np.float32) * np.float32(3e9)).reshape(2, 2))
+    np.save(tmp_path / "t.npy", np.zeros((2, 2), dtype=np.float32))
+    r = run("mse", tmp_path / "p.npy", tmp_path / "t.npy", "-c", "-f", "json")
+    assert (r.exit_code, r.stderr) == (0, "")
+    check = json.loads(r.stdout)["check"]
+    assert check["passed"] and check["failed"] == 0 and check["max_rel_err"] < 1e-9
