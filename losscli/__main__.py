@@ -1,5 +1,19 @@
-"""``python -m losscli``."""
+"""``python -m losscli``, and the console script's entry point.
 
-from .cli import main
+The first import of the CLI takes a few tenths of a second; Ctrl-C during it exits 130
+quietly, as it does later.
+"""
 
-main()
+import sys
+
+
+def main() -> None:
+    try:
+        from .cli import main as run
+    except KeyboardInterrupt:
+        sys.exit(130)
+    run()
+
+
+if __name__ == "__main__":
+    main()
