@@ -456,6 +456,11 @@ def npy_header(f: BinaryIO, err: _Err) -> tuple[tuple[int, ...], np.dtype, bool,
     except Exception:  # numpy raises assorted types (even tokenize.TokenError) for bad headers
         raise err("not a valid NPY file (corrupt header)") from None
 
+    if any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in shape):
+        raise err(
+            f"not a valid NPY file (shape {shape!r} in the header: each dimension must be a "
+            "whole number ≥ 0)"
+        )
     if dtype.hasobject:
         raise err(_NPY_OBJECTS)
     if dtype.kind == "c":

@@ -232,10 +232,23 @@ def _check_label_smoothing(label_smoothing: float) -> float:
     return float(label_smoothing)
 
 
+_INT64 = np.iinfo(np.int64)
+
+
 def _check_ignore_index(ignore_index: Any) -> int:
-    if float(ignore_index) != int(ignore_index):
+    """A whole number in int64's range (class indices are int64): ints exactly, whole floats."""
+    if isinstance(ignore_index, (int, np.integer)) and not isinstance(ignore_index, bool):
+        value = int(ignore_index)  # exact: float() would round 2**63 - 1 up to 2**63
+    elif isinstance(ignore_index, (float, np.floating)) and float(ignore_index).is_integer():
+        value = int(ignore_index)
+    else:
         raise UsageError(f"--ignore-index must be a whole number, got {ignore_index!r}")
-    return int(ignore_index)
+    if not _INT64.min <= value <= _INT64.max:
+        raise UsageError(
+            f"--ignore-index must lie in int64's range [{_INT64.min}, {_INT64.max}], "
+            f"got {value}"
+        )
+    return value
 
 
 def _parse_class_weights(text: str) -> np.ndarray:
