@@ -496,11 +496,12 @@ def _npy_result(array: np.ndarray, display: str) -> tuple[np.ndarray, None, str,
 # write and renamed over the target, so the target is either the old file or the whole new one.
 # The temporary files of a run are registered; :func:`remove_temporaries` (which the CLI calls
 # on SIGINT, SIGTERM, SIGHUP and any error) removes those still there. A FIFO or a character
-# device (``/dev/stdout``, a pipe to another process) cannot be replaced and is written into
-# directly, not atomically; a block device or a socket is refused.
+# device (``/dev/stdout``, a pipe to another process) is never replaced: text output
+# (write_text, ``-o``) is written into it directly, not atomically; an array (``--grad-out``)
+# is refused, as are block devices and sockets everywhere.
 
 _TEMPORARIES: set[str] = set()  # temporary files created and not yet renamed or removed
-_DIRECT: set[str] = set()  # special files open_output writes into directly (no temporary)
+_DIRECT: set[str] = set()  # special files write_text writes into directly (no temporary)
 _TEMP_PREFIX, _TEMP_SUFFIX = ".losscli-", ".tmp"  # short: a 255-byte target name still works
 _SPECIAL = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device"}
 _REFUSED = {stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
@@ -528,8 +529,8 @@ def write_array(
 
     The file is written to a temporary file in the target's directory, fsynced and renamed over
     the target, so the target is never left half-written. Paths in ``protect`` (the inputs)
-    are never overwritten, however they are spelled (symlink, hard link). A FIFO or character
-    device is written into directly.
+    are never overwritten, however they are spelled (symlink, hard link). A FIFO or a device
+    is refused, never replaced.
     """
     array = np.asarray(array)
     ext, tmp, fd, err = open_output(path, array.ndim, protect)
@@ -577,9 +578,8 @@ def open_output(
     """Check an output path and create its temporary file beside it.
 
     Returns ``(extension, temporary path, its open descriptor, error maker)``; finish with
-    :func:`commit_output` or :func:`discard_output`. For a FIFO or a character device the
-    "temporary path" is the device itself, opened for writing: commit and discard then leave it
-    in place.
+    :func:`commit_output` or :func:`discard_output`. A FIFO or a character device is refused:
+    an array file may be finished by seeking back to its header, and is renamed into place.
     """
     display = os.fsdecode(os.fspath(path))
     ext = os.path.splitext(display)[1].lower()
@@ -588,8 +588,13 @@ def open_output(
     if ext != ".npy" and ndim > 2:
         raise UsageError(f"cannot write a {ndim}-D array as {ext[1:].upper()}; use .npy")
     check_output_path(path, protect=protect)
-    if _special_kind(display) is not None:
-        return (ext, *_open_direct(display))
+    kind = _special_kind(display)
+    if kind is not None:
+        raise InputError(
+            f"is {kind}; --grad-out writes a regular file (beside it, then renamed over it), "
+            "so choose a file name",
+            source=display,
+        )
     return (ext, *_temporary_beside(path))
 
 
@@ -748,7 +753,7 @@ def _temporary_beside(path: str | os.PathLike) -> tuple[str, int, _Err]:
 
 def commit_output(tmp: str, path: str | os.PathLike, err: _Err) -> None:
     """fsync the finished temporary file, give it the usual permissions, rename it over path.
-    For a special file written into directly (see :func:`open_output`), there is nothing to do.
+    For a special file written into directly (see :func:`write_text`), there is nothing to do.
     """
     if tmp in _DIRECT:
         _DIRECT.discard(tmp)
@@ -771,7 +776,7 @@ def commit_output(tmp: str, path: str | os.PathLike, err: _Err) -> None:
 
 
 def discard_output(tmp: str) -> None:
-    """Remove a temporary file (never a special file written into directly)."""
+    """Remove a temporary file (never a special file that write_text writes into)."""
     if tmp in _DIRECT:
         _DIRECT.discard(tmp)
         return
