@@ -83,7 +83,7 @@ class LossCliGroup(FastParams, TyperGroup):
             )
             rc = rc if isinstance(rc, int) else EXIT_OK
             sys.stdout.flush()
-        except SystemExit as exc:
+        except SystemExit:
             # click (EPIPE) and rich (BrokenPipeError) exit 1 when the reader of stdout has
             # gone; that is the documented 141. Any other exit stands.
             if not _pipe_closed(stdout_was):
@@ -153,7 +153,8 @@ def _internal_error(exc: BaseException, debug: bool) -> int:
 STDOUT_NAME = "<stdout>"
 # errno values of a failed write: full disk, size limit, quota, I/O error, closed descriptor.
 _WRITE_ERRNOS = frozenset(
-    getattr(errno, name) for name in ("ENOSPC", "EFBIG", "EDQUOT", "EIO", "EBADF", "EPIPE")
+    getattr(errno, name)
+    for name in ("ENOSPC", "EFBIG", "EDQUOT", "EIO", "EBADF", "EPIPE")
     if hasattr(errno, name)
 )
 
@@ -280,10 +281,8 @@ def _catch_signals(received: list[int]) -> dict[int, Any]:
 
     previous: dict[int, Any] = {}
     for signum in _SIGNALS:
-        try:
+        with contextlib.suppress(ValueError, OSError):  # not the main thread: leave them be
             previous[signum] = signal.signal(signum, interrupt)
-        except (ValueError, OSError):  # not the main thread: leave the handlers alone
-            pass
     return previous
 
 

@@ -32,9 +32,9 @@ import itertools
 import math
 import os
 import re
+import secrets
 import stat
 import sys
-import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -684,7 +684,7 @@ def write_text(
 
 
 def _special_kind(display: str) -> str | None:
-    """"a FIFO" or "a character device" when ``display`` is one (after symlinks), else None.
+    """ "a FIFO" or "a character device" when ``display`` is one (after symlinks), else None.
     ``/dev/stdout``, ``/dev/fd/1`` and the like count as devices whatever they point at: a
     shell's redirect to a file is written into, not replaced."""
     try:
@@ -743,12 +743,23 @@ def _temporary_beside(path: str | os.PathLike) -> tuple[str, int, _Err]:
         return InputError(message, source=display)
 
     parent = os.path.dirname(display) or "."
-    try:
-        fd, tmp = tempfile.mkstemp(dir=parent, prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX)
-    except OSError as e:
-        raise err(f"cannot create a file in directory {parent} ({e.strerror or e})") from None
-    register_temporary(tmp)
-    return tmp, fd, err
+    for _ in range(100):
+        # Registered before it exists: a signal at any moment (the Python handler runs between
+        # any two bytecodes, whichever thread the OS delivered it to) leaves nothing behind.
+        tmp = os.path.join(parent, f"{_TEMP_PREFIX}{secrets.token_hex(4)}{_TEMP_SUFFIX}")
+        register_temporary(tmp)
+        try:
+            fd = os.open(
+                tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600
+            )
+        except FileExistsError:  # another run's temporary file: not ours to remove
+            _TEMPORARIES.discard(tmp)
+            continue
+        except OSError as e:
+            _TEMPORARIES.discard(tmp)
+            raise err(f"cannot create a file in directory {parent} ({e.strerror or e})") from None
+        return tmp, fd, err
+    raise err(f"cannot create a file in directory {parent} (no free temporary name)")
 
 
 def commit_output(tmp: str, path: str | os.PathLike, err: _Err) -> None:

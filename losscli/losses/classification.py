@@ -245,8 +245,7 @@ def _check_ignore_index(ignore_index: Any) -> int:
         raise UsageError(f"--ignore-index must be a whole number, got {ignore_index!r}")
     if not _INT64.min <= value <= _INT64.max:
         raise UsageError(
-            f"--ignore-index must lie in int64's range [{_INT64.min}, {_INT64.max}], "
-            f"got {value}"
+            f"--ignore-index must lie in int64's range [{_INT64.min}, {_INT64.max}], got {value}"
         )
     return value
 
