@@ -201,7 +201,7 @@ def _checked(stdout: Any) -> Any:
         return stdout
     stdout.flush()
     return io.TextIOWrapper(
-        io.BufferedWriter(_FullWriter(fd)),
+        io.BufferedWriter(_FullWriter(fd), buffer_size=1 << 16),
         encoding=stdout.encoding,
         errors=stdout.errors,
         line_buffering=stdout.line_buffering,
