@@ -280,6 +280,9 @@ def _catch_signals(received: list[int]) -> dict[int, Any]:
         raise KeyboardInterrupt
 
     previous: dict[int, Any] = {}
+    if hasattr(signal, "SIGXFSZ"):  # over `ulimit -f` a write fails (EFBIG) instead of killing
+        with contextlib.suppress(ValueError, OSError):
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     for signum in _SIGNALS:
         with contextlib.suppress(ValueError, OSError):  # not the main thread: leave them be
             previous[signum] = signal.signal(signum, interrupt)

@@ -564,3 +564,26 @@ def test_ce_cli_logits_at_float_limits(tmp_path):
     for targets in ("onehot.csv", "y.csv"):
         r = run("ce", tmp_path / "z.csv", tmp_path / targets, "--logits")
         assert (r.exit_code, r.stdout, r.stderr) == (0, "0.0\n", "")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="rmse sums squared errors into the engine's plain sum state; scaling before "
+    "squaring (hypot/BLAS nrm2) needs a (scale, sum of scaled squares) state",
+)
+@pytest.mark.parametrize(
+    "errors, expected",
+    [
+        # √((9 + 16)/2)·1e305 = √12.5·1e305
+        ([3e305, 4e305], float(np.sqrt(12.5)) * 1e305),
+        # four errors of 1e154: each square 1e308 is finite, their sum is not; the rmse is 1e154
+        ([1e154] * 4, 1e154),
+    ],
+)
+def test_rmse_of_huge_errors_is_finite(errors, expected):
+    rmse = losscli.get_loss("rmse")
+    zeros = np.zeros(len(errors))
+    np.testing.assert_allclose(rmse(np.array(errors), zeros), expected, rtol=1e-14)
+    # ∂rmse/∂ŷ_i = e_i/(N·rmse)
+    want = np.array(errors) / (len(errors) * expected)
+    np.testing.assert_allclose(rmse.grad(np.array(errors), zeros), want, rtol=1e-14)
