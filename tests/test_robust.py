@@ -61,6 +61,13 @@ def sh(*args, stdin=None, stdout=subprocess.PIPE, env=None, preexec_fn=None):
     )
 
 
+def default_signals() -> None:
+    """In the child: SIGINT, SIGTERM and SIGHUP as a shell would start it (a parent that
+    ignores one would pass that on, and Python then installs no handler of its own)."""
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        signal.signal(getattr(signal, name), signal.SIG_DFL)
+
+
 def leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
 
@@ -396,7 +403,7 @@ def test_signal_while_streaming_grad_out_removes_the_temporary(streamed, tmp_pat
     out.write_bytes(b"previous\n")
     env = subprocess_env(LOSSCLI_STREAM_BYTES="1000", LOSSCLI_CHUNK_ELEMENTS="2000")
     args = losscli_process("mse", streamed / "p.npy", streamed / "t.npy", "--grad-out", out)
-    process = subprocess.Popen(args, stderr=subprocess.PIPE, env=env)
+    process = subprocess.Popen(args, stderr=subprocess.PIPE, env=env, preexec_fn=default_signals)
     deadline = time.monotonic() + 60
     while not leftovers(tmp_path) and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.002)
@@ -416,7 +423,7 @@ def test_timeout_sends_term_and_nothing_is_left(streamed, tmp_path):
     r = subprocess.run(
         ["timeout", "-s", "TERM", "1",
          *losscli_process("mse", streamed / "p.npy", streamed / "t.npy", "--grad-out", out)],
-        stderr=subprocess.PIPE, env=env,
+        stderr=subprocess.PIPE, env=env, preexec_fn=default_signals,
     )  # fmt: skip
     assert (r.returncode, r.stderr) == (124, b"")  # timeout's code: the run was stopped
     assert list(tmp_path.iterdir()) == []
@@ -447,7 +454,12 @@ sys.argv = ["losscli", "--version"]
 )
 def test_ctrl_c_during_imports_exits_130_quietly(start):
     code = _INTERRUPT_DURING_IMPORT.format(start=start)
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, env=subprocess_env())
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        env=subprocess_env(),
+        preexec_fn=default_signals,
+    )
     assert (r.returncode, r.stdout, r.stderr) == (130, b"", b"")
 
 
