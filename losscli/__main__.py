@@ -10,7 +10,7 @@ import sys
 def main() -> None:
     try:
         from .cli import main as run
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C during start-up: the documented exit, no traceback
         sys.exit(130)
     run()
 

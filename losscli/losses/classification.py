@@ -232,22 +232,15 @@ def _check_label_smoothing(label_smoothing: float) -> float:
     return float(label_smoothing)
 
 
-_INT64 = np.iinfo(np.int64)
-
-
 def _check_ignore_index(ignore_index: Any) -> int:
-    """A whole number in int64's range (class indices are int64): ints exactly, whole floats."""
-    if isinstance(ignore_index, (int, np.integer)) and not isinstance(ignore_index, bool):
-        value = int(ignore_index)  # exact: float() would round 2**63 - 1 up to 2**63
-    elif isinstance(ignore_index, (float, np.floating)) and float(ignore_index).is_integer():
-        value = int(ignore_index)
-    else:
+    # An int is compared as an int: float(2**63 - 1) rounds up, so a float test would refuse a
+    # valid int64.
+    whole = isinstance(ignore_index, int | np.integer) and not isinstance(ignore_index, bool)
+    if not whole and float(ignore_index) != int(ignore_index):
         raise UsageError(f"--ignore-index must be a whole number, got {ignore_index!r}")
-    if not _INT64.min <= value <= _INT64.max:
-        raise UsageError(
-            f"--ignore-index must lie in int64's range [{_INT64.min}, {_INT64.max}], got {value}"
-        )
-    return value
+    if not -(2**63) <= int(ignore_index) < 2**63:
+        raise UsageError(f"--ignore-index must fit in int64, got {ignore_index!r}")
+    return int(ignore_index)
 
 
 def _parse_class_weights(text: str) -> np.ndarray:
