@@ -80,8 +80,22 @@ def diag_of(h: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.diag(np.asarray(h).reshape(n, n)).reshape(shape)
 
 
-def add(case_id, loss, options, reduction, preds, targets, value, grad, hess, *, source, call,
-        rtol=RTOL_FLOAT64, sample_weights=None):
+def add(
+    case_id,
+    loss,
+    options,
+    reduction,
+    preds,
+    targets,
+    value,
+    grad,
+    hess,
+    *,
+    source,
+    call,
+    rtol=RTOL_FLOAT64,
+    sample_weights=None,
+):
     assert case_id not in {c["id"] for c in CASES}, case_id
     CASES.append(
         {
@@ -123,8 +137,21 @@ def reduce_torch(values: torch.Tensor, reduction: str, elementwise: bool, s=None
     return rows
 
 
-def torch_case(case_id, loss, options, reduction, preds, targets, fn, *, elementwise, source,
-               call, sample_weights=None, torch_reduction=True):
+def torch_case(
+    case_id,
+    loss,
+    options,
+    reduction,
+    preds,
+    targets,
+    fn,
+    *,
+    elementwise,
+    source,
+    call,
+    sample_weights=None,
+    torch_reduction=True,
+):
     """``fn(p, reduction)`` → torch loss; with ``torch_reduction`` the loss reduces itself
     (mean/sum as torch), else fn returns unreduced values reduced by :func:`reduce_torch`."""
     p0 = torch.tensor(np.asarray(preds, dtype=np.float64))
@@ -144,13 +171,36 @@ def torch_case(case_id, loss, options, reduction, preds, targets, fn, *, element
     scalar, value = scalar_and_value(p)
     (grad,) = torch.autograd.grad(scalar, p)
     hess = torch.autograd.functional.hessian(lambda q: scalar_and_value(q)[0], p0.clone())
-    add(case_id, loss, options, reduction, preds, targets, value.detach().numpy(),
-        grad.numpy(), diag_of(hess.numpy(), p0.shape), source=source, call=call,
-        sample_weights=sample_weights)
+    add(
+        case_id,
+        loss,
+        options,
+        reduction,
+        preds,
+        targets,
+        value.detach().numpy(),
+        grad.numpy(),
+        diag_of(hess.numpy(), p0.shape),
+        source=source,
+        call=call,
+        sample_weights=sample_weights,
+    )
 
 
-def jax_case(case_id, loss, options, reduction, preds, targets, fn, *, elementwise, source,
-             call, rtol=RTOL_FLOAT64):
+def jax_case(
+    case_id,
+    loss,
+    options,
+    reduction,
+    preds,
+    targets,
+    fn,
+    *,
+    elementwise,
+    source,
+    call,
+    rtol=RTOL_FLOAT64,
+):
     """``fn(p)`` → unreduced values as the library returns them (elementwise or per row)."""
     p0 = jnp.asarray(np.asarray(preds, dtype=np.float64))
 
@@ -168,8 +218,20 @@ def jax_case(case_id, loss, options, reduction, preds, targets, fn, *, elementwi
     value = rows_of(fn(p0)) if reduction == "none" else scalar(p0)
     grad = jax.grad(scalar)(p0)
     hess = jax.hessian(scalar)(p0)
-    add(case_id, loss, options, reduction, preds, targets, np.asarray(value), np.asarray(grad),
-        diag_of(np.asarray(hess), p0.shape), source=source, call=call, rtol=rtol)
+    add(
+        case_id,
+        loss,
+        options,
+        reduction,
+        preds,
+        targets,
+        np.asarray(value),
+        np.asarray(grad),
+        diag_of(np.asarray(hess), p0.shape),
+        source=source,
+        call=call,
+        rtol=rtol,
+    )
 
 
 def shape_tag(shape) -> str:
@@ -194,24 +256,49 @@ def log_cosh_cases():
         t = r.normal(0, 2, shape)
         p = t + r.normal(0, 2, shape)
         for red in REDUCTIONS:
-            jax_case(f"{key}-{red}-optax", "log-cosh", {}, red, p, t,
-                     lambda q, t=t: optax.losses.log_cosh(q, jnp.asarray(t)), elementwise=True,
-                     source=f"optax {optax.__version__}",
-                     call=f"jnp.{red if red != 'none' else 'mean(axis=-1) of '}"
-                     "(optax.losses.log_cosh(p, t))")
+            jax_case(
+                f"{key}-{red}-optax",
+                "log-cosh",
+                {},
+                red,
+                p,
+                t,
+                lambda q, t=t: optax.losses.log_cosh(q, jnp.asarray(t)),
+                elementwise=True,
+                source=f"optax {optax.__version__}",
+                call=f"jnp.{red if red != 'none' else 'mean(axis=-1) of '}"
+                "(optax.losses.log_cosh(p, t))",
+            )
         if len(shape) == 2:
             for red in ("mean", "none"):
-                jax_case(f"{key}-{red}-keras", "log-cosh", {}, red, p, t,
-                         lambda q, t=t: keras.losses.log_cosh(t, q),
-                         elementwise=False, source=f"keras {keras.__version__}",
-                         call="keras.losses.log_cosh(t, p) (mean over the last axis)"
-                         + (", then its mean (sum_over_batch_size)" if red == "mean" else ""),
-                         rtol=RTOL_KERAS)
+                jax_case(
+                    f"{key}-{red}-keras",
+                    "log-cosh",
+                    {},
+                    red,
+                    p,
+                    t,
+                    lambda q, t=t: keras.losses.log_cosh(t, q),
+                    elementwise=False,
+                    source=f"keras {keras.__version__}",
+                    call="keras.losses.log_cosh(t, p) (mean over the last axis)"
+                    + (", then its mean (sum_over_batch_size)" if red == "mean" else ""),
+                    rtol=RTOL_KERAS,
+                )
     # large errors: no overflow, tanh → ±1
     p, t = np.array([800.0, -30.0, 0.25]), np.array([0.0, 5.0, 0.0])
-    jax_case("log-cosh-large-sum-optax", "log-cosh", {}, "sum", p, t,
-             lambda q: optax.losses.log_cosh(q, jnp.asarray(t)), elementwise=True,
-             source=f"optax {optax.__version__}", call="jnp.sum(optax.losses.log_cosh(p, t))")
+    jax_case(
+        "log-cosh-large-sum-optax",
+        "log-cosh",
+        {},
+        "sum",
+        p,
+        t,
+        lambda q: optax.losses.log_cosh(q, jnp.asarray(t)),
+        elementwise=True,
+        source=f"optax {optax.__version__}",
+        call="jnp.sum(optax.losses.log_cosh(p, t))",
+    )
 
 
 # --------------------------------------------------------------------------- sklearn formulas
@@ -227,29 +314,47 @@ SKLEARN_FORMULAS = {
 def tweedie_torch(p, t, power):
     """sklearn's _mean_tweedie_deviance, in torch."""
     if power < 0:
-        return 2 * (torch.where(t > 0, t, 0.0) ** (2 - power) / ((1 - power) * (2 - power))
-                    - t * p ** (1 - power) / (1 - power) + p ** (2 - power) / (2 - power))
+        return 2 * (
+            torch.where(t > 0, t, 0.0) ** (2 - power) / ((1 - power) * (2 - power))
+            - t * p ** (1 - power) / (1 - power)
+            + p ** (2 - power) / (2 - power)
+        )
     if power == 0:
         return (t - p) ** 2
     if power == 1:  # xlogy(t, t/p) as t log t − t log p: autograd gives −t/p, not NaN, at t = 0
         return 2 * (torch.xlogy(t, t) - torch.xlogy(t, p) - t + p)
     if power == 2:
         return 2 * (torch.log(p / t) + t / p - 1)
-    return 2 * (t ** (2 - power) / ((1 - power) * (2 - power))
-                - t * p ** (1 - power) / (1 - power) + p ** (2 - power) / (2 - power))
+    return 2 * (
+        t ** (2 - power) / ((1 - power) * (2 - power))
+        - t * p ** (1 - power) / (1 - power)
+        + p ** (2 - power) / (2 - power)
+    )
 
 
-def sklearn_case(case_id, loss, options, reduction, p, t, formula, sk_value, *, call,
-                 sample_weights=None):
+def sklearn_case(
+    case_id, loss, options, reduction, p, t, formula, sk_value, *, call, sample_weights=None
+):
     """Value from sklearn for ``mean`` (checked against the torch formula), gradient and
     Hessian from torch autograd of the formula; sum/none from the formula."""
     tt_ = tt(t)
     fn = lambda q, red: formula(q, tt_)  # noqa: E731
     start = len(CASES)
-    torch_case(case_id, loss, options, reduction, p, t, fn, elementwise=True,
-               source=f"scikit-learn {sklearn.__version__} (value); torch {torch.__version__} "
-               "autograd of the same formula (grad, hess)",
-               call=call, sample_weights=sample_weights, torch_reduction=False)
+    torch_case(
+        case_id,
+        loss,
+        options,
+        reduction,
+        p,
+        t,
+        fn,
+        elementwise=True,
+        source=f"scikit-learn {sklearn.__version__} (value); torch {torch.__version__} "
+        "autograd of the same formula (grad, hess)",
+        call=call,
+        sample_weights=sample_weights,
+        torch_reduction=False,
+    )
     case = CASES[start]
     if reduction == "mean":
         assert math.isclose(case["value"], sk_value, rel_tol=1e-13), (case_id, sk_value)
@@ -265,23 +370,45 @@ def pinball_cases():
             p = t + r.normal(0, 1, shape)
             for red in REDUCTIONS:
                 sk = float(skm.mean_pinball_loss(t, p, alpha=q)) if red == "mean" else None
-                sklearn_case(f"{key}-{red}", "pinball", {"quantile": q}, red, p, t,
-                             lambda a, b, q=q: SKLEARN_FORMULAS["pinball"](a, b, q), sk,
-                             call=f"sklearn.metrics.mean_pinball_loss(t, p, alpha={q})")
+                sklearn_case(
+                    f"{key}-{red}",
+                    "pinball",
+                    {"quantile": q},
+                    red,
+                    p,
+                    t,
+                    lambda a, b, q=q: SKLEARN_FORMULAS["pinball"](a, b, q),
+                    sk,
+                    call=f"sklearn.metrics.mean_pinball_loss(t, p, alpha={q})",
+                )
     # a tie ŷ = y: sklearn's branch y − ŷ ≥ 0 gives the subgradient −q
     p, t = np.array([1.0, 2.0, 0.5]), np.array([1.0, 0.0, 2.0])
-    sklearn_case("pinball-tie-q0.25-mean", "pinball", {"quantile": 0.25}, "mean", p, t,
-                 lambda a, b: SKLEARN_FORMULAS["pinball"](a, b, 0.25),
-                 float(skm.mean_pinball_loss(t, p, alpha=0.25)),
-                 call="sklearn.metrics.mean_pinball_loss(t, p, alpha=0.25) at a tie")
+    sklearn_case(
+        "pinball-tie-q0.25-mean",
+        "pinball",
+        {"quantile": 0.25},
+        "mean",
+        p,
+        t,
+        lambda a, b: SKLEARN_FORMULAS["pinball"](a, b, 0.25),
+        float(skm.mean_pinball_loss(t, p, alpha=0.25)),
+        call="sklearn.metrics.mean_pinball_loss(t, p, alpha=0.25) at a tie",
+    )
     # sample weights
     r = rng_for("pinball-weighted")
     t, p, s = r.normal(0, 1, 5), r.normal(0, 1, 5), r.uniform(0.5, 2.0, 5)
-    sklearn_case("pinball-q0.7-mean-weighted", "pinball", {"quantile": 0.7}, "mean", p, t,
-                 lambda a, b: SKLEARN_FORMULAS["pinball"](a, b, 0.7),
-                 float(skm.mean_pinball_loss(t, p, alpha=0.7, sample_weight=s)),
-                 call="sklearn.metrics.mean_pinball_loss(t, p, alpha=0.7, sample_weight=s)",
-                 sample_weights=s)
+    sklearn_case(
+        "pinball-q0.7-mean-weighted",
+        "pinball",
+        {"quantile": 0.7},
+        "mean",
+        p,
+        t,
+        lambda a, b: SKLEARN_FORMULAS["pinball"](a, b, 0.7),
+        float(skm.mean_pinball_loss(t, p, alpha=0.7, sample_weight=s)),
+        call="sklearn.metrics.mean_pinball_loss(t, p, alpha=0.7, sample_weight=s)",
+        sample_weights=s,
+    )
 
 
 def mape_cases():
@@ -293,29 +420,60 @@ def mape_cases():
         p = t + r.normal(0, 1, shape)
         for red in REDUCTIONS:
             sk = float(skm.mean_absolute_percentage_error(t, p)) if red == "mean" else None
-            sklearn_case(f"{key}-{red}", "mape", {}, red, p, t,
-                         lambda a, b: SKLEARN_FORMULAS["mape"](a, b, eps), sk,
-                         call="sklearn.metrics.mean_absolute_percentage_error(t, p)")
+            sklearn_case(
+                f"{key}-{red}",
+                "mape",
+                {},
+                red,
+                p,
+                t,
+                lambda a, b: SKLEARN_FORMULAS["mape"](a, b, eps),
+                sk,
+                call="sklearn.metrics.mean_absolute_percentage_error(t, p)",
+            )
         if len(shape) == 2:
             for red in ("mean", "none"):
-                jax_case(f"{key}-{red}-keras", "mape", {"percent": True, "epsilon": 1e-7}, red,
-                         p, t, lambda q, t=t: keras.losses.mean_absolute_percentage_error(t, q),
-                         elementwise=False, source=f"keras {keras.__version__}",
-                         call="keras.losses.mean_absolute_percentage_error(t, p)"
-                         + (", then its mean" if red == "mean" else ""), rtol=RTOL_KERAS)
+                jax_case(
+                    f"{key}-{red}-keras",
+                    "mape",
+                    {"percent": True, "epsilon": 1e-7},
+                    red,
+                    p,
+                    t,
+                    lambda q, t=t: keras.losses.mean_absolute_percentage_error(t, q),
+                    elementwise=False,
+                    source=f"keras {keras.__version__}",
+                    call="keras.losses.mean_absolute_percentage_error(t, p)"
+                    + (", then its mean" if red == "mean" else ""),
+                    rtol=RTOL_KERAS,
+                )
     # a zero target: divided by eps (sklearn) or 1e-7 (Keras)
     p, t = np.array([0.5, 1.0, -2.0]), np.array([0.0, 2.0, -1.0])
-    sklearn_case("mape-zero-target-mean", "mape", {}, "mean", p, t,
-                 lambda a, b: SKLEARN_FORMULAS["mape"](a, b, eps),
-                 float(skm.mean_absolute_percentage_error(t, p)),
-                 call="sklearn.metrics.mean_absolute_percentage_error(t, p) with y = 0")
+    sklearn_case(
+        "mape-zero-target-mean",
+        "mape",
+        {},
+        "mean",
+        p,
+        t,
+        lambda a, b: SKLEARN_FORMULAS["mape"](a, b, eps),
+        float(skm.mean_absolute_percentage_error(t, p)),
+        call="sklearn.metrics.mean_absolute_percentage_error(t, p) with y = 0",
+    )
     r = rng_for("mape-weighted")
     t, p, s = r.uniform(1, 3, 5), r.uniform(1, 3, 5), r.uniform(0.5, 2.0, 5)
-    sklearn_case("mape-mean-weighted", "mape", {}, "mean", p, t,
-                 lambda a, b: SKLEARN_FORMULAS["mape"](a, b, eps),
-                 float(skm.mean_absolute_percentage_error(t, p, sample_weight=s)),
-                 call="sklearn.metrics.mean_absolute_percentage_error(t, p, sample_weight=s)",
-                 sample_weights=s)
+    sklearn_case(
+        "mape-mean-weighted",
+        "mape",
+        {},
+        "mean",
+        p,
+        t,
+        lambda a, b: SKLEARN_FORMULAS["mape"](a, b, eps),
+        float(skm.mean_absolute_percentage_error(t, p, sample_weight=s)),
+        call="sklearn.metrics.mean_absolute_percentage_error(t, p, sample_weight=s)",
+        sample_weights=s,
+    )
 
 
 def msle_cases():
@@ -326,23 +484,49 @@ def msle_cases():
         p = r.uniform(-0.5, 4, shape)
         for red in REDUCTIONS:
             sk = float(skm.mean_squared_log_error(t, p)) if red == "mean" else None
-            sklearn_case(f"{key}-{red}", "msle", {}, red, p, t, SKLEARN_FORMULAS["msle"], sk,
-                         call="sklearn.metrics.mean_squared_log_error(t, p)")
+            sklearn_case(
+                f"{key}-{red}",
+                "msle",
+                {},
+                red,
+                p,
+                t,
+                SKLEARN_FORMULAS["msle"],
+                sk,
+                call="sklearn.metrics.mean_squared_log_error(t, p)",
+            )
         if len(shape) == 2:
             pk = p.copy()
             pk[0, 0] = -0.3  # floored by Keras: gradient 0
             for red in ("mean", "none"):
-                jax_case(f"{key}-{red}-keras", "msle", {"floor": 1e-7}, red, pk, t,
-                         lambda q, t=t: keras.losses.mean_squared_logarithmic_error(t, q),
-                         elementwise=False, source=f"keras {keras.__version__}",
-                         call="keras.losses.mean_squared_logarithmic_error(t, p)"
-                         + (", then its mean" if red == "mean" else ""), rtol=RTOL_KERAS)
+                jax_case(
+                    f"{key}-{red}-keras",
+                    "msle",
+                    {"floor": 1e-7},
+                    red,
+                    pk,
+                    t,
+                    lambda q, t=t: keras.losses.mean_squared_logarithmic_error(t, q),
+                    elementwise=False,
+                    source=f"keras {keras.__version__}",
+                    call="keras.losses.mean_squared_logarithmic_error(t, p)"
+                    + (", then its mean" if red == "mean" else ""),
+                    rtol=RTOL_KERAS,
+                )
     r = rng_for("msle-weighted")
     t, p, s = r.uniform(0, 3, 5), r.uniform(0, 3, 5), r.uniform(0.5, 2.0, 5)
-    sklearn_case("msle-mean-weighted", "msle", {}, "mean", p, t, SKLEARN_FORMULAS["msle"],
-                 float(skm.mean_squared_log_error(t, p, sample_weight=s)),
-                 call="sklearn.metrics.mean_squared_log_error(t, p, sample_weight=s)",
-                 sample_weights=s)
+    sklearn_case(
+        "msle-mean-weighted",
+        "msle",
+        {},
+        "mean",
+        p,
+        t,
+        SKLEARN_FORMULAS["msle"],
+        float(skm.mean_squared_log_error(t, p, sample_weight=s)),
+        call="sklearn.metrics.mean_squared_log_error(t, p, sample_weight=s)",
+        sample_weights=s,
+    )
 
 
 def away_from(p, t):
@@ -368,19 +552,37 @@ def tweedie_cases():
                     sk = float(skm.mean_tweedie_deviance(t, p, power=power))
                 fn = lambda a, b, power=power: tweedie_torch(a, b, power)  # noqa: E731
                 if sk is not None:
-                    sklearn_case(f"{key}-{red}", "tweedie", {"power": power}, red, p, t, fn, sk,
-                                 call=f"sklearn.metrics.mean_tweedie_deviance(t, p, "
-                                 f"power={power})")
+                    sklearn_case(
+                        f"{key}-{red}",
+                        "tweedie",
+                        {"power": power},
+                        red,
+                        p,
+                        t,
+                        fn,
+                        sk,
+                        call=f"sklearn.metrics.mean_tweedie_deviance(t, p, power={power})",
+                    )
                 else:
                     tt_ = tt(t)
-                    torch_case(f"{key}-{red}", "tweedie", {"power": power}, red, p, t,
-                               lambda q, _r, fn=fn, tt_=tt_: fn(q, tt_), elementwise=True,
-                               source=f"torch {torch.__version__} autograd of sklearn's "
-                               "_mean_tweedie_deviance formula",
-                               call=f"sklearn _mean_tweedie_deviance(power={power}) "
-                               "elementwise, in torch", torch_reduction=False)
-    for name, sk_fn, power in (("poisson-deviance", skm.mean_poisson_deviance, 1.0),
-                               ("gamma-deviance", skm.mean_gamma_deviance, 2.0)):
+                    torch_case(
+                        f"{key}-{red}",
+                        "tweedie",
+                        {"power": power},
+                        red,
+                        p,
+                        t,
+                        lambda q, _r, fn=fn, tt_=tt_: fn(q, tt_),
+                        elementwise=True,
+                        source=f"torch {torch.__version__} autograd of sklearn's "
+                        "_mean_tweedie_deviance formula",
+                        call=f"sklearn _mean_tweedie_deviance(power={power}) elementwise, in torch",
+                        torch_reduction=False,
+                    )
+    for name, sk_fn, power in (
+        ("poisson-deviance", skm.mean_poisson_deviance, 1.0),
+        ("gamma-deviance", skm.mean_gamma_deviance, 2.0),
+    ):
         key = f"{name}-n6"
         r = rng_for(key)
         t = r.uniform(0.2, 4, 6)
@@ -389,15 +591,30 @@ def tweedie_cases():
             t[0] = 0.0
         for red in REDUCTIONS:
             sk = float(sk_fn(t, p)) if red == "mean" else None
-            sklearn_case(f"{key}-{red}", name, {}, red, p, t,
-                         lambda a, b, power=power: tweedie_torch(a, b, power), sk,
-                         call=f"sklearn.metrics.{sk_fn.__name__}(t, p)")
+            sklearn_case(
+                f"{key}-{red}",
+                name,
+                {},
+                red,
+                p,
+                t,
+                lambda a, b, power=power: tweedie_torch(a, b, power),
+                sk,
+                call=f"sklearn.metrics.{sk_fn.__name__}(t, p)",
+            )
         s = r.uniform(0.5, 2.0, 6)
-        sklearn_case(f"{key}-mean-weighted", name, {}, "mean", p, t,
-                     lambda a, b, power=power: tweedie_torch(a, b, power),
-                     float(sk_fn(t, p, sample_weight=s)),
-                     call=f"sklearn.metrics.{sk_fn.__name__}(t, p, sample_weight=s)",
-                     sample_weights=s)
+        sklearn_case(
+            f"{key}-mean-weighted",
+            name,
+            {},
+            "mean",
+            p,
+            t,
+            lambda a, b, power=power: tweedie_torch(a, b, power),
+            float(sk_fn(t, p, sample_weight=s)),
+            call=f"sklearn.metrics.{sk_fn.__name__}(t, p, sample_weight=s)",
+            sample_weights=s,
+        )
 
 
 # --------------------------------------------------------------------------- torch likelihoods
@@ -416,20 +633,34 @@ def poisson_nll_cases():
                 for red in REDUCTIONS:
                     tt_ = tt(t)
                     torch_case(
-                        f"{key}-{red}", "poisson-nll",
-                        {"log_input": log_input, "full": full}, red, p, t,
+                        f"{key}-{red}",
+                        "poisson-nll",
+                        {"log_input": log_input, "full": full},
+                        red,
+                        p,
+                        t,
                         lambda q, rr, tt_=tt_, li=log_input, fu=full: F.poisson_nll_loss(
-                            q, tt_, log_input=li, full=fu, reduction=rr),
-                        elementwise=True, source=f"torch {torch.__version__}",
+                            q, tt_, log_input=li, full=fu, reduction=rr
+                        ),
+                        elementwise=True,
+                        source=f"torch {torch.__version__}",
                         call=f"F.poisson_nll_loss(p, t, log_input={log_input}, full={full}, "
-                        f"reduction='{red}')")
+                        f"reduction='{red}')",
+                    )
     # eps matters for a rate of 0 with a count of 0, and for tiny rates
     p, t = np.array([0.0, 1e-9, 2.0]), np.array([0.0, 1.0, 3.0])
-    torch_case("poisson-nll-rate-eps-sum", "poisson-nll", {"log_input": False, "epsilon": 1e-6},
-               "sum", p, t, lambda q, rr: F.poisson_nll_loss(q, tt(t), log_input=False,
-                                                            eps=1e-6, reduction=rr),
-               elementwise=True, source=f"torch {torch.__version__}",
-               call="F.poisson_nll_loss(p, t, log_input=False, eps=1e-6, reduction='sum')")
+    torch_case(
+        "poisson-nll-rate-eps-sum",
+        "poisson-nll",
+        {"log_input": False, "epsilon": 1e-6},
+        "sum",
+        p,
+        t,
+        lambda q, rr: F.poisson_nll_loss(q, tt(t), log_input=False, eps=1e-6, reduction=rr),
+        elementwise=True,
+        source=f"torch {torch.__version__}",
+        call="F.poisson_nll_loss(p, t, log_input=False, eps=1e-6, reduction='sum')",
+    )
 
 
 def gaussian_nll_cases():
@@ -453,20 +684,34 @@ def gaussian_nll_cases():
                 for red in REDUCTIONS:
                     tt_ = tt(t)
                     torch_case(
-                        f"{key}-{red}", "gaussian-nll", {"var": option, "full": full}, red,
-                        p, t,
+                        f"{key}-{red}",
+                        "gaussian-nll",
+                        {"var": option, "full": full},
+                        red,
+                        p,
+                        t,
                         lambda q, rr, tt_=tt_, tv=tv, fu=full: F.gaussian_nll_loss(
-                            q, tt_, tv, full=fu, reduction=rr),
-                        elementwise=True, source=f"torch {torch.__version__}",
+                            q, tt_, tv, full=fu, reduction=rr
+                        ),
+                        elementwise=True,
+                        source=f"torch {torch.__version__}",
                         call=f"F.gaussian_nll_loss(p, t, var ({layout}), full={full}, "
-                        f"reduction='{red}')")
+                        f"reduction='{red}')",
+                    )
     # variances below eps are clamped to it
     p, t, v = np.array([0.5, 1.0, -1.0]), np.array([0.0, 0.0, 0.0]), np.array([1e-8, 0.5, 2.0])
-    torch_case("gaussian-nll-clamped-eps1e-3-mean", "gaussian-nll",
-               {"var": v.tolist(), "epsilon": 1e-3}, "mean", p, t,
-               lambda q, rr: F.gaussian_nll_loss(q, tt(t), tt(v), eps=1e-3, reduction=rr),
-               elementwise=True, source=f"torch {torch.__version__}",
-               call="F.gaussian_nll_loss(p, t, var, eps=1e-3)")
+    torch_case(
+        "gaussian-nll-clamped-eps1e-3-mean",
+        "gaussian-nll",
+        {"var": v.tolist(), "epsilon": 1e-3},
+        "mean",
+        p,
+        t,
+        lambda q, rr: F.gaussian_nll_loss(q, tt(t), tt(v), eps=1e-3, reduction=rr),
+        elementwise=True,
+        source=f"torch {torch.__version__}",
+        call="F.gaussian_nll_loss(p, t, var, eps=1e-3)",
+    )
 
 
 # --------------------------------------------------------------------------- pairs
@@ -478,22 +723,46 @@ def similarity_cases():
         r = rng_for(key)
         t, p = r.normal(0, 1, shape), r.normal(0, 1, shape)
         for red in REDUCTIONS:
-            jax_case(f"{key}-{red}-optax", "cosine-similarity", {}, red, p, t,
-                     lambda q, t=t: -optax.losses.cosine_similarity(q, jnp.asarray(t)),
-                     elementwise=False, source=f"optax {optax.__version__}",
-                     call="−optax.losses.cosine_similarity(p, t)")
-        jax_case(f"{key}-mean-keras", "cosine-similarity", {"epsilon": 1e-7}, "mean", p, t,
-                 lambda q, t=t: keras.losses.cosine_similarity(t, q), elementwise=False,
-                 source=f"keras {keras.__version__}",
-                 call="keras.losses.cosine_similarity(t, p), then its mean",
-                 rtol=RTOL_FLOAT64)
+            jax_case(
+                f"{key}-{red}-optax",
+                "cosine-similarity",
+                {},
+                red,
+                p,
+                t,
+                lambda q, t=t: -optax.losses.cosine_similarity(q, jnp.asarray(t)),
+                elementwise=False,
+                source=f"optax {optax.__version__}",
+                call="−optax.losses.cosine_similarity(p, t)",
+            )
+        jax_case(
+            f"{key}-mean-keras",
+            "cosine-similarity",
+            {"epsilon": 1e-7},
+            "mean",
+            p,
+            t,
+            lambda q, t=t: keras.losses.cosine_similarity(t, q),
+            elementwise=False,
+            source=f"keras {keras.__version__}",
+            call="keras.losses.cosine_similarity(t, p), then its mean",
+            rtol=RTOL_FLOAT64,
+        )
     # a floored row: optax epsilon floors the squared norm (0.25 = 0.5²)
     p = np.array([[0.1, 0.2, -0.1], [1.0, 2.0, 0.5]])
     t = np.array([[1.0, 0.0, 1.0], [0.5, -1.0, 1.0]])
-    jax_case("cosine-similarity-floored-sum-optax", "cosine-similarity", {"epsilon": 0.5}, "sum",
-             p, t, lambda q: -optax.losses.cosine_similarity(q, jnp.asarray(t), epsilon=0.25),
-             elementwise=False, source=f"optax {optax.__version__}",
-             call="−optax.losses.cosine_similarity(p, t, epsilon=0.25)")
+    jax_case(
+        "cosine-similarity-floored-sum-optax",
+        "cosine-similarity",
+        {"epsilon": 0.5},
+        "sum",
+        p,
+        t,
+        lambda q: -optax.losses.cosine_similarity(q, jnp.asarray(t), epsilon=0.25),
+        elementwise=False,
+        source=f"optax {optax.__version__}",
+        call="−optax.losses.cosine_similarity(p, t, epsilon=0.25)",
+    )
 
     for d in (2, 3):  # d = 1: cos = ±1 and the gradient is rounding noise
         for margin in (0.0, 0.3, -0.5):
@@ -505,13 +774,20 @@ def similarity_cases():
             y = np.array([1, -1, 1, -1, -1, 1], dtype=float)
             for red in REDUCTIONS:
                 torch_case(
-                    f"{key}-{red}", "cosine-embedding", {"margin": margin}, red,
-                    np.hstack([x1, x2]), y,
+                    f"{key}-{red}",
+                    "cosine-embedding",
+                    {"margin": margin},
+                    red,
+                    np.hstack([x1, x2]),
+                    y,
                     lambda q, rr, d=d, margin=margin, y=y: F.cosine_embedding_loss(
-                        q[:, :d], q[:, d:], tt(y), margin=margin, reduction=rr),
-                    elementwise=False, source=f"torch {torch.__version__}",
+                        q[:, :d], q[:, d:], tt(y), margin=margin, reduction=rr
+                    ),
+                    elementwise=False,
+                    source=f"torch {torch.__version__}",
                     call=f"F.cosine_embedding_loss(p[:, :{d}], p[:, {d}:], y, margin={margin}, "
-                    f"reduction='{red}')")
+                    f"reduction='{red}')",
+                )
 
     for margin in (0.0, 0.5):
         key = f"margin-ranking-m{margin}"
@@ -519,17 +795,34 @@ def similarity_cases():
         p = r.normal(0, 1, (7, 2))
         y = r.choice([-1.0, 1.0], 7)
         for red in REDUCTIONS:
-            torch_case(f"{key}-{red}", "margin-ranking", {"margin": margin}, red, p, y,
-                       lambda q, rr, y=y, margin=margin: F.margin_ranking_loss(
-                           q[:, 0], q[:, 1], tt(y), margin=margin, reduction=rr),
-                       elementwise=False, source=f"torch {torch.__version__}",
-                       call=f"F.margin_ranking_loss(p[:, 0], p[:, 1], y, margin={margin}, "
-                       f"reduction='{red}')")
+            torch_case(
+                f"{key}-{red}",
+                "margin-ranking",
+                {"margin": margin},
+                red,
+                p,
+                y,
+                lambda q, rr, y=y, margin=margin: F.margin_ranking_loss(
+                    q[:, 0], q[:, 1], tt(y), margin=margin, reduction=rr
+                ),
+                elementwise=False,
+                source=f"torch {torch.__version__}",
+                call=f"F.margin_ranking_loss(p[:, 0], p[:, 1], y, margin={margin}, "
+                f"reduction='{red}')",
+            )
     p, y = np.array([[1.0, 1.0], [0.5, 1.0]]), np.array([1.0, -1.0])  # z = 0 and z = 0.5 − 0.5
-    torch_case("margin-ranking-kink-sum", "margin-ranking", {"margin": 0.0}, "sum", p, y,
-               lambda q, rr: F.margin_ranking_loss(q[:, 0], q[:, 1], tt(y), reduction=rr),
-               elementwise=False, source=f"torch {torch.__version__}",
-               call="F.margin_ranking_loss at z = 0 (clamp_min passes the gradient)")
+    torch_case(
+        "margin-ranking-kink-sum",
+        "margin-ranking",
+        {"margin": 0.0},
+        "sum",
+        p,
+        y,
+        lambda q, rr: F.margin_ranking_loss(q[:, 0], q[:, 1], tt(y), reduction=rr),
+        elementwise=False,
+        source=f"torch {torch.__version__}",
+        call="F.margin_ranking_loss at z = 0 (clamp_min passes the gradient)",
+    )
 
     for shape in [(1,), (6,), (4, 3)]:
         for margin in (1.0, 2.0):
@@ -538,17 +831,33 @@ def similarity_cases():
             x = np.abs(r.normal(1.0, 1.0, shape))
             y = r.choice([-1.0, 1.0], shape)
             for red in REDUCTIONS:
-                torch_case(f"{key}-{red}", "hinge-embedding", {"margin": margin}, red, x, y,
-                           lambda q, rr, y=y, margin=margin: F.hinge_embedding_loss(
-                               q, tt(y), margin=margin, reduction=rr),
-                           elementwise=True, source=f"torch {torch.__version__}",
-                           call=f"F.hinge_embedding_loss(x, y, margin={margin}, "
-                           f"reduction='{red}')")
+                torch_case(
+                    f"{key}-{red}",
+                    "hinge-embedding",
+                    {"margin": margin},
+                    red,
+                    x,
+                    y,
+                    lambda q, rr, y=y, margin=margin: F.hinge_embedding_loss(
+                        q, tt(y), margin=margin, reduction=rr
+                    ),
+                    elementwise=True,
+                    source=f"torch {torch.__version__}",
+                    call=f"F.hinge_embedding_loss(x, y, margin={margin}, reduction='{red}')",
+                )
     x, y = np.array([1.0, 0.5, 1.0]), np.array([-1.0, -1.0, 1.0])
-    torch_case("hinge-embedding-kink-sum", "hinge-embedding", {"margin": 1.0}, "sum", x, y,
-               lambda q, rr: F.hinge_embedding_loss(q, tt(y), reduction=rr), elementwise=True,
-               source=f"torch {torch.__version__}",
-               call="F.hinge_embedding_loss at x = margin (clamp_min passes the gradient)")
+    torch_case(
+        "hinge-embedding-kink-sum",
+        "hinge-embedding",
+        {"margin": 1.0},
+        "sum",
+        x,
+        y,
+        lambda q, rr: F.hinge_embedding_loss(q, tt(y), reduction=rr),
+        elementwise=True,
+        source=f"torch {torch.__version__}",
+        call="F.hinge_embedding_loss at x = margin (clamp_min passes the gradient)",
+    )
 
 
 # --------------------------------------------------------------------------- segmentation
@@ -560,19 +869,30 @@ def optax_dice(q, t, *, logits, alpha, beta, smooth):
     t = jnp.asarray(t).reshape(q.shape[0], -1)
     q = q.reshape(q.shape[0], -1)
     if logits:
-        return optax.losses.dice_loss(q[..., None], t[..., None], alpha=alpha, beta=beta,
-                                      smooth=smooth, apply_softmax=True, reduction="mean")
+        return optax.losses.dice_loss(
+            q[..., None],
+            t[..., None],
+            alpha=alpha,
+            beta=beta,
+            smooth=smooth,
+            apply_softmax=True,
+            reduction="mean",
+        )
     both = jnp.stack([q, 1.0 - q], axis=-1)
     tb = jnp.stack([t, 1.0 - t], axis=-1)
-    per_class = optax.losses.dice_loss(both, tb, alpha=alpha, beta=beta, smooth=smooth,
-                                       apply_softmax=False, reduction="none")
+    per_class = optax.losses.dice_loss(
+        both, tb, alpha=alpha, beta=beta, smooth=smooth, apply_softmax=False, reduction="none"
+    )
     return per_class[:, 0]
 
 
 def segmentation_cases():
-    settings = [("dice", {}, 0.5, 0.5, 1.0), ("dice", {"smooth": 0.0}, 0.5, 0.5, 0.0),
-                ("tversky", {"alpha": 0.3, "beta": 0.7}, 0.3, 0.7, 1.0),
-                ("tversky", {"alpha": 0.8, "beta": 0.1, "smooth": 0.5}, 0.8, 0.1, 0.5)]
+    settings = [
+        ("dice", {}, 0.5, 0.5, 1.0),
+        ("dice", {"smooth": 0.0}, 0.5, 0.5, 0.0),
+        ("tversky", {"alpha": 0.3, "beta": 0.7}, 0.3, 0.7, 1.0),
+        ("tversky", {"alpha": 0.8, "beta": 0.1, "smooth": 0.5}, 0.8, 0.1, 0.5),
+    ]
     for name, options, alpha, beta, smooth in settings:
         for logits in (False, True):
             for shape in [(5,), (4, 6)]:
@@ -587,29 +907,55 @@ def segmentation_cases():
                 p = r.normal(0, 2, shape) if logits else r.uniform(0.05, 0.95, shape)
                 opts = {**options, **({"logits": True} if logits else {})}
                 for red in REDUCTIONS:
-                    jax_case(f"{key}-{red}", name, opts, red, p, t,
-                             lambda q, t=t, lg=logits, a=alpha, b=beta, s=smooth: optax_dice(
-                                 q, t, logits=lg, alpha=a, beta=b, smooth=s),
-                             elementwise=False, source=f"optax {optax.__version__}",
-                             call=f"optax.losses.dice_loss(p[..., None], t[..., None], "
-                             f"alpha={alpha}, beta={beta}, smooth={smooth}, apply_softmax="
-                             f"{logits}) per sample"
-                             + ("" if logits else " (as the two channels [p, 1 − p])"))
+                    jax_case(
+                        f"{key}-{red}",
+                        name,
+                        opts,
+                        red,
+                        p,
+                        t,
+                        lambda q, t=t, lg=logits, a=alpha, b=beta, s=smooth: optax_dice(
+                            q, t, logits=lg, alpha=a, beta=b, smooth=s
+                        ),
+                        elementwise=False,
+                        source=f"optax {optax.__version__}",
+                        call=f"optax.losses.dice_loss(p[..., None], t[..., None], "
+                        f"alpha={alpha}, beta={beta}, smooth={smooth}, apply_softmax="
+                        f"{logits}) per sample"
+                        + ("" if logits else " (as the two channels [p, 1 − p])"),
+                    )
     # Keras: Dice and Tversky (alpha on FN, beta on FP) per sample with axis=1
     r = rng_for("keras-segmentation")
     t = (r.uniform(0, 1, (4, 6)) < 0.5).astype(float)
     t[:, 0] = 1.0
     p = r.uniform(0.05, 0.95, (4, 6))
-    jax_case("dice-keras-mean", "dice", {"smooth": 0.0}, "mean", p, t,
-             lambda q: keras.losses.dice(t, q, axis=1), elementwise=False,
-             source=f"keras {keras.__version__}",
-             call="keras.losses.dice(t, p, axis=1), then its mean", rtol=RTOL_KERAS_EPSILON)
-    jax_case("tversky-keras-mean", "tversky", {"alpha": 0.7, "beta": 0.3, "smooth": 0.0}, "mean",
-             p, t, lambda q: keras.losses.tversky(t, q, alpha=0.3, beta=0.7, axis=1),
-             elementwise=False, source=f"keras {keras.__version__}",
-             call="keras.losses.tversky(t, p, alpha=0.3, beta=0.7, axis=1), then its mean "
-             "(Keras's alpha weighs false negatives: losscli's beta)",
-             rtol=RTOL_KERAS_EPSILON)
+    jax_case(
+        "dice-keras-mean",
+        "dice",
+        {"smooth": 0.0},
+        "mean",
+        p,
+        t,
+        lambda q: keras.losses.dice(t, q, axis=1),
+        elementwise=False,
+        source=f"keras {keras.__version__}",
+        call="keras.losses.dice(t, p, axis=1), then its mean",
+        rtol=RTOL_KERAS_EPSILON,
+    )
+    jax_case(
+        "tversky-keras-mean",
+        "tversky",
+        {"alpha": 0.7, "beta": 0.3, "smooth": 0.0},
+        "mean",
+        p,
+        t,
+        lambda q: keras.losses.tversky(t, q, alpha=0.3, beta=0.7, axis=1),
+        elementwise=False,
+        source=f"keras {keras.__version__}",
+        call="keras.losses.tversky(t, p, alpha=0.3, beta=0.7, axis=1), then its mean "
+        "(Keras's alpha weighs false negatives: losscli's beta)",
+        rtol=RTOL_KERAS_EPSILON,
+    )
 
 
 def main() -> None:

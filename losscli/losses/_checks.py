@@ -38,14 +38,15 @@ def check_option(
         bad = bad or (x >= high if high_open else x > high)
     if bad:
         if low is not None and high is not None:
-            where = f"lie in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+            lo, hi = "(" if low_open else "[", ")" if high_open else "]"
+            where = f" in {lo}{low:g}, {high:g}{hi}"
         elif low is not None:
-            where = f"be {'>' if low_open else '≥'} {low:g}"
+            where = f" {'>' if low_open else '≥'} {low:g}"
         elif high is not None:
-            where = f"be {'<' if high_open else '≤'} {high:g}"
+            where = f" {'<' if high_open else '≤'} {high:g}"
         else:
-            where = "be finite"
-        raise UsageError(f"{flag} must be a finite number and {where}, got {value!r}")
+            where = ""
+        raise UsageError(f"{flag} must be a finite number{where}, got {value!r}")
     return x
 
 

@@ -224,7 +224,7 @@ def _prepare_gaussian_nll(
     reject_where(
         ~np.isfinite(v) | (v <= 0),
         v,
-        "variances must be finite and > 0",
+        "--var values must be finite and > 0",
         "give σ², not σ or log σ² (torch clamps a variance of 0 to --epsilon; give that value "
         "if you mean it)",
         role="variance",
@@ -314,6 +314,17 @@ array([1.  , 0.25])
 # --------------------------------------------------------------------------- tweedie
 
 
+def _log_ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """log(a/b) for a, b > 0: one rounding where a/b is a normal number (exact near a = b,
+    where log a − log b would cancel), log a − log b where it under- or overflows."""
+    with np.errstate(over="ignore", under="ignore"):
+        ratio = a / b
+    out = np.log(np.where(ratio > np.finfo(np.float64).tiny, ratio, 1.0))
+    bad = ~((ratio > np.finfo(np.float64).tiny) & np.isfinite(ratio))
+    out[bad] = np.log(a[bad]) - np.log(b[bad])
+    return out
+
+
 def tweedie_values(predictions: np.ndarray, targets: np.ndarray, *, power: float) -> np.ndarray:
     """The unit deviance of sklearn's ``_mean_tweedie_deviance`` for ``power``."""
     p, mu, y = power, predictions, targets
@@ -322,10 +333,10 @@ def tweedie_values(predictions: np.ndarray, targets: np.ndarray, *, power: float
     if p == 1:
         pos = y > 0
         ylogy = np.zeros_like(y)
-        ylogy[pos] = y[pos] * np.log(y[pos] / mu[pos])
+        ylogy[pos] = y[pos] * _log_ratio(y[pos], mu[pos])
         return 2.0 * (ylogy - y + mu)
     if p == 2:
-        return 2.0 * (np.log(mu / y) + y / mu - 1.0)
+        return 2.0 * (_log_ratio(mu, y) + y / mu - 1.0)
     first = np.power(np.maximum(y, 0.0) if p < 0 else y, 2.0 - p) / ((1.0 - p) * (2.0 - p))
     return 2.0 * (first - y * np.power(mu, 1.0 - p) / (1.0 - p) + np.power(mu, 2.0 - p) / (2.0 - p))
 
