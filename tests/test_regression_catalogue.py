@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 import pytest
+from test_regression_losses import NEW_LOSSES
 from typer.testing import CliRunner
 
 import losscli
@@ -356,29 +357,10 @@ def test_cli_exact_values(tmp_path):
             "0.5\n",
         ),
     ]
-    assert {c[0][0] for c in cases} == {name for name in REGISTRY if name in _NEW}
+    assert {c[0][0] for c in cases} == {name for name in REGISTRY if name in NEW_LOSSES}
     for args, expected in cases:
         r = run(*args, "-f", "plain")
         assert (r.exit_code, r.stdout, r.stderr) == (0, expected, ""), args
-
-
-_NEW = {
-    "log-cosh",
-    "pinball",
-    "mape",
-    "msle",
-    "poisson-nll",
-    "gaussian-nll",
-    "tweedie",
-    "poisson-deviance",
-    "gamma-deviance",
-    "cosine-similarity",
-    "cosine-embedding",
-    "margin-ranking",
-    "hinge-embedding",
-    "dice",
-    "tversky",
-}
 
 
 def test_cli_log_input_can_be_turned_off(tmp_path):

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import InputError, UsageError
 from ._base import Loss, Param, Prepared, parse_numbers, warn
-from ._checks import check_option, reject_where
+from ._common import check_option, positive_samples, regression_samples, reject_where
 from .regression import prepare_regression
 
 __all__ = [
@@ -281,7 +281,7 @@ gaussian_nll = Loss(
         ),
     ),
     elementwise=True,
-    sample_data=lambda options: ("regression_preds.csv", "regression_targets.csv"),
+    sample_data=regression_samples,
     examples=(
         "losscli gaussian-nll means.csv targets.csv --var 0.25 --grad",
         "losscli gaussian-nll means.csv targets.csv --var variances.csv --full",
@@ -390,10 +390,6 @@ def _prepare_tweedie(predictions: np.ndarray, targets: np.ndarray, *, power: flo
     return prepared
 
 
-def _positive_samples(options) -> tuple[str, str]:
-    return ("positive_preds.csv", "positive_targets.csv")
-
-
 _TWEEDIE_DOC_TAIL = """
 Shapes: ``predictions`` (the means μ, on their natural scale, not a log-link output) and
 ``targets`` both ``(N,)`` or both ``(N, D)``; scikit-learn takes vectors only, and losscli's
@@ -426,7 +422,7 @@ tweedie = Loss(
         ),
     ),
     elementwise=True,
-    sample_data=_positive_samples,
+    sample_data=positive_samples,
     examples=(
         "losscli tweedie preds.csv targets.csv --power 1.5 --grad",
         "losscli tweedie preds.csv targets.csv --power 3",
@@ -471,7 +467,7 @@ poisson_deviance = Loss(
     hess_kernel=tweedie_hess,
     prepare=_fixed_power(1.0),
     elementwise=True,
-    sample_data=_positive_samples,
+    sample_data=positive_samples,
     examples=("losscli poisson-deviance means.csv counts.csv --grad",),
     example=([[1.0, 2.0], [0.5, 4.0]], [[0.0, 2.5], [1.0, 3.0]], {}),
     doc="""Poisson deviance, as ``sklearn.metrics.mean_poisson_deviance`` (``tweedie`` with
@@ -506,7 +502,7 @@ gamma_deviance = Loss(
     hess_kernel=tweedie_hess,
     prepare=_fixed_power(2.0),
     elementwise=True,
-    sample_data=_positive_samples,
+    sample_data=positive_samples,
     examples=("losscli gamma-deviance means.csv targets.csv --grad",),
     example=([[1.0, 2.0], [0.5, 4.0]], [[0.5, 2.5], [1.0, 3.0]], {}),
     doc="""Gamma deviance, as ``sklearn.metrics.mean_gamma_deviance`` (``tweedie`` with

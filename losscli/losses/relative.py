@@ -10,21 +10,13 @@ from __future__ import annotations
 import numpy as np
 
 from ._base import Loss, Param, Prepared, warn
-from ._checks import check_option, reject_where
+from ._common import check_option, positive_samples, regression_samples, reject_where, zero_hess
 from .regression import prepare_regression
 
 __all__ = ["mape", "msle"]
 
 SKLEARN_EPSILON = float(np.finfo(np.float64).eps)  # sklearn's floor of |y| in MAPE
 KERAS_EPSILON = 1e-7  # keras.backend.epsilon()
-
-
-def _regression_samples(options) -> tuple[str, str]:
-    return ("regression_preds.csv", "regression_targets.csv")
-
-
-def _positive_samples(options) -> tuple[str, str]:
-    return ("positive_preds.csv", "positive_targets.csv")
 
 
 # --------------------------------------------------------------------------- mape
@@ -47,13 +39,6 @@ def mape_grad(
 ) -> np.ndarray:
     """sign(ŷ − y) / max(|y|, ε): 0 at ŷ = y, the subgradient torch and jax give |x| at 0."""
     return np.sign(predictions - targets) * _mape_scale(targets, epsilon, percent)
-
-
-def mape_hess(
-    predictions: np.ndarray, targets: np.ndarray, *, epsilon: float, percent: bool
-) -> np.ndarray:
-    """0: |ŷ − y| is piecewise linear in ŷ."""
-    return np.zeros_like(predictions)
 
 
 def mape_kinks(
@@ -92,7 +77,7 @@ mape = Loss(
     ),
     values=mape_values,
     grad_kernel=mape_grad,
-    hess_kernel=mape_hess,
+    hess_kernel=zero_hess,
     hess_note="0 everywhere: |ŷ − y| is piecewise linear",
     kinks=mape_kinks,
     prepare=_prepare_mape,
@@ -112,7 +97,7 @@ mape = Loss(
         ),
     ),
     elementwise=True,
-    sample_data=_regression_samples,
+    sample_data=regression_samples,
     examples=(
         "losscli mape preds.csv targets.csv",
         "losscli mape preds.csv targets.csv --percent --epsilon 1e-7   # Keras's number",
@@ -228,7 +213,7 @@ msle = Loss(
         ),
     ),
     elementwise=True,
-    sample_data=_positive_samples,
+    sample_data=positive_samples,
     examples=(
         "losscli msle preds.csv targets.csv --grad",
         "losscli msle preds.csv targets.csv --floor 1e-7   # Keras's clipping",

@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from ._base import Loss, Param, Prepared
-from ._checks import check_option
+from ._common import check_option, positive_samples, regression_samples, zero_hess
 from .regression import prepare_regression
 
 __all__ = [
@@ -23,14 +23,6 @@ __all__ = [
 ]
 
 LOG2 = math.log(2.0)
-
-
-def _regression_samples(options) -> tuple[str, str]:
-    return ("regression_preds.csv", "regression_targets.csv")
-
-
-def _positive_samples(options) -> tuple[str, str]:
-    return ("positive_preds.csv", "positive_targets.csv")  # no tie ŷ = y, pinball's kink
 
 
 # --------------------------------------------------------------------------- log-cosh
@@ -70,7 +62,7 @@ log_cosh = Loss(
     hess_kernel=log_cosh_hess,
     prepare=prepare_regression,
     elementwise=True,
-    sample_data=_regression_samples,
+    sample_data=regression_samples,
     examples=(
         "losscli log-cosh preds.csv targets.csv --grad",
         "losscli log-cosh preds.npy targets.npy --reduction none",
@@ -113,11 +105,6 @@ def pinball_grad(predictions: np.ndarray, targets: np.ndarray, *, quantile: floa
     return np.where(targets - predictions >= 0, -quantile, 1.0 - quantile)
 
 
-def pinball_hess(predictions: np.ndarray, targets: np.ndarray, *, quantile: float) -> np.ndarray:
-    """0: the loss is piecewise linear (undefined at ŷ = y, see ``kinks``)."""
-    return np.zeros_like(predictions)
-
-
 def pinball_kinks(predictions: np.ndarray, targets: np.ndarray, *, quantile: float) -> np.ndarray:
     """ŷ = y, where the slope jumps from −q to 1 − q."""
     return predictions == targets
@@ -139,7 +126,7 @@ pinball = Loss(
     reference="sklearn.metrics.mean_pinball_loss (alpha = q)",
     values=pinball_values,
     grad_kernel=pinball_grad,
-    hess_kernel=pinball_hess,
+    hess_kernel=zero_hess,
     hess_note="0 everywhere: the loss is piecewise linear (a GBDT needs a Hessian floor)",
     kinks=pinball_kinks,
     prepare=_prepare_pinball,
@@ -154,7 +141,7 @@ pinball = Loss(
         ),
     ),
     elementwise=True,
-    sample_data=_positive_samples,
+    sample_data=positive_samples,
     examples=(
         "losscli pinball preds.csv targets.csv --quantile 0.9",
         "losscli quantile preds.npy targets.npy --quantile 0.1 --grad",

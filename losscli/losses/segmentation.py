@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import InputError
 from ._base import Loss, Param, Prepared, check_same_shape, check_unit_interval
-from ._checks import check_option
+from ._common import check_option
 
 __all__ = ["dice", "tversky"]
 

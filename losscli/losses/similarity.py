@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import InputError
 from ._base import Loss, Param, Prepared, check_same_rows, check_same_shape
-from ._checks import check_option, check_signs
+from ._common import check_option, check_signs, regression_samples, zero_hess
 
 __all__ = [
     "cosine_embedding",
@@ -142,7 +142,7 @@ cosine_similarity = Loss(
             "Floor of each row's norm ‖ŷ‖ and ‖y‖ (≥ 0). Default 0 (optax); Keras uses 1e-7.",
         ),
     ),
-    sample_data=lambda options: ("regression_preds.csv", "regression_targets.csv"),
+    sample_data=regression_samples,
     examples=(
         "losscli cosine-similarity embeddings.csv targets.csv --grad",
         "losscli cosine-similarity embeddings.npy targets.npy --epsilon 1e-7 --reduction none",
@@ -330,13 +330,6 @@ def margin_ranking_grad(
     return np.stack([g, 0.0 - g], axis=1)  # 0.0 − g: no −0.0 in inactive rows
 
 
-def margin_ranking_hess(
-    predictions: np.ndarray, targets: np.ndarray, *, margin: float
-) -> np.ndarray:
-    """0: the loss is piecewise linear."""
-    return np.zeros_like(predictions)
-
-
 def margin_ranking_kinks(
     predictions: np.ndarray, targets: np.ndarray, *, margin: float
 ) -> np.ndarray:
@@ -368,7 +361,7 @@ margin_ranking = Loss(
     reference="torch.nn.functional.margin_ranking_loss(x1, x2, y)",
     values=margin_ranking_values,
     grad_kernel=margin_ranking_grad,
-    hess_kernel=margin_ranking_hess,
+    hess_kernel=zero_hess,
     hess_note="0 everywhere: the loss is piecewise linear",
     kinks=margin_ranking_kinks,
     prepare=_prepare_margin_ranking,
@@ -416,13 +409,6 @@ def hinge_embedding_grad(
     return np.where(targets == 1, 1.0, np.where(margin - predictions >= 0, -1.0, 0.0))
 
 
-def hinge_embedding_hess(
-    predictions: np.ndarray, targets: np.ndarray, *, margin: float
-) -> np.ndarray:
-    """0: the loss is piecewise linear."""
-    return np.zeros_like(predictions)
-
-
 def hinge_embedding_kinks(
     predictions: np.ndarray, targets: np.ndarray, *, margin: float
 ) -> np.ndarray:
@@ -447,7 +433,7 @@ hinge_embedding = Loss(
     reference="torch.nn.functional.hinge_embedding_loss",
     values=hinge_embedding_values,
     grad_kernel=hinge_embedding_grad,
-    hess_kernel=hinge_embedding_hess,
+    hess_kernel=zero_hess,
     hess_note="0 everywhere: the loss is piecewise linear",
     kinks=hinge_embedding_kinks,
     prepare=_prepare_hinge_embedding,

@@ -1,5 +1,6 @@
-"""Option and domain checks shared by the losses of issue 10 (robust, relative, likelihood,
-similarity and segmentation modules): one message shape for every bad value.
+"""What the losses of issue 10 (robust, relative, likelihood, similarity and segmentation
+modules) share: option and domain checks with one message shape for every bad value, the zero
+Hessian of the piecewise-linear losses, and the names of their bundled sample files.
 """
 
 from __future__ import annotations
@@ -12,7 +13,14 @@ import numpy as np
 from ..errors import InputError, UsageError
 from ._base import format_index
 
-__all__ = ["check_option", "check_signs", "reject_where"]
+__all__ = [
+    "check_option",
+    "check_signs",
+    "positive_samples",
+    "regression_samples",
+    "reject_where",
+    "zero_hess",
+]
 
 
 def check_option(
@@ -68,3 +76,18 @@ def check_signs(t: np.ndarray, *, loss: str) -> None:
         "write 1 for a similar (or correctly ordered) pair and −1 for the other",
         role="targets",
     )
+
+
+def zero_hess(predictions: np.ndarray, targets: np.ndarray, **options: Any) -> np.ndarray:
+    """The Hessian diagonal of a piecewise-linear loss: 0 (undefined at its kinks)."""
+    return np.zeros_like(predictions)
+
+
+def regression_samples(options: Any) -> tuple[str, str]:
+    """Bundled sample files: real-valued predictions and targets."""
+    return ("regression_preds.csv", "regression_targets.csv")
+
+
+def positive_samples(options: Any) -> tuple[str, str]:
+    """Bundled sample files: positive predictions and targets, never tied (ŷ ≠ y)."""
+    return ("positive_preds.csv", "positive_targets.csv")
