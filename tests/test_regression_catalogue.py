@@ -259,6 +259,17 @@ def test_dice_and_tversky_by_hand():
         ("mape", [[1.0]], [1.0], {}, InputError, "differ in shape: (1, 1) vs (1,)"),
         ("msle", [1.0, 2.0], [1.0], {}, InputError, "differ in shape"),
         ("poisson-nll", [1.0], [1.0, 2.0], {}, InputError, "differ in shape"),
+        # the shape is checked before the domain checks that compare elementwise
+        (
+            "poisson-nll",
+            [0.0, 1.0],
+            [1.0, 0.0, 3.0],
+            {"log_input": False, "epsilon": 0.0},
+            InputError,
+            "differ in shape: (2,) vs (3,)",
+        ),
+        ("tweedie", [0.0, 1.0], [-1.0, 0.0, 3.0], {"power": 1.5}, InputError, "(2,) vs (3,)"),
+        ("msle", [-2.0, 1.0], [1.0, 0.0, 3.0], {}, InputError, "(2,) vs (3,)"),
         ("gaussian-nll", [1.0], [1.0, 2.0], {"var": 1.0}, InputError, "differ in shape"),
         ("tweedie", [1.0], [1.0, 2.0], {}, InputError, "differ in shape"),
         ("poisson-deviance", [1.0], [1.0, 2.0], {}, InputError, "differ in shape"),

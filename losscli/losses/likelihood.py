@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, UsageError
-from ._base import Loss, Param, Prepared, parse_numbers, warn
+from ._base import Loss, Param, Prepared, check_same_shape, parse_numbers, warn
 from ._common import check_option, positive_samples, regression_samples, reject_where
 from .regression import prepare_regression
 
@@ -67,6 +67,7 @@ def _prepare_poisson_nll(
     predictions: np.ndarray, targets: np.ndarray, *, log_input: bool, full: bool, epsilon: float
 ) -> Prepared:
     epsilon = check_option("epsilon", epsilon, low=0.0)
+    check_same_shape(predictions, targets)  # before the domain checks compare them elementwise
     reject_where(
         targets < 0,
         targets,
@@ -220,6 +221,7 @@ def _prepare_gaussian_nll(
     predictions: np.ndarray, targets: np.ndarray, *, var: Any, full: bool, epsilon: float
 ) -> Prepared:
     epsilon = check_option("epsilon", epsilon, low=0.0)
+    check_same_shape(predictions, targets)
     v = _variance_array(var, predictions.shape)
     reject_where(
         ~np.isfinite(v) | (v <= 0),
@@ -384,6 +386,7 @@ def _prepare_tweedie(predictions: np.ndarray, targets: np.ndarray, *, power: flo
             f"--power must be ≤ 0 or ≥ 1 (no Tweedie distribution has a power in (0, 1)), "
             f"got {power!r}"
         )
+    check_same_shape(predictions, targets)
     _check_tweedie_domain(predictions, targets, power)
     prepared = prepare_regression(predictions, targets, power=power)
     prepared.describe["power"] = power
@@ -450,6 +453,7 @@ Elementwise unit deviance, for power ``p ≤ 0`` or ``p ≥ 1``:
 
 def _fixed_power(power: float):
     def prepare(predictions: np.ndarray, targets: np.ndarray) -> Prepared:
+        check_same_shape(predictions, targets)
         _check_tweedie_domain(predictions, targets, power)
         return prepare_regression(predictions, targets, power=power)
 

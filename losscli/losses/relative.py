@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import Loss, Param, Prepared, warn
+from ._base import Loss, Param, Prepared, check_same_shape, warn
 from ._common import check_option, positive_samples, regression_samples, reject_where, zero_hess
 from .regression import prepare_regression
 
@@ -168,7 +168,8 @@ def msle_kinks(predictions: np.ndarray, targets: np.ndarray, *, floor: float | N
 def _prepare_msle(predictions: np.ndarray, targets: np.ndarray, *, floor: float | None) -> Prepared:
     if floor is not None:
         floor = check_option("floor", floor, low=-1.0, low_open=True)
-    else:
+    check_same_shape(predictions, targets)
+    if floor is None:
         fix = "log(1 + x) needs x > −1 (pass --floor 1e-7 to floor values as Keras does)"
         reject_where(
             predictions <= -1, predictions, "msle predictions must be > −1", fix, role="predictions"
