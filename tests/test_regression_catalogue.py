@@ -627,3 +627,45 @@ def test_streamed_and_in_memory_runs_agree(monkeypatch, name, reduction):
 def test_a_per_row_variance_file_says_why_it_does_not_fit_a_chunk():
     with pytest.raises(InputError, match="read in chunks"):
         losscli.gaussian_nll([1.0, 2.0], [0.0, 0.0], var=[1.0, 2.0, 3.0])
+
+
+@pytest.mark.parametrize(
+    "name, p, t, options, mask",
+    [
+        ("pinball", [1.0, 2.0], [1.0, 3.0], {}, [True, False]),
+        ("mape", [1.0, 2.0], [1.0, 3.0], {}, [True, False]),
+        ("msle", [0.5, 2.0], [1.0, 3.0], {"floor": 0.5}, [True, False]),
+        ("msle", [0.5, 2.0], [1.0, 3.0], {}, [False, False]),
+        ("hinge-embedding", [1.0, 1.0, 0.5], [-1.0, 1.0, -1.0], {}, [True, False, False]),
+        # cos([1, 0], [0, 1]) = 0 = the margin for a dissimilar pair; the similar one is smooth
+        (
+            "cosine-embedding",
+            [[1.0, 0.0, 0.0, 1.0]] * 2,
+            [-1.0, 1.0],
+            {},
+            [[True] * 4, [False] * 4],
+        ),
+        (
+            "margin-ranking",
+            [[1.0, 1.0], [2.0, 1.0]],
+            [1.0, 1.0],
+            {},
+            [[True, True], [False, False]],
+        ),
+        (
+            "cosine-similarity",
+            [[0.6, 0.8], [3.0, 4.0]],
+            [[1.0, 0.0], [1.0, 0.0]],
+            {"epsilon": 1.0},
+            [[True, True], [False, False]],
+        ),
+    ],
+)
+def test_kinks_mark_the_points_without_a_derivative(name, p, t, options, mask):
+    loss = REGISTRY[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LossCliWarning)
+        prepared = loss.prepare_inputs(p, t, **options)
+    kinks = loss.kinks(prepared.predictions, prepared.targets, **prepared.options)
+    assert kinks.shape == prepared.predictions.shape
+    np.testing.assert_array_equal(kinks, mask)
