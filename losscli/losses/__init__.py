@@ -6,7 +6,7 @@ loss means writing its kernels in a topic module and adding one line below.
 
 from __future__ import annotations
 
-from ._base import REDUCTIONS, Loss, Param, Prepared
+from ._base import REDUCTIONS, Loss, Param, Prepared, RowLayout
 from .classification import bce, cross_entropy, log_softmax, nll, softmax
 from .divergence import kl
 from .likelihood import gamma_deviance, gaussian_nll, poisson_deviance, poisson_nll, tweedie
@@ -19,6 +19,7 @@ from .similarity import cosine_embedding, cosine_similarity, hinge_embedding, ma
 __all__ = [
     "REDUCTIONS",
     "REGISTRY",
+    "RowLayout",
     "Loss",
     "Param",
     "Prepared",
