@@ -165,7 +165,9 @@ def test_cli_check_names_elements_by_their_full_index(tmp_path):
     )
     assert r.exit_code == 0, r.output
     worst = json_module.loads(r.stdout)["check"]["worst"]
-    assert len(worst) == z.size
+    from losscli.render import SHOW_ROWS
+
+    assert len(worst) == SHOW_ROWS  # of the 24 elements
     for element in worst:  # each index addresses the input as given, (n, class, position)
         assert len(element["index"]) == 3
         assert element["input"] == z[tuple(element["index"])]
