@@ -37,6 +37,8 @@ values = {
     # targets' columns y2, y1, y0 paired by position with the predictions' y0, y1, y2
     "mse_permuted_by_position": mse(p, t[:, ::-1].copy()),
 }
+# one case per reading, in the shape every tests/fixtures/*.json shares ({"cases": [...]})
+cases = [{"loss": "mse", "reading": name, "value": value} for name, value in values.items()]
 out = ROOT / "tests" / "fixtures" / "layout.json"
-out.write_text(json.dumps(values, indent=2) + "\n")
+out.write_text(json.dumps({"cases": cases}, indent=2) + "\n")
 print(out, values)

@@ -37,7 +37,10 @@ from losscli.layout import (
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_data"
-REF = json.loads((ROOT / "tests" / "fixtures" / "layout.json").read_text())
+REF = {
+    c["reading"]: c["value"]
+    for c in json.loads((ROOT / "tests" / "fixtures" / "layout.json").read_text())["cases"]
+}
 runner = CliRunner()
 
 
