@@ -347,6 +347,10 @@ _PIPELINE_HELP = {
     "bins": "Bins of the histogram (implies --hist). Default: 10.",
     "hist_range": "Fixed edges of the histogram, LO,HI (implies --hist; values outside count in "
     "the end bins). Default: from a first pass, the least and greatest row loss.",
+    "engine": "Where the blocks are computed: local (this process) or dask (one Dask task per "
+    "shard; needs pip install 'losscli[dask]'). Default: local.",
+    "scheduler": "With --engine dask: the address of a running Dask scheduler "
+    "(tcp://HOST:8786). Default: a local cluster of 2 worker processes.",
     "output": "Write the output to FILE instead of stdout (atomically; never over an input). "
     "Default format by extension: .json json, .csv csv, else plain.",
 }
@@ -375,6 +379,8 @@ def _pipeline_parameters() -> list[inspect.Parameter]:
         opt("bins", int | None, "--bins", metavar="N", min=1, max=1000),
         opt("hist_range", str | None, "--range", metavar="LO,HI"),
         opt("output", Path | None, "--output", "-o", metavar="FILE", dir_okay=False),
+        opt("engine", Literal["local", "dask"], "--engine", default="local"),
+        opt("scheduler", str | None, "--scheduler", metavar="ADDRESS"),
     ]
 
 
@@ -543,6 +549,8 @@ def _run(
     bins: int | None = None,
     hist_range: str | None = None,
     output: Path | None = None,
+    engine: str = "local",
+    scheduler: str | None = None,
     **options: Any,
 ) -> None:
     fmt = fmt or _default_format(output)
@@ -603,6 +611,8 @@ def _run(
                 top=top,
                 bins=selection["bins"],
                 hist_range=bounds,
+                engine=engine,
+                scheduler=scheduler,
                 quiet=quiet,
                 protect=protect,
                 **options,

@@ -36,7 +36,7 @@ import math
 import os
 import re
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -49,9 +49,9 @@ from .report import Report, top_rows
 from .sources import Block, Restart
 from .states import HistState, LossState, RangeState, TopState, histogram_edges
 
-__all__ = ["evaluate", "partial", "State", "Block", "ENGINES"]
+__all__ = ["evaluate", "partial", "fold", "State", "Block", "ENGINES"]
 
-ENGINES = ("local",)
+ENGINES = ("local", "dask")
 WHOLE_ARRAY_MAX_BYTES = 64 << 20
 CHECK_MAX_ELEMENTS = 1 << 22
 _NPY_HEADER_BYTES = 128  # room for any shape; rewritten at the end
@@ -98,8 +98,46 @@ def partial(
     loss.check_reduction(reduction)
     prepared = loss.prepare_inputs(block.predictions, block.targets, **options)
     s = loss.sample_weights_for(block.weights, prepared)
-    state, _, _ = _block_state(loss, prepared, s, reduction, False, top, block.start)
+    state, _, _ = _block_state(loss, prepared, s, reduction, False, top, block.start, ids=block.ids)
     return state
+
+
+def fold(
+    loss: Any,
+    blocks: Iterable[Block],
+    *,
+    reduction: str = "mean",
+    top: int | None = None,
+    span: bool = False,
+    edges: np.ndarray | None = None,
+    source: str | None = None,
+    **options: Any,
+) -> tuple[State | None, RangeState | HistState | None]:
+    """:func:`partial` folded over ``blocks`` in order (one shard, one partition), and with
+    ``span`` the :class:`RangeState` of the row losses, with ``edges`` their
+    :class:`HistState`. An error in a block names ``source`` and the row counted from the
+    first block. This is what each Dask task runs (:mod:`losscli.distributed`)."""
+    loss = _get_loss(loss)
+    loss.check_reduction(reduction)
+    fused = loss.sum_kernel is not None and reduction != "none" and top is None
+    state = extra = None
+    for block in blocks:
+        try:
+            prepared = loss.prepare_inputs(block.predictions, block.targets, **options)
+        except InputError as e:
+            if source is not None:
+                e.source = source
+            raise _shift_rows(e, block.start) from None
+        s = loss.sample_weights_for(block.weights, prepared)
+        b, _, _ = _block_state(
+            loss, prepared, s, reduction, False, top, block.start, fused=fused, ids=block.ids
+        )
+        state = b if state is None else state.merge(b)
+        if span or edges is not None:
+            rows = np.asarray(loss.reduce_values(prepared, reduction="none", sample_weights=s))
+            h = RangeState.of(rows) if edges is None else HistState.of(rows, edges)
+            extra = h if extra is None else extra.merge(h)
+    return state, extra
 
 
 def _get_loss(loss: Any) -> Any:
@@ -192,6 +230,7 @@ def evaluate(
     bins: int | None = None,
     hist_range: tuple[float, float] | None = None,
     engine: str = "local",
+    scheduler: str | None = None,
     quiet: bool = True,
     protect: Sequence[str] = (),
     stdin: Any = None,
@@ -216,13 +255,45 @@ def evaluate(
     (2.5, [1.0, 2.0])
     """
     if engine not in ENGINES:
-        if engine == "dask":
-            raise UsageError("--engine dask is not available yet; use --engine local")
         raise UsageError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     loss = _get_loss(loss)
     loss.check_reduction(reduction)
     if predictions is None:
         raise UsageError("give the predictions (and the targets, or --pred-col/--target-col)")
+    if scheduler is not None and engine != "dask":
+        raise UsageError("--scheduler takes the address of a Dask scheduler: add --engine dask")
+    if engine == "dask":
+        refused = {
+            "--grad": grad, "--grad-out": grad_out is not None, "--check": check,
+            "--against": against is not None, "--sample-weights": sample_weights is not None,
+            "--reduction none": reduction == "none",
+        }  # fmt: skip
+        for flag, given in refused.items():
+            if given:
+                raise UsageError(
+                    f"{flag} is not available with --engine dask (it gives the value, --top "
+                    "and --hist); run it with --engine local"
+                )
+        from .distributed import evaluate_dask
+
+        options = _read_option_files(loss, loss_options, stdin)
+        return evaluate_dask(
+            loss,
+            predictions,
+            targets,
+            selection={
+                "pred_cols": tuple(pred_cols or ()),
+                "target_cols": tuple(target_cols or ()),
+                "id_col": id_col,
+                "weight_col": weight_col,
+            },
+            options=options,
+            reduction=reduction,
+            top=top,
+            bins=bins,
+            hist_range=hist_range,
+            scheduler=scheduler,
+        )
     options = _read_option_files(loss, loss_options, stdin)
     merged = loss.resolve_options(**options)
     inputs = src.open_inputs(
@@ -277,6 +348,37 @@ def _read_option_files(loss: Any, options: dict[str, Any], stdin: Any) -> dict[s
     return out
 
 
+def report_of(
+    loss: Any,
+    state: State,
+    reduction: str,
+    value: Any,
+    gradient: Any = None,
+    names: dict[str, str] | None = None,
+    **extra: Any,
+) -> Report:
+    """The :class:`Report` of a merged state (``extra``: check, hist, ids, columns, …)."""
+    return Report(
+        loss=loss.name,
+        title=loss.summary,
+        reduction=reduction,
+        shape=state.loss.shape,
+        value=value,
+        grad=gradient,
+        inputs=names or {},
+        details=state.loss.describe,
+        top=None if state.top is None else state.top.result(),
+        **extra,
+    )
+
+
+def finish_value(loss: Any, state: State, reduction: str) -> float:
+    """The merged state's value, with the warning when it overflowed float64."""
+    value = state.value(loss, reduction)
+    _warn_if_overflowed(value, None)
+    return value
+
+
 def _warn_if_overflowed(value: Any, gradient: Any) -> None:
     """Finite inputs can still give inf (e.g. (1e200)² in float64): say so, do not hide it."""
     for what, array in (("loss", value), ("gradient", gradient)):
@@ -295,19 +397,7 @@ class _Run:
         self.reduction, self.names = reduction, names
 
     def _report(self, state: State, value, gradient, **extra) -> Report:
-        loss = self.loss
-        return Report(
-            loss=loss.name,
-            title=loss.summary,
-            reduction=self.reduction,
-            shape=state.loss.shape,
-            value=value,
-            grad=gradient,
-            inputs=self.names,
-            details=state.loss.describe,
-            top=None if state.top is None else state.top.result(),
-            **extra,
-        )
+        return report_of(self.loss, state, self.reduction, value, gradient, self.names, **extra)
 
     # ----------------------------------------------------------------- in memory
 

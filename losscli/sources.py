@@ -732,7 +732,7 @@ def _read_whole(predictions, targets, selection, sample_weights, stdin):
 
 PARQUET = (".parquet", ".pq")
 _TEXT = (".csv", ".tsv", ".tab")
-_SHARD_EXTENSIONS = (*PARQUET, *_TEXT, ".npy")
+SHARD_EXTENSIONS = (*PARQUET, *_TEXT, ".npy")  # what a folder of shards is read for
 
 
 def expand_shards(path: str) -> list[str] | None:
@@ -743,8 +743,7 @@ def expand_shards(path: str) -> list[str] | None:
         names = sorted(
             os.path.join(path, n)
             for n in os.listdir(path)
-            if not n.startswith((".", "_"))
-            and lio.split_extension(n)[0] in (*PARQUET, *_TEXT, ".npy")
+            if not n.startswith((".", "_")) and lio.split_extension(n)[0] in SHARD_EXTENSIONS
         )
         if not names:
             raise InputError("folder holds no CSV, TSV, NPY or Parquet files", source=path)
@@ -1039,7 +1038,7 @@ class TableInputs(Inputs):
         for k, path in enumerate(paths[1:], 1):
             if _cheap_layout(path):
                 shard = _TableFile(path, selection, reference=self.files[0])
-                self._same_layout(self.files[0], shard)
+                same_layout(self.files[0], shard)
                 self._opened[k] = shard
         self.counts: list[int] = []
         self.columns = self.files[0].labels
@@ -1089,7 +1088,7 @@ class TableInputs(Inputs):
                 shard = self._opened.pop(k, None) or _TableFile(
                     path, self.selection, reference=first
                 )
-                self._same_layout(first, shard)
+                same_layout(first, shard)
                 self.files.append(shard)
             begin = start
             for p, t, w, ids in shard.blocks(rows):
@@ -1099,14 +1098,33 @@ class TableInputs(Inputs):
                 self.counts = [start, start]
         self.counts = [start, start]
 
-    @staticmethod
-    def _same_layout(first: _TableFile, shard: _TableFile) -> None:
-        same_names = first.labels == shard.labels and (
-            first.columns is None or shard.columns is None or first.columns == shard.columns
-        )
-        same_types = not (first.types and shard.types) or first.types == shard.types
-        if not (same_names and same_types):
-            raise _layout_error(first, shard, "columns" if not same_names else "column types")
+    def layout(self) -> ShardLayout:
+        """The first file's columns and types, picklable (what a Dask task sends back)."""
+        f = self.files[0]
+        width = getattr(f, "width_all", f.width)
+        return ShardLayout(f.path, f.labels, f.columns, f.types, width)
+
+
+@dataclass(frozen=True)
+class ShardLayout:
+    """A shard's layout: the chosen columns (``labels``), all names, their types."""
+
+    path: str
+    labels: Any
+    columns: list[str] | None
+    types: tuple[str, ...]
+    width: int
+
+
+def same_layout(first: Any, shard: Any) -> None:
+    """Raise the error naming both shards when their columns or column types differ
+    (``first`` / ``shard``: :class:`ShardLayout` or an open file of a table)."""
+    same_names = first.labels == shard.labels and (
+        first.columns is None or shard.columns is None or first.columns == shard.columns
+    )
+    same_types = not (first.types and shard.types) or first.types == shard.types
+    if not (same_names and same_types):
+        raise _layout_error(first, shard, "columns" if not same_names else "column types")
 
 
 def _cheap_layout(path: str) -> bool:
@@ -1114,7 +1132,7 @@ def _cheap_layout(path: str) -> bool:
     return not compression and ext in (*PARQUET, *_TEXT)
 
 
-def _layout_error(first: _TableFile, shard: _TableFile, what: str) -> InputError:
+def _layout_error(first: Any, shard: Any, what: str) -> InputError:
     return InputError(
         f"its {what} differ from those of {first.path}: {_describe_layout(shard, what)} vs "
         f"{_describe_layout(first, what)}; every shard must hold the same columns",
@@ -1123,7 +1141,7 @@ def _layout_error(first: _TableFile, shard: _TableFile, what: str) -> InputError
     )
 
 
-def _describe_layout(f: _TableFile, what: str) -> str:
+def _describe_layout(f: Any, what: str) -> str:
     names = f.columns or [str(j + 1) for j in range(getattr(f, "width_all", f.width))]
     if what == "column types" and len(f.types) == len(names):
         return "[" + ", ".join(f"{n}: {t}" for n, t in zip(names, f.types, strict=True)) + "]"

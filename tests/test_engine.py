@@ -222,9 +222,9 @@ def test_size_settings(monkeypatch, value, expected):
     assert sources.parse_size("LOSSCLI_CHUNK_ELEMENTS", 1) == expected
 
 
-def test_dask_engine_is_not_there_yet():
-    with pytest.raises(losscli.UsageError, match="--engine dask is not available yet"):
-        losscli.evaluate("mse", [1.0], [0.0], engine="dask")
+def test_an_unknown_engine_is_a_usage_error():
+    with pytest.raises(losscli.UsageError, match="unknown engine 'spark'; choose one of local, dask"):
+        losscli.evaluate("mse", [1.0], [0.0], engine="spark")
 
 
 # --------------------------------------------------------------------------- tables, shards
