@@ -40,7 +40,7 @@ def cluster():
     # a worker that dies fails its task at once (no retries on the other worker)
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
         c = distributed.LocalCluster(
-            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0"
         )
     client = distributed.Client(c)
     yield c.scheduler_address, client
