@@ -223,7 +223,9 @@ def test_size_settings(monkeypatch, value, expected):
 
 
 def test_an_unknown_engine_is_a_usage_error():
-    with pytest.raises(losscli.UsageError, match="unknown engine 'spark'; choose one of local, dask"):
+    with pytest.raises(
+        losscli.UsageError, match="unknown engine 'spark'; choose one of local, dask"
+    ):
         losscli.evaluate("mse", [1.0], [0.0], engine="spark")
 
 
