@@ -207,6 +207,7 @@ def test_shards_with_different_columns_name_both(cluster, shards):
         (["-c"], "--check"),
         (["--against", "g.npy"], "--against"),
         (["-r", "none"], "--reduction none"),
+        (["--convention", "keras"], "--convention"),
     ],
 )
 def test_what_dask_does_not_do_is_a_usage_error(tmp_path, flags, option):
