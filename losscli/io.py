@@ -43,6 +43,7 @@ import numpy as np
 import numpy.lib.format as npy_format
 
 from losscli.errors import InputError, UsageError
+from losscli.tables import plural
 
 __all__ = [
     "Table",
@@ -154,7 +155,7 @@ def _parquet_result(
     f: BinaryIO, role: str, display: str
 ) -> tuple[np.ndarray, list[str], str, bool]:
     """_read's answer for Parquet (the ``parquet`` extra): every column must be numeric."""
-    from .frame import read_parquet_array
+    from .tables import read_parquet_array
 
     array, columns = read_parquet_array(f, display, role)
     return array, columns, display, array.shape[1] == 1
@@ -386,8 +387,7 @@ def _scan(
     return data, columns
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+_plural = plural
 
 
 def _raise_nonfinite(bad: dict[str, list], err: _Err) -> None:
