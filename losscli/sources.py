@@ -795,13 +795,14 @@ class _TableFile:
         self.err = lio.input_error("predictions", path)
         ext, compression = lio.split_extension(path)
         self.parquet = ext in PARQUET
+        self.compression = compression
         self.nbytes = os.stat(path).st_size
         self.done = 0
         self.rows: int | None = None
         self.types: tuple[str, ...] = ()
         if self.parquet:
             self._open_parquet()
-        elif compression or ext not in _TEXT or not _importable("pyarrow"):
+        elif ext not in _TEXT or not _importable("pyarrow"):
             self._open_exact()
         else:
             self._open_text()
@@ -857,7 +858,8 @@ class _TableFile:
         self.kind = "text"
         ext, _ = lio.split_extension(self.path)
         sep = lio.SEPARATORS.get(ext, ",")
-        with lio.open_input(self.path, self.err) as f:
+        with contextlib.ExitStack() as stack:
+            f, _ = self._open_stream(stack)
             text = io.TextIOWrapper(f, encoding="utf-8-sig", newline="")
             try:
                 rows = lio.csv_rows(text, sep, self.err)
@@ -974,7 +976,8 @@ class _TableFile:
             ],
         )
         try:
-            with pa.OSFile(self.path) as f:
+            with contextlib.ExitStack() as stack:
+                f, raw = self._open_stream(stack)
                 for batch in pacsv.open_csv(f, read, parse, convert):
                     arrays = []
                     for name in wanted:
@@ -989,10 +992,18 @@ class _TableFile:
                             raise _Fallback
                         ids = [s.strip() for s in column.to_pylist()]
                     with contextlib.suppress(Exception):
-                        self.done = f.tell()
+                        self.done = raw.tell()
                     yield self._split(arrays, ids)
-        except (pa.ArrowException, ValueError, OSError, UnicodeDecodeError):
+        except (pa.ArrowException, ValueError, OSError, EOFError, UnicodeDecodeError, InputError):
             raise _Fallback from None
+
+    def _open_stream(self, stack: contextlib.ExitStack) -> tuple[Any, Any]:
+        """``(text bytes, the file on disk)``: the same object, or a decompressing stream
+        over the file (``.csv.gz``, ``.tsv.bz2``, …) so compressed tables stream too."""
+        raw = stack.enter_context(lio.open_input(self.path, self.err))
+        if not self.compression:
+            return raw, raw
+        return stack.enter_context(lio.open_decompressed(raw, self.compression, self.err)), raw
 
     def _parquet_blocks(self, rows: int) -> Iterator[tuple[Any, Any, Any, Any]]:
         import pyarrow as pa

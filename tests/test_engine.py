@@ -262,6 +262,11 @@ def table(tmp_path):
     everything = list(range(n))
     text(tmp_path / "all.csv", everything)
     text(tmp_path / "all.tsv", everything, "\t")
+    import bz2
+    import gzip
+
+    (tmp_path / "all.csv.gz").write_bytes(gzip.compress((tmp_path / "all.csv").read_bytes()))
+    (tmp_path / "all.tsv.bz2").write_bytes(bz2.compress((tmp_path / "all.tsv").read_bytes()))
     parquet(tmp_path / "all.parquet", np.arange(n))
     (tmp_path / "pq").mkdir()
     (tmp_path / "csv").mkdir()
@@ -271,7 +276,29 @@ def table(tmp_path):
     return tmp_path
 
 
-TABLES = ["all.csv", "all.tsv", "all.parquet", "pq", "csv/*.csv"]
+TABLES = ["all.csv", "all.tsv", "all.csv.gz", "all.tsv.bz2", "all.parquet", "pq", "csv/*.csv"]
+
+
+@pytest.mark.parametrize("name", ["all.csv.gz", "all.tsv.bz2"])
+def test_a_compressed_table_is_streamed_not_read_whole(table, monkeypatch, name):
+    monkeypatch.setattr(sources, "TABLE_STREAM_BYTES", 0)
+    monkeypatch.setattr(sources, "CHUNK_ELEMENTS", 64)
+
+    def whole(self):
+        raise AssertionError("read whole")
+
+    monkeypatch.setattr(sources._TableFile, "_read_exact", whole)
+    r = runner.invoke(
+        app, ["ce", str(table / name), "--pred-col", "logit_*", "--target-col", "label",
+              "--logits", "-f", "json"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    expected = runner.invoke(
+        app, ["ce", str(table / "z.npy"), str(table / "y.npy"), "--logits", "-f", "json"]
+    )
+    assert json.loads(r.stdout)["value"] == pytest.approx(
+        json.loads(expected.stdout)["value"], rel=1e-12
+    )
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
