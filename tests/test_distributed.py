@@ -293,11 +293,32 @@ def test_a_worker_that_dies_is_one_error_and_no_output(cluster, shards, monkeypa
     assert r.stderr.count("\n") == 1 and not out.exists()
 
 
-def test_no_scheduler_starts_a_local_cluster(shards, monkeypatch):
+def test_no_scheduler_starts_a_local_cluster_and_closes_it(cluster, shards, monkeypatch):
+    """The cluster losscli starts is the module's (starting a second one costs CI ~20 s):
+    what is pinned is how it is asked for, and that it is closed after the run."""
     root, z, y, _ = shards
-    monkeypatch.setenv("PYTHONPATH", ROOT)
+    address, _ = cluster
+    asked = []
+
+    class Local:
+        def __init__(self, **kwargs):
+            asked.append(kwargs)
+            self.scheduler_address = address
+
+        def close(self):
+            asked.append("closed")
+
+    real = distributed.Client
+
+    def client(c, **kwargs):
+        return real(c.scheduler_address, **kwargs)
+
+    monkeypatch.setattr(distributed, "LocalCluster", Local)
+    monkeypatch.setattr(distributed, "Client", client)
     got = losscli.evaluate(
         "ce", str(root / "pq"), pred_cols=["logit_*"], target_cols=["label"], logits=True,
         engine="dask",
     )  # fmt: skip
     assert got.value == pytest.approx(_ce_rows(z, y).mean(), rel=1e-12)
+    assert asked[0]["n_workers"] == 2 and asked[0]["processes"] is True
+    assert asked[0]["threads_per_worker"] == 1 and asked[1:] == ["closed"]
