@@ -387,6 +387,52 @@ def _ce_grad(p: np.ndarray, a: np.ndarray, **options: Any) -> np.ndarray:
     return _ce_values_and_grad(p, a, **options)[1]
 
 
+def _ce_mass_and_softmax(z: np.ndarray, a: np.ndarray, row_weights) -> tuple[np.ndarray, np.ndarray]:
+    """``(Σ_c a_ic per row, softmax(z))``: the row's target mass that multiplies its Hessian."""
+    mass = row_weights if a.ndim == 1 else a.sum(axis=1)
+    return mass, softmax(z)
+
+
+def _ce_hess(
+    p: np.ndarray, a: np.ndarray, *, logits: bool, clip: float, row_weights=None
+) -> np.ndarray:
+    """Diagonal of each row's Hessian. Logits: ``Σ_c a_c · s(1 − s)``, s = softmax(z) (the
+    row's value is ``Σa·logsumexp(z) − a·z``). Probabilities: ``a/p²`` where ``p ≥ clip``, 0
+    below the floor (the gradient −a/p is 0 there)."""
+    if logits:
+        mass, s = _ce_mass_and_softmax(p, a, row_weights)
+        s *= 1.0 - s
+        s *= mass[:, None]
+        return s
+    hess = np.zeros_like(p)
+    if a.ndim == 1:
+        rows = np.arange(len(p))
+        picked = p[rows, a]
+        kept = picked >= clip
+        hess[rows[kept], a[kept]] = row_weights[kept] / (picked[kept] * picked[kept])
+        return hess
+    kept = p >= clip
+    hess[kept] = a[kept] / (p[kept] * p[kept])
+    return hess
+
+
+def _ce_hess_blocks(
+    p: np.ndarray, a: np.ndarray, *, logits: bool, clip: float, row_weights=None
+) -> np.ndarray:
+    """(N, C, C): each row's ``Σ_c a_c · (diag s − s sᵀ)``, s = softmax(z)."""
+    if not logits:
+        raise UsageError(
+            "ce has no full Hessian blocks from probabilities: its Hessian is diagonal there "
+            "(a/p², use --hess); --hess full needs --logits"
+        )
+    mass, s = _ce_mass_and_softmax(p, a, row_weights)
+    blocks = -s[:, :, None] * s[:, None, :]
+    diagonal = np.einsum("ijj->ij", blocks)  # a writable view of each block's diagonal
+    diagonal += s
+    blocks *= mass[:, None, None]
+    return blocks
+
+
 def _ce_samples(options: Mapping[str, Any]) -> tuple[str, str]:
     preds = "classification_logits.csv" if options.get("logits") else "classification_probs.csv"
     return (preds, "classification_labels.csv")
@@ -419,6 +465,12 @@ cross_entropy = Loss(
     values=_ce_values,
     grad_kernel=_ce_grad,
     value_and_grad_kernel=_ce_values_and_grad,
+    hess_kernel=_ce_hess,
+    hess_blocks_kernel=_ce_hess_blocks,
+    hess_note=(
+        "logits: Σy·p(1 − p), full blocks Σy·(diag p − p pᵀ) with --hess full; "
+        "probabilities: y/p² (0 below --clip)"
+    ),
     prepare=_prepare,
     weights=_row_weights,
     params=(
@@ -524,6 +576,11 @@ def _nll_grad(x: np.ndarray, y: np.ndarray, *, row_weights: np.ndarray) -> np.nd
     return grad
 
 
+def _zero_hess(x: np.ndarray, y: np.ndarray, **_: Any) -> np.ndarray:
+    """0: the loss is linear in its inputs."""
+    return np.zeros_like(x)
+
+
 def _nll_samples(options: Mapping[str, Any]) -> tuple[str, str]:
     return ("classification_logprobs.csv", "classification_labels.csv")
 
@@ -538,6 +595,11 @@ nll = Loss(
     reference="torch.nn.functional.nll_loss",
     values=_nll_values,
     grad_kernel=_nll_grad,
+    hess_kernel=_zero_hess,
+    hess_note=(
+        "0 everywhere: nll is linear in the log-probabilities (the curvature is in "
+        "log_softmax; use ce --logits for the Hessian w.r.t. logits)"
+    ),
     prepare=_prepare_nll,
     weights=_row_weights,
     params=(CLASS_WEIGHTS, IGNORE_INDEX),
@@ -609,6 +671,28 @@ def _bce_logit_grad(z: np.ndarray, y: np.ndarray, pos_weight) -> np.ndarray:
         return _sigmoid(z) - y
     wy = pos_weight * y
     return (wy + 1.0 - y) * _sigmoid(z) - wy
+
+
+def _bce_prob_hess(p: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """d/dp of the gradient above: ``(p² − 2py + y)/(p(1 − p))²`` (= y/p² + (1 − y)/(1 − p)²)
+    where ``p(1 − p) ≥ 1e-12``; ``1/1e-12`` where the floor holds the denominator."""
+    q = (1.0 - p) * p
+    floored = q < BCE_EPSILON
+    with np.errstate(divide="ignore", invalid="ignore"):
+        exact = (p * p - 2.0 * p * y + y) / (q * q)
+    return np.where(floored, 1.0 / BCE_EPSILON, exact)
+
+
+def _bce_logit_hess(z: np.ndarray, y: np.ndarray, pos_weight) -> np.ndarray:
+    """σ(z)·σ(−z) (= σ(1 − σ), without cancelling for large z); with w⁺: (w⁺y + 1 − y)·σσ(−)."""
+    h = _sigmoid(z) * _sigmoid(-z)
+    if pos_weight is not None:
+        h *= pos_weight * y + 1.0 - y
+    return h
+
+
+def _bce_hess(p: np.ndarray, y: np.ndarray, *, logits: bool, pos_weight=None) -> np.ndarray:
+    return _bce_logit_hess(p, y, pos_weight) if logits else _bce_prob_hess(p, y)
 
 
 def _bce_values(p: np.ndarray, y: np.ndarray, *, logits: bool, pos_weight=None) -> np.ndarray:
@@ -696,6 +780,11 @@ bce = Loss(
     ),
     values=_bce_values,
     grad_kernel=_bce_grad,
+    hess_kernel=_bce_hess,
+    hess_note=(
+        "logits: σ(z)(1 − σ(z)) (times w⁺y + 1 − y with --pos-weight), tends to 0 for confident "
+        "logits; probabilities: y/p² + (1 − y)/(1 − p)²"
+    ),
     prepare=_prepare_bce,
     elementwise=True,
     params=(

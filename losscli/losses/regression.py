@@ -68,6 +68,11 @@ def squared_error_grad(predictions: np.ndarray, targets: np.ndarray) -> np.ndarr
     return grad
 
 
+def squared_error_hess(predictions: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """∂²(ŷ − y)²/∂ŷ² = 2, elementwise."""
+    return np.full_like(predictions, 2.0)
+
+
 def _regression_samples(options) -> tuple[str, str]:
     return ("regression_preds.csv", "regression_targets.csv")
 
@@ -81,6 +86,7 @@ mse = Loss(
     values=squared_error,
     grad_kernel=squared_error_grad,
     sum_kernel=squared_error_sum,
+    hess_kernel=squared_error_hess,
     prepare=prepare_regression,
     elementwise=True,
     sample_data=_regression_samples,
@@ -123,6 +129,21 @@ def absolute_error_grad(predictions: np.ndarray, targets: np.ndarray) -> np.ndar
     return np.sign(predictions - targets)
 
 
+def absolute_error_hess(predictions: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """0: |e| is linear on either side of its kink at e = 0, where it has no derivative."""
+    return np.zeros_like(predictions)
+
+
+def error_is_zero(predictions: np.ndarray, targets: np.ndarray, **_: Any) -> np.ndarray:
+    """Where ŷ = y: the kink of |e| (no first derivative, hence no second)."""
+    return predictions == targets
+
+
+MAE_HESS_NOTE = (
+    "0 almost everywhere (|e| is piecewise linear; undefined at ŷ = y): "
+    "a Newton step or a GBDT learns nothing from it"
+)
+
 mae = Loss(
     name="mae",
     aliases=("l1",),
@@ -132,6 +153,10 @@ mae = Loss(
     reference="torch.nn.functional.l1_loss",
     values=absolute_error,
     grad_kernel=absolute_error_grad,
+    hess_kernel=absolute_error_hess,
+    hess_note=MAE_HESS_NOTE,
+    kinks=error_is_zero,
+    hess_kinks=error_is_zero,
     prepare=prepare_regression,
     elementwise=True,
     sample_data=_regression_samples,
@@ -194,6 +219,44 @@ def smooth_l1_grad(predictions: np.ndarray, targets: np.ndarray, *, beta: float)
     return np.clip(err / beta, -1.0, 1.0)
 
 
+def huber_hess(predictions: np.ndarray, targets: np.ndarray, *, delta: float) -> np.ndarray:
+    """1 where |e| < δ, else 0 (also at |e| = δ, as torch's double backward of huber_loss)."""
+    return (np.abs(predictions - targets) < delta).astype(np.float64)
+
+
+def smooth_l1_hess(predictions: np.ndarray, targets: np.ndarray, *, beta: float) -> np.ndarray:
+    """1/β where |e| < β, else 0; 0 everywhere when β = 0 (the L1 loss)."""
+    if beta == 0.0:
+        return np.zeros_like(predictions)
+    return np.where(np.abs(predictions - targets) < beta, 1.0 / beta, 0.0)
+
+
+def _no_kinks(predictions: np.ndarray, targets: np.ndarray, **_: Any) -> np.ndarray:
+    """Huber is C¹ everywhere: its gradient exists at every point."""
+    return np.zeros(predictions.shape, dtype=bool)
+
+
+def huber_hess_kinks(predictions: np.ndarray, targets: np.ndarray, *, delta: float) -> np.ndarray:
+    """|e| = δ: the loss is C¹ there but not C² (its Hessian jumps from 1 to 0)."""
+    return np.abs(predictions - targets) == delta
+
+
+def smooth_l1_kinks(predictions: np.ndarray, targets: np.ndarray, *, beta: float) -> np.ndarray:
+    """No derivative only where β = 0 (the L1 loss) and e = 0; C¹ everywhere for β > 0."""
+    if beta == 0.0:
+        return predictions == targets
+    return _no_kinks(predictions, targets)
+
+
+def smooth_l1_hess_kinks(
+    predictions: np.ndarray, targets: np.ndarray, *, beta: float
+) -> np.ndarray:
+    """|e| = β: C¹ but not C² (the Hessian jumps from 1/β to 0); e = 0 when β = 0."""
+    if beta == 0.0:
+        return predictions == targets
+    return np.abs(predictions - targets) == beta
+
+
 def _positive_option(name: str, value: float, *, allow_zero: bool) -> None:
     if not (value > 0 or (allow_zero and value == 0)) or not np.isfinite(value):
         bound = "≥ 0" if allow_zero else "> 0"
@@ -218,6 +281,10 @@ huber = Loss(
     reference="torch.nn.functional.huber_loss",
     values=huber_values,
     grad_kernel=huber_grad,
+    hess_kernel=huber_hess,
+    hess_note="0 beyond |e| ≥ δ (the linear part); |e| = δ is C¹ but not C²",
+    kinks=_no_kinks,
+    hess_kinks=huber_hess_kinks,
     prepare=_prepare_huber,
     params=(Param("delta", float, 1.0, "Where the loss turns from quadratic to linear (> 0)."),),
     elementwise=True,
@@ -251,6 +318,10 @@ smooth_l1 = Loss(
     reference="torch.nn.functional.smooth_l1_loss",
     values=smooth_l1_values,
     grad_kernel=smooth_l1_grad,
+    hess_kernel=smooth_l1_hess,
+    hess_note="0 beyond |e| ≥ β; |e| = β is C¹ but not C²; 0 everywhere for β = 0",
+    kinks=smooth_l1_kinks,
+    hess_kinks=smooth_l1_hess_kinks,
     prepare=_prepare_smooth_l1,
     params=(Param("beta", float, 1.0, "Width of the quadratic zone (≥ 0; 0 gives the L1 loss)."),),
     elementwise=True,
@@ -303,6 +374,13 @@ def _sqrt_grad(u: Any) -> Any:
     return 0.5 / np.sqrt(u)
 
 
+def _sqrt_hess(u: Any) -> Any:
+    """d²√u/du² = −1/(4 u^(3/2)); undefined at u = 0 (raised by :func:`_sqrt_grad` first)."""
+    u = np.asarray(u, dtype=np.float64)
+    _sqrt_grad(u)
+    return -0.25 / (u * np.sqrt(u))
+
+
 rmse = Loss(
     name="rmse",
     summary="Root mean squared error: the square root of the mse",
@@ -318,6 +396,9 @@ rmse = Loss(
     elementwise=True,
     transform=_sqrt,
     transform_grad=_sqrt_grad,
+    transform_hess=_sqrt_hess,
+    hess_kernel=squared_error_hess,
+    hess_note="the diagonal only (the mean's Hessian is dense: f''(u)·∇u∇uᵀ + f'(u)·∇²u)",
     reductions=("mean", "none"),
     sample_data=_regression_samples,
     examples=(
