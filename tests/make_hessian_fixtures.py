@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -75,7 +74,9 @@ def _hessian(fn, preds, reduction):
     return p0, h.reshape(n, n)
 
 
-def add_case(case_id, loss, options, reduction, preds, targets, fn, torch_call, sample_weights=None):
+def add_case(
+    case_id, loss, options, reduction, preds, targets, fn, torch_call, sample_weights=None
+):
     p = np.asarray(preds, dtype=np.float64)
     if loss == "bce":
         if (p * (1 - p) < BCE_EPSILON).any():

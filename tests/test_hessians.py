@@ -42,7 +42,9 @@ def test_hessian_diagonal_matches_pytorch(case):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         hess = loss.hess(case["preds"], case["targets"], **_kwargs(case))
-        value, grad, hess_too = loss.value_grad_hess(case["preds"], case["targets"], **_kwargs(case))
+        value, grad, hess_too = loss.value_grad_hess(
+            case["preds"], case["targets"], **_kwargs(case)
+        )
         expected_grad = loss.grad(case["preds"], case["targets"], **_kwargs(case))
     np.testing.assert_allclose(hess, np.array(case["hess"]), rtol=RTOL, atol=ATOL)
     np.testing.assert_array_equal(hess_too, hess)
@@ -168,7 +170,10 @@ def test_ignored_rows_have_zero_hessian():
 
 
 def test_errors():
-    with pytest.raises(UsageError, match="ce has no full Hessian blocks from probabilities: its Hessian is diagonal"):
+    with pytest.raises(
+        UsageError,
+        match="ce has no full Hessian blocks from probabilities: its Hessian is diagonal",
+    ):
         losscli.cross_entropy.hess_blocks([[0.5, 0.5]], [0])
     with pytest.raises(UsageError, match="mse has no full Hessian blocks"):
         losscli.mse.hess_blocks([1.0], [0.0])

@@ -262,6 +262,10 @@ class Loss:
     hess_blocks_kernel: Callable[..., np.ndarray] | None = None
     # f''(u) of ``transform`` (rmse: −¼u^(−3/2)), for the chain rule of the Hessian.
     transform_hess: Callable[[Any], Any] | None = None
+    # ``hess_mistakes(p, t, **opts)``: the common hand-written Hessian mistakes for this loss,
+    # as ``[(description, ratio)]`` with ``ratio`` (broadcastable to p) = the mistaken Hessian
+    # / the right one, element by element; ``--against-hess`` names the one a user's matches.
+    hess_mistakes: Callable[..., list[tuple[str, Any]]] | None = None
 
     def __post_init__(self) -> None:
         # help(losscli.mse) and inspect.getdoc show the loss's own docstring.
@@ -425,9 +429,7 @@ class Loss:
                 [-0.25,  0.25]]])
         """
         prepared = self.prepare_inputs(predictions, targets, **options)
-        return self.reduce_hess_blocks(
-            prepared, reduction=reduction, sample_weights=sample_weights
-        )
+        return self.reduce_hess_blocks(prepared, reduction=reduction, sample_weights=sample_weights)
 
     # ----------------------------------------------------------------- shared machinery
 

@@ -387,7 +387,9 @@ def _ce_grad(p: np.ndarray, a: np.ndarray, **options: Any) -> np.ndarray:
     return _ce_values_and_grad(p, a, **options)[1]
 
 
-def _ce_mass_and_softmax(z: np.ndarray, a: np.ndarray, row_weights) -> tuple[np.ndarray, np.ndarray]:
+def _ce_mass_and_softmax(
+    z: np.ndarray, a: np.ndarray, row_weights
+) -> tuple[np.ndarray, np.ndarray]:
     """``(Σ_c a_ic per row, softmax(z))``: the row's target mass that multiplies its Hessian."""
     mass = row_weights if a.ndim == 1 else a.sum(axis=1)
     return mass, softmax(z)
@@ -433,6 +435,33 @@ def _ce_hess_blocks(
     return blocks
 
 
+def _inverse(a: np.ndarray) -> np.ndarray:
+    """1/a, and 1 where a = 0 (a mistake that changes nothing there)."""
+    out = np.ones_like(a, dtype=np.float64)
+    np.divide(1.0, a, out=out, where=a != 0)
+    return out
+
+
+SOFTPROB_FACTOR_2 = (
+    "2p(1 − p), twice the diagonal (the factor XGBoost's multi:softprob objective uses)"
+)
+
+
+def _ce_hess_mistakes(p: np.ndarray, a: np.ndarray, *, logits: bool, clip: float, row_weights=None):
+    if not logits:
+        return []
+    mass, s = _ce_mass_and_softmax(p, a, row_weights)
+    return [
+        ("p instead of p(1 − p) (the softmax, not its derivative)", _inverse(1.0 - s)),
+        (
+            "Σy missing: each row's Hessian is Σ_c y_c · p(1 − p) (class weights, label "
+            "smoothing or target rows not summing to 1 change Σy)",
+            _inverse(mass)[:, None],
+        ),
+        (SOFTPROB_FACTOR_2, 2.0),
+    ]
+
+
 def _ce_samples(options: Mapping[str, Any]) -> tuple[str, str]:
     preds = "classification_logits.csv" if options.get("logits") else "classification_probs.csv"
     return (preds, "classification_labels.csv")
@@ -467,6 +496,7 @@ cross_entropy = Loss(
     value_and_grad_kernel=_ce_values_and_grad,
     hess_kernel=_ce_hess,
     hess_blocks_kernel=_ce_hess_blocks,
+    hess_mistakes=_ce_hess_mistakes,
     hess_note=(
         "logits: Σy·p(1 − p), full blocks Σy·(diag p − p pᵀ) with --hess full; "
         "probabilities: y/p² (0 below --clip)"
@@ -695,6 +725,27 @@ def _bce_hess(p: np.ndarray, y: np.ndarray, *, logits: bool, pos_weight=None) ->
     return _bce_logit_hess(p, y, pos_weight) if logits else _bce_prob_hess(p, y)
 
 
+def _bce_hess_mistakes(p: np.ndarray, y: np.ndarray, *, logits: bool, pos_weight=None):
+    if not logits:
+        return [
+            (
+                "y/p² only: the (1 − y)/(1 − p)² term is missing",
+                _inverse(1.0 + (1.0 - y) * p * p / np.maximum(y * (1.0 - p) ** 2, TINY)),
+            )
+        ]
+    mistakes = [
+        (
+            "σ(z) instead of σ(z)(1 − σ(z)) (the sigmoid, not its derivative)",
+            _inverse(_sigmoid(-p)),
+        )
+    ]
+    if pos_weight is not None:
+        mistakes.append(
+            ("the --pos-weight factor w⁺y + 1 − y is missing", _inverse(pos_weight * y + 1.0 - y))
+        )
+    return mistakes
+
+
 def _bce_values(p: np.ndarray, y: np.ndarray, *, logits: bool, pos_weight=None) -> np.ndarray:
     return _bce_logit_values(p, y, pos_weight) if logits else _bce_prob_values(p, y)
 
@@ -781,6 +832,7 @@ bce = Loss(
     values=_bce_values,
     grad_kernel=_bce_grad,
     hess_kernel=_bce_hess,
+    hess_mistakes=_bce_hess_mistakes,
     hess_note=(
         "logits: σ(z)(1 − σ(z)) (times w⁺y + 1 − y with --pos-weight), tends to 0 for confident "
         "logits; probabilities: y/p² + (1 − y)/(1 − p)²"
