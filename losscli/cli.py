@@ -49,6 +49,21 @@ def _one_line(message: str) -> str:
     )
 
 
+HESS_MODES = ("diag", "full")
+
+
+def _hess_value(argv: list[str]) -> list[str]:
+    """``--hess`` takes an optional value: alone it means ``--hess diag``. click options take a
+    value or none, so the bare flag is spelled out here (never past ``--``)."""
+    out = list(argv)
+    for i, arg in enumerate(out):
+        if arg == "--":
+            break
+        if arg == "--hess" and (i + 1 == len(out) or out[i + 1] not in HESS_MODES):
+            out[i] = "--hess=diag"
+    return out
+
+
 class LossCommand(FastParams, TyperCommand):
     """A loss command: typer's, converting plain option values without pydantic."""
 
@@ -63,7 +78,7 @@ class LossCliGroup(FastParams, TyperGroup):
         self.commands = _LazyCommands(self.commands)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
-        argv = list(sys.argv[1:] if args is None else args)
+        argv = _hess_value(list(sys.argv[1:] if args is None else args))
         debug = "--debug" in argv or bool(os.environ.get("LOSSCLI_DEBUG"))
         try:
             rc = super().main(
@@ -273,6 +288,50 @@ def _shared_parameters(reductions: tuple[str, ...]) -> list[inspect.Parameter]:
             None,
         ),
         opt(
+            "hess",
+            Annotated[
+                Literal[HESS_MODES] | None,
+                typer.Option(
+                    "--hess",
+                    metavar="[diag|full]",
+                    show_default=False,
+                    help="Also print the diagonal of the Hessian w.r.t. the predictions (with "
+                    "--check, check it too); --hess full: each row's full C × C block "
+                    "(ce --logits, small inputs).",
+                ),
+            ],
+            None,
+        ),
+        opt(
+            "hess_out",
+            Annotated[
+                Path | None,
+                typer.Option(
+                    "--hess-out",
+                    help="Write the Hessian diagonal (the blocks with --hess full, .npy) to this "
+                    ".npy or .csv file (atomically; never over an input).",
+                    dir_okay=False,
+                    show_default=False,
+                ),
+            ],
+            None,
+        ),
+        opt(
+            "against_hess",
+            Annotated[
+                str | None,
+                typer.Option(
+                    "--against-hess",
+                    metavar="HESS_FILE",
+                    show_default=False,
+                    help="Compare your own Hessian diagonal (shaped like the predictions) with "
+                    "losscli's and with finite differences of the gradient; exit 1 if it does "
+                    "not match.",
+                ),
+            ],
+            None,
+        ),
+        opt(
             "eps",
             Annotated[float, typer.Option(help="Finite-difference step h for --check.")],
             1e-6,
@@ -394,6 +453,7 @@ def _make_command(loss) -> Callable[..., None]:
     examples = "\n\n".join(f"  $ {e}" for e in loss.examples)
     command.__doc__ = (
         f"{loss.summary}.\n\n{loss.formula}.\n\nGradient: {loss.gradient_formula}.\n\n"
+        f"Hessian: {loss.hess_summary()}.\n\n"
         f"Matches {loss.reference}.\n\nExamples:\n\n{examples}"
     )
     return command
@@ -491,6 +551,7 @@ _ARGUMENT_NAMES = {
     "targets": "TARGETS",
     "sample weights": "--sample-weights",
     "gradient": "--against",
+    "hessian": "--against-hess",
 }
 
 
@@ -528,9 +589,14 @@ def _run(
     hist: bool = False,
     bins: int | None = None,
     output: Path | None = None,
+    hess: str | None = None,
+    hess_out: Path | None = None,
+    against_hess: str | None = None,
     **options: Any,
 ) -> None:
     fmt = fmt or _default_format(output)
+    if hess_out is not None and hess is None:
+        hess = "diag"  # --hess-out alone writes the diagonal, as --grad-out the gradient
     one_file = preds is not None and targets is None and bool(pred_col or target_col)
     preds, targets = _resolve_inputs(loss, preds, targets, options, one_file)
     inputs = {"predictions": preds, "targets": targets}
@@ -538,6 +604,8 @@ def _run(
         inputs["sample weights"] = sample_weights
     if against is not None:
         inputs["gradient"] = against
+    if against_hess is not None:
+        inputs["hessian"] = against_hess
     read = dict(list(inputs.items())[1:]) if one_file else inputs  # one file, read once
     from_stdin = [_ARGUMENT_NAMES[role] for role, path in read.items() if path == "-"]
     if len(from_stdin) > 1:
@@ -557,6 +625,8 @@ def _run(
         check_output_path(output, protect=protect, option="--output")
         if grad_out is not None and _same_path(output, grad_out):
             raise UsageError("--output and --grad-out name the same file; choose two")
+    if hess is not None or against_hess is not None:
+        _check_hess_options(loss, hess, hess_out, protect, grad_out, output)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LossCliWarning)
         try:
@@ -572,6 +642,7 @@ def _run(
                 rtol=rtol,
                 atol=atol,
                 quiet=quiet,
+                hess=hess,
                 **selection,
             )
         except InputError as exc:
@@ -587,6 +658,12 @@ def _run(
             write_array(grad_out, report.grad, protect=protect)
             written = tuple(report.grad.shape)
         print(f"Wrote the gradient {written} to {grad_out}", file=sys.stderr)
+    if hess_out is not None:
+        from .io import write_array
+
+        hessian = report.hess if report.hess_blocks is None else report.hess_blocks
+        write_array(hess_out, hessian, protect=protect)
+        print(f"Wrote the Hessian {tuple(hessian.shape)} to {hess_out}", file=sys.stderr)
     if not grad:
         report.grad = None
     elif reduction == "none" and fmt in ("plain", "csv"):
@@ -617,6 +694,38 @@ def _run(
         raise typer.Exit(EXIT_CHECK_FAILED)
     if report.against is not None and not report.against.passed:
         raise typer.Exit(EXIT_CHECK_FAILED)
+    for second in (report.hess_check, report.hess_against):
+        if second is not None and not second.passed:
+            raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+# --hess full prints N·C² numbers: for small inputs only.
+HESS_FULL_MAX_ENTRIES = 1 << 20
+
+
+def _check_hess_options(loss, hess, hess_out, protect, grad_out, output) -> None:
+    """Refuse what cannot work before reading anything: a loss without a Hessian, --hess full
+    where there are no blocks, a --hess-out path that is an input or clashes."""
+    if not loss.has_hess:
+        raise UsageError(f"{loss.name} has no Hessian; losscli list shows which losses have one")
+    if hess == "full" and loss.hess_blocks_kernel is None:
+        raise UsageError(
+            f"{loss.name} has no full Hessian blocks (its Hessian is diagonal: use --hess); "
+            "--hess full is for softmax cross-entropy from logits (ce --logits)"
+        )
+    if hess_out is None:
+        return
+    suffix = hess_out.suffix.lower()
+    if suffix not in (".npy", ".csv", ".tsv"):
+        raise UsageError(f"--hess-out must end in .npy, .csv or .tsv, got {str(hess_out)!r}")
+    if hess == "full" and suffix != ".npy":
+        raise UsageError("--hess full writes N × C × C blocks: give --hess-out a .npy path")
+    from .io import check_output_path
+
+    check_output_path(hess_out, protect=protect, option="--hess-out")
+    for other, flag in ((grad_out, "--grad-out"), (output, "--output")):
+        if other is not None and _same_path(other, hess_out):
+            raise UsageError(f"{flag} and --hess-out name the same file; choose two")
 
 
 def _default_format(output: Path | None) -> str:
@@ -630,13 +739,16 @@ def _same_path(a: Path, b: Path) -> bool:
     return os.path.realpath(a) == os.path.realpath(b)
 
 
-def _compute_or_stream(loss, inputs, options, *, grad, grad_out, quiet, **kwargs):
+def _compute_or_stream(loss, inputs, options, *, grad, grad_out, quiet, hess=None, **kwargs):
     """``(report, shape of the gradient already written to grad_out, or None)``: big files are
-    streamed (see losscli.stream), the rest computed in memory."""
+    streamed (see losscli.stream), the rest computed in memory (and any run with --hess)."""
     want_grad = grad or grad_out is not None
 
     def in_memory():
-        return _compute(loss, inputs, options, want_grad=want_grad, **kwargs)
+        return _compute(loss, inputs, options, want_grad=want_grad, hess=hess, **kwargs)
+
+    if hess is not None:
+        return in_memory(), None
 
     from .stream import wants_stream
 
@@ -681,6 +793,7 @@ def _compute(
     id_col=None,
     top=None,
     bins=None,
+    hess=None,
 ):
     from .gradcheck import gradcheck
     from .io import read_array
@@ -699,7 +812,10 @@ def _compute(
         s = read_array(inputs["sample weights"], role="sample weights")
     prepared = loss.prepare_inputs(data.predictions, data.targets, **options)
     yours = inputs.get("gradient")
-    if want_grad or check or yours:
+    hessian = None
+    if hess is not None:
+        value, gradient, hessian = loss.reduce_all(prepared, reduction=reduction, sample_weights=s)
+    elif want_grad or check or yours:
         value, gradient = loss.reduce_both(prepared, reduction=reduction, sample_weights=s)
     else:
         value, gradient = loss.reduce_values(prepared, reduction=reduction, sample_weights=s), None
@@ -733,7 +849,11 @@ def _compute(
             atol=atol,
             analytic=gradient,
         )
+    second = _second_derivatives(
+        loss, prepared, hess, hessian, inputs.get("hessian"), check, reduction, s, eps, rtol, atol
+    )
     return Report(
+        **second,
         loss=loss.name,
         title=loss.summary,
         reduction=reduction,
@@ -748,6 +868,60 @@ def _compute(
         columns=data.columns,
         **_per_row_reports(loss, prepared, value, reduction, s, top, bins),
     )
+
+
+def _second_derivatives(
+    loss, prepared, hess, hessian, yours, check, reduction, s, eps, rtol, atol
+) -> dict[str, Any]:
+    """--hess (and full), its --check, and --against-hess: the Report's Hessian fields."""
+    if hess is None and yours is None:
+        return {}
+    if hessian is None:
+        hessian = loss.reduce_hess(prepared, reduction=reduction, sample_weights=s)
+    fields: dict[str, Any] = {"hess": hessian if hess is not None else None}
+    if hess == "full":
+        entries = prepared.predictions.size * prepared.predictions.shape[-1]
+        if entries > HESS_FULL_MAX_ENTRIES:
+            raise UsageError(
+                f"--hess full would give {entries:,} numbers (N × C × C for shape "
+                f"{tuple(prepared.predictions.shape)}); it is for small inputs (at most "
+                f"{HESS_FULL_MAX_ENTRIES:,}): use --hess for the diagonal, or "
+                "losscli.cross_entropy.hess_blocks in Python"
+            )
+        fields["hess_blocks"] = loss.reduce_hess_blocks(
+            prepared, reduction=reduction, sample_weights=s
+        )
+    if check and hess is not None:
+        from .hesscheck import hesscheck
+
+        fields["hess_check"] = hesscheck(
+            loss,
+            None,
+            None,
+            reduction=reduction,
+            sample_weights=s,
+            eps=eps,
+            rtol=rtol,
+            atol=atol,
+            analytic=hessian,
+            prepared=prepared,
+        )
+    if yours is not None:
+        from .against import compare_hessian
+        from .io import read_array
+
+        fields["hess_against"] = compare_hessian(
+            loss,
+            prepared,
+            read_array(yours, role="hessian"),
+            reduction=reduction,
+            sample_weights=s,
+            eps=eps,
+            rtol=rtol,
+            atol=atol,
+            analytic=hessian,
+        )
+    return fields
 
 
 def _per_row_reports(loss, prepared, value, reduction, s, top, bins) -> dict[str, Any]:

@@ -429,9 +429,11 @@ def _ce_hess_blocks(
         )
     mass, s = _ce_mass_and_softmax(p, a, row_weights)
     blocks = -s[:, :, None] * s[:, None, :]
-    diagonal = np.einsum("ijj->ij", blocks)  # a writable view of each block's diagonal
-    diagonal += s
     blocks *= mass[:, None, None]
+    # each block's diagonal (a writable view): the very numbers of the diagonal kernel
+    np.einsum("ijj->ij", blocks)[...] = _ce_hess(
+        p, a, logits=True, clip=clip, row_weights=row_weights
+    )
     return blocks
 
 
