@@ -36,6 +36,7 @@ _EXPORTS = {
     "softmax": "losscli.losses",
     "log_softmax": "losscli.losses",
     "gradcheck": "losscli.gradcheck",
+    "objective": "losscli.gbdt",
     "CheckResult": "losscli.gradcheck",
     "read_array": "losscli.io",
     "read_table": "losscli.io",
@@ -65,6 +66,7 @@ __all__ = [
     "softmax",
     "log_softmax",
     "gradcheck",
+    "objective",
     "CheckResult",
     "read_array",
     "read_table",
@@ -106,6 +108,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazily
     from .errors import InputError, LossCliWarning, UsageError
+    from .gbdt import objective
     from .gradcheck import CheckResult, gradcheck
     from .io import read_array, read_table, write_array
     from .losses import (
