@@ -595,6 +595,7 @@ def _run(
     **options: Any,
 ) -> None:
     fmt = fmt or _default_format(output)
+    show_hess = hess is not None
     if hess_out is not None and hess is None:
         hess = "diag"  # --hess-out alone writes the diagonal, as --grad-out the gradient
     one_file = preds is not None and targets is None and bool(pred_col or target_col)
@@ -664,6 +665,8 @@ def _run(
         hessian = report.hess if report.hess_blocks is None else report.hess_blocks
         write_array(hess_out, hessian, protect=protect)
         print(f"Wrote the Hessian {tuple(hessian.shape)} to {hess_out}", file=sys.stderr)
+    if not show_hess:
+        report.hess = report.hess_blocks = None
     if not grad:
         report.grad = None
     elif reduction == "none" and fmt in ("plain", "csv"):
