@@ -112,22 +112,44 @@ def compare_gradient(
     >>> result.findings[0].startswith("every element is off by a factor of N·D = 4")
     True
     """
-    x = prepared.predictions
-    g = match_shape(yours, x.shape)
-    _finite(g, "gradient")
     if analytic is None:
         analytic = loss.reduce_grad(prepared, reduction=reduction, sample_weights=sample_weights)
-    numeric = numeric_gradient(
-        loss, prepared, reduction=reduction, sample_weights=sample_weights, eps=eps
+    return _against(
+        prepared.predictions,
+        yours,
+        analytic,
+        lambda: numeric_gradient(
+            loss, prepared, reduction=reduction, sample_weights=sample_weights, eps=eps
+        ),
+        "gradient",
+        [],
+        eps=eps,
+        rtol=rtol,
+        atol=atol,
     )
-    check = compare(x, g, analytic, eps=eps, rtol=rtol, atol=atol)
+
+
+def _against(x, yours, analytic, numeric, what, named, *, eps, rtol, atol) -> AgainstResult:
+    """The one comparison of ``yours`` (a gradient or a Hessian diagonal) with losscli's
+    ``analytic`` one and the finite differences ``numeric()``; ``named(yours)`` gives the
+    findings for mistakes the loss knows by name, tried before :func:`diagnose`."""
+    mine = match_shape(yours, x.shape, what=what)
+    _finite(mine, what)
+    numeric = numeric()
+    check = compare(x, mine, analytic, eps=eps, rtol=rtol, atol=atol)
     reference = compare(x, analytic, numeric, eps=eps, rtol=rtol, atol=atol)
-    findings = diagnose(g, analytic, rtol=rtol, atol=atol)
+    findings = [] if check.passed or not named else named(mine)
+    findings = findings or diagnose(mine, analytic, rtol=rtol, atol=atol)
     if not reference.passed:
+        kink = (
+            "a kink or a clamp, e.g. |x| at 0"
+            if what == "gradient"
+            else "a kink of the gradient, e.g. huber at |e| = δ"
+        )
         findings.append(
-            f"note: losscli's analytic gradient and finite differences disagree at "
-            f"{reference.failed} element(s) (a kink or a clamp, e.g. |x| at 0); the comparison "
-            "uses losscli's analytic value there"
+            f"note: losscli's analytic {_NOUN[what]} and finite differences disagree at "
+            f"{reference.failed} element(s) ({kink}); the comparison uses losscli's analytic "
+            "value there"
         )
     return AgainstResult(check, numeric, reference, findings)
 
@@ -160,26 +182,21 @@ def compare_hessian(
     """
     from .hesscheck import numeric_hessian_diagonal
 
-    x = prepared.predictions
-    h = match_shape(yours, x.shape, what="hessian")
-    _finite(h, "hessian")
     if analytic is None:
         analytic = loss.reduce_hess(prepared, reduction=reduction, sample_weights=sample_weights)
-    numeric = numeric_hessian_diagonal(
-        loss, prepared, reduction=reduction, sample_weights=sample_weights, eps=eps
+    return _against(
+        prepared.predictions,
+        yours,
+        analytic,
+        lambda: numeric_hessian_diagonal(
+            loss, prepared, reduction=reduction, sample_weights=sample_weights, eps=eps
+        ),
+        "hessian",
+        lambda mine: _named_mistakes(loss, prepared, mine, analytic, rtol, atol),
+        eps=eps,
+        rtol=rtol,
+        atol=atol,
     )
-    check = compare(x, h, analytic, eps=eps, rtol=rtol, atol=atol)
-    reference = compare(x, analytic, numeric, eps=eps, rtol=rtol, atol=atol)
-    findings = [] if check.passed else _named_mistakes(loss, prepared, h, analytic, rtol, atol)
-    if not findings:
-        findings = diagnose(h, analytic, rtol=rtol, atol=atol)
-    if not reference.passed:
-        findings.append(
-            f"note: losscli's analytic Hessian and finite differences of its gradient disagree "
-            f"at {reference.failed} element(s) (a kink of the gradient, e.g. huber at |e| = δ); "
-            "the comparison uses losscli's analytic value there"
-        )
-    return AgainstResult(check, numeric, reference, findings)
 
 
 def _named_mistakes(
