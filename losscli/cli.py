@@ -49,7 +49,7 @@ def _one_line(message: str) -> str:
     )
 
 
-HESS_MODES = ("diag", "full")
+HESS_MODES = ("diag", "full")  # mirrors hessian.HESS_MODES without importing numpy
 
 
 def _hess_value(argv: list[str]) -> list[str]:
@@ -702,20 +702,12 @@ def _run(
             raise typer.Exit(EXIT_CHECK_FAILED)
 
 
-# --hess full prints N·C² numbers: for small inputs only.
-HESS_FULL_MAX_ENTRIES = 1 << 20
-
-
 def _check_hess_options(loss, hess, hess_out, protect, grad_out, output) -> None:
     """Refuse what cannot work before reading anything: a loss without a Hessian, --hess full
     where there are no blocks, a --hess-out path that is an input or clashes."""
-    if not loss.has_hess:
-        raise UsageError(f"{loss.name} has no Hessian; losscli list shows which losses have one")
-    if hess == "full" and loss.hess_blocks_kernel is None:
-        raise UsageError(
-            f"{loss.name} has no full Hessian blocks (its Hessian is diagonal: use --hess); "
-            "--hess full is for softmax cross-entropy from logits (ce --logits)"
-        )
+    from .hessian import check_hess_request
+
+    check_hess_request(loss, hess)
     if hess_out is None:
         return
     suffix = hess_out.suffix.lower()
@@ -852,8 +844,20 @@ def _compute(
             atol=atol,
             analytic=gradient,
         )
-    second = _second_derivatives(
-        loss, prepared, hess, hessian, inputs.get("hessian"), check, reduction, s, eps, rtol, atol
+    from .hessian import hessian_fields
+
+    second = hessian_fields(
+        loss,
+        prepared,
+        s,
+        hess=hess,
+        yours=None if "hessian" not in inputs else read_array(inputs["hessian"], role="hessian"),
+        check=check,
+        reduction=reduction,
+        eps=eps,
+        rtol=rtol,
+        atol=atol,
+        hessian=hessian,
     )
     return Report(
         **second,
@@ -871,60 +875,6 @@ def _compute(
         columns=data.columns,
         **_per_row_reports(loss, prepared, value, reduction, s, top, bins),
     )
-
-
-def _second_derivatives(
-    loss, prepared, hess, hessian, yours, check, reduction, s, eps, rtol, atol
-) -> dict[str, Any]:
-    """--hess (and full), its --check, and --against-hess: the Report's Hessian fields."""
-    if hess is None and yours is None:
-        return {}
-    if hessian is None:
-        hessian = loss.reduce_hess(prepared, reduction=reduction, sample_weights=s)
-    fields: dict[str, Any] = {"hess": hessian if hess is not None else None}
-    if hess == "full":
-        entries = prepared.predictions.size * prepared.predictions.shape[-1]
-        if entries > HESS_FULL_MAX_ENTRIES:
-            raise UsageError(
-                f"--hess full would give {entries:,} numbers (N × C × C for shape "
-                f"{tuple(prepared.predictions.shape)}); it is for small inputs (at most "
-                f"{HESS_FULL_MAX_ENTRIES:,}): use --hess for the diagonal, or "
-                "losscli.cross_entropy.hess_blocks in Python"
-            )
-        fields["hess_blocks"] = loss.reduce_hess_blocks(
-            prepared, reduction=reduction, sample_weights=s
-        )
-    if check and hess is not None:
-        from .hesscheck import hesscheck
-
-        fields["hess_check"] = hesscheck(
-            loss,
-            None,
-            None,
-            reduction=reduction,
-            sample_weights=s,
-            eps=eps,
-            rtol=rtol,
-            atol=atol,
-            analytic=hessian,
-            prepared=prepared,
-        )
-    if yours is not None:
-        from .against import compare_hessian
-        from .io import read_array
-
-        fields["hess_against"] = compare_hessian(
-            loss,
-            prepared,
-            read_array(yours, role="hessian"),
-            reduction=reduction,
-            sample_weights=s,
-            eps=eps,
-            rtol=rtol,
-            atol=atol,
-            analytic=hessian,
-        )
-    return fields
 
 
 def _per_row_reports(loss, prepared, value, reduction, s, top, bins) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from losscli import cli
+from losscli import hessian
 from losscli.cli import app
 
 runner = CliRunner()
@@ -183,7 +183,7 @@ def test_hess_full_needs_logits(ce_files):
 
 
 def test_hess_full_refuses_big_inputs(ce_files, monkeypatch):
-    monkeypatch.setattr(cli, "HESS_FULL_MAX_ENTRIES", 7)
+    monkeypatch.setattr(hessian, "HESS_FULL_MAX_ENTRIES", 7)
     r = run("ce", *ce_files, "--logits", "--hess", "full")
     assert (r.exit_code, r.stdout) == (2, "")
     assert r.stderr == (
