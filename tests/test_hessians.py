@@ -207,3 +207,27 @@ def test_kinks():
     assert losscli.huber.hess_kinks(p, t, delta=1.0).tolist() == [False, True, False]
     assert losscli.smooth_l1.kinks(p, t, beta=0.0).tolist() == [True, False, False]
     assert losscli.smooth_l1.hess_kinks(p, t, beta=2.0).tolist() == [False, False, True]
+
+
+def test_softmax_blocks_match_finite_differences_of_the_gradient():
+    # column j of every row's block is ∂grad_row/∂z_j: central differences of the gradient
+    rng = np.random.default_rng(3)
+    z = rng.normal(0, 3, size=(6, 4))
+    t = rng.integers(0, 4, size=6).astype(float)
+    s = rng.uniform(0.5, 2, size=6)
+    options = dict(logits=True, class_weights=[1.0, 2.0, 0.5, 1.5], label_smoothing=0.2)
+    blocks = losscli.cross_entropy.hess_blocks(z, t, sample_weights=s, **options)
+    h = 1e-6
+    for j in range(4):
+        up, down = z.copy(), z.copy()
+        up[:, j] += h
+        down[:, j] -= h
+        column = (
+            losscli.cross_entropy.grad(up, t, sample_weights=s, **options)
+            - losscli.cross_entropy.grad(down, t, sample_weights=s, **options)
+        ) / (2 * h)
+        np.testing.assert_allclose(blocks[:, :, j], column, rtol=1e-6, atol=1e-9)
+    # symmetric, and the diagonal is the diagonal kernel's to the bit
+    np.testing.assert_array_equal(blocks, blocks.transpose(0, 2, 1))
+    diagonal = losscli.cross_entropy.hess(z, t, sample_weights=s, **options)
+    np.testing.assert_array_equal(np.einsum("ijj->ij", blocks), diagonal)
