@@ -45,6 +45,8 @@ _EXPORTS = {
     "top_rows": "losscli.report",
     "histogram": "losscli.report",
     "write_array": "losscli.io",
+    "evaluate": "losscli.engine",
+    "Report": "losscli.report",
     "InputError": "losscli.errors",
     "UsageError": "losscli.errors",
     "LossCliWarning": "losscli.errors",
@@ -75,6 +77,8 @@ __all__ = [
     "top_rows",
     "histogram",
     "write_array",
+    "evaluate",
+    "Report",
     "InputError",
     "UsageError",
     "LossCliWarning",
@@ -107,6 +111,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazily
+    from .engine import evaluate
     from .errors import InputError, LossCliWarning, UsageError
     from .gbdt import objective
     from .gradcheck import CheckResult, gradcheck
@@ -126,5 +131,5 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazi
         smooth_l1,
         softmax,
     )
-    from .report import histogram, top_rows
+    from .report import Report, histogram, top_rows
     from .select import Inputs, read_inputs

@@ -9,6 +9,7 @@ Exit codes: 0 ok; 1 a gradient check failed; 2 bad usage or bad input; 3 interna
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import sys
@@ -121,6 +122,12 @@ class LossCliGroup(FastParams, TyperGroup):
             )
             rc = EXIT_INTERNAL
         if standalone_mode:
+            # The run is over (its output written, or removed): a Ctrl-C from now on would only
+            # interrupt the interpreter's shutdown, with a traceback from threading or atexit.
+            import signal
+
+            with contextlib.suppress(ValueError):  # not the main thread
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
             sys.exit(rc)
         return rc
 
@@ -631,10 +638,17 @@ def _run(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LossCliWarning)
         try:
-            report, written = _compute_or_stream(
+            from .engine import evaluate
+
+            report = evaluate(
                 loss,
-                inputs,
-                options,
+                preds,
+                None if one_file else targets,
+                pred_cols=selection["pred_cols"],
+                target_cols=selection["target_cols"],
+                id_col=id_col,
+                sample_weights=sample_weights,
+                against=against,
                 reduction=reduction,
                 grad=grad,
                 grad_out=grad_out,
@@ -642,9 +656,14 @@ def _run(
                 eps=eps,
                 rtol=rtol,
                 atol=atol,
+                top=top,
+                bins=selection["bins"],
                 quiet=quiet,
+                protect=protect,
                 hess=hess,
-                **selection,
+                hess_out=hess_out,
+                against_hess=against_hess,
+                **options,
             )
         except InputError as exc:
             raise _name_the_file(exc, inputs) from None
@@ -653,20 +672,12 @@ def _run(
                 if issubclass(w.category, LossCliWarning):
                     print(f"Warning: {_one_line(str(w.message))}", file=sys.stderr)
     if grad_out is not None:
-        if written is None:
-            from .io import write_array
-
-            write_array(grad_out, report.grad, protect=protect)
-            written = tuple(report.grad.shape)
-        print(f"Wrote the gradient {written} to {grad_out}", file=sys.stderr)
+        print(f"Wrote the gradient {report.grad_written} to {grad_out}", file=sys.stderr)
     if hess_out is not None:
-        from .io import write_array
-
-        hessian = report.hess if report.hess_blocks is None else report.hess_blocks
-        write_array(hess_out, hessian, protect=protect)
-        print(f"Wrote the Hessian {tuple(hessian.shape)} to {hess_out}", file=sys.stderr)
+        print(f"Wrote the Hessian {report.hess_written} to {hess_out}", file=sys.stderr)
     if not show_hess:
         report.hess = report.hess_blocks = None
+    _refuse_to_print_huge(report.hess_blocks if report.hess_blocks is not None else report.hess)
     if not grad:
         report.grad = None
     elif reduction == "none" and fmt in ("plain", "csv"):
@@ -702,6 +713,18 @@ def _run(
             raise typer.Exit(EXIT_CHECK_FAILED)
 
 
+# The most of a Hessian printed to stdout (larger ones go to --hess-out), as for the gradient.
+PRINT_MAX_BYTES = 64 << 20
+
+
+def _refuse_to_print_huge(hessian) -> None:
+    if hessian is not None and hessian.size * 8 > PRINT_MAX_BYTES:
+        raise UsageError(
+            f"the Hessian has {hessian.size:,} values, more than losscli prints "
+            f"({PRINT_MAX_BYTES >> 20} MiB); write it with --hess-out FILE.npy instead of --hess"
+        )
+
+
 def _check_hess_options(loss, hess, hess_out, protect, grad_out, output) -> None:
     """Refuse what cannot work before reading anything: a loss without a Hessian, --hess full
     where there are no blocks, a --hess-out path that is an input or clashes."""
@@ -732,189 +755,6 @@ def _default_format(output: Path | None) -> str:
 
 def _same_path(a: Path, b: Path) -> bool:
     return os.path.realpath(a) == os.path.realpath(b)
-
-
-def _compute_or_stream(loss, inputs, options, *, grad, grad_out, quiet, hess=None, **kwargs):
-    """``(report, shape of the gradient already written to grad_out, or None)``: big files are
-    streamed (see losscli.stream), the rest computed in memory (and any run with --hess)."""
-    want_grad = grad or grad_out is not None
-
-    def in_memory():
-        return _compute(loss, inputs, options, want_grad=want_grad, hess=hess, **kwargs)
-
-    if hess is not None:
-        return in_memory(), None
-
-    from .stream import wants_stream
-
-    # Streaming covers the two-file, row-separable case; sample weights, --against and losses
-    # with a final transform (rmse) are computed in memory.
-    streamable = (
-        set(inputs) == {"predictions", "targets"} and loss.separable and (loss.transform is None)
-    )
-    # So are column selection, ids, --top and --hist (losscli.select reads whole files).
-    pipeline = ("one_file", "pred_cols", "target_cols", "id_col", "top", "bins")
-    streamable = streamable and not any(kwargs.get(k) for k in pipeline)
-    if not (streamable and wants_stream(inputs)):
-        return in_memory(), None
-    from .stream import compute
-
-    return compute(
-        loss,
-        inputs,
-        options,
-        grad=grad,
-        grad_out=grad_out,
-        quiet=quiet,
-        in_memory=in_memory,
-        **{k: v for k, v in kwargs.items() if k not in pipeline},
-    )
-
-
-def _compute(
-    loss,
-    inputs,
-    options,
-    *,
-    reduction,
-    want_grad,
-    check,
-    eps,
-    rtol,
-    atol,
-    one_file=False,
-    pred_cols=(),
-    target_cols=(),
-    id_col=None,
-    top=None,
-    bins=None,
-    hess=None,
-):
-    from .gradcheck import gradcheck
-    from .io import read_array
-    from .render import Report
-    from .select import read_inputs
-
-    data = read_inputs(
-        inputs["predictions"],
-        None if one_file else inputs["targets"],
-        pred_cols=pred_cols,
-        target_cols=target_cols,
-        id_col=id_col,
-    )
-    s = None
-    if "sample weights" in inputs:
-        s = read_array(inputs["sample weights"], role="sample weights")
-    prepared = loss.prepare_inputs(data.predictions, data.targets, **options)
-    yours = inputs.get("gradient")
-    hessian = None
-    if hess is not None:
-        value, gradient, hessian = loss.reduce_all(prepared, reduction=reduction, sample_weights=s)
-    elif want_grad or check or yours:
-        value, gradient = loss.reduce_both(prepared, reduction=reduction, sample_weights=s)
-    else:
-        value, gradient = loss.reduce_values(prepared, reduction=reduction, sample_weights=s), None
-    _warn_if_overflowed(value, gradient)
-    result = None
-    if check:
-        result = gradcheck(
-            loss,
-            None,
-            None,
-            reduction=reduction,
-            eps=eps,
-            rtol=rtol,
-            atol=atol,
-            analytic=gradient,
-            prepared=prepared,
-            sample_weights=s,
-        )
-    compared = None
-    if yours is not None:
-        from .against import compare_gradient
-
-        compared = compare_gradient(
-            loss,
-            prepared,
-            read_array(yours, role="gradient"),
-            reduction=reduction,
-            sample_weights=s,
-            eps=eps,
-            rtol=rtol,
-            atol=atol,
-            analytic=gradient,
-        )
-    from .hessian import hessian_fields
-
-    second = hessian_fields(
-        loss,
-        prepared,
-        s,
-        hess=hess,
-        yours=None if "hessian" not in inputs else read_array(inputs["hessian"], role="hessian"),
-        check=check,
-        reduction=reduction,
-        eps=eps,
-        rtol=rtol,
-        atol=atol,
-        hessian=hessian,
-    )
-    return Report(
-        **second,
-        loss=loss.name,
-        title=loss.summary,
-        reduction=reduction,
-        shape=tuple(int(n) for n in prepared.predictions.shape),
-        value=value,
-        grad=gradient,
-        check=result,
-        against=compared,
-        inputs=inputs,
-        details=prepared.describe,
-        ids=data.ids,
-        columns=data.columns,
-        **_per_row_reports(loss, prepared, value, reduction, s, top, bins),
-    )
-
-
-def _per_row_reports(loss, prepared, value, reduction, s, top, bins) -> dict[str, Any]:
-    """--top and --hist, from the loss of each row: the values --reduction none prints."""
-    from .report import histogram, top_rows
-
-    reports: dict[str, Any] = {}
-    if top is None and bins is None:
-        return reports
-    rows = (
-        value
-        if reduction == "none"
-        else loss.reduce_values(prepared, reduction="none", sample_weights=s)
-    )
-    if top is not None:
-        element = (
-            loss.values(prepared.predictions, prepared.targets, **prepared.options)
-            if loss.elementwise
-            else None
-        )
-        reports["top"] = top_rows(
-            rows, prepared.predictions, prepared.targets, top, element_losses=element
-        )
-    if bins is not None:
-        reports["hist"] = histogram(rows, bins)
-    return reports
-
-
-def _warn_if_overflowed(value, gradient) -> None:
-    """Finite inputs can still give inf (e.g. (1e200)² in float64): say so, do not hide it."""
-    import numpy as np
-
-    for what, array in (("loss", value), ("gradient", gradient)):
-        if array is not None and np.isinf(array).any():
-            warnings.warn(
-                f"the {what} overflowed float64 to inf: the inputs are too large in magnitude; "
-                "rescale them",
-                LossCliWarning,
-                stacklevel=2,
-            )
 
 
 # --------------------------------------------------------------------------- list, explain

@@ -26,19 +26,16 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from .errors import InputError
-from .io import (
-    _NUMBER,
-    _SEPARATORS,
-    _clean,
-    _error,
-    _open,
-    _plural,
-    _read_npy,
-    _read_stdin,
-    _rows,
-    open_decompressed,
-    split_extension,
-)
+from .io import NUMBER as _NUMBER
+from .io import SEPARATORS as _SEPARATORS
+from .io import clean_cell as _clean
+from .io import csv_rows as _rows
+from .io import input_error as _error
+from .io import open_decompressed, split_extension
+from .io import open_input as _open
+from .io import plural as _plural
+from .io import read_npy as _read_npy
+from .io import read_stdin as _read_stdin
 
 __all__ = ["Frame", "read_frame", "PARQUET_EXTENSIONS", "PARQUET_MAGIC", "read_parquet_array"]
 

@@ -138,21 +138,16 @@ def _type_name(kind: Any) -> str:
 
 
 def parse_numbers(text: str, *, role: str) -> np.ndarray:
-    """An option given as text: a comma list of numbers (``1,2.5,3``) or a file of them.
+    """An option given as text: a comma list of numbers (``1,2.5,3``).
 
-    Files are read with :func:`losscli.io.read_array` (CSV, TSV or NPY) and flattened.
+    A file of them (``weights.csv``) is read by the caller (:mod:`losscli.engine` reads an
+    option naming a file before the loss sees it): losses know nothing of files.
     """
     cells = [c.strip() for c in text.split(",")]
     try:
         return np.array([float(c) for c in cells], dtype=np.float64)
     except ValueError:
         pass
-    from pathlib import Path
-
-    if len(cells) == 1 and Path(text).is_file():
-        from ..io import read_array
-
-        return read_array(text, role=role).reshape(-1)
     raise InputError(
         f"{text!r} is neither a comma-separated list of numbers nor a file of them "
         "(e.g. 1,2.5,1 or weights.csv)",
@@ -489,17 +484,21 @@ class Loss:
         return self.scale_row_grad(self.row_grad(prepared), prepared, reduction, sample_weights)
 
     def reduce_both(
-        self, prepared: Prepared, *, reduction: str, sample_weights: Any = None
+        self, prepared: Prepared, *, reduction: str = "mean", sample_weights: Any = None
     ) -> tuple[float | np.ndarray, np.ndarray]:
         rows, row_grad = self.rows_and_row_grad(prepared)
         value = self._reduce_value(rows, prepared, reduction, sample_weights)
-        grad = self.scale_row_grad(row_grad, prepared, reduction, sample_weights)
-        if self.transform is not None:
-            # d f(u)/dx = f'(u)·du/dx, u being each row's value (none) or the reduced one.
-            s = self._sample_weights(sample_weights, prepared)
-            inner = rows if reduction == "none" else self._combine(rows, prepared, reduction, s)
-            factor = np.asarray(self.transform_grad(inner))
-            grad = grad * (factor[:, None] if factor.ndim == 1 and grad.ndim == 2 else factor)
+        s = self._sample_weights(sample_weights, prepared)
+        if reduction == "none":
+            grad = self.scale_row_grad(row_grad, prepared, reduction, sample_weights)
+            if self.transform is not None:
+                factor = np.asarray(self.transform_grad(rows))
+                grad = grad * (factor[:, None] if factor.ndim == 1 and grad.ndim == 2 else factor)
+            return value, grad
+        weighted = row_grad if s is None else row_grad * (s if row_grad.ndim == 1 else s[:, None])
+        total = float((rows if s is None else rows * s).sum())
+        denominator = self._denominator(prepared, reduction, s) if reduction != "sum" else 1.0
+        grad = self.finish_grad(weighted, reduction, total, denominator, self._row_size(prepared))
         return value, grad
 
     def scale_row_grad(
@@ -508,7 +507,7 @@ class Loss:
         """Per-row gradients → gradient of the reduced loss (the chain rule of the reduction)."""
         self._check_reduction(reduction)
         s = self._sample_weights(sample_weights, prepared)
-        scaled = row_grad if s is None else row_grad * s.reshape(-1, *(1,) * (row_grad.ndim - 1))
+        scaled = self._weighted(row_grad, s)
         if reduction == "none":
             return scaled
         denominator = self._denominator(prepared, reduction, s) if reduction != "sum" else 1.0
@@ -534,36 +533,65 @@ class Loss:
     def reduce_all(
         self, prepared: Prepared, *, reduction: str, sample_weights: Any = None
     ) -> tuple[float | np.ndarray, np.ndarray, np.ndarray]:
-        """``(value, grad, hess diagonal)`` of the reduced loss.
-
-        The second derivatives go through the gradient's own reduction step (it is linear in
-        the rows). With a ``transform`` f of the inner value u (rmse: √ of the mse), the chain
-        rule is ``f''(u)·(∂u/∂x)² + f'(u)·∂²u/∂x²``, element by element, with u each row's value
-        (``none``, then times its sample weight) or the reduced one.
-        """
+        """``(value, grad, hess diagonal)`` of the reduced loss: the value and gradient of
+        :meth:`reduce_both`, the Hessian through :meth:`finish_hess`, the gradient's step."""
         self._require_hess()
-        if self.transform is None:
-            value, grad = self.reduce_both(
-                prepared, reduction=reduction, sample_weights=sample_weights
-            )
-            hess = self.scale_row_grad(self.row_hess(prepared), prepared, reduction, sample_weights)
-            return value, grad, hess
-        rows, row_grad = self.rows_and_row_grad(prepared)
-        row_hess = self.row_hess(prepared)
-        value = self._reduce_value(rows, prepared, reduction, sample_weights)
+        value, grad = self.reduce_both(prepared, reduction=reduction, sample_weights=sample_weights)
         s = self._sample_weights(sample_weights, prepared)
-        if reduction == "none":  # each row its own f(u_i), weighted by s_i afterwards
-            inner, du, d2u = rows, row_grad, row_hess
+        row_hess = self.row_hess(prepared)
+        if self.transform is None:
+            row_grad = rows = None
         else:
-            inner = self._combine(rows, prepared, reduction, s)
-            du = self.scale_row_grad(row_grad, prepared, reduction, sample_weights)
-            d2u = self.scale_row_grad(row_hess, prepared, reduction, sample_weights)
-        f1 = self._per_row(self.transform_grad(inner), du)
-        f2 = self._per_row(self.transform_hess(inner), du)
-        grad, hess = f1 * du, f2 * du * du + f1 * d2u
-        if reduction == "none" and s is not None:
-            grad, hess = (self.scale_row_grad(a, prepared, "none", s) for a in (grad, hess))
+            rows, row_grad = self.rows_and_row_grad(prepared)
+        if reduction == "none":
+            if self.transform is not None:  # each row its own f(u_i), times s_i afterwards
+                f1 = self._per_row(self.transform_grad(rows), row_grad)
+                f2 = self._per_row(self.transform_hess(rows), row_grad)
+                row_hess = f2 * row_grad * row_grad + f1 * row_hess
+            return value, grad, self.scale_row_grad(row_hess, prepared, "none", s)
+        total = 0.0 if rows is None else float((rows if s is None else rows * s).sum())
+        denominator = self.weighted_denominator(prepared, reduction, s)
+        hess = self.finish_hess(
+            None if row_grad is None else self._weighted(row_grad, s),
+            self._weighted(row_hess, s),
+            reduction,
+            total,
+            denominator,
+            self._row_size(prepared),
+        )
         return value, grad, hess
+
+    def finish_hess(
+        self,
+        weighted_row_grad: np.ndarray | None,
+        weighted_row_hess: np.ndarray,
+        reduction: str,
+        total: float,
+        denominator: float,
+        row_size: int,
+    ) -> np.ndarray:
+        """THE Hessian step of every reduction but ``none``, :meth:`finish_grad`'s twin: the
+        rows' own Hessian diagonals times their sample weights → the reduced loss's, by the
+        same scaling (``mean``/``batchmean``: 1/denominator, ``sum``: D). With a ``transform``
+        f of the reduced inner value u (rmse), the chain rule
+        ``f''(u)·(∂u/∂x)² + f'(u)·∂²u/∂x²``, which needs the weighted row gradients too.
+        """
+        self._check_reduction(reduction)
+        d2u = self.scale_by_reduction(weighted_row_hess, reduction, denominator, row_size)
+        if self.transform is None:
+            return d2u
+        du = self.scale_by_reduction(weighted_row_grad, reduction, denominator, row_size)
+        inner = self.reduce_totals(reduction, total, denominator, row_size)
+        f1 = float(np.asarray(self.transform_grad(inner)))
+        f2 = float(np.asarray(self.transform_hess(inner)))
+        return f2 * du * du + f1 * d2u
+
+    @staticmethod
+    def _weighted(row_values: np.ndarray, s: np.ndarray | None) -> np.ndarray:
+        """Row arrays (N, …) times the sample weights, one per row."""
+        return (
+            row_values if s is None else row_values * s.reshape(-1, *(1,) * (row_values.ndim - 1))
+        )
 
     def reduce_hess_blocks(
         self, prepared: Prepared, *, reduction: str, sample_weights: Any = None
@@ -612,6 +640,41 @@ class Loss:
             return float("nan")
         return total / denominator
 
+    def finish_value(
+        self, reduction: str, total: float, denominator: float, row_size: int
+    ) -> float:
+        """THE reduction of a run from its merged sums (``mean``, ``sum``, ``batchmean``):
+        :meth:`reduce_totals`, then the loss's ``transform`` (rmse's square root)."""
+        value = self.reduce_totals(reduction, total, denominator, row_size)
+        return value if self.transform is None else float(self.transform(value))
+
+    def finish_grad(
+        self,
+        weighted_row_grad: np.ndarray,
+        reduction: str,
+        total: float,
+        denominator: float,
+        row_size: int,
+        *,
+        in_place: bool = False,
+    ) -> np.ndarray:
+        """THE gradient step of every reduction but ``none``: rows' own gradients, times their
+        sample weights (``s·∂L_row``, any block of them), → the gradient of the reduced loss.
+
+        The same for one block or a whole file: divided by the merged denominator
+        (``mean``/``batchmean``), times D (``sum``), times ``transform'`` of the inner reduced
+        value (rmse). ``total`` and ``denominator`` are those of the whole run.
+        """
+        self._check_reduction(reduction)
+        grad = self.scale_by_reduction(
+            weighted_row_grad, reduction, denominator, row_size, in_place=in_place
+        )
+        if self.transform is not None and reduction != "none":
+            inner = self.reduce_totals(reduction, total, denominator, row_size)
+            factor = float(np.asarray(self.transform_grad(inner)))
+            grad = np.multiply(grad, factor, out=grad if in_place else None)
+        return grad
+
     def scale_by_reduction(
         self,
         row_grad: np.ndarray,
@@ -653,6 +716,20 @@ class Loss:
     def row_size(self, prepared: Prepared) -> int:
         """Elements averaged into one row's loss (D for elementwise losses on N × D, else 1)."""
         return self._row_size(prepared)
+
+    def check_reduction(self, reduction: str) -> None:
+        """Raise a UsageError unless this loss has ``reduction``."""
+        self._check_reduction(reduction)
+
+    def sample_weights_for(self, sample_weights: Any, prepared: Prepared) -> np.ndarray | None:
+        """``sample_weights`` checked against ``prepared`` (one non-negative value per row)."""
+        return self._sample_weights(sample_weights, prepared)
+
+    def weighted_denominator(
+        self, prepared: Prepared, reduction: str, sample_weights: np.ndarray | None
+    ) -> float:
+        """This block's part of the denominator with sample weights (1.0 for ``sum``)."""
+        return self._denominator(prepared, reduction, sample_weights) if reduction != "sum" else 1.0
 
     # ----------------------------------------------------------------- internals
 
