@@ -233,3 +233,37 @@ def test_help_and_list_say_which_losses_have_a_hessian():
     doc = {e["name"]: e["hessian"] for e in json.loads(r.stdout)}
     assert doc["nll"].startswith("diagonal; 0 everywhere")
     assert doc["ce"].startswith("diagonal, full blocks (--hess full)")
+
+
+# --------------------------------------------------------------------------- through the engine
+
+
+def test_inputs_big_enough_to_stream_are_read_whole_for_the_hessian(mse_files, monkeypatch):
+    from losscli import sources
+
+    monkeypatch.setattr(sources, "STREAM_BYTES", 0)  # every two-file input would stream
+    r = run("mse", *mse_files, "--hess", "--grad")
+    assert (r.exit_code, r.stdout) == (0, "2.5\n\n1.0\n2.0\n\n1.0\n1.0\n")
+
+
+def test_a_huge_hessian_goes_to_hess_out_not_stdout(mse_files, monkeypatch):
+    from losscli import cli
+
+    monkeypatch.setattr(cli, "PRINT_MAX_BYTES", 8)
+    r = run("mse", *mse_files, "--hess")
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr == (
+        "Error: the Hessian has 2 values, more than losscli prints (0 MiB); write it with "
+        "--hess-out FILE.npy instead of --hess\n"
+    )
+
+
+def test_evaluate_takes_hess_in_python():
+    import losscli
+
+    report = losscli.evaluate("ce", [[0.0, 0.0]], [0], logits=True, hess="full", check=True)
+    assert report.hess.tolist() == [[0.25, 0.25]]
+    assert report.hess_blocks.tolist() == [[[0.25, -0.25], [-0.25, 0.25]]]
+    assert report.hess_check.passed
+    report = losscli.evaluate("mse", [1.0, 2.0], [0.0, 0.0], against_hess=[1.0, 2.0])
+    assert report.hess is None and not report.hess_against.passed

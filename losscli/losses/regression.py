@@ -398,7 +398,10 @@ rmse = Loss(
     transform_grad=_sqrt_grad,
     transform_hess=_sqrt_hess,
     hess_kernel=squared_error_hess,
-    hess_note="the diagonal only (the mean's Hessian is dense: f''(u)·∇u∇uᵀ + f'(u)·∇²u)",
+    hess_note=(
+        "the mean's Hessian is dense (f''(u)·∇u∇uᵀ + f'(u)·∇²u; this is its diagonal); "
+        "undefined at a perfect fit"
+    ),
     reductions=("mean", "none"),
     sample_data=_regression_samples,
     examples=(
