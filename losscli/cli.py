@@ -399,6 +399,8 @@ _PIPELINE_HELP = {
     "every other column.",
     "id_col": "Column of row ids (text allowed), shown beside the row number in every per-row "
     "output.",
+    "weight_col": "Column of sample weights, with one file holding the columns (as "
+    "--sample-weights FILE).",
     "top": "Also list the K rows with the highest loss.",
     "hist": "Also show a histogram of the per-row losses.",
     "bins": "Bins of the histogram (implies --hist). Default: 10.",
@@ -424,6 +426,7 @@ def _pipeline_parameters() -> list[inspect.Parameter]:
         opt("pred_col", list[str] | None, "--pred-col", "--pred-cols", metavar="COL"),
         opt("target_col", list[str] | None, "--target-col", "--target-cols", metavar="COL"),
         opt("id_col", str | None, "--id-col", metavar="COL"),
+        opt("weight_col", str | None, "--weight-col", metavar="COL"),
         opt("top", int | None, "--top", metavar="K", min=1),
         opt("hist", bool, "--hist", default=False),
         opt("bins", int | None, "--bins", metavar="N", min=1, max=1000),
@@ -592,6 +595,7 @@ def _run(
     pred_col: list[str] | None = None,
     target_col: list[str] | None = None,
     id_col: str | None = None,
+    weight_col: str | None = None,
     top: int | None = None,
     hist: bool = False,
     bins: int | None = None,
@@ -606,6 +610,11 @@ def _run(
     if hess_out is not None and hess is None:
         hess = "diag"  # --hess-out alone writes the diagonal, as --grad-out the gradient
     one_file = preds is not None and targets is None and bool(pred_col or target_col)
+    if weight_col is not None and not one_file:
+        raise UsageError(
+            "--weight-col takes a column of the one file holding predictions and targets "
+            "(PREDS alone with --pred-col/--target-col); with two files give --sample-weights"
+        )
     preds, targets = _resolve_inputs(loss, preds, targets, options, one_file)
     inputs = {"predictions": preds, "targets": targets}
     if sample_weights is not None:
@@ -647,6 +656,7 @@ def _run(
                 pred_cols=selection["pred_cols"],
                 target_cols=selection["target_cols"],
                 id_col=id_col,
+                weight_col=weight_col,
                 sample_weights=sample_weights,
                 against=against,
                 reduction=reduction,

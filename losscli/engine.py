@@ -123,6 +123,7 @@ def _block_state(
     start: int,
     *,
     fused: bool = False,
+    ids: Any = None,
 ) -> tuple[State, np.ndarray | None, np.ndarray | None]:
     """``(state, s·∂L_row or None, row values or None)`` of one prepared block."""
     rows = row_grad = None
@@ -155,7 +156,8 @@ def _block_state(
         found = top_rows(
             per_row, prepared.predictions, prepared.targets, top, element_losses=element
         )
-        top_state = TopState(top, found.rows + start, found.loss, found.fields)
+        labels = None if ids is None else tuple(ids[int(i)] for i in found.rows)
+        top_state = TopState(top, found.rows + start, found.loss, found.fields, labels)
     return State(state, top_state), weighted, rows
 
 
@@ -176,6 +178,7 @@ def evaluate(
     pred_cols: Sequence[str] = (),
     target_cols: Sequence[str] = (),
     id_col: str | None = None,
+    weight_col: str | None = None,
     sample_weights: Any = None,
     against: Any = None,
     reduction: str = "mean",
@@ -202,7 +205,8 @@ def evaluate(
     ``predictions`` / ``targets``: paths (CSV, TSV, NPY, Parquet; ``-`` for stdin) or arrays.
     With ``targets`` None, one file holds both and ``pred_cols`` / ``target_cols`` pick the
     columns (names, patterns such as ``p_*``, or numbers from 1); ``id_col`` labels rows.
-    ``sample_weights``: a path or an array, one non-negative weight per row. ``against``: a
+    ``sample_weights``: a path or an array, one non-negative weight per row (or
+    ``weight_col``, a column of the one file). ``against``: a
     gradient (path or array) to compare with losscli's. ``grad``: keep the gradient in the
     report; ``grad_out``: write it to this .npy/.csv/.tsv file (atomically). ``check``:
     finite differences. ``top``: the K rows with the highest loss. ``bins``: a histogram of
@@ -234,8 +238,9 @@ def evaluate(
         pred_cols=pred_cols,
         target_cols=target_cols,
         id_col=id_col,
+        weight_col=weight_col,
         sample_weights=sample_weights,
-        whole=against is not None or hess is not None or against_hess is not None,
+        whole=any(x is not None for x in (against, hess, hess_out, against_hess)),
         stdin=stdin,
     )
     names = _input_names(predictions, targets, sample_weights, against, against_hess)
@@ -243,13 +248,34 @@ def evaluate(
         run = _Run(loss, inputs, merged, options, reduction, names)
         if inputs.in_memory:
             return run.in_memory(
-                grad=grad, grad_out=grad_out, check=check, against=against, eps=eps, rtol=rtol,
-                atol=atol, top=top, bins=bins, hist_range=hist_range, protect=protect, stdin=stdin,
-                hess=hess, hess_out=hess_out, against_hess=against_hess,
+                grad=grad,
+                grad_out=grad_out,
+                check=check,
+                against=against,
+                eps=eps,
+                rtol=rtol,
+                atol=atol,
+                top=top,
+                bins=bins,
+                hist_range=hist_range,
+                protect=protect,
+                stdin=stdin,
+                hess=hess,
+                hess_out=hess_out,
+                against_hess=against_hess,
             )
         return run.streamed(
-            grad=grad, grad_out=grad_out, check=check, eps=eps, rtol=rtol, atol=atol,
-            top=top, bins=bins, hist_range=hist_range, quiet=quiet, protect=protect,
+            grad=grad,
+            grad_out=grad_out,
+            check=check,
+            eps=eps,
+            rtol=rtol,
+            atol=atol,
+            top=top,
+            bins=bins,
+            hist_range=hist_range,
+            quiet=quiet,
+            protect=protect,
         )
     finally:
         inputs.close()
@@ -320,8 +346,23 @@ class _Run:
     # ----------------------------------------------------------------- in memory
 
     def in_memory(
-        self, *, grad, grad_out, check, against, eps, rtol, atol, top, bins, hist_range,
-        protect, stdin, hess=None, hess_out=None, against_hess=None,
+        self,
+        *,
+        grad,
+        grad_out,
+        check,
+        against,
+        eps,
+        rtol,
+        atol,
+        top,
+        bins,
+        hist_range,
+        protect,
+        stdin,
+        hess=None,
+        hess_out=None,
+        against_hess=None,
     ) -> Report:
         loss, reduction = self.loss, self.reduction
         whole = self.inputs.whole()
@@ -344,8 +385,16 @@ class _Run:
             from .gradcheck import gradcheck
 
             result = gradcheck(
-                loss, None, None, reduction=reduction, eps=eps, rtol=rtol, atol=atol,
-                analytic=gradient, prepared=prepared, sample_weights=s,
+                loss,
+                None,
+                None,
+                reduction=reduction,
+                eps=eps,
+                rtol=rtol,
+                atol=atol,
+                analytic=gradient,
+                prepared=prepared,
+                sample_weights=s,
             )
         if against is not None:
             from .against import compare_gradient
@@ -354,14 +403,19 @@ class _Run:
             if isinstance(against, str | os.PathLike):
                 yours = lio.read_array(against, role="gradient", stdin=stdin)
             compared = compare_gradient(
-                loss, prepared, yours, reduction=reduction, sample_weights=s, eps=eps,
-                rtol=rtol, atol=atol, analytic=gradient,
+                loss,
+                prepared,
+                yours,
+                reduction=reduction,
+                sample_weights=s,
+                eps=eps,
+                rtol=rtol,
+                atol=atol,
+                analytic=gradient,
             )
         hist = None
         if bins is not None:
-            hist = self._histogram(
-                ((p, sp) for _, p, sp in blocks), bins, hist_range, lambda: None
-            )
+            hist = self._histogram(((p, sp) for _, p, sp in blocks), bins, hist_range, lambda: None)
         written = None
         if grad_out is not None:
             with _writing():
@@ -371,8 +425,15 @@ class _Run:
             prepared, s, hess, hess_out, against_hess, check, eps, rtol, atol, protect, stdin
         )
         return self._report(
-            state, value, gradient, check=result, against=compared,
-            ids=self.inputs.ids, columns=self.inputs.columns, hist=hist, grad_written=written,
+            state,
+            value,
+            gradient,
+            check=result,
+            against=compared,
+            ids=self.inputs.ids,
+            columns=self.inputs.columns,
+            hist=hist,
+            grad_written=written,
             **second,
         )
 
@@ -388,8 +449,16 @@ class _Run:
         if isinstance(against_hess, str | os.PathLike):
             yours = lio.read_array(against_hess, role="hessian", stdin=stdin)
         fields = hessian_fields(
-            self.loss, prepared, s, hess=hess or ("diag" if hess_out is not None else None),
-            yours=yours, check=check, reduction=self.reduction, eps=eps, rtol=rtol, atol=atol,
+            self.loss,
+            prepared,
+            s,
+            hess=hess or ("diag" if hess_out is not None else None),
+            yours=yours,
+            check=check,
+            reduction=self.reduction,
+            eps=eps,
+            rtol=rtol,
+            atol=atol,
         )
         if hess_out is not None:
             array = fields["hess_blocks"] if "hess_blocks" in fields else fields["hess"]
@@ -402,18 +471,18 @@ class _Run:
         loss, reduction = self.loss, self.reduction
         gradient = None
         if reduction == "none":
-            value = np.concatenate(
-                [
-                    loss.reduce_values(p, reduction="none", sample_weights=sp)
-                    for _, p, sp in blocks
-                ]
-            ) if len(blocks) > 1 else loss.reduce_values(
-                blocks[0][1], reduction="none", sample_weights=blocks[0][2]
+            value = (
+                np.concatenate(
+                    [
+                        loss.reduce_values(p, reduction="none", sample_weights=sp)
+                        for _, p, sp in blocks
+                    ]
+                )
+                if len(blocks) > 1
+                else loss.reduce_values(blocks[0][1], reduction="none", sample_weights=blocks[0][2])
             )
             if grads[0] is not None:
-                parts = [
-                    _none_grad(loss, g, r) for g, r in zip(grads, rows, strict=True)
-                ]
+                parts = [_none_grad(loss, g, r) for g, r in zip(grads, rows, strict=True)]
                 gradient = parts[0] if len(parts) == 1 else np.concatenate(parts)
             return value, gradient
         value = state.value(loss, reduction)
@@ -474,7 +543,11 @@ class _Run:
             if grad:
                 total, denominator = float(state.loss.total), float(state.loss.denominator)
                 gradient = loss.finish_grad(
-                    np.concatenate(grads), reduction, total, denominator, state.loss.row_size,
+                    np.concatenate(grads),
+                    reduction,
+                    total,
+                    denominator,
+                    state.loss.row_size,
                     in_place=True,
                 )
         _warn_if_overflowed(value, gradient)
@@ -484,7 +557,16 @@ class _Run:
         hist = None
         if bins is not None:
             hist = self._histogram(self._prepared_stream(), bins, hist_range, None)
-        return self._report(state, value, gradient, check=result, hist=hist, grad_written=written)
+        return self._report(
+            state,
+            value,
+            gradient,
+            check=result,
+            hist=hist,
+            grad_written=written,
+            ids=self.ids,
+            columns=inputs.columns,
+        )
 
     def _prepared_stream(self) -> Iterator[tuple[Any, Any]]:
         """Each block prepared (a further pass over the files, after the first)."""
@@ -501,7 +583,7 @@ class _Run:
         p_rows = known[0]
         vector = inputs.vector
         if grad and p_rows is not None:
-            _check_whole(p_rows * inputs.sources[0].width, "the gradient")
+            _check_whole(p_rows * inputs.width, "the gradient")
         if reduction == "none" and p_rows is not None:
             _check_whole(p_rows, "the row values of --reduction none")
         want_grad = grad or grad_out is not None
@@ -532,6 +614,8 @@ class _Run:
         state: State | None = None
         grads: list[np.ndarray] = []
         values: list[np.ndarray] = []
+        all_ids: list[str] = []
+        self.ids = None
         try:
             for block in inputs.blocks():
                 prepared = self._prepare(block, first=state is None)
@@ -539,8 +623,18 @@ class _Run:
                 if block.weights is not None:
                     s = loss.sample_weights_for(block.weights, prepared)
                 b, g, rows = _block_state(
-                    loss, prepared, s, reduction, want_grad, top, block.start, fused=fused
+                    loss,
+                    prepared,
+                    s,
+                    reduction,
+                    want_grad,
+                    top,
+                    block.start,
+                    fused=fused,
+                    ids=block.ids,
                 )
+                if block.ids is not None and (reduction == "none" or grad):
+                    all_ids.extend(block.ids)
                 if fused and not math.isfinite(float(b.loss.total)):
                     inputs.verify(block)  # else finite inputs overflowed: inf, as in memory
                 state = b if state is None else state.merge(b)
@@ -562,7 +656,11 @@ class _Run:
                             )
                             denominator = float(p_rows) if reduction != "sum" else 1.0
                             g = loss.finish_grad(
-                                g, reduction, 0.0, denominator, b.loss.row_size,
+                                g,
+                                reduction,
+                                0.0,
+                                denominator,
+                                b.loss.row_size,
                                 in_place=in_place,
                             )
                         writer.write(g)
@@ -585,6 +683,10 @@ class _Run:
                 with _writing():
                     written = writer.finish(rescale)
                 writer = None
+            if all_ids:
+                self.ids = all_ids
+            elif state.top is not None and state.top.ids is not None:
+                self.ids = dict(zip(state.top.rows.tolist(), state.top.ids, strict=True))
             return state, grads, values, written
         finally:
             if writer is not None:
@@ -598,17 +700,16 @@ class _Run:
             return loss.prepare(block.predictions, block.targets, **self.merged)
         except InputError as e:
             self.inputs.verify(block)
-            if first:
+            if first and block.origin is None:
                 counts = self.inputs.drain()
                 self._full_shapes(counts)
+            if block.origin is not None:  # a shard: its own name and row numbers
+                e.source = block.origin
+                raise _shift_rows(e, block.origin_start) from None
             raise _shift_rows(e, block.start) from None
 
     def _standins(self, counts: list[int]) -> list[np.ndarray]:
-        out = []
-        for s, rows in zip(self.inputs.sources, counts, strict=False):
-            shape = (rows,) if s.vector else (rows, s.width)
-            out.append(np.broadcast_to(np.float64(0.0), shape))
-        return out
+        return [np.broadcast_to(np.float64(0.0), shape) for shape in self.inputs.shapes(counts)]
 
     def _full_shapes(self, counts: list[int]) -> None:
         """An error in the first block may be about shapes: word it with the full shapes."""
@@ -620,8 +721,7 @@ class _Run:
         self._full_shapes(counts)
         if len(counts) > 2 and counts[2] != counts[0]:
             raise InputError(
-                f"sample weights have {counts[2]} values but the predictions have "
-                f"{counts[0]} rows",
+                f"sample weights have {counts[2]} values but the predictions have {counts[0]} rows",
                 role="sample weights",
             )
         raise InputError(f"found inconsistent numbers of rows (predictions, targets): {counts[:2]}")
@@ -841,7 +941,6 @@ def _npy_header(shape: tuple[int, ...]) -> bytes:
     return b"\x93NUMPY\x01\x00" + size + body + b" " * pad + b"\n"
 
 
-
 # --------------------------------------------------------------------------- the check
 
 
@@ -895,5 +994,3 @@ class StreamedCheck:
     abs_err = property(lambda self: self._field(3))
     rel_err = property(lambda self: self._field(4))
     ok = property(lambda self: self._field(5))
-
-

@@ -37,7 +37,14 @@ from .io import plural as _plural
 from .io import read_npy as _read_npy
 from .io import read_stdin as _read_stdin
 
-__all__ = ["Frame", "read_frame", "PARQUET_EXTENSIONS", "PARQUET_MAGIC", "read_parquet_array"]
+__all__ = [
+    "Frame",
+    "frame_header",
+    "read_frame",
+    "PARQUET_EXTENSIONS",
+    "PARQUET_MAGIC",
+    "read_parquet_array",
+]
 
 PARQUET_EXTENSIONS = (".parquet", ".pq")
 PARQUET_MAGIC = b"PAR1"
@@ -184,6 +191,9 @@ def _frame_header(first: list[str], second: list[str] | None) -> bool:
     return kinds != [_is_number(c) for c in second]
 
 
+frame_header = _frame_header  # public: the streamed table source decides the same way
+
+
 def _text_frame(raw: bytes, sep: str, display: str, role: str) -> _TextFrame:
     err = _error(role, display)
     try:
@@ -286,6 +296,11 @@ class _ArrayFrame(Frame):
 
     def _column_problem(self, j: int, quick: bool = False) -> str:
         return ""  # the NPY reader has already refused NaN, infinity and non-numeric dtypes
+
+
+def number_label(v: float) -> str:
+    """An id read as a number: ``17`` rather than ``17.0`` for whole numbers."""
+    return _number_label(v)
 
 
 def _number_label(v: float) -> str:

@@ -242,7 +242,7 @@ def _json(report: Report, out: IO[str]) -> None:
         "shape": list(report.shape),
         "value": _json_array(value) if isinstance(value, np.ndarray) else _json_number(value),
     }
-    if report.ids is not None:
+    if isinstance(report.ids, list):  # a streamed run keeps only the top rows' ids (a dict)
         doc["ids"] = report.ids
     if report.grad is not None:
         doc["grad"] = _json_array(report.grad)

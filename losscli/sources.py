@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from . import io as lio
-from .errors import UsageError
+from .errors import InputError, UsageError
 from .parallel import map_row_blocks
 
 __all__ = [
@@ -55,7 +55,9 @@ __all__ = [
     "CHUNK_ELEMENTS",
 ]
 
-_SIZE = re.compile(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*(?:([kKmMgGtT])(?:i?[bB]|i)?|[bB])?\s*")
+_SIZE = re.compile(
+    r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*(?:([kKmMgGtT])(?:i?[bB]|i)?|[bB])?\s*"
+)
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
@@ -67,7 +69,7 @@ def parse_size(variable: str, default: int) -> int:
         return default
     m = _SIZE.fullmatch(text)
     if m is not None:
-        number = float(m[1]) * _UNITS[(m[2] or '').lower()]
+        number = float(m[1]) * _UNITS[(m[2] or "").lower()]
         if math.isfinite(number) and number == int(number):
             return int(number)
     raise UsageError(
@@ -79,6 +81,9 @@ STREAM_BYTES = parse_size("LOSSCLI_STREAM_BYTES", 64 << 20)
 CHUNK_ELEMENTS = max(1, parse_size("LOSSCLI_CHUNK_ELEMENTS", 1 << 20))
 # Inputs read whole are one block unless this says how many values a block holds.
 MEMORY_BLOCK_ELEMENTS = parse_size("LOSSCLI_MEMORY_BLOCK_ELEMENTS", 0)
+# One file holding the columns (--pred-col …) streams from this size: its fast readers hand
+# anything unusual to the exact reader, so only speed and memory change.
+TABLE_STREAM_BYTES = min(STREAM_BYTES, 1 << 20)
 RELEASE_BYTES = 32 << 20
 USE_PYARROW = True  # plain CSV/TSV through pyarrow when it is installed (else pandas)
 
@@ -97,6 +102,8 @@ class Block:
     weights: Any = None
     ids: Any = None
     start: int = 0
+    origin: str | None = None  # the shard the rows come from (None: the one input)
+    origin_start: int = 0  # the first row's number within that shard
 
     def __len__(self) -> int:
         return len(self.predictions)
@@ -537,6 +544,12 @@ class StreamedInputs(Inputs):
     def known_rows(self) -> list[int | None]:
         return [s.rows for s in self.sources]
 
+    def shapes(self, counts: list[int]) -> list[tuple[int, ...]]:
+        """Each file's full shape, given its rows."""
+        return [
+            (n,) if s.vector else (n, s.width) for s, n in zip(self.sources, counts, strict=False)
+        ]
+
     @property
     def vector(self) -> bool:
         return self.sources[0].vector
@@ -605,32 +618,63 @@ def open_inputs(
     pred_cols: Any = (),
     target_cols: Any = (),
     id_col: str | None = None,
+    weight_col: str | None = None,
     sample_weights: Any = None,
     whole: bool = False,
     stdin: Any = None,
 ) -> Inputs:
-    """The inputs of a run: streamed when they are two (or three) regular CSV/TSV/NPY files
-    holding at least ``STREAM_BYTES`` together, read whole otherwise (or when ``whole``).
+    """The inputs of a run, streamed or read whole.
 
-    ``predictions`` / ``targets`` / ``sample_weights`` are paths (``-`` is stdin) or arrays.
-    With ``targets`` None, one file holds both and ``pred_cols`` / ``target_cols`` say which
-    columns are which (see :mod:`losscli.select`).
+    Streamed: two (or three, with sample weights) regular CSV/TSV/NPY files holding at least
+    ``STREAM_BYTES`` together; one CSV/TSV/Parquet file of that size holding the columns
+    (``targets`` None); a folder or glob of shards, always. Read whole otherwise, or when
+    ``whole``. ``predictions`` / ``targets`` / ``sample_weights`` are paths (``-`` is stdin)
+    or arrays. With ``targets`` None, ``pred_cols`` / ``target_cols`` / ``id_col`` /
+    ``weight_col`` say which columns are which (see :func:`losscli.select.choose_columns`).
     """
+    selection = {
+        "pred_cols": tuple(pred_cols or ()),
+        "target_cols": tuple(target_cols or ()),
+        "id_col": id_col,
+        "weight_col": weight_col,
+    }
+    is_path = isinstance(predictions, str | os.PathLike)
+    if is_path and targets is None and predictions != "-":
+        display = os.fsdecode(predictions)
+        shards = expand_shards(display)
+        if shards is not None and sample_weights is not None:
+            raise UsageError("with a folder of shards, give the weights as a column: --weight-col")
+        if sample_weights is not None:
+            pass  # a weights file beside one table: read whole (below)
+        elif shards is not None:
+            if not (pred_cols or target_cols):
+                raise UsageError(
+                    "with one file, say which columns are which: --pred-col and/or --target-col"
+                )
+            if whole:
+                raise UsageError("--against takes one file of predictions, not a folder of shards")
+            return TableInputs(shards, display, selection)
+        elif (
+            not whole
+            and (pred_cols or target_cols)
+            and _is_regular_file(display)
+            and os.stat(display).st_size >= TABLE_STREAM_BYTES
+            and lio.split_extension(display)[0] in (*PARQUET, *_TEXT)
+        ):
+            return TableInputs([display], display, selection)
     paths = {"predictions": predictions, "targets": targets}
     if sample_weights is not None:
         paths["sample weights"] = sample_weights
     files = all(isinstance(p, str | os.PathLike) for p in paths.values())
-    simple = not (whole or pred_cols or target_cols or id_col or targets is None)
+    simple = not (whole or pred_cols or target_cols or id_col or weight_col or targets is None)
     if files and simple and all(_streamable(p) for p in paths.values()):
         total = sum(os.stat(p).st_size for p in paths.values())
         if total >= STREAM_BYTES:
             return StreamedInputs({k: os.fsdecode(v) for k, v in paths.items()})
-    return _read_whole(
-        predictions, targets, pred_cols, target_cols, id_col, sample_weights, stdin
-    )
+    return _read_whole(predictions, targets, selection, sample_weights, stdin)
 
 
-def _read_whole(predictions, targets, pred_cols, target_cols, id_col, sample_weights, stdin):
+def _read_whole(predictions, targets, selection, sample_weights, stdin):
     from .select import read_inputs
 
     def is_path(x: Any) -> bool:
@@ -641,20 +685,419 @@ def _read_whole(predictions, targets, pred_cols, target_cols, id_col, sample_wei
         for role, x in (("predictions", predictions), ("targets", targets))
         if is_path(x)
     }
+    w = sample_weights
     if is_path(predictions) and (targets is None or is_path(targets)):
-        data = read_inputs(
-            predictions,
-            targets,
-            pred_cols=pred_cols or (),
-            target_cols=target_cols or (),
-            id_col=id_col,
-            stdin=stdin,
-        )
+        data = read_inputs(predictions, targets, stdin=stdin, **selection)
         p, t, ids, columns = data.predictions, data.targets, data.ids, data.columns
+        if data.weights is not None:
+            if w is not None:
+                raise UsageError("give the sample weights once: --sample-weights or --weight-col")
+            w = data.weights
     else:
         p, t, ids, columns = predictions, targets, None, None
-    w = sample_weights
     if is_path(w):
         paths["sample weights"] = os.fsdecode(w)
         w = lio.read_array(w, role="sample weights", stdin=stdin)
     return MemoryInputs(p, t, w, ids, columns, paths)
+
+
+# --------------------------------------------------------------------------- tables, shards
+
+PARQUET = (".parquet", ".pq")
+_TEXT = (".csv", ".tsv", ".tab")
+_SHARD_EXTENSIONS = (*PARQUET, *_TEXT, ".npy")
+
+
+def expand_shards(path: str) -> list[str] | None:
+    """The shards a folder or a glob names, sorted (None for a plain file path)."""
+    import glob
+
+    if os.path.isdir(path):
+        names = sorted(
+            os.path.join(path, n)
+            for n in os.listdir(path)
+            if not n.startswith((".", "_"))
+            and lio.split_extension(n)[0] in (*PARQUET, *_TEXT, ".npy")
+        )
+        if not names:
+            raise InputError("folder holds no CSV, TSV, NPY or Parquet files", source=path)
+        return names
+    if any(c in path for c in "*?[") and not os.path.exists(path):
+        names = sorted(glob.glob(path))
+        if not names:
+            raise InputError("no file matches this pattern", source=path)
+        return names
+    return None
+
+
+def decide_table_layout(path: str, first: list[str], second: list[str] | None) -> Layout:
+    """The layout of a one-file table (delimiter by extension; a header unless the first row
+    is shaped like the second, as :func:`losscli.frame.read_frame` decides)."""
+    from .frame import frame_header
+
+    ext, _ = lio.split_extension(path)
+    return Layout(lio.SEPARATORS.get(ext, ","), frame_header(first, second))
+
+
+class _Header:
+    """A table's names and width, enough for :func:`losscli.select.choose_columns`."""
+
+    def __new__(cls, source: str, role: str, columns: list[str] | None, width: int) -> Any:
+        from .frame import Frame
+
+        return Frame(source, role, columns, width, 0)
+
+
+class _Fallback(Exception):
+    """The fast reader met something unusual: the exact reader takes over."""
+
+
+class _TableFile:
+    """One file of a table (or one shard), read in blocks of the chosen columns."""
+
+    def __init__(
+        self, path: str, selection: dict[str, Any], reference: _TableFile | None = None
+    ) -> None:
+        self.path, self.selection, self.reference = path, selection, reference
+        self.err = lio.input_error("predictions", path)
+        ext, compression = lio.split_extension(path)
+        self.parquet = ext in PARQUET
+        self.nbytes = os.stat(path).st_size
+        self.done = 0
+        self.rows: int | None = None
+        self.types: tuple[str, ...] = ()
+        if self.parquet:
+            self._open_parquet()
+        elif compression or ext not in _TEXT or not _importable("pyarrow"):
+            self._open_exact()
+        else:
+            self._open_text()
+
+    # ----------------------------------------------------------------- opening
+
+    def _choose(self, columns: list[str] | None, width: int) -> None:
+        from .select import choose_columns
+
+        first = self.reference
+        if first is not None and first.kind != "exact" and first.columns != columns:
+            self.columns, self.width_all, self.kind = columns, width, "names"
+            raise _layout_error(first, self, "columns")
+        frame = _Header(self.path, "predictions", columns, width)
+        s = self.selection
+        self.columns, self.width_all = columns, width
+        self.choice = choose_columns(
+            frame, s["pred_cols"], s["target_cols"], s["id_col"], s["weight_col"]
+        )
+        label = frame.label
+        self.labels = {
+            "predictions": [label(j) for j in self.choice.predictions],
+            "targets": [label(j) for j in self.choice.targets],
+            "id": None if self.choice.id is None else label(self.choice.id),
+        }
+
+    def _open_exact(self) -> None:
+        self.kind = "exact"
+        self._data = self._read_exact()
+        n = len(self._data.predictions)
+        self.rows = n
+        p = self._data.predictions
+        self.width = 1 if p.ndim == 1 else p.shape[1]
+        self.labels = self._data.columns
+        self.columns = None
+        self.types = ()
+
+    def _read_exact(self) -> Any:
+        from .select import read_inputs
+
+        s = self.selection
+        return read_inputs(
+            self.path,
+            pred_cols=s["pred_cols"],
+            target_cols=s["target_cols"],
+            id_col=s["id_col"],
+            weight_col=s["weight_col"],
+        )
+
+    def _open_text(self) -> None:
+        import io
+
+        self.kind = "text"
+        ext, _ = lio.split_extension(self.path)
+        sep = lio.SEPARATORS.get(ext, ",")
+        with lio.open_input(self.path, self.err) as f:
+            text = io.TextIOWrapper(f, encoding="utf-8-sig", newline="")
+            try:
+                rows = lio.csv_rows(text, sep, self.err)
+                first = next(rows, None)
+                second = next(rows, None)
+            except UnicodeDecodeError:
+                first = None
+        if first is None or first[0] != 1:  # empty, not UTF-8, leading blank lines: exact
+            self._open_exact()
+            return
+        cells = [lio.clean_cell(c) for c in first[1]]
+        nxt = None if second is None else [lio.clean_cell(c) for c in second[1]]
+        layout = decide_table_layout(self.path, cells, nxt)
+        self.sep, self.header = layout.sep, layout.header
+        if self.header and second is None:
+            self._open_exact()
+            return
+        self._choose(cells if self.header else None, len(cells))
+        self.width = len(self.choice.predictions)
+        self.types = ("text", str(len(cells)))
+
+    def _open_parquet(self) -> None:
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:
+            self._open_exact()  # the reader names the extra to install
+            return
+        self.kind = "parquet"
+        try:
+            self._pf = pq.ParquetFile(self.path)
+            schema = self._pf.schema_arrow
+            names = [str(n) for n in schema.names]
+        except Exception:
+            self._open_exact()  # the exact reader words the error
+            return
+        if not names or self._pf.metadata.num_rows == 0:
+            self._open_exact()
+            return
+        self._choose(names, len(names))
+        self.rows = self._pf.metadata.num_rows
+        self.width = len(self.choice.predictions)
+        self.types = tuple(str(schema.field(j).type) for j in range(len(names)))
+        import pyarrow.types as pt
+
+        for j in self._numeric_columns():
+            kind = schema.field(j).type
+            if not (pt.is_integer(kind) or pt.is_floating(kind) or pt.is_boolean(kind)):
+                self._open_exact()  # "column "x" is not numeric (type string)"
+                return
+
+    def _numeric_columns(self) -> list[int]:
+        c = self.choice
+        return [*c.predictions, *c.targets, *([c.weight] if c.weight is not None else [])]
+
+    # ----------------------------------------------------------------- reading
+
+    def blocks(self, rows: int) -> Iterator[tuple[Any, Any, Any, Any]]:
+        """``(predictions, targets, weights, ids)`` blocks of about ``rows`` rows."""
+        yielded = 0
+        if self.kind != "exact":
+            try:
+                reader = self._parquet_blocks if self.kind == "parquet" else self._text_blocks
+                for part in reader(rows):
+                    yielded += len(part[0])
+                    yield part
+                return
+            except _Fallback:
+                pass
+            self._data = self._read_exact()  # raises the exact reader's error, if any
+            self.kind = "exact"
+        d = self._data
+        n = len(d.predictions)
+        for start in range(yielded, n, rows):
+            part = slice(start, start + rows)
+            self.done = self.nbytes * min(n, start + rows) // n
+            yield (
+                d.predictions[part],
+                d.targets[part],
+                None if d.weights is None else d.weights[part],
+                None if d.ids is None else d.ids[part],
+            )
+
+    def _split(self, arrays: list[np.ndarray], ids: Any) -> tuple[Any, Any, Any, Any]:
+        c = self.choice
+        np_, nt = len(c.predictions), len(c.targets)
+        p = arrays[0] if np_ == 1 else np.column_stack(arrays[:np_])
+        t = arrays[np_] if nt == 1 else np.column_stack(arrays[np_ : np_ + nt])
+        w = arrays[np_ + nt] if c.weight is not None else None
+        for a in (p, t) if w is None else (p, t, w):
+            if not np.isfinite(a).all():
+                raise _Fallback
+        return p, t, w, ids
+
+    def _text_blocks(self, rows: int) -> Iterator[tuple[Any, Any, Any, Any]]:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        names = [f"c{j}" for j in range(self.width_all)]
+        wanted = [names[j] for j in self._numeric_columns()]
+        c = self.choice
+        types = dict.fromkeys(wanted, pa.float64())
+        if self.choice.id is not None:
+            types[names[self.choice.id]] = pa.string()
+        read = pacsv.ReadOptions(
+            skip_rows=int(self.header),
+            column_names=names,
+            block_size=min(max(rows * self.width_all * 24, 1 << 16), 1 << 22),
+        )
+        parse = pacsv.ParseOptions(delimiter=self.sep)
+        convert = pacsv.ConvertOptions(
+            column_types=types,
+            include_columns=[
+                *dict.fromkeys([*wanted, *([names[c.id]] if c.id is not None else [])])
+            ],
+        )
+        try:
+            with pa.OSFile(self.path) as f:
+                for batch in pacsv.open_csv(f, read, parse, convert):
+                    arrays = []
+                    for name in wanted:
+                        column = batch.column(name)
+                        if column.null_count:
+                            raise _Fallback
+                        arrays.append(_float_values(column))
+                    ids = None
+                    if self.choice.id is not None:
+                        column = batch.column(names[self.choice.id])
+                        if column.null_count:
+                            raise _Fallback
+                        ids = [s.strip() for s in column.to_pylist()]
+                    with contextlib.suppress(Exception):
+                        self.done = f.tell()
+                    yield self._split(arrays, ids)
+        except (pa.ArrowException, ValueError, OSError, UnicodeDecodeError):
+            raise _Fallback from None
+
+    def _parquet_blocks(self, rows: int) -> Iterator[tuple[Any, Any, Any, Any]]:
+        import pyarrow as pa
+
+        names = self.columns or []
+        wanted = [names[j] for j in self._numeric_columns()]
+        id_name = None if self.choice.id is None else names[self.choice.id]
+        read = [*dict.fromkeys([*wanted, *([id_name] if id_name else [])])]
+        done = 0
+        try:
+            for batch in self._pf.iter_batches(batch_size=rows, columns=read, use_threads=False):
+                arrays = []
+                for name in wanted:
+                    column = batch.column(name)
+                    if column.null_count:
+                        raise _Fallback
+                    arrays.append(np.asarray(column.to_numpy(zero_copy_only=False), np.float64))
+                ids = None
+                if id_name is not None:
+                    from .frame import number_label  # noqa: PLC0415
+
+                    ids = [
+                        "" if v is None else number_label(v) if isinstance(v, float) else str(v)
+                        for v in batch.column(id_name).to_pylist()
+                    ]
+                done += batch.num_rows
+                self.done = self.nbytes * done // max(self.rows or 1, 1)
+                yield self._split(arrays, ids)
+        except (pa.ArrowException, OSError, ValueError):
+            raise _Fallback from None
+
+
+def _float_values(column: Any) -> np.ndarray:
+    """A float64 pyarrow array without nulls as numpy, zero-copy (``to_numpy`` would import
+    pandas)."""
+    return np.frombuffer(column.buffers()[1], np.float64, len(column), column.offset * 8)
+
+
+class TableInputs(Inputs):
+    """One file holding predictions and targets (and ids, weights) as columns — or a folder
+    or glob of such shards, read in sorted order — streamed block by block."""
+
+    def __init__(self, paths: list[str], display: str, selection: dict[str, Any]) -> None:
+        super().__init__({"predictions": display, "targets": display})
+        self.shard_paths, self.selection = paths, selection
+        self.files = [_TableFile(paths[0], selection)]
+        # Every shard whose layout is cheap to read (a Parquet footer, a text file's first two
+        # rows) is checked against the first before any row is computed.
+        self._opened: dict[int, _TableFile] = {}
+        for k, path in enumerate(paths[1:], 1):
+            if _cheap_layout(path):
+                shard = _TableFile(path, selection, reference=self.files[0])
+                self._same_layout(self.files[0], shard)
+                self._opened[k] = shard
+        self.counts: list[int] = []
+        self.columns = self.files[0].labels
+
+    @property
+    def known_rows(self) -> list[int | None]:
+        return [None, None] if len(self.shard_paths) > 1 else [self.files[0].rows] * 2
+
+    @property
+    def width(self) -> int:
+        return self.files[0].width
+
+    @property
+    def vector(self) -> bool:
+        return self.files[0].width == 1
+
+    @property
+    def nbytes(self) -> int:
+        return sum(os.stat(p).st_size for p in self.shard_paths)
+
+    @property
+    def done(self) -> int:
+        return sum(f.done for f in self.files)
+
+    def shapes(self, counts: list[int]) -> list[tuple[int, ...]]:
+        w = self.width
+        return [(counts[0],) if self.vector else (counts[0], w)] * 2
+
+    def set_deferred_check(self, deferred: bool) -> None:
+        """Blocks are checked as they are read."""
+
+    def verify(self, block: Block) -> None:
+        """Blocks are checked as they are read."""
+
+    def drain(self) -> list[int]:
+        return [self.counts[0] if self.counts else 0] * 2
+
+    def blocks(self, rows: int | None = None) -> Iterator[Block]:
+        rows = rows or rows_per_block(self.width)
+        start = 0
+        first = self.files[0]
+        self.files = [first]
+        sharded = len(self.shard_paths) > 1
+        for k, path in enumerate(self.shard_paths):
+            shard = first
+            if k:
+                shard = self._opened.pop(k, None) or _TableFile(
+                    path, self.selection, reference=first
+                )
+                self._same_layout(first, shard)
+                self.files.append(shard)
+            begin = start
+            for p, t, w, ids in shard.blocks(rows):
+                origin = path if sharded else None
+                yield Block(p, t, w, ids, start, origin=origin, origin_start=start - begin)
+                start += len(p)
+                self.counts = [start, start]
+        self.counts = [start, start]
+
+    @staticmethod
+    def _same_layout(first: _TableFile, shard: _TableFile) -> None:
+        same_names = first.labels == shard.labels and (
+            first.columns is None or shard.columns is None or first.columns == shard.columns
+        )
+        same_types = not (first.types and shard.types) or first.types == shard.types
+        if not (same_names and same_types):
+            raise _layout_error(first, shard, "columns" if not same_names else "column types")
+
+
+def _cheap_layout(path: str) -> bool:
+    ext, compression = lio.split_extension(path)
+    return not compression and ext in (*PARQUET, *_TEXT)
+
+
+def _layout_error(first: _TableFile, shard: _TableFile, what: str) -> InputError:
+    return InputError(
+        f"its {what} differ from those of {first.path}: {_describe_layout(shard, what)} vs "
+        f"{_describe_layout(first, what)}; every shard must hold the same columns",
+        source=shard.path,
+        role="predictions",
+    )
+
+
+def _describe_layout(f: _TableFile, what: str) -> str:
+    names = f.columns or [str(j + 1) for j in range(getattr(f, "width_all", f.width))]
+    if what == "column types" and len(f.types) == len(names):
+        return "[" + ", ".join(f"{n}: {t}" for n, t in zip(names, f.types, strict=True)) + "]"
+    return "[" + ", ".join(names) + "]"

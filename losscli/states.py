@@ -120,7 +120,9 @@ class LossState:
 
     def value(self, loss: Any, reduction: str) -> float:
         """The reduced value (reduction ≠ none), the loss's transform applied (rmse)."""
-        return loss.finish_value(reduction, float(self.total), float(self.denominator), self.row_size)
+        return loss.finish_value(
+            reduction, float(self.total), float(self.denominator), self.row_size
+        )
 
     def gradient_factor(self, loss: Any, reduction: str) -> float:
         """The one number the unscaled gradient rows (s·∂L_row) are multiplied by."""

@@ -40,9 +40,7 @@ def _inputs(name: str, rng) -> tuple[np.ndarray, np.ndarray, list[str]]:
     if name == "nll":
         return _log_softmax(rng.standard_normal((71, 4))), rng.integers(0, 4, 71), []
     if name == "bce":
-        return rng.standard_normal((67, 2)), rng.integers(0, 2, (67, 2)).astype(float), [
-            "--logits"
-        ]
+        return rng.standard_normal((67, 2)), rng.integers(0, 2, (67, 2)).astype(float), ["--logits"]
     if name == "kl":
         p = _log_softmax(rng.standard_normal((59, 4)))
         return p, np.exp(_log_softmax(rng.standard_normal((59, 4)))), []
@@ -50,9 +48,7 @@ def _inputs(name: str, rng) -> tuple[np.ndarray, np.ndarray, list[str]]:
 
 
 CASES = [
-    (name, reduction)
-    for name, loss in losscli.REGISTRY.items()
-    for reduction in loss.reductions
+    (name, reduction) for name, loss in losscli.REGISTRY.items() for reduction in loss.reductions
 ]
 
 
@@ -126,12 +122,22 @@ def test_streamed_kl_batchmean_gradient_is_divided_by_n(tmp_path, monkeypatch):
     for name in ("g.npy", "g.csv"):
         r = runner.invoke(
             app,
-            ["kl", str(tmp_path / "x.csv"), str(tmp_path / "t.csv"), "-r", "batchmean", "-c",
-             "--grad-out", str(tmp_path / name)],
+            [
+                "kl",
+                str(tmp_path / "x.csv"),
+                str(tmp_path / "t.csv"),
+                "-r",
+                "batchmean",
+                "-c",
+                "--grad-out",
+                str(tmp_path / name),
+            ],
         )
         assert r.exit_code == 0, r.stderr
-        g = np.load(tmp_path / name) if name.endswith("npy") else np.loadtxt(
-            tmp_path / name, delimiter=","
+        g = (
+            np.load(tmp_path / name)
+            if name.endswith("npy")
+            else np.loadtxt(tmp_path / name, delimiter=",")
         )
         np.testing.assert_allclose(g, -t / 3000, rtol=1e-15, atol=0)
 
@@ -162,8 +168,10 @@ def test_exact_sum_does_not_depend_on_grouping():
     a = ExactSum()
     for x in xs:
         a = a.merge(ExactSum.of(x))
-    b = ExactSum.of(xs[4]).merge(ExactSum.of(xs[3]).merge(ExactSum.of(xs[2]))).merge(
-        ExactSum.of(xs[0]).merge(ExactSum.of(xs[1]))
+    b = (
+        ExactSum.of(xs[4])
+        .merge(ExactSum.of(xs[3]).merge(ExactSum.of(xs[2])))
+        .merge(ExactSum.of(xs[0]).merge(ExactSum.of(xs[1])))
     )
     assert float(a) == float(b) == 4.001  # the exact sum, rounded once
 
@@ -217,3 +225,195 @@ def test_size_settings(monkeypatch, value, expected):
 def test_dask_engine_is_not_there_yet():
     with pytest.raises(losscli.UsageError, match="--engine dask is not available yet"):
         losscli.evaluate("mse", [1.0], [0.0], engine="dask")
+
+
+# --------------------------------------------------------------------------- tables, shards
+
+
+@pytest.fixture
+def table(tmp_path):
+    """(N × 3) logits with ids and labels and weights, as one CSV, one TSV, one Parquet, a
+    folder of 3 Parquet shards and a glob of 3 CSV shards; and the same as two NPY files."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    rng = np.random.default_rng(8)
+    n = 157
+    z, y, w = rng.standard_normal((n, 3)) * 2, rng.integers(0, 3, n), rng.random(n) + 0.5
+    ids = [f"r{i}" for i in range(n)]
+    np.save(tmp_path / "z.npy", z)
+    np.save(tmp_path / "y.npy", y)
+    np.save(tmp_path / "w.npy", w)
+
+    def text(path, rows, sep=","):
+        with open(path, "w") as f:
+            f.write(sep.join(["id", "logit_0", "logit_1", "logit_2", "label", "w"]) + "\n")
+            for i in rows:
+                cells = [ids[i], *(repr(float(v)) for v in z[i]), str(y[i]), repr(float(w[i]))]
+                f.write(sep.join(cells) + "\n")
+
+    def parquet(path, rows):
+        columns = {"id": [ids[i] for i in rows]}
+        columns.update({f"logit_{j}": z[rows, j] for j in range(3)})
+        columns.update({"label": y[rows], "w": w[rows]})
+        pq.write_table(pa.table(columns), path, row_group_size=20)
+
+    everything = list(range(n))
+    text(tmp_path / "all.csv", everything)
+    text(tmp_path / "all.tsv", everything, "\t")
+    parquet(tmp_path / "all.parquet", np.arange(n))
+    (tmp_path / "pq").mkdir()
+    (tmp_path / "csv").mkdir()
+    for k, part in enumerate(np.array_split(np.arange(n), 3)):
+        parquet(tmp_path / "pq" / f"part-{k}.parquet", part)
+        text(tmp_path / "csv" / f"part-{k}.csv", part.tolist())
+    return tmp_path
+
+
+TABLES = ["all.csv", "all.tsv", "all.parquet", "pq", "csv/*.csv"]
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("name", TABLES)
+def test_tables_and_shards_give_the_two_file_run(table, monkeypatch, name, reduction):
+    monkeypatch.setattr(sources, "TABLE_STREAM_BYTES", 0)
+    cols = ["--pred-col", "logit_*", "--target-col", "label", "--id-col", "id"]
+    flags = ["--logits", "-r", reduction, "-f", "json", "-g", "-c", "--top", "4", "--bins", "5"]
+    one = table / "one.npy"
+    expected = _run(
+        monkeypatch,
+        ["ce", str(table / "z.npy"), str(table / "y.npy"), *flags, "--grad-out", str(one)],
+        stream=False,
+        elements=None,
+    )
+    for elements in (1, 7, 64, 10_000):
+        out = table / f"g{elements}.npy"
+        monkeypatch.setattr(sources, "CHUNK_ELEMENTS", elements)
+        r = runner.invoke(app, ["ce", str(table / name), *cols, *flags, "--grad-out", str(out)])
+        assert r.exit_code == 0, r.stderr
+        got = json.loads(r.stdout)
+        _same(got, expected, out, one)
+        assert [row["id"] for row in got["top"]] == [f"r{row['row']}" for row in got["top"]]
+        assert got["columns"] == {
+            "predictions": ["logit_0", "logit_1", "logit_2"],
+            "targets": ["label"],
+            "id": "id",
+        }
+
+
+@pytest.mark.parametrize("name", TABLES)
+def test_weight_col_is_the_sample_weights_file(table, monkeypatch, name):
+    monkeypatch.setattr(sources, "TABLE_STREAM_BYTES", 0)
+    monkeypatch.setattr(sources, "CHUNK_ELEMENTS", 64)
+    base = ["--logits", "-f", "json", "-g"]
+    expected = json.loads(
+        runner.invoke(
+            app,
+            [
+                "ce",
+                str(table / "z.npy"),
+                str(table / "y.npy"),
+                *base,
+                "--sample-weights",
+                str(table / "w.npy"),
+            ],
+        ).stdout
+    )
+    cols = ["--pred-col", "logit_*", "--target-col", "label", "--weight-col", "w"]
+    r = runner.invoke(app, ["ce", str(table / name), *cols, *base])
+    assert r.exit_code == 0, r.stderr
+    got = json.loads(r.stdout)
+    np.testing.assert_allclose(got["value"], expected["value"], rtol=1e-12)
+    np.testing.assert_allclose(got["grad"], expected["grad"], rtol=1e-12)
+
+
+def test_a_bad_shard_is_one_error_naming_it_and_its_row(table, tmp_path):
+    path = table / "csv" / "part-1.csv"
+    lines = path.read_text().splitlines()
+    cells = lines[4].split(",")
+    cells[4] = "7"  # data row 3 of the shard: a class that does not exist
+    lines[4] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "g.npy"
+    r = runner.invoke(
+        app,
+        [
+            "ce",
+            str(table / "csv"),
+            "--pred-col",
+            "logit_*",
+            "--target-col",
+            "label",
+            "--logits",
+            "--grad-out",
+            str(out),
+        ],
+    )
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr == (
+        f"Error: {path}: class index 7 at (row 3) is out of range for 3 classes (valid: 0 to 2)\n"
+    )
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_a_shard_with_a_non_numeric_cell_names_the_shard_and_line(table):
+    path = table / "csv" / "part-2.csv"
+    lines = path.read_text().splitlines()
+    cells = lines[7].split(",")
+    cells[2] = "oops"
+    lines[7] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+    r = runner.invoke(
+        app,
+        ["ce", str(table / "csv"), "--pred-col", "logit_*", "--target-col", "label", "--logits"],
+    )
+    assert r.exit_code == 2
+    assert r.stderr == (
+        f"Error: {path}: column \"logit_1\" is not numeric ('oops' at line 8); numeric columns: "
+        "logit_0, logit_2, label, w\n"
+    )
+
+
+def test_shards_with_different_columns_name_both(table):
+    pq = pytest.importorskip("pyarrow.parquet")
+    first, second = table / "pq" / "part-0.parquet", table / "pq" / "part-1.parquet"
+    t = pq.read_table(second)
+    pq.write_table(t.rename_columns(["id", "logit_0", "logit_1", "logit_2", "y", "w"]), second)
+    r = runner.invoke(
+        app,
+        ["ce", str(table / "pq"), "--pred-col", "logit_*", "--target-col", "label", "--logits"],
+    )
+    assert r.exit_code == 2
+    assert r.stderr == (
+        f"Error: {second}: its columns differ from those of {first}: [id, logit_0, logit_1, "
+        "logit_2, y, w] vs [id, logit_0, logit_1, logit_2, label, w]; every shard must hold "
+        "the same columns\n"
+    )
+
+
+def test_shards_with_different_types_name_both(table):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    first, second = table / "pq" / "part-0.parquet", table / "pq" / "part-1.parquet"
+    t = pq.read_table(second)
+    t = t.set_column(4, "label", pa.array(t.column("label").to_numpy().astype(np.float64)))
+    pq.write_table(t, second)
+    r = runner.invoke(
+        app,
+        ["ce", str(table / "pq"), "--pred-col", "logit_*", "--target-col", "label", "--logits"],
+    )
+    assert r.exit_code == 2
+    assert r.stderr == (
+        f"Error: {second}: its column types differ from those of {first}: [id: string, "
+        "logit_0: double, logit_1: double, logit_2: double, label: double, w: double] vs [id: "
+        "string, logit_0: double, logit_1: double, logit_2: double, label: int64, w: double]; "
+        "every shard must hold the same columns\n"
+    )
+
+
+def test_an_empty_folder_is_an_error(tmp_path):
+    (tmp_path / "none").mkdir()
+    r = runner.invoke(app, ["mse", str(tmp_path / "none"), "--pred-col", "a"])
+    assert (r.exit_code, r.stderr) == (
+        2,
+        f"Error: {tmp_path / 'none'}: folder holds no CSV, TSV, NPY or Parquet files\n",
+    )

@@ -253,9 +253,7 @@ def test_class_weights_from_text_or_file(tmp_path):
     from losscli.engine import evaluate
 
     for given in ("1,2,3", str(tmp_path / "w.csv")):
-        report = evaluate(
-            cross_entropy, Z, y, logits=True, class_weights=given, reduction="none"
-        )
+        report = evaluate(cross_entropy, Z, y, logits=True, class_weights=given, reduction="none")
         np.testing.assert_array_equal(report.value, expected)
 
 
