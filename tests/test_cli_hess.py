@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from losscli import hessian
 from losscli.cli import app
+from losscli.losses import REGISTRY
 
 runner = CliRunner()
 
@@ -267,3 +268,35 @@ def test_evaluate_takes_hess_in_python():
     assert report.hess_check.passed
     report = losscli.evaluate("mse", [1.0, 2.0], [0.0, 0.0], against_hess=[1.0, 2.0])
     assert report.hess is None and not report.hess_against.passed
+
+
+def test_hessian_check_does_not_fail_on_a_kink_of_the_gradient(tmp_path):
+    # mae at ŷ = y: sign(e) jumps from −1 to 1, so (g(x + h) − g(x − h))/2h = 1/h, while the
+    # Hessian (0 on either side) does not exist there: shown, not counted, and said so
+    p, t = write(tmp_path / "p.csv", "1\n2\n"), write(tmp_path / "t.csv", "1\n0\n")
+    r = run("mae", p, t, "--hess", "--check", "--reduction", "sum")
+    assert r.exit_code == 0
+    assert r.stdout.splitlines()[-1].startswith("hessian: PASS checked=2 failed=0 ")
+    assert r.stderr == (
+        "Warning: 1 element(s) lie on a kink of mae's gradient, where the Hessian does not "
+        "exist (a central difference there is about 1/eps, or the average of the two sides); "
+        "they are shown but not counted as failures\n"
+    )
+    doc = json.loads(run("mae", p, t, "--hess", "--check", "-r", "sum", "-f", "json").stdout)
+    worst = doc["hess_check"]["worst"][0]
+    assert worst["index"] == [0] and worst["analytic"] == 0.0 and worst["ok"] is True
+    assert worst["numeric"] == pytest.approx(1e6, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [[name] for name in sorted(REGISTRY) if REGISTRY[name].has_hess]
+    + [["ce", "--logits"], ["bce", "--logits"], ["ce", "--logits", "--hess", "full"]],
+    ids=lambda a: " ".join(a),
+)
+def test_every_loss_with_a_hessian_checks_it_on_its_sample_data(args):
+    r = run(*args, *([] if "--hess" in args else ["--hess"]), "--check", "-f", "json")
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["hess_check"]["passed"] is True
+    assert np.shape(doc["hess"]) == tuple(doc["shape"])
