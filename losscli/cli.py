@@ -404,6 +404,8 @@ _PIPELINE_HELP = {
     "top": "Also list the K rows with the highest loss.",
     "hist": "Also show a histogram of the per-row losses.",
     "bins": "Bins of the histogram (implies --hist). Default: 10.",
+    "hist_range": "Fixed edges of the histogram, LO,HI (implies --hist; values outside count in "
+    "the end bins). Default: from a first pass, the least and greatest row loss.",
     "output": "Write the output to FILE instead of stdout (atomically; never over an input). "
     "Default format by extension: .json json, .csv csv, else plain.",
 }
@@ -430,6 +432,7 @@ def _pipeline_parameters() -> list[inspect.Parameter]:
         opt("top", int | None, "--top", metavar="K", min=1),
         opt("hist", bool, "--hist", default=False),
         opt("bins", int | None, "--bins", metavar="N", min=1, max=1000),
+        opt("hist_range", str | None, "--range", metavar="LO,HI"),
         opt("output", Path | None, "--output", "-o", metavar="FILE", dir_okay=False),
     ]
 
@@ -599,6 +602,7 @@ def _run(
     top: int | None = None,
     hist: bool = False,
     bins: int | None = None,
+    hist_range: str | None = None,
     output: Path | None = None,
     hess: str | None = None,
     hess_out: Path | None = None,
@@ -606,6 +610,7 @@ def _run(
     **options: Any,
 ) -> None:
     fmt = fmt or _default_format(output)
+    bounds = _parse_range(hist_range)
     show_hess = hess is not None
     if hess_out is not None and hess is None:
         hess = "diag"  # --hess-out alone writes the diagonal, as --grad-out the gradient
@@ -633,7 +638,7 @@ def _run(
         "target_cols": target_col or (),
         "id_col": id_col,
         "top": top,
-        "bins": (bins or 10) if hist or bins else None,
+        "bins": (bins or 10) if hist or bins or hist_range else None,
     }
     protect = [p for p in inputs.values() if p != "-"]
     if output is not None:
@@ -668,6 +673,7 @@ def _run(
                 atol=atol,
                 top=top,
                 bins=selection["bins"],
+                hist_range=bounds,
                 quiet=quiet,
                 protect=protect,
                 hess=hess,
@@ -754,6 +760,22 @@ def _check_hess_options(loss, hess, hess_out, protect, grad_out, output) -> None
     for other, flag in ((grad_out, "--grad-out"), (output, "--output")):
         if other is not None and _same_path(other, hess_out):
             raise UsageError(f"{flag} and --hess-out name the same file; choose two")
+
+
+def _parse_range(text: str | None) -> tuple[float, float] | None:
+    """``--range LO,HI`` as two finite numbers, LO < HI."""
+    if text is None:
+        return None
+    import math
+
+    parts = text.split(",")
+    try:
+        lo, hi = (float(p) for p in parts)
+    except ValueError:
+        lo = hi = math.nan
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise UsageError(f"--range takes LO,HI, two finite numbers with LO < HI, got {text!r}")
+    return lo, hi
 
 
 def _default_format(output: Path | None) -> str:

@@ -246,37 +246,20 @@ def evaluate(
     names = _input_names(predictions, targets, sample_weights, against, against_hess)
     try:
         run = _Run(loss, inputs, merged, options, reduction, names)
+        common = {
+            "grad": grad, "grad_out": grad_out, "check": check, "eps": eps, "rtol": rtol,
+            "atol": atol, "top": top, "bins": bins, "hist_range": hist_range, "protect": protect,
+        }  # fmt: skip
         if inputs.in_memory:
             return run.in_memory(
-                grad=grad,
-                grad_out=grad_out,
-                check=check,
                 against=against,
-                eps=eps,
-                rtol=rtol,
-                atol=atol,
-                top=top,
-                bins=bins,
-                hist_range=hist_range,
-                protect=protect,
                 stdin=stdin,
                 hess=hess,
                 hess_out=hess_out,
                 against_hess=against_hess,
+                **common,
             )
-        return run.streamed(
-            grad=grad,
-            grad_out=grad_out,
-            check=check,
-            eps=eps,
-            rtol=rtol,
-            atol=atol,
-            top=top,
-            bins=bins,
-            hist_range=hist_range,
-            quiet=quiet,
-            protect=protect,
-        )
+        return run.streamed(quiet=quiet, **common)
     finally:
         inputs.close()
 

@@ -236,13 +236,7 @@ def choose_columns(
         (p_idx, "predictions", "--pred-col"),
         (t_idx, "targets", "--target-col"),
     ):
-        hint = ""
-        if idx is None:
-            if not rest:
-                raise frame.error(
-                    f"no columns are left for the {role}; select them with {option}", role
-                )
-            idx, hint = rest, f"; select the {role[:-1]} columns with {option}"
+        idx, hint = _or_rest(frame, idx, rest, role, option)
         sides.append(idx)
         hints.append(hint)
     return Choice(sides[0], sides[1], id_j, w_j, (hints[0], hints[1]))
@@ -302,17 +296,22 @@ def _two_files(pf: Frame, tf: Frame, pred_cols, target_cols, id_col) -> Inputs:
     return Inputs(p, t, ids, _columns(pf, p_idx, tf, t_idx, id_frame, id_j))
 
 
+def _or_rest(
+    frame: Frame, idx: list[int] | None, rest: list[int], role: str, option: str
+) -> tuple[list[int], str]:
+    """``(idx, "")``, or the remaining columns and a hint when the side was not chosen."""
+    if idx is not None:
+        return idx, ""
+    if not rest:
+        raise frame.error(f"no columns are left for the {role}; select them with {option}", role)
+    return rest, f"; select the {role[:-1]} columns with {option}"
+
+
 def _side(
     frame: Frame, idx: list[int] | None, rest: list[int], role: str, option: str
 ) -> tuple[np.ndarray, list[int]]:
     """The chosen columns of one side (``rest`` when none were chosen) as a vector or matrix."""
-    hint = ""
-    if idx is None:
-        if not rest:
-            raise frame.error(
-                f"no columns are left for the {role}; select them with {option}", role
-            )
-        idx, hint = rest, f"; select the {role[:-1]} columns with {option}"
+    idx, hint = _or_rest(frame, idx, rest, role, option)
     data = frame.numeric(idx, role=role, hint=hint)
     return (data[:, 0] if data.shape[1] == 1 else data), idx
 

@@ -83,8 +83,11 @@ CHUNK_ELEMENTS = max(1, parse_size("LOSSCLI_CHUNK_ELEMENTS", 1 << 20))
 MEMORY_BLOCK_ELEMENTS = parse_size("LOSSCLI_MEMORY_BLOCK_ELEMENTS", 0)
 # One file holding the columns (--pred-col …) streams from this size: its fast readers hand
 # anything unusual to the exact reader, so only speed and memory change.
-TABLE_STREAM_BYTES = min(STREAM_BYTES, 1 << 20)
+TABLE_STREAM_BYTES = parse_size("LOSSCLI_TABLE_STREAM_BYTES", min(STREAM_BYTES, 1 << 20))
 RELEASE_BYTES = 32 << 20
+# A text row longer than this is refused before any parser sees it (a 50 MB CSV on one line
+# would cost gigabytes in any row-oriented parser).
+MAX_ROW_BYTES = 16 << 20
 USE_PYARROW = True  # plain CSV/TSV through pyarrow when it is installed (else pandas)
 
 
@@ -312,6 +315,7 @@ class CsvSource:
         read = pacsv.ReadOptions(
             skip_rows=int(self.header),
             column_names=names,
+            use_threads=False,
             # about a chunk of rows per block (~24 bytes a value), within 64 KiB – 1 MiB
             # (pyarrow's default; it holds several blocks at once: 4 MiB ones cost ~180 MiB)
             block_size=min(max(rows_per_chunk * self.width * 24, 1 << 16), 1 << 20),
@@ -632,6 +636,13 @@ def open_inputs(
     or arrays. With ``targets`` None, ``pred_cols`` / ``target_cols`` / ``id_col`` /
     ``weight_col`` say which columns are which (see :func:`losscli.select.choose_columns`).
     """
+    for role, x in (
+        ("predictions", predictions),
+        ("targets", targets),
+        ("sample weights", sample_weights),
+    ):
+        if _is_regular_file(x):
+            _check_row_length(os.fsdecode(x), role)
     selection = {
         "pred_cols": tuple(pred_cols or ()),
         "target_cols": tuple(target_cols or ()),
@@ -672,6 +683,22 @@ def open_inputs(
         if total >= STREAM_BYTES:
             return StreamedInputs({k: os.fsdecode(v) for k, v in paths.items()})
     return _read_whole(predictions, targets, selection, sample_weights, stdin)
+
+
+def _check_row_length(path: str, role: str) -> None:
+    """Refuse a text file whose first line is longer than ``MAX_ROW_BYTES``."""
+    ext, compression = lio.split_extension(path)
+    if ext not in _TEXT or compression:
+        return
+    err = lio.input_error(role, path)
+    with lio.open_input(path, err) as f:
+        line = f.readline(MAX_ROW_BYTES + 1)
+    if len(line) > MAX_ROW_BYTES and not line.endswith(b"\n"):
+        raise err(
+            f"line 1 is longer than {MAX_ROW_BYTES >> 20} MiB; losscli reads rows of at most "
+            f"{MAX_ROW_BYTES >> 20} MiB — put one row of values per line (e.g. one value per "
+            "line for a long vector), or save the array as NPY"
+        )
 
 
 def _read_whole(predictions, targets, selection, sample_weights, stdin):

@@ -417,3 +417,110 @@ def test_an_empty_folder_is_an_error(tmp_path):
         2,
         f"Error: {tmp_path / 'none'}: folder holds no CSV, TSV, NPY or Parquet files\n",
     )
+
+
+def test_a_csv_on_one_enormous_line_is_one_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(sources, "MAX_ROW_BYTES", 1000)
+    (tmp_path / "p.csv").write_text(",".join(["0.5"] * 400) + "\n")
+    (tmp_path / "t.csv").write_text(",".join(["0"] * 400) + "\n")
+    r = runner.invoke(app, ["mse", str(tmp_path / "p.csv"), str(tmp_path / "t.csv")])
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr == (
+        f"Error: {tmp_path / 'p.csv'}: line 1 is longer than 0 MiB; losscli reads rows of at "
+        "most 0 MiB — put one row of values per line (e.g. one value per line for a long "
+        "vector), or save the array as NPY\n"
+    )
+
+
+def _peak_mib(args: list[str], env: dict[str, str]) -> tuple[float, str]:
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from losscli.cli import main\n"
+        f"sys.argv = ['losscli', *{args!r}]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+        "print(int(hwm.split()[1]) / 1024, file=sys.stderr)\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **env}
+    )
+    return float(r.stderr.strip().splitlines()[-1]), r.stdout
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_one_file_table_streams_in_bounded_memory(tmp_path, kind):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    rng = np.random.default_rng(5)
+    n = 1_500_000  # ~70 MB of CSV, ~36 MB of float64 columns; blocks of 64 Ki rows
+    y = rng.standard_normal(n)
+    yhat = y + 0.5
+    path = tmp_path / f"scores.{kind}"
+
+    def write(path, yhat, y):
+        if kind == "parquet":
+            table = pa.table({"id": np.arange(len(y)), "yhat": yhat, "y": y})
+            pq.write_table(table, path, row_group_size=65_536)
+            return
+        with open(path, "w") as f:
+            f.write("id,yhat,y\n")
+            for start in range(0, len(y), 100_000):
+                a, b = yhat[start : start + 100_000].tolist(), y[start : start + 100_000].tolist()
+                rows = enumerate(zip(a, b, strict=True))
+                f.write("".join(f"{start + i},{u!r},{v!r}\n" for i, (u, v) in rows))
+
+    write(path, yhat, y)
+    del y, yhat
+    cols = ["--pred-col", "yhat", "--target-col", "y"]
+    env = {"LOSSCLI_CHUNK_ELEMENTS": "64Ki"}
+    streamed, out = _peak_mib(["mse", str(path), *cols], env)
+    whole, _ = _peak_mib(["mse", str(path), *cols], {"LOSSCLI_TABLE_STREAM_BYTES": "1T"})
+    # 0.5² = 0.25 for every row (hand-derived); streamed, the run holds a few blocks, not the
+    # file's columns and the whole-file reader's copies of them.
+    assert float(out) == pytest.approx(0.25, rel=1e-12)
+    assert streamed < whole - 40, (streamed, whole)
+
+
+def test_ignore_index_takes_any_int64():
+    # Issue 14's aside: 2**63 − 1 is a valid int64 (no label equals it, so nothing is ignored).
+    z, y = np.array([[1.0, 0.0], [0.0, 2.0]]), np.array([0, 1])
+    top = np.iinfo(np.int64).max
+    assert losscli.cross_entropy(z, y, logits=True, ignore_index=top) == losscli.cross_entropy(
+        z, y, logits=True
+    )
+    r = runner.invoke(app, ["ce", "--logits", "--ignore-index", str(top + 1)])
+    assert (r.exit_code, r.stderr.splitlines()[-1]) == (
+        2,
+        f"Error: --ignore-index must fit in int64, got {top + 1}",
+    )
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_range_fixes_the_histogram_edges(tmp_path, monkeypatch, stream):
+    np.save(tmp_path / "p.npy", np.array([0.0, 1.0, 2.0, 3.0]))
+    np.save(tmp_path / "t.npy", np.zeros(4))
+    files = [str(tmp_path / "p.npy"), str(tmp_path / "t.npy")]
+    # row losses 0, 1, 4, 9 (hand-derived); outside values count in the end bins
+    for given, edges, counts in (("0,10", [0, 5, 10], [3, 1]), ("2,5", [2, 3, 4, 5], [2, 0, 2])):
+        bins = str(len(counts))
+        got = _run(
+            monkeypatch,
+            ["mse", *files, "--range", given, "--bins", bins, "-f", "json"],
+            stream=stream,
+            elements=1 if stream else None,
+        )
+        assert (got["hist"]["edges"], got["hist"]["counts"]) == (edges, counts)
+
+
+@pytest.mark.parametrize("given", ["1,0", "abc", "0,inf", "1,2,3"])
+def test_bad_range_is_one_error(given):
+    r = runner.invoke(app, ["mse", "--range", given])
+    assert (r.exit_code, r.stdout, r.stderr) == (
+        2,
+        "",
+        f"Error: --range takes LO,HI, two finite numbers with LO < HI, got {given!r}\n",
+    )
