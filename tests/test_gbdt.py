@@ -80,7 +80,6 @@ def test_poisson_default_max_delta_step_inflates_the_hessian():
 OPTIONAL = {
     "pseudohuber": (("pseudo-huber", "pseudo_huber", "pseudohuber"), {"delta": 1.5}),
     "poisson-mds0": (("poisson", "poisson-nll"), {}),
-    "tweedie": (("tweedie",), {"power": 1.5}),
 }
 
 
@@ -231,3 +230,16 @@ def test_lightgbm_binary_and_multiclass_are_bit_identical():
         raw({"objective": lightgbm_style, "num_class": 3}, classes),
         raw({"objective": "multiclass", "num_class": 3}, classes),
     )
+
+
+def test_tweedie_is_half_the_deviance_through_the_log_link():
+    # XGBoost's reg:tweedie takes the margin m = log μ and its loss is the negative
+    # log-likelihood, ½ × the Tweedie deviance (losscli's tweedie, of the mean μ) up to a
+    # constant: by the chain rule, grad_m = ½·g_μ·μ and hess_m = ½·(h_μ·μ² + g_μ·μ).
+    if "tweedie" not in REGISTRY:
+        pytest.skip("no tweedie loss registered")
+    case = CASES["tweedie"]
+    mu, y = np.exp(np.array(case["margins"])), np.array(case["labels"])
+    _, g, h = REGISTRY["tweedie"].value_grad_hess(mu, y, power=1.5, reduction="sum")
+    np.testing.assert_allclose(0.5 * g * mu, case["grad"], rtol=RTOL, atol=1e-6)
+    np.testing.assert_allclose(0.5 * (h * mu * mu + g * mu), case["hess"], rtol=RTOL)
