@@ -14,17 +14,17 @@ transform (rmse) is perturbed one element at a time through the reduced gradient
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from .errors import UsageError
-from .gradcheck import DEFAULT_ATOL, DEFAULT_EPS, DEFAULT_RTOL, CheckResult, compare
+from .gradcheck import DEFAULT_ATOL, DEFAULT_EPS, DEFAULT_RTOL, KINK, CheckResult, compare
 from .losses import Loss, Prepared
 from .losses._base import warn
 
-__all__ = ["KinkedCheckResult", "hesscheck", "numeric_hessian_diagonal"]
+__all__ = ["hesscheck", "numeric_hessian_diagonal"]
 
 
 def numeric_hessian_diagonal(
@@ -79,8 +79,6 @@ def _per_element(
 
 
 def _with(prepared: Prepared, predictions: np.ndarray) -> Prepared:
-    from dataclasses import replace
-
     return replace(prepared, predictions=predictions)
 
 
@@ -136,20 +134,5 @@ def hesscheck(
         "not exist (a central difference there is about 1/eps, or the average of the two "
         "sides); they are shown but not counted as failures"
     )
-    return KinkedCheckResult(*(getattr(result, f) for f in _FIELDS), kinks=kinks)
-
-
-_FIELDS = ("inputs", "analytic", "numeric", "eps", "rtol", "atol")
-
-
-@dataclass(frozen=True)
-class KinkedCheckResult(CheckResult):
-    """A Hessian check in which the elements on a kink of the gradient (``kinks``) pass
-    whatever their numbers: the Hessian does not exist there, and no difference agrees."""
-
-    kinks: np.ndarray | None = None
-
-    @property
-    def ok(self) -> np.ndarray:
-        ok = super().ok
-        return ok if self.kinks is None else ok | self.kinks
+    codes = np.where(kinks & ~result.ok, KINK, result.status_codes).astype(np.int8)
+    return replace(result, codes=codes)  # labelled "kink", never a failure (as the gradient's)

@@ -477,6 +477,20 @@ def _ce_hess_mistakes(p: np.ndarray, a: np.ndarray, *, logits: bool, clip: float
     ]
 
 
+def _ce_clamps(
+    p: np.ndarray, a: np.ndarray, *, logits: bool, clip: float, row_weights=None, **_: Any
+) -> np.ndarray | None:
+    """Where --clip is active: a probability below the floor whose log enters the loss."""
+    if logits:
+        return None
+    if a.ndim == 1:
+        mask = np.zeros(p.shape, dtype=bool)
+        rows = np.arange(len(p))
+        mask[rows, a] = (p[rows, a] < clip) & (row_weights != 0)
+        return mask
+    return (p < clip) & (a != 0)
+
+
 def _ce_samples(options: Mapping[str, Any]) -> tuple[str, str]:
     preds = "classification_logits.csv" if options.get("logits") else "classification_probs.csv"
     return (preds, "classification_labels.csv")
@@ -516,6 +530,7 @@ cross_entropy = Loss(
         "logits: Σy·p(1 − p), full blocks Σy·(diag p − p pᵀ) with --hess full; "
         "probabilities: y/p² (0 below --clip)"
     ),
+    clamps=_ce_clamps,
     prepare=_prepare,
     weights=_row_weights,
     params=(
@@ -698,6 +713,14 @@ def _bce_prob_grad(p: np.ndarray, y: np.ndarray) -> np.ndarray:
     return (p - y) / np.maximum((1.0 - p) * p, BCE_EPSILON)
 
 
+def _bce_clamps(p: np.ndarray, y: np.ndarray, *, logits: bool, **_: Any) -> np.ndarray | None:
+    """Where, on probabilities, a log is floored at −100 or p(1 − p) at 1e-12 (and p ≠ y,
+    where the gradient is exactly 0): the elements the warning of _prepare_bce counts."""
+    if logits:
+        return None
+    return (p * (1.0 - p) < BCE_EPSILON) & (p != y)
+
+
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):  # exp(1e4) = inf gives 1/(1 + inf) = 0, exactly right
         return 1.0 / (1.0 + np.exp(-z))
@@ -853,6 +876,7 @@ bce = Loss(
         "logits: σ(z)(1 − σ(z)) (times w⁺y + 1 − y with --pos-weight), tends to 0 for confident "
         "logits; probabilities: y/p² + (1 − y)/(1 − p)²"
     ),
+    clamps=_bce_clamps,
     prepare=_prepare_bce,
     elementwise=True,
     params=(

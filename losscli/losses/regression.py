@@ -134,15 +134,16 @@ def absolute_error_hess(predictions: np.ndarray, targets: np.ndarray) -> np.ndar
     return np.zeros_like(predictions)
 
 
-def error_is_zero(predictions: np.ndarray, targets: np.ndarray, **_: Any) -> np.ndarray:
-    """Where ŷ = y: the kink of |e| (no first derivative, hence no second)."""
-    return predictions == targets
-
-
 MAE_HESS_NOTE = (
     "0 almost everywhere (|e| is piecewise linear; undefined at ŷ = y): "
     "a Newton step or a GBDT learns nothing from it"
 )
+
+
+def absolute_error_kinks(predictions: np.ndarray, targets: np.ndarray, **_: Any) -> np.ndarray:
+    """Where |ŷ − y| has no derivative: ŷ = y (the subgradient interval is [−1, 1])."""
+    return predictions == targets
+
 
 mae = Loss(
     name="mae",
@@ -155,8 +156,8 @@ mae = Loss(
     grad_kernel=absolute_error_grad,
     hess_kernel=absolute_error_hess,
     hess_note=MAE_HESS_NOTE,
-    kinks=error_is_zero,
-    hess_kinks=error_is_zero,
+    kinks=absolute_error_kinks,
+    hess_kinks=absolute_error_kinks,
     prepare=prepare_regression,
     elementwise=True,
     sample_data=_regression_samples,
@@ -241,13 +242,6 @@ def huber_hess_kinks(predictions: np.ndarray, targets: np.ndarray, *, delta: flo
     return np.abs(predictions - targets) == delta
 
 
-def smooth_l1_kinks(predictions: np.ndarray, targets: np.ndarray, *, beta: float) -> np.ndarray:
-    """No derivative only where β = 0 (the L1 loss) and e = 0; C¹ everywhere for β > 0."""
-    if beta == 0.0:
-        return predictions == targets
-    return _no_kinks(predictions, targets)
-
-
 def smooth_l1_hess_kinks(
     predictions: np.ndarray, targets: np.ndarray, *, beta: float
 ) -> np.ndarray:
@@ -255,6 +249,11 @@ def smooth_l1_hess_kinks(
     if beta == 0.0:
         return predictions == targets
     return np.abs(predictions - targets) == beta
+
+
+def smooth_l1_kinks(predictions: np.ndarray, targets: np.ndarray, *, beta: float) -> np.ndarray:
+    """With β = 0 (the L1 loss), ŷ = y; smooth otherwise (C¹, like Huber)."""
+    return predictions == targets if beta == 0.0 else np.zeros(predictions.shape, dtype=bool)
 
 
 def _positive_option(name: str, value: float, *, allow_zero: bool) -> None:
@@ -320,8 +319,8 @@ smooth_l1 = Loss(
     grad_kernel=smooth_l1_grad,
     hess_kernel=smooth_l1_hess,
     hess_note="0 beyond |e| ≥ β; |e| = β is C¹ but not C²; 0 everywhere for β = 0",
-    kinks=smooth_l1_kinks,
     hess_kinks=smooth_l1_hess_kinks,
+    kinks=smooth_l1_kinks,
     prepare=_prepare_smooth_l1,
     params=(Param("beta", float, 1.0, "Width of the quadratic zone (≥ 0; 0 gives the L1 loss)."),),
     elementwise=True,
