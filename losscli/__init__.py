@@ -51,6 +51,7 @@ _EXPORTS = {
     "tversky": "losscli.losses",
     "tweedie": "losscli.losses",
     "gradcheck": "losscli.gradcheck",
+    "objective": "losscli.gbdt",
     "CheckResult": "losscli.gradcheck",
     "read_array": "losscli.io",
     "read_table": "losscli.io",
@@ -97,6 +98,7 @@ __all__ = [
     "tversky",
     "tweedie",
     "gradcheck",
+    "objective",
     "CheckResult",
     "read_array",
     "read_table",
@@ -141,6 +143,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazily
     from .engine import evaluate
     from .errors import InputError, LossCliWarning, UsageError
+    from .gbdt import objective
     from .gradcheck import CheckResult, gradcheck
     from .io import read_array, read_table, write_array
     from .losses import (

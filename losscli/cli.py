@@ -29,6 +29,7 @@ from .errors import InputError, LossCliError, LossCliWarning, UsageError
 from .fastparams import FastParams
 from .options import (
     FORMATS,
+    HESS_MODES,
     framework_parameters,
     loss_parameter,
     parse_range,
@@ -60,6 +61,18 @@ def _one_line(message: str) -> str:
     )
 
 
+def _hess_value(argv: list[str]) -> list[str]:
+    """``--hess`` takes an optional value: alone it means ``--hess diag``. click options take a
+    value or none, so the bare flag is spelled out here (never past ``--``)."""
+    out = list(argv)
+    for i, arg in enumerate(out):
+        if arg == "--":
+            break
+        if arg == "--hess" and (i + 1 == len(out) or out[i + 1] not in HESS_MODES):
+            out[i] = "--hess=diag"
+    return out
+
+
 class LossCommand(FastParams, TyperCommand):
     """A loss command: typer's, converting plain option values without pydantic."""
 
@@ -74,7 +87,7 @@ class LossCliGroup(FastParams, TyperGroup):
         self.commands = _LazyCommands(self.commands)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
-        argv = list(sys.argv[1:] if args is None else args)
+        argv = _hess_value(list(sys.argv[1:] if args is None else args))
         debug = "--debug" in argv or bool(os.environ.get("LOSSCLI_DEBUG"))
         original_stdout = sys.stdout
         if sys.stdout is None:  # started with stdout closed (`>&-`): say so when it is used
@@ -365,6 +378,7 @@ def _make_command(loss) -> Callable[..., None]:
     examples = "\n\n".join(f"  $ {e}" for e in loss.examples)
     command.__doc__ = (
         f"{loss.summary}.\n\n{loss.formula}.\n\nGradient: {loss.gradient_formula}.\n\n"
+        f"Hessian: {loss.hess_summary()}.\n\n"
         f"Matches {loss.reference}.\n\nExamples:\n\n{examples}"
     )
     return command
@@ -462,6 +476,7 @@ _ARGUMENT_NAMES = {
     "targets": "TARGETS",
     "sample weights": "--sample-weights",
     "gradient": "--against",
+    "hessian": "--against-hess",
 }
 
 
@@ -503,6 +518,9 @@ def _run(
     output: Path | None = None,
     engine: str = "local",
     scheduler: str | None = None,
+    hess: str | None = None,
+    hess_out: Path | None = None,
+    against_hess: str | None = None,
     convention: str = "torch",
     which: str | None = None,
     **options: Any,
@@ -511,6 +529,9 @@ def _run(
         output = None  # -o - is stdout, as everywhere else
     fmt = fmt or _default_format(output)
     bounds = parse_range(hist_range)
+    show_hess = hess is not None
+    if hess_out is not None and hess is None:
+        hess = "diag"  # --hess-out alone writes the diagonal, as --grad-out the gradient
     one_file = preds is not None and targets is None and bool(pred_col or target_col)
     if weight_col is not None and not one_file:
         raise UsageError(
@@ -523,6 +544,8 @@ def _run(
         inputs["sample weights"] = sample_weights
     if against is not None:
         inputs["gradient"] = against
+    if against_hess is not None:
+        inputs["hessian"] = against_hess
     read = dict(list(inputs.items())[1:]) if one_file else inputs  # one file, read once
     from_stdin = [_ARGUMENT_NAMES[role] for role, path in read.items() if path == "-"]
     if len(from_stdin) > 1:
@@ -536,11 +559,14 @@ def _run(
         "bins": (bins or 10) if hist or bins or hist_range else None,
     }
     protect = [p for p in inputs.values() if p != "-"] + _option_files(options)
-    if output is not None or grad_out is not None:
+    if hess is not None or against_hess is not None:
+        _check_hess_options(loss, hess, hess_out)
+    if output is not None or grad_out is not None or hess_out is not None:
         from .io import check_outputs
 
         # Every output checked before any is written: a run that cannot write one writes none.
-        check_outputs({"--output": output, "--grad-out": grad_out}, protect=protect)
+        outputs = {"--output": output, "--grad-out": grad_out, "--hess-out": hess_out}
+        check_outputs(outputs, protect=protect)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LossCliWarning)
         try:
@@ -583,6 +609,9 @@ def _run(
                 scheduler=scheduler,
                 quiet=quiet,
                 protect=protect,
+                hess=hess,
+                hess_out=hess_out,
+                against_hess=against_hess,
                 convention=convention,
                 **options,
             )
@@ -599,6 +628,11 @@ def _run(
             print(f"Note: {note}", file=sys.stderr)
     if grad_out is not None:
         print(f"Wrote the gradient {report.grad_written} to {grad_out}", file=sys.stderr)
+    if hess_out is not None:
+        print(f"Wrote the Hessian {report.hess_written} to {hess_out}", file=sys.stderr)
+    if not show_hess:
+        report.hess = report.hess_blocks = None
+    _refuse_to_print_huge(report.hess_blocks if report.hess_blocks is not None else report.hess)
     if not grad:
         report.grad = None
     elif reduction == "none" and fmt in ("plain", "csv"):
@@ -627,6 +661,36 @@ def _run(
         raise typer.Exit(EXIT_CHECK_FAILED)
     if report.against is not None and not report.against.passed:
         raise typer.Exit(EXIT_CHECK_FAILED)
+    for second in (report.hess_check, report.hess_against):
+        if second is not None and not second.passed:
+            raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+# The most of a Hessian printed to stdout (larger ones go to --hess-out), as for the gradient.
+PRINT_MAX_BYTES = 64 << 20
+
+
+def _refuse_to_print_huge(hessian) -> None:
+    if hessian is not None and hessian.size * 8 > PRINT_MAX_BYTES:
+        raise UsageError(
+            f"the Hessian has {hessian.size:,} values, more than losscli prints "
+            f"({PRINT_MAX_BYTES >> 20} MiB); write it with --hess-out FILE.npy instead of --hess"
+        )
+
+
+def _check_hess_options(loss, hess, hess_out) -> None:
+    """Refuse what cannot work before reading anything: a loss without a Hessian, --hess full
+    where there are no blocks, a --hess-out that cannot hold it."""
+    from .hessian import check_hess_request
+
+    check_hess_request(loss, hess)
+    if hess_out is None:
+        return
+    suffix = hess_out.suffix.lower()
+    if suffix not in (".npy", ".csv", ".tsv"):
+        raise UsageError(f"--hess-out must end in .npy, .csv or .tsv, got {str(hess_out)!r}")
+    if hess == "full" and suffix != ".npy":
+        raise UsageError("--hess full writes N × C × C blocks: give --hess-out a .npy path")
 
 
 def _which(loss, seen, preds, targets, fmt, selection, id_col, weight_col, weights, options):

@@ -234,6 +234,9 @@ def evaluate(
     quiet: bool = True,
     protect: Sequence[str] = (),
     stdin: Any = None,
+    hess: str | None = None,
+    hess_out: Any = None,
+    against_hess: Any = None,
     convention: str = "torch",
     **loss_options: Any,
 ) -> Report:
@@ -248,6 +251,10 @@ def evaluate(
     report; ``grad_out``: write it to this .npy/.csv/.tsv file (atomically). ``check``:
     finite differences. ``top``: the K rows with the highest loss. ``bins``: a histogram of
     the row losses, between ``hist_range`` when given, else between the least and greatest.
+    ``hess``: ``"diag"`` or ``"full"``, the Hessian diagonal (or softmax's row blocks) in the
+    report, checked by finite differences too with ``check``; ``hess_out``: write it to a file;
+    ``against_hess``: a Hessian diagonal (path or array) to compare with losscli's. A run with
+    any of these is computed in memory (:mod:`losscli.hessian`).
     ``convention``: the value as another framework's default computes it (``keras``,
     ``tf1``, ``optax``, ``sklearn``; see :mod:`losscli.conventions`), value only.
     Other keywords are the loss's own options (``logits=True``, ``class_weights=...``).
@@ -301,7 +308,8 @@ def evaluate(
         return _convention_report(
             loss, convention, predictions, targets, reduction=reduction, stdin=stdin,
             torch_only={"--grad": grad, "--grad-out": grad_out, "--check": check,
-                        "--against": against, "--top": top, "--hist": bins},
+                        "--against": against, "--top": top, "--hist": bins, "--hess": hess,
+                        "--hess-out": hess_out, "--against-hess": against_hess},
             pred_cols=pred_cols, target_cols=target_cols, id_col=id_col, weight_col=weight_col,
             sample_weights=sample_weights, **loss_options,
         )  # fmt: skip
@@ -315,10 +323,10 @@ def evaluate(
         id_col=id_col,
         weight_col=weight_col,
         sample_weights=sample_weights,
-        whole=against is not None,
+        whole=any(x is not None for x in (against, hess, hess_out, against_hess)),
         stdin=stdin,
     )
-    names = _input_names(predictions, targets, sample_weights, against)
+    names = _input_names(predictions, targets, sample_weights, against, against_hess)
     try:
         run = _Run(loss, inputs, merged, options, reduction, names)
         common = {
@@ -326,7 +334,14 @@ def evaluate(
             "atol": atol, "top": top, "bins": bins, "hist_range": hist_range, "protect": protect,
         }  # fmt: skip
         if inputs.in_memory:
-            return run.in_memory(against=against, stdin=stdin, **common)
+            return run.in_memory(
+                against=against,
+                stdin=stdin,
+                hess=hess,
+                hess_out=hess_out,
+                against_hess=against_hess,
+                **common,
+            )
         return run.streamed(quiet=quiet, **common)
     finally:
         inputs.close()
@@ -397,13 +412,16 @@ def _convention_report(
     )
 
 
-def _input_names(predictions, targets, sample_weights, against) -> dict[str, str]:
+def _input_names(
+    predictions, targets, sample_weights, against, against_hess=None
+) -> dict[str, str]:
     names = {}
     for role, x in (
         ("predictions", predictions),
         ("targets", predictions if targets is None else targets),
         ("sample weights", sample_weights),
         ("gradient", against),
+        ("hessian", against_hess),
     ):
         if isinstance(x, str | os.PathLike):
             names[role] = os.fsdecode(x)
@@ -496,6 +514,9 @@ class _Run:
         hist_range,
         protect,
         stdin,
+        hess=None,
+        hess_out=None,
+        against_hess=None,
     ) -> Report:
         loss, reduction = self.loss, self.reduction
         whole = self.inputs.whole()
@@ -567,6 +588,9 @@ class _Run:
             with _writing():
                 lio.write_array(grad_out, gradient, protect=list(protect))
             written = tuple(int(n) for n in gradient.shape)
+        second = self._second_derivatives(
+            prepared, s, hess, hess_out, against_hess, check, eps, rtol, atol, protect, stdin
+        )
         return self._report(
             state,
             value,
@@ -578,7 +602,38 @@ class _Run:
             hist=hist,
             grad_written=written,
             shape=None if layout is None else layout.shape,
+            **second,
         )
+
+    def _second_derivatives(
+        self, prepared, s, hess, hess_out, against_hess, check, eps, rtol, atol, protect, stdin
+    ) -> dict[str, Any]:
+        """--hess, its check, --against-hess (losscli.hessian) and --hess-out, in memory."""
+        if hess is None and hess_out is None and against_hess is None:
+            return {}
+        from .hessian import hessian_fields
+
+        yours = against_hess
+        if isinstance(against_hess, str | os.PathLike):
+            yours = lio.read_array(against_hess, role="hessian", stdin=stdin)
+        fields = hessian_fields(
+            self.loss,
+            prepared,
+            s,
+            hess=hess or ("diag" if hess_out is not None else None),
+            yours=yours,
+            check=check,
+            reduction=self.reduction,
+            eps=eps,
+            rtol=rtol,
+            atol=atol,
+        )
+        if hess_out is not None:
+            array = fields["hess_blocks"] if "hess_blocks" in fields else fields["hess"]
+            with _writing():
+                lio.write_array(hess_out, array, protect=list(protect))
+            fields["hess_written"] = tuple(int(n) for n in array.shape)
+        return fields
 
     def _finish(self, state, blocks, grads, rows, s):
         loss, reduction = self.loss, self.reduction

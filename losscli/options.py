@@ -17,6 +17,7 @@ from .errors import UsageError
 __all__ = [
     "FORMATS",
     "FRAMEWORK_PANEL",
+    "HESS_MODES",
     "PIPELINE_PANEL",
     "framework_parameters",
     "loss_parameter",
@@ -26,6 +27,7 @@ __all__ = [
 ]
 
 FORMATS = ("table", "plain", "json", "csv")  # mirrors render.FORMATS without importing numpy
+HESS_MODES = ("diag", "full")  # mirrors hessian.HESS_MODES without importing numpy
 
 P = inspect.Parameter
 
@@ -148,6 +150,50 @@ def shared_parameters(reductions: tuple[str, ...]) -> list[inspect.Parameter]:
                     "(atomically; never over an input).",
                     dir_okay=False,
                     show_default=False,
+                ),
+            ],
+            None,
+        ),
+        opt(
+            "hess",
+            Annotated[
+                Literal[HESS_MODES] | None,
+                typer.Option(
+                    "--hess",
+                    metavar="[diag|full]",
+                    show_default=False,
+                    help="Also print the diagonal of the Hessian w.r.t. the predictions (with "
+                    "--check, check it too); --hess full: each row's full C × C block "
+                    "(ce --logits, small inputs).",
+                ),
+            ],
+            None,
+        ),
+        opt(
+            "hess_out",
+            Annotated[
+                Path | None,
+                typer.Option(
+                    "--hess-out",
+                    help="Write the Hessian diagonal (the blocks with --hess full, .npy) to this "
+                    ".npy or .csv file (atomically; never over an input).",
+                    dir_okay=False,
+                    show_default=False,
+                ),
+            ],
+            None,
+        ),
+        opt(
+            "against_hess",
+            Annotated[
+                str | None,
+                typer.Option(
+                    "--against-hess",
+                    metavar="HESS_FILE",
+                    show_default=False,
+                    help="Compare your own Hessian diagonal (shaped like the predictions) with "
+                    "losscli's and with finite differences of the gradient; exit 1 if it does "
+                    "not match.",
                 ),
             ],
             None,

@@ -348,3 +348,32 @@ def test_one_wrong_element_fails_the_check(name, data):
         result = gradcheck(loss, p, t, reduction=reduction, analytic=wrong, **options)
     assume(result.status[at] != "clamped")
     assert result.status[at] == "FAIL" and result.failed == 1, (at, result.records(3))
+
+
+# --------------------------------------------------------------------------- second derivatives
+
+HESSIAN_LOSSES = sorted(name for name, loss in REGISTRY.items() if loss.has_hess)
+
+
+def test_every_loss_of_this_round_has_a_hessian():
+    assert {"mse", "mae", "huber", "smooth-l1", "rmse", "ce", "nll", "bce", "kl"} <= set(
+        HESSIAN_LOSSES
+    )
+
+
+@pytest.mark.parametrize("name", HESSIAN_LOSSES)
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_analytic_hessian_matches_finite_differences_of_the_gradient(name, data):
+    from losscli.hesscheck import hesscheck
+
+    loss = REGISTRY[name]
+    p, t, options = data.draw(STRATEGIES[name])
+    reduction = data.draw(st.sampled_from(loss.reductions))
+    weights = None
+    if data.draw(st.booleans()):
+        weights = data.draw(st.lists(floats(0.1, 3), min_size=len(p), max_size=len(p)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LossCliWarning)
+        result = hesscheck(loss, p, t, reduction=reduction, sample_weights=weights, **options)
+    assert result.passed, (result.max_abs_err, result.max_rel_err, result.worst(3))
