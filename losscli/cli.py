@@ -577,9 +577,10 @@ def _run(
         except InputError as exc:
             raise _name_the_file(exc, inputs) from None
         finally:
-            for w in caught:
-                if issubclass(w.category, LossCliWarning):
-                    print(f"Warning: {_one_line(str(w.message))}", file=sys.stderr)
+            messages = [str(w.message) for w in caught if issubclass(w.category, LossCliWarning)]
+            for message in messages:
+                print(f"Warning: {_one_line(message)}", file=sys.stderr)
+    report.warnings = messages  # also in --format json
     if grad_out is not None:
         if written is None:
             from .io import write_array
