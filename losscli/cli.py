@@ -23,6 +23,7 @@ from typer.core import TyperCommand, TyperGroup
 from ._version import __version__
 from .errors import InputError, LossCliError, LossCliWarning, UsageError
 from .fastparams import FastParams
+from .helpformat import TidyHelp
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 130, 141
@@ -49,11 +50,11 @@ def _one_line(message: str) -> str:
     )
 
 
-class LossCommand(FastParams, TyperCommand):
+class LossCommand(TidyHelp, FastParams, TyperCommand):
     """A loss command: typer's, converting plain option values without pydantic."""
 
 
-class LossCliGroup(FastParams, TyperGroup):
+class LossCliGroup(TidyHelp, FastParams, TyperGroup):
     """Turns every failure into one ``Error:`` line and a documented exit code."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -78,7 +79,8 @@ class LossCliGroup(FastParams, TyperGroup):
             rc = EXIT_BAD_INPUT
         except ClickUsageError as exc:
             # Typer validates through pydantic, whose messages start "Value error, ".
-            _error(exc.format_message().replace("Value error, ", "").replace("\n", " "))
+            message = exc.format_message().replace("Value error, ", "").replace("\n", " ")
+            _error(message + _suggest_choice(exc, message))
             rc = EXIT_BAD_INPUT
         except LossCliError as exc:
             if debug:
@@ -109,14 +111,63 @@ class LossCliGroup(FastParams, TyperGroup):
             sys.exit(rc)
         return rc
 
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        """A command by name; a loss also by its frameworks' spellings (``mse_loss``,
+        ``CrossEntropyLoss``, ``BCEWithLogits`` — the last with ``--logits`` on)."""
+        if cmd_name in ("list", "explain") or cmd_name.startswith("-"):
+            return super().get_command(ctx, cmd_name)
+        from .losses import REGISTRY
+        from .losses.names import canonical
+
+        names = [n for loss in REGISTRY.values() for n in (loss.name, *loss.aliases)]
+        found = canonical(cmd_name, names)
+        if found is None:
+            return super().get_command(ctx, cmd_name)
+        command = super().get_command(ctx, found[0])
+        return _with_defaults(command, found[1]) if found[1] else command
+
+
+def _with_defaults(command: Any, defaults: dict[str, Any]) -> Any:
+    """A copy of ``command`` whose options named in ``defaults`` default to those values."""
+    import copy
+
+    command = copy.copy(command)
+    command.params = [copy.copy(p) for p in command.params]
+    for param in command.params:
+        if param.name in defaults:
+            param.default = defaults[param.name]
+    return command
+
+
+def _suggest_choice(exc: Exception, message: str) -> str:
+    """`` Did you mean 'mean'?`` for a choice option given a value close to one of its
+    choices (``-r mena``, ``--format JSON``), else ``""``."""
+    import re
+
+    param = getattr(exc, "param", None)
+    choices = getattr(getattr(param, "type_descriptor", None), "choices", None)
+    bad = re.search(r": '(.*)' is not one of ", message)
+    if not choices or not bad:
+        return ""
+    from .losses.names import nearest
+
+    match = nearest(bad.group(1), [str(c) for c in choices])
+    return f" Did you mean {match!r}?" if match else ""
+
 
 app = typer.Typer(
     name="losscli",
     cls=LossCliGroup,
     help=(
-        "Loss values, gradients and finite-difference gradient checks from CSV, TSV and NPY "
-        "files.\n\nRun a loss without files to try it on the bundled sample data, e.g. "
-        "`losscli ce --logits --grad`."
+        "Loss values, gradients and finite-difference gradient checks from CSV, TSV, NPY and "
+        "Parquet files.\n\nRun a loss without files to try it on the bundled sample data, e.g. "
+        "`losscli ce --logits --grad`; `losscli LOSS --help` for a loss's options.\n\n"
+        "Examples:\n\n"
+        "  $ losscli mse preds.csv targets.csv\n\n"
+        "  $ losscli ce logits.csv labels.csv --logits --grad --check\n\n"
+        "  $ losscli mse scores.csv --pred-col yhat --target-col y --top 5 -f json\n\n"
+        "  $ losscli list\n\n"
+        "  $ losscli explain smooth-l1"
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -162,7 +213,8 @@ def _shared_parameters(reductions: tuple[str, ...]) -> list[inspect.Parameter]:
             Annotated[
                 str | None,
                 typer.Argument(
-                    help="Predictions: CSV, TSV or NPY file, or - for CSV on stdin. "
+                    help="Predictions: a CSV, TSV, NPY or Parquet file (CSV and TSV also "
+                    "compressed: .gz, .bz2, .xz, .zst), or - for stdin (CSV, NPY or Parquet). "
                     "Omit both files to use the bundled sample data.",
                     show_default=False,
                     metavar="PREDS",
@@ -212,6 +264,7 @@ def _shared_parameters(reductions: tuple[str, ...]) -> list[inspect.Parameter]:
                 typer.Option(
                     "--reduction",
                     "-r",
+                    metavar="NAME",
                     help="How row losses combine: " + _reduction_help(reductions),
                 ),
             ],
@@ -252,8 +305,10 @@ def _shared_parameters(reductions: tuple[str, ...]) -> list[inspect.Parameter]:
                 typer.Option(
                     "--format",
                     "-f",
+                    metavar="FORMAT",
                     show_default=False,
-                    help="Output format. Default: table on a terminal, plain otherwise.",
+                    help="Output format: table, plain, json or csv. Default: table on a "
+                    "terminal, plain otherwise.",
                 ),
             ],
             None,
@@ -264,7 +319,8 @@ def _shared_parameters(reductions: tuple[str, ...]) -> list[inspect.Parameter]:
                 Path | None,
                 typer.Option(
                     "--grad-out",
-                    help="Write the full gradient to this .npy or .csv file "
+                    metavar="FILE",
+                    help="Write the full gradient to this .npy, .csv or .tsv file "
                     "(atomically; never over an input).",
                     dir_okay=False,
                     show_default=False,
@@ -333,9 +389,9 @@ _PIPELINE_HELP = {
     "every other column.",
     "id_col": "Column of row ids (text allowed), shown beside the row number in every per-row "
     "output.",
-    "top": "Also list the K rows with the highest loss.",
+    "top": "Also list the K rows with the highest loss (K ≥ 1).",
     "hist": "Also show a histogram of the per-row losses.",
-    "bins": "Bins of the histogram (implies --hist). Default: 10.",
+    "bins": "Bins of the histogram, 1 to 1000 (implies --hist). Default: 10.",
     "output": "Write the output to FILE instead of stdout (atomically; never over an input). "
     "Default format by extension: .json json, .csv csv, else plain.",
 }
@@ -370,6 +426,8 @@ def _loss_parameter(param) -> inspect.Parameter:
     kwargs: dict[str, Any] = {"help": param.help}
     if param.type is float and param.default is not None and 0 < abs(param.default) < 1e-100:
         kwargs["show_default"] = f"{param.default:.3g}"
+    if "default" in param.help.lower():
+        kwargs["show_default"] = False  # the help says it already: no second [default: …]
     if param.metavar:
         kwargs["metavar"] = param.metavar
     kind = Literal[param.choices] if param.choices else param.type
@@ -798,8 +856,10 @@ ListFormat = Annotated[
     typer.Option(
         "--format",
         "-f",
+        metavar="FORMAT",
         show_default=False,
-        help="Output format. Default: table on a terminal, plain (tab-separated) otherwise.",
+        help="Output format: table, plain, json or csv. Default: table on a terminal, plain "
+        "(tab-separated) otherwise.",
     ),
 ]
 ExplainFormat = Annotated[
@@ -814,9 +874,18 @@ ExplainFormat = Annotated[
 ]
 
 
-@app.command("list")
+@app.command("list", cls=LossCommand)
 def list_losses(fmt: ListFormat = None) -> None:
-    """Every loss with its formula, its gradient and the options it takes."""
+    """Every loss with its formula, its gradient and the options it takes.
+
+    Examples:
+
+      $ losscli list
+
+      $ losscli list -f json | jq '.[].name'
+
+      $ losscli list -f csv > losses.csv
+    """
     from .losses import REGISTRY
     from .render import render_listing
 
@@ -824,7 +893,7 @@ def list_losses(fmt: ListFormat = None) -> None:
     render_listing([loss.info() for loss in REGISTRY.values()], fmt, sys.stdout)
 
 
-@app.command("explain")
+@app.command("explain", cls=LossCommand)
 def explain_loss(
     name: Annotated[str, typer.Argument(metavar="LOSS", help="A loss, e.g. ce or smooth-l1.")],
     fmt: ExplainFormat = None,
