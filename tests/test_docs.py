@@ -160,7 +160,7 @@ def update(pages: list[Path]) -> None:
         text = page.read_text()
         runs = iter(run_page(page))
 
-        def fill(block: re.Match) -> str:
+        def fill(block: re.Match, runs=runs) -> str:
             lines = []
             for line in block.group(1).splitlines():
                 if line.startswith("$ "):
