@@ -272,6 +272,12 @@ def test_framework_spellings_are_commands(tmp_path, spelling, name):
     assert (theirs.stdout, theirs.stderr) == (ours.stdout, ours.stderr)
 
 
+def test_explain_takes_framework_spellings():
+    theirs = run("explain", "smooth_l1_loss", "-f", "plain")
+    assert theirs.exit_code == 0 and theirs.stdout.startswith("# smooth-l1 — smooth L1 loss\n")
+    assert theirs.stdout == run("explain", "smooth-l1", "-f", "plain").stdout
+
+
 def test_bce_with_logits_spelling_turns_logits_on(tmp_path):
     p = write(tmp_path / "p.csv", "0\n")
     t = write(tmp_path / "t.csv", "1\n")
