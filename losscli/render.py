@@ -367,14 +367,22 @@ def _array_table(
 
     grid = array.reshape(len(array), -1)
     n_rows, n_cols = grid.shape
-    shown_cols = min(n_cols, SHOW_COLS)
+    shown_rows = min(n_rows, SHOW_ROWS)
+    key_widths = [max(3, len(str(shown_rows - 1)))]
+    if ids is not None:
+        key_widths.append(max([2, *(len(ids[i]) for i in range(shown_rows))]))
+    value_widths = [
+        max(len(names[j] if names else str(j)), *(len(_short(v)) for v in grid[:shown_rows, j]))
+        for j in range(min(n_cols, SHOW_COLS))
+    ]
+    shown_cols = _columns_that_fit(console.width, key_widths, value_widths, n_cols)
     console.print(f"[bold]{title}[/bold]")
     table = Table()
     table.add_column("row", justify="right", style="dim")
     if ids is not None:
         table.add_column("id", style="dim")
     for j in range(shown_cols):
-        table.add_column(names[j] if names else str(j), justify="right")
+        table.add_column(names[j] if names else str(j), justify="right", no_wrap=True)
     if n_cols > shown_cols:
         table.add_column(f"… {n_cols - shown_cols} more", justify="left", style="dim")
     for i in range(min(n_rows, SHOW_ROWS)):
@@ -386,6 +394,21 @@ def _array_table(
         console.print(
             f"[dim]… {n_rows - SHOW_ROWS} more rows (--grad-out FILE or --format csv for all)[/dim]"
         )
+
+
+def _columns_that_fit(width: int, keys: list[int], values: list[int], n_cols: int) -> int:
+    """How many value columns (of widths ``values``) a table with key columns ``keys`` can show
+    in ``width`` characters, with a "… N more" column for the rest; at least one."""
+
+    def table_width(m: int) -> int:
+        more = [len(f"… {n_cols - m} more")] if m < n_cols else []
+        cells = [*keys, *values[:m], *more]
+        return sum(cells) + 3 * len(cells) + 1  # a space either side and a border per cell
+
+    m = len(values)
+    while m > 1 and table_width(m) > width:
+        m -= 1
+    return m
 
 
 def _check_table(console, check: CheckResult, title: str, ids: list[str] | None = None) -> None:

@@ -338,3 +338,26 @@ def test_top_level_and_list_help_have_examples(args):
     assert "Examples:" in text
     examples = [line.strip() for line in text.splitlines() if line.strip().startswith("$ losscli")]
     assert len(examples) >= 3
+
+
+def test_gradient_table_fits_80_columns_and_counts_the_columns_not_shown(tmp_path):
+    z = write(tmp_path / "z.csv", ",".join(["0"] * 12) + "\n")
+    y = write(tmp_path / "y.csv", "0\n")
+    r = run("ce", z, y, "--logits", "-g", "-f", "table", env={"COLUMNS": "80"})
+    assert r.exit_code == 0
+    lines = r.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    start = lines.index("Gradient of the mean loss w.r.t. the predictions")
+    # softmax(0) = 1/12 in each of 12 classes; minus the one-hot of class 0. Cells of 9
+    # characters: 5 fit beside the row number and "… 7 more" (18 + 12·5 = 78 ≤ 80).
+    assert lines[start + 2].split("┃")[1:-1] == [
+        " row ",
+        *(f" {j:>9} " for j in range(5)),
+        " … 7 more ",
+    ]
+    assert lines[start + 4].split("│")[1:-1] == [
+        "   0 ",
+        " -0.916667 ",
+        *([" 0.0833333 "] * 4),
+        " …        ",
+    ]
