@@ -145,6 +145,19 @@ def test_python_examples_run(page):
     assert runner.failures == 0
 
 
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_every_command_example_is_a_console_block(page):
+    """A losscli command shown in another kind of block would not be run: say so here."""
+    language = None  # the language of the fenced block the line is in, None outside one
+    for line in page.read_text().splitlines():
+        if line.startswith("```"):
+            language = line[3:].strip() if language is None else None
+        elif language not in (None, "console"):
+            words = line.lstrip("$ ").split()
+            if words[:1] == ["losscli"] or "| losscli" in line:
+                assert line == "pip install . && losscli ce --logits --grad", line
+
+
 def test_readme_set_up_commands_are_the_ci_commands():
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
