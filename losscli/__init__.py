@@ -44,6 +44,8 @@ _EXPORTS = {
     "top_rows": "losscli.report",
     "histogram": "losscli.report",
     "write_array": "losscli.io",
+    "evaluate": "losscli.engine",
+    "Report": "losscli.report",
     "InputError": "losscli.errors",
     "UsageError": "losscli.errors",
     "LossCliWarning": "losscli.errors",
@@ -73,6 +75,8 @@ __all__ = [
     "top_rows",
     "histogram",
     "write_array",
+    "evaluate",
+    "Report",
     "InputError",
     "UsageError",
     "LossCliWarning",
@@ -105,6 +109,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazily
+    from .engine import evaluate
     from .errors import InputError, LossCliWarning, UsageError
     from .gradcheck import CheckResult, gradcheck
     from .io import read_array, read_table, write_array
@@ -123,5 +128,5 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazi
         smooth_l1,
         softmax,
     )
-    from .report import histogram, top_rows
+    from .report import Report, histogram, top_rows
     from .select import Inputs, read_inputs
