@@ -122,11 +122,18 @@ def test_shell_examples_print_what_the_page_says(page):
         assert actual == expected, f"{page.name}: $ {command}"
 
 
+# Pages the README links to that land from other branches of issue 9's round; empty this set
+# once they are merged (then every link must resolve).
+LANDING = {"docs/check.md", "docs/inputs.md", "docs/gbdt.md"}
+
+
 def test_the_readme_has_shell_examples_and_a_docs_index():
     text = (ROOT / "README.md").read_text()
     assert len(examples(text)) >= 5
-    for link in re.findall(r"\]\((docs/[^)#]+)\)", text):
-        assert (ROOT / link).exists(), link
+    links = re.findall(r"\]\((docs/[^)#]+)\)", text)
+    assert {"docs/losses.md", "docs/json.md", "docs/performance.md"} <= set(links)
+    for link in links:
+        assert (ROOT / link).exists() or link in LANDING, link
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(ROOT).as_posix())
