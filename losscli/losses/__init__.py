@@ -6,7 +6,7 @@ loss means writing its kernels in a topic module and adding one line below.
 
 from __future__ import annotations
 
-from ._base import REDUCTIONS, Loss, Param, Prepared
+from ._base import REDUCTIONS, Loss, Param, Prepared, RowLayout
 from .classification import bce, cross_entropy, log_softmax, nll, softmax
 from .divergence import kl
 from .regression import huber, mae, mse, rmse, smooth_l1
@@ -14,6 +14,7 @@ from .regression import huber, mae, mse, rmse, smooth_l1
 __all__ = [
     "REDUCTIONS",
     "REGISTRY",
+    "RowLayout",
     "Loss",
     "Param",
     "Prepared",
