@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import os
+import re
 import sys
 import warnings
 from collections.abc import Callable, Iterator, MutableMapping
@@ -461,12 +462,15 @@ def _framework_parameters() -> list[inspect.Parameter]:
     ]
 
 
+_SAYS_DEFAULT = re.compile(r"\bdefault(?::| is\b)", re.IGNORECASE)  # "default: 1e-12"
+
+
 def _loss_parameter(param) -> inspect.Parameter:
     """A typer option for a loss-specific :class:`~losscli.losses.Param`."""
     kwargs: dict[str, Any] = {"help": param.help}
     if param.type is float and param.default is not None and 0 < abs(param.default) < 1e-100:
         kwargs["show_default"] = f"{param.default:.3g}"
-    if "default" in param.help.lower():
+    if _SAYS_DEFAULT.search(param.help):
         kwargs["show_default"] = False  # the help says it already: no second [default: …]
     if param.metavar:
         kwargs["metavar"] = param.metavar
