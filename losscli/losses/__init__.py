@@ -9,7 +9,12 @@ from __future__ import annotations
 from ._base import REDUCTIONS, Loss, Param, Prepared, RowLayout
 from .classification import bce, cross_entropy, log_softmax, nll, softmax
 from .divergence import kl
+from .likelihood import gamma_deviance, gaussian_nll, poisson_deviance, poisson_nll, tweedie
 from .regression import huber, mae, mse, rmse, smooth_l1
+from .relative import mape, msle
+from .robust import log_cosh, pinball
+from .segmentation import dice, tversky
+from .similarity import cosine_embedding, cosine_similarity, hinge_embedding, margin_ranking
 
 __all__ = [
     "REDUCTIONS",
@@ -30,6 +35,21 @@ __all__ = [
     "rmse",
     "smooth_l1",
     "softmax",
+    "cosine_embedding",
+    "cosine_similarity",
+    "dice",
+    "gamma_deviance",
+    "gaussian_nll",
+    "hinge_embedding",
+    "log_cosh",
+    "mape",
+    "margin_ranking",
+    "msle",
+    "pinball",
+    "poisson_deviance",
+    "poisson_nll",
+    "tversky",
+    "tweedie",
 ]
 
 REGISTRY: dict[str, Loss] = {
@@ -44,6 +64,21 @@ REGISTRY: dict[str, Loss] = {
         nll,
         bce,
         kl,
+        log_cosh,
+        pinball,
+        mape,
+        msle,
+        poisson_nll,
+        gaussian_nll,
+        tweedie,
+        poisson_deviance,
+        gamma_deviance,
+        cosine_similarity,
+        cosine_embedding,
+        margin_ranking,
+        hinge_embedding,
+        dice,
+        tversky,
     )
 }
 
