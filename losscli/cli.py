@@ -909,6 +909,11 @@ def _run(
             for message in messages:
                 print(f"Warning: {_one_line(message)}", file=sys.stderr)
     report.warnings = messages  # also in --format json
+    if report.check is not None:
+        from .gradcheck import sample_note
+
+        if note := sample_note(report.check):
+            print(f"Note: {note}", file=sys.stderr)
     if grad_out is not None:
         print(f"Wrote the gradient {report.grad_written} to {grad_out}", file=sys.stderr)
     if not grad:
