@@ -14,6 +14,7 @@ import errno
 import inspect
 import io
 import os
+import re
 import signal
 import sys
 import warnings
@@ -27,6 +28,7 @@ from typer.core import TyperCommand, TyperGroup
 from ._version import __version__
 from .errors import InputError, LossCliError, LossCliWarning, UsageError
 from .fastparams import FastParams
+from .helpformat import TidyHelp
 from .options import (
     FORMATS,
     HESS_MODES,
@@ -73,11 +75,11 @@ def _hess_value(argv: list[str]) -> list[str]:
     return out
 
 
-class LossCommand(FastParams, TyperCommand):
+class LossCommand(TidyHelp, FastParams, TyperCommand):
     """A loss command: typer's, converting plain option values without pydantic."""
 
 
-class LossCliGroup(FastParams, TyperGroup):
+class LossCliGroup(TidyHelp, FastParams, TyperGroup):
     """Turns every failure into one ``Error:`` line and a documented exit code."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -117,7 +119,8 @@ class LossCliGroup(FastParams, TyperGroup):
             rc = EXIT_BAD_INPUT
         except ClickUsageError as exc:
             # Typer validates through pydantic, whose messages start "Value error, ".
-            _error(exc.format_message().replace("Value error, ", "").replace("\n", " "))
+            message = exc.format_message().replace("Value error, ", "").replace("\n", " ")
+            _error(message + _suggest_choice(exc, message))
             rc = EXIT_BAD_INPUT
         except LossCliError as exc:
             if debug:
@@ -161,6 +164,47 @@ class LossCliGroup(FastParams, TyperGroup):
                     signal.signal(signal.SIGINT, signal.SIG_IGN)
             sys.exit(rc)
         return rc
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        """A command by name; a loss also by its frameworks' spellings (``mse_loss``,
+        ``CrossEntropyLoss``, ``BCEWithLogits`` — the last with ``--logits`` on)."""
+        if cmd_name in ("list", "explain") or cmd_name.startswith("-"):
+            return super().get_command(ctx, cmd_name)
+        from .losses import REGISTRY
+        from .losses.names import canonical
+
+        names = [n for loss in REGISTRY.values() for n in (loss.name, *loss.aliases)]
+        found = canonical(cmd_name, names)
+        if found is None:
+            return super().get_command(ctx, cmd_name)
+        command = super().get_command(ctx, found[0])
+        return _with_defaults(command, found[1]) if found[1] else command
+
+
+def _with_defaults(command: Any, defaults: dict[str, Any]) -> Any:
+    """A copy of ``command`` whose options named in ``defaults`` default to those values."""
+    import copy
+
+    command = copy.copy(command)
+    command.params = [copy.copy(p) for p in command.params]
+    for param in command.params:
+        if param.name in defaults:
+            param.default = defaults[param.name]
+    return command
+
+
+def _suggest_choice(exc: Exception, message: str) -> str:
+    """`` Did you mean 'mean'?`` for a choice option given a value close to one of its
+    choices (``-r mena``, ``--format JSON``), else ``""``."""
+    param = getattr(exc, "param", None)
+    choices = getattr(getattr(param, "type_descriptor", None), "choices", None)
+    bad = re.search(r": '(.*)' is not one of ", message)
+    if not choices or not bad:
+        return ""
+    from .losses.names import nearest
+
+    match = nearest(bad.group(1), [str(c) for c in choices])
+    return f" Did you mean {match!r}?" if match else ""
 
 
 def _internal_error(exc: BaseException, debug: bool) -> int:
@@ -331,9 +375,15 @@ app = typer.Typer(
     name="losscli",
     cls=LossCliGroup,
     help=(
-        "Loss values, gradients and finite-difference gradient checks from CSV, TSV and NPY "
-        "files.\n\nRun a loss without files to try it on the bundled sample data, e.g. "
-        "`losscli ce --logits --grad`."
+        "Loss values, gradients and finite-difference gradient checks from CSV, TSV, NPY and "
+        "Parquet files.\n\nRun a loss without files to try it on the bundled sample data, e.g. "
+        "`losscli ce --logits --grad`; `losscli LOSS --help` for a loss's options.\n\n"
+        "Examples:\n\n"
+        "  $ losscli mse preds.csv targets.csv\n\n"
+        "  $ losscli ce logits.csv labels.csv --logits --grad --check\n\n"
+        "  $ losscli mse scores.csv --pred-col yhat --target-col y --top 5 -f json\n\n"
+        "  $ losscli list\n\n"
+        "  $ losscli explain smooth-l1"
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -618,9 +668,10 @@ def _run(
         except InputError as exc:
             raise _name_the_file(exc, inputs) from None
         finally:
-            for w in caught:
-                if issubclass(w.category, LossCliWarning):
-                    print(f"Warning: {_one_line(str(w.message))}", file=sys.stderr)
+            messages = [str(w.message) for w in caught if issubclass(w.category, LossCliWarning)]
+            for message in messages:
+                print(f"Warning: {_one_line(message)}", file=sys.stderr)
+    report.warnings = messages  # also in --format json
     if report.check is not None:
         from .gradcheck import sample_note
 
@@ -737,8 +788,10 @@ ListFormat = Annotated[
     typer.Option(
         "--format",
         "-f",
+        metavar="FORMAT",
         show_default=False,
-        help="Output format. Default: table on a terminal, plain (tab-separated) otherwise.",
+        help="Output format: table, plain, json or csv. Default: table on a terminal, plain "
+        "(tab-separated) otherwise.",
     ),
 ]
 ExplainFormat = Annotated[
@@ -753,9 +806,18 @@ ExplainFormat = Annotated[
 ]
 
 
-@app.command("list")
+@app.command("list", cls=LossCommand)
 def list_losses(fmt: ListFormat = None) -> None:
-    """Every loss with its formula, its gradient and the options it takes."""
+    """Every loss with its formula, its gradient and the options it takes.
+
+    Examples:
+
+      $ losscli list
+
+      $ losscli list -f json | jq '.[].name'
+
+      $ losscli list -f csv > losses.csv
+    """
     from .losses import REGISTRY
     from .render import render_listing
 
@@ -763,7 +825,7 @@ def list_losses(fmt: ListFormat = None) -> None:
     render_listing([loss.info() for loss in REGISTRY.values()], fmt, sys.stdout)
 
 
-@app.command("explain")
+@app.command("explain", cls=LossCommand)
 def explain_loss(
     name: Annotated[str, typer.Argument(metavar="LOSS", help="A loss, e.g. ce or smooth-l1.")],
     fmt: ExplainFormat = None,

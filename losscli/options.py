@@ -7,6 +7,7 @@ fast)."""
 from __future__ import annotations
 
 import inspect
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -44,7 +45,8 @@ def shared_parameters(reductions: tuple[str, ...]) -> list[inspect.Parameter]:
             Annotated[
                 str | None,
                 typer.Argument(
-                    help="Predictions: CSV, TSV or NPY file, or - for CSV on stdin. "
+                    help="Predictions: a CSV, TSV, NPY or Parquet file (CSV and TSV also "
+                    "compressed: .gz, .bz2, .xz, .zst), or - for stdin (CSV, NPY or Parquet). "
                     "Omit both files to use the bundled sample data.",
                     show_default=False,
                     metavar="PREDS",
@@ -94,6 +96,7 @@ def shared_parameters(reductions: tuple[str, ...]) -> list[inspect.Parameter]:
                 typer.Option(
                     "--reduction",
                     "-r",
+                    metavar="NAME",
                     help="How row losses combine: " + _reduction_help(reductions),
                 ),
             ],
@@ -134,8 +137,10 @@ def shared_parameters(reductions: tuple[str, ...]) -> list[inspect.Parameter]:
                 typer.Option(
                     "--format",
                     "-f",
+                    metavar="FORMAT",
                     show_default=False,
-                    help="Output format. Default: table on a terminal, plain otherwise.",
+                    help="Output format: table, plain, json or csv. Default: table on a "
+                    "terminal, plain otherwise.",
                 ),
             ],
             None,
@@ -146,7 +151,8 @@ def shared_parameters(reductions: tuple[str, ...]) -> list[inspect.Parameter]:
                 Path | None,
                 typer.Option(
                     "--grad-out",
-                    help="Write the full gradient to this .npy or .csv file "
+                    metavar="FILE",
+                    help="Write the full gradient to this .npy, .csv or .tsv file "
                     "(atomically; never over an input).",
                     dir_okay=False,
                     show_default=False,
@@ -261,9 +267,9 @@ _PIPELINE_HELP = {
     "output.",
     "weight_col": "Column of sample weights, with one file holding the columns (as "
     "--sample-weights FILE).",
-    "top": "Also list the K rows with the highest loss.",
+    "top": "Also list the K rows with the highest loss (K ≥ 1).",
     "hist": "Also show a histogram of the per-row losses.",
-    "bins": "Bins of the histogram (implies --hist). Default: 10.",
+    "bins": "Bins of the histogram, 1 to 1000 (implies --hist). Default: 10.",
     "hist_range": "Fixed edges of the histogram, LO,HI (implies --hist; values outside count in "
     "the end bins). Default: from a first pass, the least and greatest row loss.",
     "engine": "Where the blocks are computed: local (this process) or dask (one Dask task per "
@@ -330,11 +336,16 @@ def framework_parameters() -> list[inspect.Parameter]:
     ]
 
 
+_SAYS_DEFAULT = re.compile(r"\bdefault(?::| is\b)", re.IGNORECASE)  # "default: 1e-12"
+
+
 def loss_parameter(param) -> inspect.Parameter:
     """A typer option for a loss-specific :class:`~losscli.losses.Param`."""
     kwargs: dict[str, Any] = {"help": param.help}
     if param.type is float and param.default is not None and 0 < abs(param.default) < 1e-100:
         kwargs["show_default"] = f"{param.default:.3g}"
+    if _SAYS_DEFAULT.search(param.help):
+        kwargs["show_default"] = False  # the help says it already: no second [default: …]
     if param.metavar:
         kwargs["metavar"] = param.metavar
     kind = Literal[param.choices] if param.choices else param.type

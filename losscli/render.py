@@ -90,19 +90,19 @@ def _element_json(element, ids: list[str] | None) -> dict[str, Any]:
         "index": list(element.index),
         **({"id": ids[element.index[0]]} if ids is not None else {}),
         "input": element.input,
-        "analytic": _json_number(element.analytic),
-        "numeric": _json_number(element.numeric),
-        "abs_err": _json_number(element.abs_err),
-        "rel_err": _json_number(element.rel_err),
+        "analytic": element.analytic,
+        "numeric": element.numeric,
+        "abs_err": element.abs_err,
+        "rel_err": element.rel_err,
         "ok": element.ok,
         "status": element.status,
         "step": element.step,
-        "error": _json_number(element.error),
-        "ratio": _json_number(element.ratio),
+        "error": element.error,
+        "ratio": element.ratio,
     }
     if element.left is not None:
-        doc["left"], doc["right"] = _json_number(element.left), _json_number(element.right)
-    return doc
+        doc["left"], doc["right"] = element.left, element.right
+    return _json_fields(doc)  # non-finite numbers: null and <key>_nonfinite
 
 
 def _plain(report: Report, out: IO[str]) -> None:
@@ -267,37 +267,57 @@ def _csv(report: Report, out: IO[str]) -> None:
     out.write("\n\n".join(sections) + "\n")
 
 
-def _json_number(x: float) -> float | None:
-    return x if math.isfinite(x) else None  # JSON has no NaN; null stands for it
+JSON_SCHEMA = 1  # the "schema" field of --format json; raised when a field changes meaning
+
+
+def _nonfinite(x: float) -> str:
+    return "nan" if math.isnan(x) else "inf" if x > 0 else "-inf"
 
 
 def _json_fields(fields: dict[str, Any]) -> dict[str, Any]:
-    """``fields`` with its float values made JSON-safe (non-finite → null)."""
-    return {k: _json_number(v) if isinstance(v, float) else v for k, v in fields.items()}
+    """``fields`` made JSON-safe: a non-finite float becomes ``null`` and gains a sibling
+    ``<key>_nonfinite`` saying which it was (``"nan"``, ``"inf"`` or ``"-inf"``)."""
+    doc: dict[str, Any] = {}
+    for k, v in fields.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            doc[k], doc[f"{k}_nonfinite"] = None, _nonfinite(v)
+        elif isinstance(v, np.ndarray):
+            doc.update(_json_array(k, v))
+        else:
+            doc[k] = v
+    return doc
 
 
 def _json_index(index: tuple[int, ...] | None) -> list[int] | None:
     return None if index is None else list(index)
 
 
-def _json_array(a: np.ndarray) -> Any:
-    if np.isfinite(a).all():
-        return a.tolist()
-    return np.where(np.isfinite(a), a, None).tolist()
+def _json_array(key: str, a: np.ndarray) -> dict[str, Any]:
+    """``{key: nested lists}``; non-finite elements are ``null``, listed in ``<key>_nonfinite``
+    as ``{"index": [i, ...], "value": "nan"|"inf"|"-inf"}``."""
+    bad = ~np.isfinite(a)
+    if not bad.any():
+        return {key: a.tolist()}
+    listed = [
+        {"index": [int(i) for i in idx], "value": _nonfinite(float(a[tuple(idx)]))}
+        for idx in np.argwhere(bad)
+    ]
+    return {key: np.where(bad, None, a).tolist(), f"{key}_nonfinite": listed}
 
 
 def _json(report: Report, out: IO[str]) -> None:
     value = report.value
     doc: dict[str, Any] = {
+        "schema": JSON_SCHEMA,
         "loss": report.loss,
         "reduction": report.reduction,
         "shape": list(report.shape),
-        "value": _json_array(value) if isinstance(value, np.ndarray) else _json_number(value),
+        **_json_fields({"value": value if isinstance(value, np.ndarray) else float(value)}),
     }
     if isinstance(report.ids, list):  # a streamed run keeps only the top rows' ids (a dict)
         doc["ids"] = report.ids
     if report.grad is not None:
-        doc["grad"] = _json_array(report.grad)
+        doc.update(_json_array("grad", report.grad))
         doc["grad_of"] = report.grad_of
     if report.hess is not None:
         doc["hess"] = _json_array(report.hess)
@@ -315,15 +335,15 @@ def _json(report: Report, out: IO[str]) -> None:
         doc["top"] = [_json_fields(record) for record in _top_records(report.top, report.ids)]
     if report.hist is not None:
         doc["hist"] = {
-            "edges": _json_array(report.hist.edges),
+            **_json_array("edges", report.hist.edges),
             "counts": report.hist.counts.tolist(),
             "nonfinite": report.hist.nonfinite,
         }
     doc["inputs"] = report.inputs
     if report.columns is not None:
         doc["columns"] = report.columns
-    if report.details:
-        doc["details"] = report.details
+    doc["details"] = _json_fields(dict(report.details))
+    doc["warnings"] = list(report.warnings)
     json.dump(doc, out, allow_nan=False)
     out.write("\n")
 
@@ -667,17 +687,19 @@ def _against_csv(result, ids: list[str] | None = None, suffix: str = "") -> str:
 def _against_json(result, ids: list[str] | None = None) -> dict[str, Any]:
     doc = _json_fields(_check_summary_fields(result.check))
     doc["worst"] = [
-        {
-            "index": list(idx),
-            **({"id": ids[idx[0]]} if ids is not None else {}),
-            "input": inp,
-            "yours": _json_number(y),
-            "analytic": _json_number(a),
-            "numeric": _json_number(n),
-            "abs_err": _json_number(ae),
-            "rel_err": _json_number(re),
-            "ok": ok,
-        }
+        _json_fields(
+            {
+                "index": list(idx),
+                **({"id": ids[idx[0]]} if ids is not None else {}),
+                "input": inp,
+                "yours": y,
+                "analytic": a,
+                "numeric": n,
+                "abs_err": ae,
+                "rel_err": re,
+                "ok": ok,
+            }
+        )
         for idx, inp, y, a, n, ae, re, ok in _against_rows(result)
     ]
     doc["findings"] = list(result.findings)

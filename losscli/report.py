@@ -151,6 +151,7 @@ class Report:
     hess_check: Any = None  # --check with --hess: a gradcheck.CheckResult of Hessian diagonals
     hess_against: Any = None  # --against-hess: an against.AgainstResult of Hessian diagonals
     hess_written: tuple[int, ...] | None = None  # the Hessian's shape, when written to a file
+    warnings: list[str] = field(default_factory=list)  # the LossCliWarnings of the run
 
     @property
     def grad_of(self) -> str:

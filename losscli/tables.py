@@ -28,7 +28,8 @@ __all__ = [
 PARQUET_EXTENSIONS = (".parquet", ".pq")
 PARQUET_MAGIC = b"PAR1"
 _MISSING_PYARROW = (
-    "reading Parquet needs pyarrow, an optional extra: pip install 'losscli[parquet]'"
+    "reading Parquet needs pyarrow: pip install pyarrow (or, from a losscli checkout, "
+    "pip install '.[parquet]')"
 )
 _SHOW_COLUMNS = 12  # names listed in a message before "… N more"
 

@@ -84,8 +84,13 @@ REGISTRY: dict[str, Loss] = {
 
 
 def get_loss(name: str) -> Loss:
-    """The registered loss called ``name`` (or one of its aliases)."""
-    for loss in REGISTRY.values():
-        if name == loss.name or name in loss.aliases:
-            return loss
-    raise KeyError(f"unknown loss {name!r}; known: {', '.join(REGISTRY)}")
+    """The registered loss called ``name`` (or one of its aliases, or a framework's spelling
+    of it: ``"mse_loss"``, ``"CrossEntropyLoss"``, ``"kl_div"``; see :mod:`.names`)."""
+    from . import names
+
+    known = {n: loss for loss in REGISTRY.values() for n in (loss.name, *loss.aliases)}
+    found = names.canonical(name, known)
+    if found is not None:
+        return known[found[0]]
+    hint = names.did_you_mean(name, known)
+    raise KeyError(f"unknown loss {name!r}{hint}; known: {', '.join(REGISTRY)}")

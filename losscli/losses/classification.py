@@ -27,6 +27,12 @@ from ._base import (
     warn,
 )
 from ._rowblock import softmax_cross_entropy
+from .hints import (
+    labels_given_as_predictions,
+    looks_like_probabilities,
+    looks_one_based,
+    looks_swapped,
+)
 
 __all__ = [
     "bce",
@@ -76,9 +82,11 @@ def resolve_class_targets(
     with indices as int64. Indices equal to ``ignore_index`` are kept as they are, unchecked.
     """
     if predictions.ndim != 2:
+        swapped = labels_given_as_predictions(predictions, targets)
         raise InputError(
             f"needs a matrix of N rows × C classes, got a vector of {len(predictions)} values "
-            "(a CSV with one column); give one column per class",
+            "(a CSV with one column); give one column per class"
+            + (f" — {swapped}" if swapped else ""),
             role="predictions",
         )
     n_classes = predictions.shape[1]
@@ -115,6 +123,12 @@ def resolve_class_targets(
     return np.where(ignored, np.int64(ignore_index), checked), "index"
 
 
+def _warn_if_swapped(predictions: np.ndarray, targets: np.ndarray) -> None:
+    swapped = looks_swapped(predictions, targets)
+    if swapped:
+        warn(swapped)
+
+
 def _is_whole(a: np.ndarray) -> np.ndarray:
     return np.floor(a) == a
 
@@ -140,9 +154,11 @@ def _validate_indices(indices: np.ndarray, n_classes: int) -> np.ndarray:
     too_big = indices >= n_classes
     if too_big.any():
         i = int(np.argmax(too_big))
+        one_based = looks_one_based(indices, n_classes)
         raise InputError(
             f"class index {int(indices[i])} at {format_index(i)} is out of range for "
-            f"{n_classes} classes (valid: 0 to {n_classes - 1})",
+            f"{n_classes} classes (valid: 0 to {n_classes - 1})"
+            + (f"; {one_based}" if one_based else ""),
             role="targets",
         )
     return indices.astype(np.int64)
@@ -323,7 +339,12 @@ def prepare_cross_entropy(
     a, row_weights = class_coefficients(
         t, kind, predictions.shape[1], ignore_index=ignore_index, **options
     )
+    if kind == "prob":
+        _warn_if_swapped(predictions, t)
     if logits:
+        probabilities = looks_like_probabilities(predictions, ROW_SUM_TOLERANCE)
+        if probabilities:
+            warn(probabilities)
         if kind == "prob":
             _warn_rows_not_summing_to_one(
                 t, "target", "the gradient takes the general form softmax(z)·Σy − y"
@@ -337,7 +358,11 @@ def prepare_cross_entropy(
                 f"{format_index(idx)} — pass --logits if these are raw scores",
                 role="predictions",
             )
-        _warn_rows_not_summing_to_one(predictions, "prediction", "used as given, not renormalised")
+        _warn_rows_not_summing_to_one(
+            predictions,
+            "prediction",
+            "used as given, not renormalised (if they are raw scores, pass --logits)",
+        )
         # the probabilities whose log enters the loss
         if a.ndim == 1:
             used = predictions[np.arange(len(a)), a][row_weights != 0]
@@ -803,6 +828,7 @@ def _prepare_bce(
         what="bce targets",
         fix="they are the probability of the positive class (0 or 1 for hard labels)",
     )
+    _warn_if_swapped(predictions, targets)
     n_cols = predictions.shape[1] if predictions.ndim == 2 else 1
     if pos_weight is not None:
         if not logits:
