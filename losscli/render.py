@@ -320,9 +320,9 @@ def _json(report: Report, out: IO[str]) -> None:
         doc.update(_json_array("grad", report.grad))
         doc["grad_of"] = report.grad_of
     if report.hess is not None:
-        doc["hess"] = _json_array(report.hess)
+        doc.update(_json_array("hess", report.hess))
     if report.hess_blocks is not None:
-        doc["hess_blocks"] = _json_array(report.hess_blocks)
+        doc.update(_json_array("hess_blocks", report.hess_blocks))
     if report.check is not None:
         doc["check"] = _check_json(report.check, report.ids)
     if report.hess_check is not None:
