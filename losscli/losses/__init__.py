@@ -9,7 +9,17 @@ from __future__ import annotations
 from ._base import REDUCTIONS, Loss, Param, Prepared
 from .classification import bce, cross_entropy, log_softmax, nll, softmax
 from .divergence import kl
+from .focal import poly1, sigmoid_focal, softmax_focal
+from .margin import (
+    categorical_hinge,
+    hinge,
+    multi_margin,
+    multilabel_soft_margin,
+    soft_margin,
+    squared_hinge,
+)
 from .regression import huber, mae, mse, rmse, smooth_l1
+from .scoring import brier, sparsemax, sparsemax_loss
 
 __all__ = [
     "REDUCTIONS",
@@ -18,17 +28,29 @@ __all__ = [
     "Param",
     "Prepared",
     "bce",
+    "brier",
+    "categorical_hinge",
     "cross_entropy",
     "get_loss",
+    "hinge",
     "huber",
     "kl",
     "log_softmax",
     "mae",
     "mse",
+    "multi_margin",
+    "multilabel_soft_margin",
     "nll",
+    "poly1",
     "rmse",
+    "sigmoid_focal",
     "smooth_l1",
+    "soft_margin",
     "softmax",
+    "softmax_focal",
+    "sparsemax",
+    "sparsemax_loss",
+    "squared_hinge",
 ]
 
 REGISTRY: dict[str, Loss] = {
@@ -43,6 +65,17 @@ REGISTRY: dict[str, Loss] = {
         nll,
         bce,
         kl,
+        sigmoid_focal,
+        softmax_focal,
+        poly1,
+        hinge,
+        squared_hinge,
+        categorical_hinge,
+        multi_margin,
+        soft_margin,
+        multilabel_soft_margin,
+        brier,
+        sparsemax_loss,
     )
 }
 
