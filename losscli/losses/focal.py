@@ -229,7 +229,7 @@ Defaults: ``alpha`` None (no weighting, as optax; torchvision's default is 0.25 
 
 >>> import losscli
 >>> round(losscli.sigmoid_focal([0.0], [1.0], gamma=2.0), 12)  # 0.5² · log 2
-0.173286795140
+0.17328679514
 >>> focal = losscli.sigmoid_focal([0.0], [1.0], gamma=0.0, alpha=0.25)
 >>> focal == 0.25 * losscli.bce([0.0], [1.0], logits=True)
 True

@@ -391,8 +391,8 @@ returned is 0 there (for p = 2 the gradient is continuous anyway), and ``kinks``
 and ``2w_y/C`` times their number at ``y``.
 
 >>> import losscli
->>> losscli.multi_margin([[0.1, 0.2, 0.4, 0.8]], [3])  # torch's doc example: (0.3+0.4+0.6)/4
-0.325
+>>> losscli.multi_margin([[0.1, 0.2, 0.4, 0.8]], [3])  # torch's doc example, torch's float64 value
+0.32499999999999996
 """,
 )
 

@@ -159,8 +159,8 @@ Gradient ``2·k·(p − y)`` and Hessian diagonal ``2k``, ``k`` the row's scale 
 binary form under auto).
 
 >>> import losscli
->>> losscli.brier([0.1, 0.9, 0.8, 0.3], [0, 1, 1, 0])  # sklearn's doc example
-0.0375
+>>> losscli.brier([0.1, 0.9, 0.8, 0.3], [0, 1, 1, 0])  # sklearn's doc example (sklearn: the same)
+0.03749999999999999
 """,
 )
 
