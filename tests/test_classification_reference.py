@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_gradient_properties import reduced_hess  # one helper for the reduced Hessian
 
 from losscli.losses import get_loss
 
@@ -24,15 +25,6 @@ FIXTURES = json.loads(
 )
 CASES = FIXTURES["cases"]
 ATOL = 1e-15  # entries that are 0 in one and ~1e-17 rounding residue in the other
-
-
-def reduced_hess(loss, prepared, reduction, sample_weights):
-    """The Hessian diagonal of the reduced loss: the hess kernel through the reduction's chain
-    rule, which is the gradient's (the reduction is linear in the rows)."""
-    h = loss.hess_kernel(prepared.predictions, prepared.targets, **prepared.options)
-    if loss.elementwise and h.ndim == 2:
-        h = h / h.shape[1]
-    return loss.scale_row_grad(h, prepared, reduction, sample_weights)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
@@ -45,8 +37,7 @@ def test_matches_the_reference_library(case):
             case["preds"], case["targets"], **kwargs, **case["options"]
         )
         value_only = loss(case["preds"], case["targets"], **kwargs, **case["options"])
-        prepared = loss.prepare_inputs(case["preds"], case["targets"], **case["options"])
-    hess = reduced_hess(loss, prepared, case["reduction"], case["sample_weights"])
+        hess = reduced_hess(loss, case["preds"], case["targets"], **kwargs, **case["options"])
     rtol = case["rtol"]
     np.testing.assert_allclose(value, np.array(case["value"]), rtol=rtol, atol=ATOL)
     np.testing.assert_allclose(grad, np.array(case["grad"]), rtol=rtol, atol=ATOL)

@@ -23,9 +23,13 @@ from ._base import (
     check_same_shape,
     check_unit_interval,
     format_index,
-    parse_numbers,
 )
-from .classification import class_weight_vector, resolve_class_targets, sigmoid
+from .classification import (
+    class_weight_vector,
+    parse_class_weights,
+    resolve_class_targets,
+    sigmoid,
+)
 from .focal import TARGETS, check_finite_option, dense_class_targets, log_sigmoid
 
 __all__ = [
@@ -332,17 +336,13 @@ def _prepare_multi_margin(
     return Prepared(predictions, y, options, describe=describe, per_row=("row_weights",))
 
 
-def _parse_class_weights(text: str) -> np.ndarray:
-    return parse_numbers(text, role="class weights")
-
-
 CLASS_WEIGHTS = Param(
     "class_weights",
     str,
     None,
     "Weight of each class: a comma list (1,2.5,1) or a file of C numbers; a row's terms are "
     "multiplied by the weight of its target class. mean still divides by N, as torch.",
-    parse=_parse_class_weights,
+    parse=parse_class_weights,
     metavar="W",
 )
 
@@ -505,7 +505,7 @@ multilabel_soft_margin = Loss(
             None,
             "Weight of each class (column): a comma list (1,2.5,1) or a file of C numbers, "
             "as torch's weight.",
-            parse=_parse_class_weights,
+            parse=parse_class_weights,
             metavar="W",
         ),
     ),
