@@ -118,6 +118,7 @@ def test_sigmoid_focal_gradient_and_hessian_by_hand():
     assert sigmoid_focal([800.0, -800.0], [1.0, 0.0], gamma=0.5) == 0.0
     np.testing.assert_array_equal(g, [0.0, 0.0])
     np.testing.assert_array_equal(h, [0.0, 0.0])
+    assert not np.signbit(g).any() and not np.signbit(h).any()  # 0.0, not −0.0
 
 
 def test_sigmoid_focal_bad_inputs():
@@ -418,6 +419,7 @@ def test_sparsemax_binary_form_is_sparse_plus():
     g, h, _ = kernels(sparsemax_loss, [0.0, 2.0, -2.0, 0.5], [1, 0, 0, 0])
     np.testing.assert_array_equal(g, [-0.5, 1.0, 0.0, 0.75])
     np.testing.assert_array_equal(h, [0.5, 0.0, 0.0, 0.5])
+    assert not np.signbit(sparsemax_loss.grad([-3.0, 3.0], [0, 1])).any()  # 0.0, not −0.0
     with pytest.raises(InputError, match="sparsemax labels of the binary form are 0 or 1"):
         sparsemax_loss([0.0], [2.0])
 
@@ -597,3 +599,17 @@ def test_cli_bad_options_and_labels_are_one_error_line(tmp_path, args, error):
     r = run(*[paths.get(a, a) for a in args])
     assert (r.exit_code, r.stdout) == (2, "")
     assert r.stderr == "Error: " + error.format(**paths) + "\n"
+
+
+@pytest.mark.parametrize("loss", NEW, ids=lambda loss: loss.name)
+def test_gradients_and_hessians_have_no_negative_zeros(loss):
+    # −0.0 would print as "-0.0" in --grad output; extreme inputs make products of 0 and a sign
+    preds, targets, options = loss.example
+    p = np.asarray(preds, dtype=np.float64)
+    scale = 1.0 if loss.name in ("brier", "softmax-focal") else 1000.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LossCliWarning)
+        for x in (p, p * scale if loss.name != "brier" else np.round(p)):
+            g, h, _ = kernels(loss, x, targets, **options)
+            for a in (g, h):
+                assert not (np.signbit(a) & (a == 0)).any(), (loss.name, a)

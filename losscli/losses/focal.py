@@ -136,16 +136,20 @@ def _sigmoid_focal_values(z, y, *, alpha, gamma):
 
 def _sigmoid_focal_grad(z, y, *, alpha, gamma):
     p, ce, weight, _, r, u = _sigmoid_focal_parts(z, y, alpha, gamma)
-    return weight * ((p - y) + gamma * ce * u * r)
+    return weight * ((p - y) + gamma * ce * u * r) + 0.0  # + 0.0: no −0.0 where weight is 0
 
 
 def _sigmoid_focal_hess(z, y, *, alpha, gamma):
     p, ce, weight, s, r, u = _sigmoid_focal_parts(z, y, alpha, gamma)
-    return weight * (
-        s
-        + 2.0 * gamma * (p - y) * u * r
-        + gamma * (gamma - 1.0) * ce * (u * r) ** 2
-        + gamma * ce * u * (1.0 - 2.0 * p) * r
+    return (
+        weight
+        * (
+            s
+            + 2.0 * gamma * (p - y) * u * r
+            + gamma * (gamma - 1.0) * ce * (u * r) ** 2
+            + gamma * ce * u * (1.0 - 2.0 * p) * r
+        )
+        + 0.0
     )
 
 
@@ -271,8 +275,8 @@ def _softmax_focal_grad(p, y, *, logits, **options):
     o, total, _, _, g, _ = _softmax_focal_parts(p, y, logits=logits, **options)
     centred = g - (g * o).sum(axis=1, keepdims=True)  # (g_j − Σ g_c o_c): through o = p/Σp
     if logits:  # o = softmax(z): ∂L/∂z_j = o_j (g_j − Σ_c o_c g_c)
-        return o * centred
-    return centred / total
+        return o * centred + 0.0  # + 0.0: no −0.0
+    return centred / total + 0.0
 
 
 def _softmax_focal_hess(p, y, *, logits, **options):
@@ -283,7 +287,7 @@ def _softmax_focal_hess(p, y, *, logits, **options):
         a = h * o**2 + g * o
         s_a = a.sum(axis=1, keepdims=True)
         s_g = (g * o).sum(axis=1, keepdims=True)
-        return a * (1.0 - 2.0 * o) + o**2 * s_a - o * (1.0 - o) * s_g
+        return a * (1.0 - 2.0 * o) + o**2 * s_a - o * (1.0 - o) * s_g + 0.0
     # o = p/S: ∂²L/∂p_j² = [Σ_c h_c (δ_cj − o_c)² − 2 (g_j − Σ_c g_c o_c)] / S²
     s_h = (h * o**2).sum(axis=1, keepdims=True)
     s_g = (g * o).sum(axis=1, keepdims=True)
@@ -402,7 +406,7 @@ softmax_focal = Loss(
             KERAS_EPSILON,
             "Normalised probabilities are clipped to [ε, 1 − ε] before the log, as Keras "
             "(keras.backend.epsilon() = 1e-7); ε in (0, 0.5).",
-            metavar="ε",
+            metavar="EPS",
         ),
         Param(
             "label_smoothing",
@@ -510,7 +514,7 @@ poly1 = Loss(
             2.0,
             "Coefficient ε of the first polynomial term (1 − p_t); optax's default 2.0, the "
             "paper suggests −1 for detection.",
-            metavar="ε",
+            metavar="EPS",
         ),
     ),
     sample_data=_logit_samples,

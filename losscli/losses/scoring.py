@@ -206,7 +206,8 @@ def _sparsemax_values(z, y):
 def _sparsemax_grad(z, y):
     if _is_binary_form(z):
         sign, x, inside = _sparse_plus_parts(z, y)
-        return sign * np.where(x >= 1.0, 1.0, np.where(inside, (x + 1.0) / 2.0, 0.0))
+        slope = np.where(x >= 1.0, 1.0, np.where(inside, (x + 1.0) / 2.0, 0.0))
+        return sign * slope + 0.0  # + 0.0: no −0.0
     return sparsemax(z) - y
 
 
