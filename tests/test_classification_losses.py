@@ -613,3 +613,45 @@ def test_gradients_and_hessians_have_no_negative_zeros(loss):
             g, h, _ = kernels(loss, x, targets, **options)
             for a in (g, h):
                 assert not (np.signbit(a) & (a == 0)).any(), (loss.name, a)
+
+
+@pytest.mark.parametrize(
+    ("loss", "preds", "targets", "message"),
+    [
+        (sigmoid_focal, [0.0, 1.0], [1.0], r"differ in shape: \(2,\) vs \(1,\)"),
+        (softmax_focal, [[0.5, 0.5]], [0, 1], r"inconsistent numbers of rows .*: \[1, 2\]"),
+        (poly1, [[0.0, 0.0]], [[1.0, 0.0, 0.0]], r"differ in shape: \(1, 2\) vs \(1, 3\)"),
+        (hinge, [[0.0, 1.0]], [[1.0]], r"differ in shape: \(1, 2\) vs \(1, 1\)"),
+        (squared_hinge, [0.0, 1.0], [1.0, 1.0, 1.0], r"differ in shape: \(2,\) vs \(3,\)"),
+        (categorical_hinge, [[0.0, 0.0]], [0, 1], r"inconsistent numbers of rows .*: \[1, 2\]"),
+        (multi_margin, [[0.0, 0.0]], [0, 1], r"inconsistent numbers of rows .*: \[1, 2\]"),
+        (soft_margin, [0.0, 1.0], [1.0], r"differ in shape: \(2,\) vs \(1,\)"),
+        (
+            multilabel_soft_margin,
+            [[0.0, 0.0]],
+            [[1.0, 0.0, 1.0]],
+            r"differ in shape: \(1, 2\) vs \(1, 3\)",
+        ),
+        (brier, [0.5, 0.5], [1.0], r"differ in shape: \(2,\) vs \(1,\)"),
+        (sparsemax_loss, [[0.0, 0.0]], [0, 1], r"inconsistent numbers of rows .*: \[1, 2\]"),
+    ],
+    ids=lambda x: getattr(x, "name", None),
+)
+def test_shape_mismatch_names_both_shapes(loss, preds, targets, message):
+    with pytest.raises(InputError, match=message):
+        loss(preds, targets)
+
+
+@pytest.mark.parametrize("loss", NEW, ids=lambda loss: loss.name)
+def test_reductions_are_consistent(loss):
+    # mean·(its denominator) = sum = Σ of the none rows (times D for elementwise losses)
+    preds, targets, options = loss.example
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LossCliWarning)
+        rows = loss(preds, targets, reduction="none", **options)
+        total = loss(preds, targets, reduction="sum", **options)
+        mean = loss(preds, targets, reduction="mean", **options)
+    d = np.shape(preds)[1] if loss.elementwise and np.ndim(preds) == 2 else 1
+    assert np.shape(rows) == (len(preds),)
+    assert total == pytest.approx(rows.sum() * d, rel=1e-14)
+    assert mean == pytest.approx(rows.mean(), rel=1e-14)
