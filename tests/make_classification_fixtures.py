@@ -196,6 +196,31 @@ def sigmoid_focal_cases():
                         f"{red} (none: mean over the last axis)"
                     )
                     add(f"{key}-{red}", "sigmoid-focal", opts, red, z, y, v, g, h, call)
+    # saturated logits: optax's log-space focal weight vs losscli's q^γ with q = σ(∓z)
+    z = np.array([[-30.0, -5.0, 5.0, 30.0, 50.0], [40.0, -40.0, 0.0, 12.0, -12.0]])
+    y = np.array([[0.0, 1.0, 0.0, 1.0, 1.0], [0.0, 1.0, 0.5, 0.9, 0.1]])
+    for gamma in (2.0, 0.5):
+        for red in REDUCTIONS:
+
+            def rows(v, gamma=gamma):
+                loss = optax.losses.sigmoid_focal_loss(v, jnp.asarray(y), alpha=0.25, gamma=gamma)
+                return elementwise_rows_jax(loss)
+
+            v, g, h = jax_derivatives(rows, z, red, 5)
+            call = f"optax.losses.sigmoid_focal_loss(z, y, alpha=0.25, gamma={gamma}), {red}"
+            opts = {"alpha": 0.25, "gamma": gamma}
+            add(
+                f"sigmoid-focal-extreme-g{gamma}-{red}",
+                "sigmoid-focal",
+                opts,
+                red,
+                z,
+                y,
+                v,
+                g,
+                h,
+                call,
+            )
     # torchvision's formula, in torch (torchvision/ops/focal_loss.py, v0.20):
     #   p = sigmoid(inputs); ce = binary_cross_entropy_with_logits(inputs, targets, 'none')
     #   p_t = p*targets + (1-p)*(1-targets); loss = ce*((1-p_t)**gamma)
@@ -361,6 +386,17 @@ def hinge_cases():
                     call,
                     rtol=KERAS_MEAN_RTOL,
                 )
+    # at the margin y·x = 1, in float64 end to end (optax): −y/2 there
+    x = np.array([[1.0, -1.0, 0.5], [2.0, -1.0, 1.0]])
+    t = np.array([[1.0, -1.0, 1.0], [1.0, 1.0, 1.0]])
+    for red in REDUCTIONS:
+
+        def orows(v):
+            return elementwise_rows_jax(optax.losses.hinge_loss(v, jnp.asarray(t)))
+
+        v, g, h = jax_derivatives(orows, x, red, 3)
+        call = f"optax.losses.hinge_loss(x, y), at the margin, {red}"
+        add(f"hinge-optax-margin-{red}", "hinge", {}, red, x, t, v, g, h, call)
     # at the margin y·x = 1: jax's maximum splits the subgradient (½)
     x = np.array([[1.0, -1.0, 0.5], [2.0, -1.0, 1.0]])
     t = np.array([[1.0, 0.0, 1.0], [1.0, 1.0, 1.0]])
