@@ -56,6 +56,8 @@ _EXPORTS = {
     "top_rows": "losscli.report",
     "histogram": "losscli.report",
     "write_array": "losscli.io",
+    "evaluate": "losscli.engine",
+    "Report": "losscli.report",
     "InputError": "losscli.errors",
     "UsageError": "losscli.errors",
     "LossCliWarning": "losscli.errors",
@@ -97,6 +99,8 @@ __all__ = [
     "top_rows",
     "histogram",
     "write_array",
+    "evaluate",
+    "Report",
     "InputError",
     "UsageError",
     "LossCliWarning",
@@ -129,6 +133,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazily
+    from .engine import evaluate
     from .errors import InputError, LossCliWarning, UsageError
     from .gradcheck import CheckResult, gradcheck
     from .io import read_array, read_table, write_array
@@ -159,5 +164,5 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazi
         sparsemax_loss,
         squared_hinge,
     )
-    from .report import histogram, top_rows
+    from .report import Report, histogram, top_rows
     from .select import Inputs, read_inputs

@@ -1,5 +1,10 @@
 """``python -m losscli``."""
 
-from .cli import main
+import sys
+
+try:
+    from .cli import main
+except KeyboardInterrupt:  # Ctrl-C during start-up: the documented exit, no traceback
+    sys.exit(130)
 
 main()

@@ -9,6 +9,7 @@ Exit codes: 0 ok; 1 a gradient check failed; 2 bad usage or bad input; 3 interna
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import sys
@@ -106,6 +107,12 @@ class LossCliGroup(FastParams, TyperGroup):
             )
             rc = EXIT_INTERNAL
         if standalone_mode:
+            # The run is over (its output written, or removed): a Ctrl-C from now on would only
+            # interrupt the interpreter's shutdown, with a traceback from threading or atexit.
+            import signal
+
+            with contextlib.suppress(ValueError):  # not the main thread
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
             sys.exit(rc)
         return rc
 
@@ -333,9 +340,13 @@ _PIPELINE_HELP = {
     "every other column.",
     "id_col": "Column of row ids (text allowed), shown beside the row number in every per-row "
     "output.",
+    "weight_col": "Column of sample weights, with one file holding the columns (as "
+    "--sample-weights FILE).",
     "top": "Also list the K rows with the highest loss.",
     "hist": "Also show a histogram of the per-row losses.",
     "bins": "Bins of the histogram (implies --hist). Default: 10.",
+    "hist_range": "Fixed edges of the histogram, LO,HI (implies --hist; values outside count in "
+    "the end bins). Default: from a first pass, the least and greatest row loss.",
     "output": "Write the output to FILE instead of stdout (atomically; never over an input). "
     "Default format by extension: .json json, .csv csv, else plain.",
 }
@@ -358,9 +369,11 @@ def _pipeline_parameters() -> list[inspect.Parameter]:
         opt("pred_col", list[str] | None, "--pred-col", "--pred-cols", metavar="COL"),
         opt("target_col", list[str] | None, "--target-col", "--target-cols", metavar="COL"),
         opt("id_col", str | None, "--id-col", metavar="COL"),
+        opt("weight_col", str | None, "--weight-col", metavar="COL"),
         opt("top", int | None, "--top", metavar="K", min=1),
         opt("hist", bool, "--hist", default=False),
         opt("bins", int | None, "--bins", metavar="N", min=1, max=1000),
+        opt("hist_range", str | None, "--range", metavar="LO,HI"),
         opt("output", Path | None, "--output", "-o", metavar="FILE", dir_okay=False),
     ]
 
@@ -524,14 +537,22 @@ def _run(
     pred_col: list[str] | None = None,
     target_col: list[str] | None = None,
     id_col: str | None = None,
+    weight_col: str | None = None,
     top: int | None = None,
     hist: bool = False,
     bins: int | None = None,
+    hist_range: str | None = None,
     output: Path | None = None,
     **options: Any,
 ) -> None:
     fmt = fmt or _default_format(output)
+    bounds = _parse_range(hist_range)
     one_file = preds is not None and targets is None and bool(pred_col or target_col)
+    if weight_col is not None and not one_file:
+        raise UsageError(
+            "--weight-col takes a column of the one file holding predictions and targets "
+            "(PREDS alone with --pred-col/--target-col); with two files give --sample-weights"
+        )
     preds, targets = _resolve_inputs(loss, preds, targets, options, one_file)
     inputs = {"predictions": preds, "targets": targets}
     if sample_weights is not None:
@@ -548,7 +569,7 @@ def _run(
         "target_cols": target_col or (),
         "id_col": id_col,
         "top": top,
-        "bins": (bins or 10) if hist or bins else None,
+        "bins": (bins or 10) if hist or bins or hist_range else None,
     }
     protect = [p for p in inputs.values() if p != "-"]
     if output is not None:
@@ -560,10 +581,18 @@ def _run(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LossCliWarning)
         try:
-            report, written = _compute_or_stream(
+            from .engine import evaluate
+
+            report = evaluate(
                 loss,
-                inputs,
-                options,
+                preds,
+                None if one_file else targets,
+                pred_cols=selection["pred_cols"],
+                target_cols=selection["target_cols"],
+                id_col=id_col,
+                weight_col=weight_col,
+                sample_weights=sample_weights,
+                against=against,
                 reduction=reduction,
                 grad=grad,
                 grad_out=grad_out,
@@ -571,8 +600,12 @@ def _run(
                 eps=eps,
                 rtol=rtol,
                 atol=atol,
+                top=top,
+                bins=selection["bins"],
+                hist_range=bounds,
                 quiet=quiet,
-                **selection,
+                protect=protect,
+                **options,
             )
         except InputError as exc:
             raise _name_the_file(exc, inputs) from None
@@ -581,12 +614,7 @@ def _run(
                 if issubclass(w.category, LossCliWarning):
                     print(f"Warning: {_one_line(str(w.message))}", file=sys.stderr)
     if grad_out is not None:
-        if written is None:
-            from .io import write_array
-
-            write_array(grad_out, report.grad, protect=protect)
-            written = tuple(report.grad.shape)
-        print(f"Wrote the gradient {written} to {grad_out}", file=sys.stderr)
+        print(f"Wrote the gradient {report.grad_written} to {grad_out}", file=sys.stderr)
     if not grad:
         report.grad = None
     elif reduction == "none" and fmt in ("plain", "csv"):
@@ -619,6 +647,22 @@ def _run(
         raise typer.Exit(EXIT_CHECK_FAILED)
 
 
+def _parse_range(text: str | None) -> tuple[float, float] | None:
+    """``--range LO,HI`` as two finite numbers, LO < HI."""
+    if text is None:
+        return None
+    import math
+
+    parts = text.split(",")
+    try:
+        lo, hi = (float(p) for p in parts)
+    except ValueError:
+        lo = hi = math.nan
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise UsageError(f"--range takes LO,HI, two finite numbers with LO < HI, got {text!r}")
+    return lo, hi
+
+
 def _default_format(output: Path | None) -> str:
     """table on a terminal, plain otherwise; for --output, by the file's extension."""
     if output is None:
@@ -628,166 +672,6 @@ def _default_format(output: Path | None) -> str:
 
 def _same_path(a: Path, b: Path) -> bool:
     return os.path.realpath(a) == os.path.realpath(b)
-
-
-def _compute_or_stream(loss, inputs, options, *, grad, grad_out, quiet, **kwargs):
-    """``(report, shape of the gradient already written to grad_out, or None)``: big files are
-    streamed (see losscli.stream), the rest computed in memory."""
-    want_grad = grad or grad_out is not None
-
-    def in_memory():
-        return _compute(loss, inputs, options, want_grad=want_grad, **kwargs)
-
-    from .stream import wants_stream
-
-    # Streaming covers the two-file, row-separable case; sample weights, --against and losses
-    # with a final transform (rmse) are computed in memory.
-    streamable = (
-        set(inputs) == {"predictions", "targets"} and loss.separable and (loss.transform is None)
-    )
-    # So are column selection, ids, --top and --hist (losscli.select reads whole files).
-    pipeline = ("one_file", "pred_cols", "target_cols", "id_col", "top", "bins")
-    streamable = streamable and not any(kwargs.get(k) for k in pipeline)
-    if not (streamable and wants_stream(inputs)):
-        return in_memory(), None
-    from .stream import compute
-
-    return compute(
-        loss,
-        inputs,
-        options,
-        grad=grad,
-        grad_out=grad_out,
-        quiet=quiet,
-        in_memory=in_memory,
-        **{k: v for k, v in kwargs.items() if k not in pipeline},
-    )
-
-
-def _compute(
-    loss,
-    inputs,
-    options,
-    *,
-    reduction,
-    want_grad,
-    check,
-    eps,
-    rtol,
-    atol,
-    one_file=False,
-    pred_cols=(),
-    target_cols=(),
-    id_col=None,
-    top=None,
-    bins=None,
-):
-    from .gradcheck import gradcheck
-    from .io import read_array
-    from .render import Report
-    from .select import read_inputs
-
-    data = read_inputs(
-        inputs["predictions"],
-        None if one_file else inputs["targets"],
-        pred_cols=pred_cols,
-        target_cols=target_cols,
-        id_col=id_col,
-    )
-    s = None
-    if "sample weights" in inputs:
-        s = read_array(inputs["sample weights"], role="sample weights")
-    prepared = loss.prepare_inputs(data.predictions, data.targets, **options)
-    yours = inputs.get("gradient")
-    if want_grad or check or yours:
-        value, gradient = loss.reduce_both(prepared, reduction=reduction, sample_weights=s)
-    else:
-        value, gradient = loss.reduce_values(prepared, reduction=reduction, sample_weights=s), None
-    _warn_if_overflowed(value, gradient)
-    result = None
-    if check:
-        result = gradcheck(
-            loss,
-            None,
-            None,
-            reduction=reduction,
-            eps=eps,
-            rtol=rtol,
-            atol=atol,
-            analytic=gradient,
-            prepared=prepared,
-            sample_weights=s,
-        )
-    compared = None
-    if yours is not None:
-        from .against import compare_gradient
-
-        compared = compare_gradient(
-            loss,
-            prepared,
-            read_array(yours, role="gradient"),
-            reduction=reduction,
-            sample_weights=s,
-            eps=eps,
-            rtol=rtol,
-            atol=atol,
-            analytic=gradient,
-        )
-    return Report(
-        loss=loss.name,
-        title=loss.summary,
-        reduction=reduction,
-        shape=tuple(int(n) for n in prepared.predictions.shape),
-        value=value,
-        grad=gradient,
-        check=result,
-        against=compared,
-        inputs=inputs,
-        details=prepared.describe,
-        ids=data.ids,
-        columns=data.columns,
-        **_per_row_reports(loss, prepared, value, reduction, s, top, bins),
-    )
-
-
-def _per_row_reports(loss, prepared, value, reduction, s, top, bins) -> dict[str, Any]:
-    """--top and --hist, from the loss of each row: the values --reduction none prints."""
-    from .report import histogram, top_rows
-
-    reports: dict[str, Any] = {}
-    if top is None and bins is None:
-        return reports
-    rows = (
-        value
-        if reduction == "none"
-        else loss.reduce_values(prepared, reduction="none", sample_weights=s)
-    )
-    if top is not None:
-        element = (
-            loss.values(prepared.predictions, prepared.targets, **prepared.options)
-            if loss.elementwise
-            else None
-        )
-        reports["top"] = top_rows(
-            rows, prepared.predictions, prepared.targets, top, element_losses=element
-        )
-    if bins is not None:
-        reports["hist"] = histogram(rows, bins)
-    return reports
-
-
-def _warn_if_overflowed(value, gradient) -> None:
-    """Finite inputs can still give inf (e.g. (1e200)² in float64): say so, do not hide it."""
-    import numpy as np
-
-    for what, array in (("loss", value), ("gradient", gradient)):
-        if array is not None and np.isinf(array).any():
-            warnings.warn(
-                f"the {what} overflowed float64 to inf: the inputs are too large in magnitude; "
-                "rescale them",
-                LossCliWarning,
-                stacklevel=2,
-            )
 
 
 # --------------------------------------------------------------------------- list, explain

@@ -26,21 +26,25 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from .errors import InputError
-from .io import (
-    _NUMBER,
-    _SEPARATORS,
-    _clean,
-    _error,
-    _open,
-    _plural,
-    _read_npy,
-    _read_stdin,
-    _rows,
-    open_decompressed,
-    split_extension,
-)
+from .io import NUMBER as _NUMBER
+from .io import SEPARATORS as _SEPARATORS
+from .io import clean_cell as _clean
+from .io import csv_rows as _rows
+from .io import input_error as _error
+from .io import open_decompressed, split_extension
+from .io import open_input as _open
+from .io import plural as _plural
+from .io import read_npy as _read_npy
+from .io import read_stdin as _read_stdin
 
-__all__ = ["Frame", "read_frame", "PARQUET_EXTENSIONS", "PARQUET_MAGIC", "read_parquet_array"]
+__all__ = [
+    "Frame",
+    "frame_header",
+    "read_frame",
+    "PARQUET_EXTENSIONS",
+    "PARQUET_MAGIC",
+    "read_parquet_array",
+]
 
 PARQUET_EXTENSIONS = (".parquet", ".pq")
 PARQUET_MAGIC = b"PAR1"
@@ -187,6 +191,9 @@ def _frame_header(first: list[str], second: list[str] | None) -> bool:
     return kinds != [_is_number(c) for c in second]
 
 
+frame_header = _frame_header  # public: the streamed table source decides the same way
+
+
 def _text_frame(raw: bytes, sep: str, display: str, role: str) -> _TextFrame:
     err = _error(role, display)
     try:
@@ -289,6 +296,11 @@ class _ArrayFrame(Frame):
 
     def _column_problem(self, j: int, quick: bool = False) -> str:
         return ""  # the NPY reader has already refused NaN, infinity and non-numeric dtypes
+
+
+def number_label(v: float) -> str:
+    """An id read as a number: ``17`` rather than ``17.0`` for whole numbers."""
+    return _number_label(v)
 
 
 def _number_label(v: float) -> str:

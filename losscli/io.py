@@ -633,3 +633,22 @@ def _umask() -> int:
     mask = os.umask(0o022)  # the only way to read the umask is to set it
     os.umask(mask)
     return mask
+
+
+# --------------------------------------------------------------------------- for the sources
+# The readers' building blocks, public for losscli.sources and losscli.frame (which read the
+# same files block by block or column by column), so no module imports another's private names.
+
+SEPARATORS = _SEPARATORS
+NUMBER = _NUMBER
+input_error = _error
+open_input = _open
+read_stdin = _read_stdin
+csv_rows = _rows
+clean_cell = _clean
+is_header_row = _is_header
+scan_csv = _scan
+raise_nonfinite = _raise_nonfinite
+read_npy = _read_npy
+plural = _plural
+write_text_rows = _write_text

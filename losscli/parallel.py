@@ -60,8 +60,19 @@ def map_row_blocks(
     if getattr(_in_worker, "active", False):  # nested: a pool thread must not wait on the pool
         return [work(b) for b in blocks]
     futures = [_executor().submit(_run_in_worker, work, b) for b in blocks[1:]]
-    first = work(blocks[0])  # the calling thread takes a block too
-    return [first, *(f.result() for f in futures)]
+    try:
+        first = work(blocks[0])  # the calling thread takes a block too
+        return [first, *(f.result() for f in futures)]
+    except BaseException:
+        # Interrupted (Ctrl-C) or failed: no worker may still be reading the caller's arrays
+        # (a memory map about to be closed) when this returns. Cancel what has not started,
+        # wait for what has (one block each, short).
+        from concurrent.futures import wait
+
+        for f in futures:
+            f.cancel()
+        wait(futures)
+        raise
 
 
 _in_worker = threading.local()
@@ -79,4 +90,9 @@ def _executor() -> Any:
             from concurrent.futures import ThreadPoolExecutor
 
             _pool = ThreadPoolExecutor(threads(), thread_name_prefix="losscli-rows")
+            # Idle workers never hold up interpreter shutdown: at exit, stop the pool without
+            # waiting for queued work (map_row_blocks has waited for its own blocks already).
+            import atexit
+
+            atexit.register(_pool.shutdown, wait=False, cancel_futures=True)
         return _pool

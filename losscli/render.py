@@ -8,45 +8,19 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
 from typing import IO, Any
 
 import numpy as np
 
 from .gradcheck import CheckResult
 from .io import format_float
-from .report import Histogram, TopRows
+from .report import Histogram, Report, TopRows
 
 __all__ = ["FORMATS", "Report", "render", "render_listing", "render_markdown", "SHOW_ROWS"]
 
 FORMATS = ("table", "plain", "json", "csv")
 SHOW_ROWS = 20  # rows of a gradient or check table shown to a person; the rest are counted
 SHOW_COLS = 10
-
-
-@dataclass
-class Report:
-    """Everything one run computed, in the order it is shown."""
-
-    loss: str
-    title: str
-    reduction: str
-    shape: tuple[int, ...]
-    value: float | np.ndarray
-    grad: np.ndarray | None = None
-    check: CheckResult | None = None
-    check_title: str = "Gradient check"
-    against: Any = None  # an against.AgainstResult: the user's gradient compared with ours
-    inputs: dict[str, str] = field(default_factory=dict)
-    details: dict[str, Any] = field(default_factory=dict)
-    ids: list[str] | None = None  # --id-col: one label per row, shown beside the row number
-    columns: dict[str, Any] | None = None  # which columns were read (--pred-col, ...)
-    top: TopRows | None = None  # --top K
-    hist: Histogram | None = None  # --hist
-
-    @property
-    def grad_of(self) -> str:
-        return "row" if self.reduction == "none" else "reduced"
 
 
 def render(report: Report, fmt: str, out: IO[str]) -> None:
@@ -233,7 +207,7 @@ def _json(report: Report, out: IO[str]) -> None:
         "shape": list(report.shape),
         "value": _json_array(value) if isinstance(value, np.ndarray) else _json_number(value),
     }
-    if report.ids is not None:
+    if isinstance(report.ids, list):  # a streamed run keeps only the top rows' ids (a dict)
         doc["ids"] = report.ids
     if report.grad is not None:
         doc["grad"] = _json_array(report.grad)

@@ -6,12 +6,13 @@ Pure functions of arrays; :mod:`losscli.render` draws what they return.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["TopRows", "Histogram", "top_rows", "histogram"]
+__all__ = ["Report", "TopRows", "Histogram", "top_rows", "histogram"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -123,3 +124,29 @@ def histogram(row_losses: ArrayLike, bins: int = 10) -> Histogram:
     index = np.clip(np.searchsorted(edges, finite, side="right") - 1, 0, bins - 1)
     counts = np.bincount(index, minlength=bins).astype(np.int64)
     return Histogram(edges, counts, nonfinite)
+
+
+@dataclass
+class Report:
+    """Everything one run computed, in the order it is shown."""
+
+    loss: str
+    title: str
+    reduction: str
+    shape: tuple[int, ...]
+    value: float | np.ndarray
+    grad: np.ndarray | None = None
+    check: Any = None  # a gradcheck.CheckResult (or a streamed check with its figures)
+    check_title: str = "Gradient check"
+    against: Any = None  # an against.AgainstResult: the user's gradient compared with ours
+    inputs: dict[str, str] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    ids: list[str] | None = None  # --id-col: one label per row, shown beside the row number
+    columns: dict[str, Any] | None = None  # which columns were read (--pred-col, ...)
+    top: TopRows | None = None  # --top K
+    hist: Histogram | None = None  # --hist
+    grad_written: tuple[int, ...] | None = None  # the gradient's shape, when written to a file
+
+    @property
+    def grad_of(self) -> str:
+        return "row" if self.reduction == "none" else "reduced"

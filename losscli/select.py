@@ -25,7 +25,7 @@ import numpy as np
 from .errors import UsageError
 from .frame import Frame, read_frame
 
-__all__ = ["Inputs", "read_inputs", "resolve_columns"]
+__all__ = ["Inputs", "Choice", "choose_columns", "read_inputs", "resolve_columns"]
 
 _PATTERN_CHARS = frozenset("*?[")
 _DIGITS = re.compile(r"[0-9]{1,9}")
@@ -45,6 +45,7 @@ class Inputs:
     targets: np.ndarray
     ids: list[str] | None = None
     columns: dict[str, Any] | None = None
+    weights: np.ndarray | None = None  # --weight-col: one sample weight per row
 
 
 def read_inputs(
@@ -54,6 +55,7 @@ def read_inputs(
     pred_cols: Sequence[str] = (),
     target_cols: Sequence[str] = (),
     id_col: str | None = None,
+    weight_col: str | None = None,
     stdin: BinaryIO | None = None,
 ) -> Inputs:
     """Read the predictions and targets, from two files or from the columns of one.
@@ -71,7 +73,16 @@ def read_inputs(
                 "with one file, say which columns are which: --pred-col and/or --target-col"
             )
         return _one_file(
-            read_frame(predictions, role="predictions", stdin=stdin), pred_cols, target_cols, id_col
+            read_frame(predictions, role="predictions", stdin=stdin),
+            pred_cols,
+            target_cols,
+            id_col,
+            weight_col,
+        )
+    if weight_col is not None:
+        raise UsageError(
+            "--weight-col takes a column of the one file holding predictions and targets; "
+            "with two files give --sample-weights FILE"
         )
     if not (pred_cols or target_cols or id_col):
         from .io import read_array
@@ -174,8 +185,34 @@ def _id_column(frame: Frame, id_col: str, *, required: bool) -> int | None:
 # --------------------------------------------------------------------------- modes
 
 
-def _one_file(frame: Frame, pred_cols, target_cols, id_col) -> Inputs:
+@dataclass(frozen=True)
+class Choice:
+    """The columns one file's options pick (0-based): predictions, targets, the id column and
+    the sample-weight column; ``hints`` say how to pick a side that was defaulted."""
+
+    predictions: list[int]
+    targets: list[int]
+    id: int | None = None
+    weight: int | None = None
+    hints: tuple[str, str] = ("", "")
+
+
+def choose_columns(
+    frame: Frame,
+    pred_cols: Sequence[str] = (),
+    target_cols: Sequence[str] = (),
+    id_col: str | None = None,
+    weight_col: str | None = None,
+) -> Choice:
+    """Which columns of one file are which (``frame`` needs only its names and width): a side
+    not given takes every other column, the id and weight columns aside."""
     id_j = None if id_col is None else _id_column(frame, id_col, required=True)
+    w_j = None
+    if weight_col is not None:
+        w_j = resolve_columns(frame, [weight_col], option="--weight-col")
+        if len(w_j) != 1:
+            raise UsageError(f"--weight-col takes one column, {weight_col!r} names {len(w_j)}")
+        w_j = w_j[0]
     p_idx = resolve_columns(frame, pred_cols, option="--pred-col") if pred_cols else None
     t_idx = resolve_columns(frame, target_cols, option="--target-col") if target_cols else None
     if p_idx and t_idx:
@@ -184,19 +221,46 @@ def _one_file(frame: Frame, pred_cols, target_cols, id_col) -> Inputs:
             raise frame.error(
                 f"{frame.describe(both[0])} is selected by both --pred-col and --target-col"
             )
-    for option, idx in (("--pred-col", p_idx), ("--target-col", t_idx)):
-        if id_j is not None and idx and id_j in idx:
-            raise frame.error(f"{frame.describe(id_j)} is the --id-col; it cannot be in {option}")
-    taken = set(p_idx or ()) | set(t_idx or ()) | ({id_j} if id_j is not None else set())
+    for special, name in ((id_j, "--id-col"), (w_j, "--weight-col")):
+        for option, idx in (("--pred-col", p_idx), ("--target-col", t_idx)):
+            if special is not None and idx and special in idx:
+                raise frame.error(
+                    f"{frame.describe(special)} is the {name}; it cannot be in {option}"
+                )
+    if id_j is not None and id_j == w_j:
+        raise frame.error(f"{frame.describe(id_j)} is the --id-col; it cannot be the --weight-col")
+    taken = set(p_idx or ()) | set(t_idx or ()) | {j for j in (id_j, w_j) if j is not None}
     rest = [j for j in range(frame.width) if j not in taken]
-    p = _side(frame, p_idx, rest, "predictions", "--pred-col")
-    t = _side(frame, t_idx, rest, "targets", "--target-col")
+    sides, hints = [], []
+    for idx, role, option in (
+        (p_idx, "predictions", "--pred-col"),
+        (t_idx, "targets", "--target-col"),
+    ):
+        idx, hint = _or_rest(frame, idx, rest, role, option)
+        sides.append(idx)
+        hints.append(hint)
+    return Choice(sides[0], sides[1], id_j, w_j, (hints[0], hints[1]))
+
+
+def _one_file(frame: Frame, pred_cols, target_cols, id_col, weight_col=None) -> Inputs:
+    choice = choose_columns(frame, pred_cols, target_cols, id_col, weight_col)
+    p = _numeric(frame, choice.predictions, "predictions", choice.hints[0])
+    t = _numeric(frame, choice.targets, "targets", choice.hints[1])
+    weights = None
+    if choice.weight is not None:
+        weights = frame.numeric([choice.weight], role="sample weights")[:, 0]
     return Inputs(
-        p[0],
-        t[0],
-        None if id_j is None else frame.labels(id_j),
-        _columns(frame, p[1], frame, t[1], frame, id_j),
+        p,
+        t,
+        None if choice.id is None else frame.labels(choice.id),
+        _columns(frame, choice.predictions, frame, choice.targets, frame, choice.id),
+        weights,
     )
+
+
+def _numeric(frame: Frame, idx: list[int], role: str, hint: str) -> np.ndarray:
+    data = frame.numeric(idx, role=role, hint=hint)
+    return data[:, 0] if data.shape[1] == 1 else data
 
 
 def _two_files(pf: Frame, tf: Frame, pred_cols, target_cols, id_col) -> Inputs:
@@ -232,17 +296,22 @@ def _two_files(pf: Frame, tf: Frame, pred_cols, target_cols, id_col) -> Inputs:
     return Inputs(p, t, ids, _columns(pf, p_idx, tf, t_idx, id_frame, id_j))
 
 
+def _or_rest(
+    frame: Frame, idx: list[int] | None, rest: list[int], role: str, option: str
+) -> tuple[list[int], str]:
+    """``(idx, "")``, or the remaining columns and a hint when the side was not chosen."""
+    if idx is not None:
+        return idx, ""
+    if not rest:
+        raise frame.error(f"no columns are left for the {role}; select them with {option}", role)
+    return rest, f"; select the {role[:-1]} columns with {option}"
+
+
 def _side(
     frame: Frame, idx: list[int] | None, rest: list[int], role: str, option: str
 ) -> tuple[np.ndarray, list[int]]:
     """The chosen columns of one side (``rest`` when none were chosen) as a vector or matrix."""
-    hint = ""
-    if idx is None:
-        if not rest:
-            raise frame.error(
-                f"no columns are left for the {role}; select them with {option}", role
-            )
-        idx, hint = rest, f"; select the {role[:-1]} columns with {option}"
+    idx, hint = _or_rest(frame, idx, rest, role, option)
     data = frame.numeric(idx, role=role, hint=hint)
     return (data[:, 0] if data.shape[1] == 1 else data), idx
 

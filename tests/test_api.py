@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
         "losscli.report",
         "losscli.select",
         "losscli.io",
+        "losscli.engine",
+        "losscli.states",
     ],
 )
 def test_docstring_examples_run(module):

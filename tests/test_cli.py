@@ -385,12 +385,12 @@ def test_broken_pipe_is_quiet(tmp_path):
 
 
 def test_internal_errors_are_one_line(monkeypatch, files):
-    import losscli.cli as cli
+    import losscli.engine as engine
 
     def boom(*args, **kwargs):
         raise RuntimeError("kaboom")
 
-    monkeypatch.setattr(cli, "_compute", boom)
+    monkeypatch.setattr(engine, "evaluate", boom)
     r = run("mse", str(files / "p.csv"), str(files / "t.csv"))
     assert r.exit_code == 3
     assert r.stderr == (

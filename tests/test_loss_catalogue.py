@@ -245,10 +245,16 @@ def test_class_weights_from_text_or_file(tmp_path):
     (tmp_path / "w.csv").write_text("1\n2\n3\n")
     y = [1, 0, 2]
     expected = cross_entropy(Z, y, logits=True, class_weights=[1.0, 2.0, 3.0], reduction="none")
-    for given in ("1,2,3", " 1, 2 ,3", str(tmp_path / "w.csv")):
+    for given in ("1,2,3", " 1, 2 ,3"):
         np.testing.assert_array_equal(
             cross_entropy(Z, y, logits=True, class_weights=given, reduction="none"), expected
         )
+    # A file of weights is read by the engine (losses know nothing of files).
+    from losscli.engine import evaluate
+
+    for given in ("1,2,3", str(tmp_path / "w.csv")):
+        report = evaluate(cross_entropy, Z, y, logits=True, class_weights=given, reduction="none")
+        np.testing.assert_array_equal(report.value, expected)
 
 
 @pytest.mark.parametrize(

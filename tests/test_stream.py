@@ -1,7 +1,8 @@
-"""Streaming (losscli.stream): chunked and in-memory paths agree, memory stays bounded.
+"""Streaming (losscli.sources + losscli.engine): streamed and in-memory runs agree, memory
+stays bounded.
 
-Big-file behaviour is tested on small files with small chunks (``CHUNK_ELEMENTS``), never on
-gigabytes. ``STREAM_MIN_BYTES = 0`` makes every two-file run stream.
+Big-file behaviour is tested on small files with small blocks (``CHUNK_ELEMENTS``), never on
+gigabytes. ``STREAM_BYTES = 0`` makes every two-file run stream.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import losscli.stream as stream
+import losscli.engine as engine
+import losscli.sources as sources
 from losscli.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,16 +35,16 @@ def run(*args: str):
 def streamed(monkeypatch):
     """Return a function that runs the CLI streamed with ``chunk`` elements per chunk."""
 
-    def invoke(*args: str, chunk: int = 7, in_memory_max: int | None = None):
-        monkeypatch.setattr(stream, "STREAM_MIN_BYTES", 0)
-        monkeypatch.setattr(stream, "CHUNK_ELEMENTS", chunk)
-        if in_memory_max is not None:
-            monkeypatch.setattr(stream, "IN_MEMORY_MAX_BYTES", in_memory_max)
+    def invoke(*args: str, chunk: int = 7):
+        monkeypatch.setattr(sources, "STREAM_BYTES", 0)
+        monkeypatch.setattr(sources, "CHUNK_ELEMENTS", chunk)
         calls = []
-        real = stream._compute
-        monkeypatch.setattr(stream, "_compute", lambda *a, **k: calls.append(1) or real(*a, **k))
+        real = engine._Run.streamed
+        monkeypatch.setattr(
+            engine._Run, "streamed", lambda *a, **k: calls.append(1) or real(*a, **k)
+        )
         result = run(*args)
-        monkeypatch.setattr(stream, "STREAM_MIN_BYTES", 1 << 62)
+        monkeypatch.setattr(sources, "STREAM_BYTES", 1 << 62)
         result.streamed = bool(calls)
         return result
 
@@ -153,8 +155,7 @@ def test_grad_out_of_npy_inputs_is_scaled_as_written(data, streamed, tmp_path):
         ("p.csv", "wide.csv"),
     ],
 )
-@pytest.mark.parametrize("in_memory_max", [None, 0])  # 0: the messages of the streamed pass
-def test_errors_are_the_in_memory_errors(data, streamed, files, in_memory_max):
+def test_errors_are_the_in_memory_errors(data, streamed, files):
     p = np.load(data / "p.npy")
     np.savetxt(data / "short.csv", p[:-1], delimiter=",")
     np.savetxt(data / "wide.csv", np.hstack([p, p]), delimiter=",")
@@ -175,7 +176,7 @@ def test_errors_are_the_in_memory_errors(data, streamed, files, in_memory_max):
     np.save(data / "inf.npy", bad)
     args = ["mse", str(data / files[0]), str(data / files[1])]
     expected = in_memory(*args)
-    got = streamed(*args, chunk=5, in_memory_max=in_memory_max)
+    got = streamed(*args, chunk=5)
     assert expected.exit_code == 2 and expected.stderr.startswith("Error: ")
     assert (got.exit_code, got.stdout, got.stderr) == (2, "", expected.stderr)
 
@@ -233,18 +234,15 @@ ODD_CSV = {  # read streamed exactly as in memory, by pyarrow and by pandas (or 
 }
 
 
-@pytest.mark.parametrize("in_memory_max", [None, 0])
 @pytest.mark.parametrize("pyarrow", [True, False])
 @pytest.mark.parametrize("name", ODD_CSV)
-def test_odd_csv_streamed_as_in_memory(
-    tmp_path, streamed, monkeypatch, name, pyarrow, in_memory_max
-):
-    monkeypatch.setattr(stream, "USE_PYARROW", pyarrow)
+def test_odd_csv_streamed_as_in_memory(tmp_path, streamed, monkeypatch, name, pyarrow):
+    monkeypatch.setattr(sources, "USE_PYARROW", pyarrow)
     (tmp_path / name).write_text(ODD_CSV[name], newline="")
     (tmp_path / "t.csv").write_text("5,6\n7,8.5\n")
     args = ["mse", str(tmp_path / name), str(tmp_path / "t.csv"), "-r", "sum", "-g"]
     expected = in_memory(*args)
-    got = streamed(*args, chunk=1, in_memory_max=in_memory_max)
+    got = streamed(*args, chunk=1)
     assert (got.exit_code, got.stdout, got.stderr) == (
         expected.exit_code,
         expected.stdout,
@@ -255,10 +253,10 @@ def test_odd_csv_streamed_as_in_memory(
 def test_plain_csv_is_read_by_pyarrow_without_pandas(data, tmp_path):
     pytest.importorskip("pyarrow")
     code = (
-        "import sys, losscli.stream as s\n"
-        "s.STREAM_MIN_BYTES = 0\n"
+        "import sys, losscli.sources as s\n"
+        "s.STREAM_BYTES = 0\n"
         "scans = []\n"
-        "s._CsvSource._scan_chunks = lambda *a: scans.append(1)\n"
+        "s.CsvSource._scan_chunks = lambda *a: scans.append(1)\n"
         "from losscli.cli import main\n"
         f"sys.argv = ['losscli', 'mse', {str(data / 'p.csv')!r}, {str(data / 't.tsv')!r}]\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
@@ -277,13 +275,13 @@ def test_ce_index_error_names_the_row_in_the_file(data, streamed):
     np.save(data / "y9.npy", y)
     args = ["ce", str(data / "z.npy"), str(data / "y9.npy"), "--logits"]
     expected = in_memory(*args)
-    got = streamed(*args, chunk=10, in_memory_max=0)
+    got = streamed(*args, chunk=10)
     assert "at (row 47)" in expected.stderr
     assert (got.exit_code, got.stderr) == (2, expected.stderr)
 
 
 def test_gradient_on_stdout_too_big_points_to_grad_out(data, streamed, monkeypatch):
-    monkeypatch.setattr(stream, "WHOLE_ARRAY_MAX_BYTES", 100)
+    monkeypatch.setattr(engine, "WHOLE_ARRAY_MAX_BYTES", 100)
     r = streamed("mse", str(data / "p.npy"), str(data / "t.npy"), "-g")
     assert r.exit_code == 2
     assert r.stderr.startswith("Error: the gradient of this streamed input has 309 values")
@@ -291,7 +289,7 @@ def test_gradient_on_stdout_too_big_points_to_grad_out(data, streamed, monkeypat
 
 
 def test_sampled_check_is_seeded_and_says_how_many(data, streamed, monkeypatch):
-    monkeypatch.setattr(stream, "CHECK_MAX_ELEMENTS", 100)
+    monkeypatch.setattr(engine, "CHECK_MAX_ELEMENTS", 100)
     args = ["ce", str(data / "z.npy"), str(data / "y.npy"), "--logits", "-c", "-f", "json"]
     first, second = streamed(*args, chunk=50), streamed(*args, chunk=50)
     check = json.loads(first.stdout)["check"]
@@ -314,8 +312,8 @@ def test_float32_inputs_are_accumulated_in_float64(tmp_path, monkeypatch):
     p = (rng.random(200_000) + 1).astype(np.float32)
     np.save(tmp_path / "p.npy", p)
     np.save(tmp_path / "t.npy", np.zeros_like(p))
-    monkeypatch.setattr(stream, "STREAM_MIN_BYTES", 0)
-    monkeypatch.setattr(stream, "CHUNK_ELEMENTS", 4096)
+    monkeypatch.setattr(sources, "STREAM_BYTES", 0)
+    monkeypatch.setattr(sources, "CHUNK_ELEMENTS", 4096)
     r = run("mse", str(tmp_path / "p.npy"), str(tmp_path / "t.npy"))
     exact = math.fsum(float(v) ** 2 for v in p.tolist()) / p.size
     assert abs(float(r.stdout) - exact) / exact < 1e-14

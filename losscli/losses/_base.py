@@ -138,21 +138,16 @@ def _type_name(kind: Any) -> str:
 
 
 def parse_numbers(text: str, *, role: str) -> np.ndarray:
-    """An option given as text: a comma list of numbers (``1,2.5,3``) or a file of them.
+    """An option given as text: a comma list of numbers (``1,2.5,3``).
 
-    Files are read with :func:`losscli.io.read_array` (CSV, TSV or NPY) and flattened.
+    A file of them (``weights.csv``) is read by the caller (:mod:`losscli.engine` reads an
+    option naming a file before the loss sees it): losses know nothing of files.
     """
     cells = [c.strip() for c in text.split(",")]
     try:
         return np.array([float(c) for c in cells], dtype=np.float64)
     except ValueError:
         pass
-    from pathlib import Path
-
-    if len(cells) == 1 and Path(text).is_file():
-        from ..io import read_array
-
-        return read_array(text, role=role).reshape(-1)
     raise InputError(
         f"{text!r} is neither a comma-separated list of numbers nor a file of them "
         "(e.g. 1,2.5,1 or weights.csv)",
@@ -397,17 +392,21 @@ class Loss:
         return self.scale_row_grad(self.row_grad(prepared), prepared, reduction, sample_weights)
 
     def reduce_both(
-        self, prepared: Prepared, *, reduction: str, sample_weights: Any = None
+        self, prepared: Prepared, *, reduction: str = "mean", sample_weights: Any = None
     ) -> tuple[float | np.ndarray, np.ndarray]:
         rows, row_grad = self.rows_and_row_grad(prepared)
         value = self._reduce_value(rows, prepared, reduction, sample_weights)
-        grad = self.scale_row_grad(row_grad, prepared, reduction, sample_weights)
-        if self.transform is not None:
-            # d f(u)/dx = f'(u)·du/dx, u being each row's value (none) or the reduced one.
-            s = self._sample_weights(sample_weights, prepared)
-            inner = rows if reduction == "none" else self._combine(rows, prepared, reduction, s)
-            factor = np.asarray(self.transform_grad(inner))
-            grad = grad * (factor[:, None] if factor.ndim == 1 and grad.ndim == 2 else factor)
+        s = self._sample_weights(sample_weights, prepared)
+        if reduction == "none":
+            grad = self.scale_row_grad(row_grad, prepared, reduction, sample_weights)
+            if self.transform is not None:
+                factor = np.asarray(self.transform_grad(rows))
+                grad = grad * (factor[:, None] if factor.ndim == 1 and grad.ndim == 2 else factor)
+            return value, grad
+        weighted = row_grad if s is None else row_grad * (s if row_grad.ndim == 1 else s[:, None])
+        total = float((rows if s is None else rows * s).sum())
+        denominator = self._denominator(prepared, reduction, s) if reduction != "sum" else 1.0
+        grad = self.finish_grad(weighted, reduction, total, denominator, self._row_size(prepared))
         return value, grad
 
     def scale_row_grad(
@@ -438,6 +437,41 @@ class Loss:
             warn("every row has zero weight (all targets ignored?); the mean is NaN")
             return float("nan")
         return total / denominator
+
+    def finish_value(
+        self, reduction: str, total: float, denominator: float, row_size: int
+    ) -> float:
+        """THE reduction of a run from its merged sums (``mean``, ``sum``, ``batchmean``):
+        :meth:`reduce_totals`, then the loss's ``transform`` (rmse's square root)."""
+        value = self.reduce_totals(reduction, total, denominator, row_size)
+        return value if self.transform is None else float(self.transform(value))
+
+    def finish_grad(
+        self,
+        weighted_row_grad: np.ndarray,
+        reduction: str,
+        total: float,
+        denominator: float,
+        row_size: int,
+        *,
+        in_place: bool = False,
+    ) -> np.ndarray:
+        """THE gradient step of every reduction but ``none``: rows' own gradients, times their
+        sample weights (``s·∂L_row``, any block of them), → the gradient of the reduced loss.
+
+        The same for one block or a whole file: divided by the merged denominator
+        (``mean``/``batchmean``), times D (``sum``), times ``transform'`` of the inner reduced
+        value (rmse). ``total`` and ``denominator`` are those of the whole run.
+        """
+        self._check_reduction(reduction)
+        grad = self.scale_by_reduction(
+            weighted_row_grad, reduction, denominator, row_size, in_place=in_place
+        )
+        if self.transform is not None and reduction != "none":
+            inner = self.reduce_totals(reduction, total, denominator, row_size)
+            factor = float(np.asarray(self.transform_grad(inner)))
+            grad = np.multiply(grad, factor, out=grad if in_place else None)
+        return grad
 
     def scale_by_reduction(
         self,
@@ -480,6 +514,20 @@ class Loss:
     def row_size(self, prepared: Prepared) -> int:
         """Elements averaged into one row's loss (D for elementwise losses on N × D, else 1)."""
         return self._row_size(prepared)
+
+    def check_reduction(self, reduction: str) -> None:
+        """Raise a UsageError unless this loss has ``reduction``."""
+        self._check_reduction(reduction)
+
+    def sample_weights_for(self, sample_weights: Any, prepared: Prepared) -> np.ndarray | None:
+        """``sample_weights`` checked against ``prepared`` (one non-negative value per row)."""
+        return self._sample_weights(sample_weights, prepared)
+
+    def weighted_denominator(
+        self, prepared: Prepared, reduction: str, sample_weights: np.ndarray | None
+    ) -> float:
+        """This block's part of the denominator with sample weights (1.0 for ``sum``)."""
+        return self._denominator(prepared, reduction, sample_weights) if reduction != "sum" else 1.0
 
     # ----------------------------------------------------------------- internals
 

@@ -233,8 +233,13 @@ def _check_label_smoothing(label_smoothing: float) -> float:
 
 
 def _check_ignore_index(ignore_index: Any) -> int:
-    if float(ignore_index) != int(ignore_index):
+    # An int is compared as an int: float(2**63 - 1) rounds up, so a float test would refuse a
+    # valid int64.
+    whole = isinstance(ignore_index, int | np.integer) and not isinstance(ignore_index, bool)
+    if not whole and float(ignore_index) != int(ignore_index):
         raise UsageError(f"--ignore-index must be a whole number, got {ignore_index!r}")
+    if not -(2**63) <= int(ignore_index) < 2**63:
+        raise UsageError(f"--ignore-index must fit in int64, got {ignore_index!r}")
     return int(ignore_index)
 
 

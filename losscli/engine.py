@@ -1,0 +1,925 @@
+"""The engine: every run is blocks of rows → partial states → merge → a :class:`Report`.
+
+A source (:mod:`losscli.sources`) yields blocks; :func:`partial` computes one block's state
+(:mod:`losscli.states`); the states merge; the report is a pure function of the merged
+state. A run in memory is the one-block case of the same code; a streamed run has many
+blocks; a Dask or Spark job calls :func:`partial` on its own partitions and merges::
+
+    >>> import numpy as np, losscli
+    >>> from losscli.engine import Block, partial
+    >>> p, t = np.array([1.0, 2.0, 3.0]), np.zeros(3)
+    >>> state = partial(losscli.mse, Block(p[:1], t[:1])).merge(
+    ...     partial(losscli.mse, Block(p[1:], t[1:], start=1)))
+    >>> state.value(losscli.mse, "mean"), state.rows
+    (4.666666666666667, 3)
+
+:func:`evaluate` is the entry point the command line and the Python API share.
+
+Gradients
+    Each block gives ``s·∂L_row`` (its rows' own gradients times their sample weights); the
+    gradient of the reduced loss is that times a factor known only from the merged state
+    (1/Σ weights for ``mean``/``batchmean``, D for ``sum``, rmse's chain rule), applied by
+    the one reduction step :meth:`Loss.finish_grad` — in memory to the whole array, streamed
+    by writing the rows to ``--grad-out`` and rescaling the file in one pass at the end.
+
+Whole-array output
+    A streamed gradient on stdout or ``--reduction none`` values are held in memory only up
+    to ``WHOLE_ARRAY_MAX_BYTES``; above it the run stops with an error pointing to
+    ``--grad-out``. A streamed ``--check`` is a second pass over all elements, or over a
+    seeded random sample of rows when there are more than ``CHECK_MAX_ELEMENTS``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import re
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from . import io as lio
+from . import sources as src
+from .errors import InputError, LossCliWarning, UsageError
+from .report import Report, top_rows
+from .sources import Block, Restart
+from .states import HistState, LossState, RangeState, TopState, histogram_edges
+
+__all__ = ["evaluate", "partial", "State", "Block", "ENGINES"]
+
+ENGINES = ("local",)
+WHOLE_ARRAY_MAX_BYTES = 64 << 20
+CHECK_MAX_ELEMENTS = 1 << 22
+_NPY_HEADER_BYTES = 128  # room for any shape; rewritten at the end
+
+
+@dataclass(frozen=True, eq=False)
+class State:
+    """What a block (or several merged) contributes: the loss sums and counts, and the top-K
+    rows when asked for. ``merge`` is associative; :meth:`value` finishes the reduction."""
+
+    loss: LossState
+    top: TopState | None = None
+
+    def merge(self, other: State) -> State:
+        top = self.top if other.top is None else other.top if self.top is None else None
+        if self.top is not None and other.top is not None:
+            top = self.top.merge(other.top)
+        return State(self.loss.merge(other.loss), top)
+
+    @property
+    def rows(self) -> int:
+        return self.loss.rows
+
+    def value(self, loss: Any, reduction: str) -> float:
+        """The reduced value of the rows merged so far (``mean``, ``sum``, ``batchmean``)."""
+        return self.loss.value(loss, reduction)
+
+
+def partial(
+    loss: Any,
+    block: Block,
+    *,
+    reduction: str = "mean",
+    top: int | None = None,
+    **options: Any,
+) -> State:
+    """The partial state of one block of rows: validate, compute the row losses, sum them.
+
+    Picklable arguments, no files: run it per partition in Dask/Spark/Ray and merge the
+    results with :meth:`State.merge` (in any grouping); ``state.value(loss, reduction)`` is
+    then the value of the whole input.
+    """
+    loss = _get_loss(loss)
+    loss.check_reduction(reduction)
+    prepared = loss.prepare_inputs(block.predictions, block.targets, **options)
+    s = loss.sample_weights_for(block.weights, prepared)
+    state, _, _ = _block_state(loss, prepared, s, reduction, False, top, block.start)
+    return state
+
+
+def _get_loss(loss: Any) -> Any:
+    if isinstance(loss, str):
+        from .losses import get_loss
+
+        try:
+            return get_loss(loss)
+        except KeyError as exc:
+            raise UsageError(exc.args[0]) from None
+    return loss
+
+
+def _block_state(
+    loss: Any,
+    prepared: Any,
+    s: np.ndarray | None,
+    reduction: str,
+    want_grad: bool,
+    top: int | None,
+    start: int,
+    *,
+    fused: bool = False,
+    ids: Any = None,
+) -> tuple[State, np.ndarray | None, np.ndarray | None]:
+    """``(state, s·∂L_row or None, row values or None)`` of one prepared block."""
+    rows = row_grad = None
+    total = None
+    if want_grad:
+        rows, row_grad = loss.rows_and_row_grad(prepared)
+    elif fused and s is None:
+        total = loss.row_total(prepared)
+    else:
+        rows = loss.row_values(prepared)
+    n = len(prepared.predictions)
+    if total is None:
+        total = float((rows if s is None else rows * s).sum())
+    denominator = loss.weighted_denominator(prepared, reduction, s) if reduction != "none" else n
+    width = None if prepared.predictions.ndim == 1 else int(prepared.predictions.shape[1])
+    state = LossState(
+        src_sum(total), src_sum(denominator), n, loss.row_size(prepared), width, prepared.describe
+    )
+    weighted = None
+    if row_grad is not None:
+        weighted = row_grad if s is None else row_grad * (s if row_grad.ndim == 1 else s[:, None])
+    top_state = None
+    if top is not None:
+        per_row = loss.reduce_values(prepared, reduction="none", sample_weights=s)
+        element = (
+            loss.values(prepared.predictions, prepared.targets, **prepared.options)
+            if loss.elementwise
+            else None
+        )
+        found = top_rows(
+            per_row, prepared.predictions, prepared.targets, top, element_losses=element
+        )
+        labels = None if ids is None else tuple(ids[int(i)] for i in found.rows)
+        top_state = TopState(top, found.rows + start, found.loss, found.fields, labels)
+    return State(state, top_state), weighted, rows
+
+
+def src_sum(x: float) -> Any:
+    from .states import ExactSum
+
+    return ExactSum.of(x)
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+def evaluate(
+    loss: Any,
+    predictions: Any = None,
+    targets: Any = None,
+    *,
+    pred_cols: Sequence[str] = (),
+    target_cols: Sequence[str] = (),
+    id_col: str | None = None,
+    weight_col: str | None = None,
+    sample_weights: Any = None,
+    against: Any = None,
+    reduction: str = "mean",
+    grad: bool = False,
+    grad_out: Any = None,
+    check: bool = False,
+    eps: float = 1e-6,
+    rtol: float = 1e-3,
+    atol: float = 1e-5,
+    top: int | None = None,
+    bins: int | None = None,
+    hist_range: tuple[float, float] | None = None,
+    engine: str = "local",
+    quiet: bool = True,
+    protect: Sequence[str] = (),
+    stdin: Any = None,
+    **loss_options: Any,
+) -> Report:
+    """Compute a loss over files or arrays: value, gradient, check, top rows, histogram.
+
+    ``predictions`` / ``targets``: paths (CSV, TSV, NPY, Parquet; ``-`` for stdin) or arrays.
+    With ``targets`` None, one file holds both and ``pred_cols`` / ``target_cols`` pick the
+    columns (names, patterns such as ``p_*``, or numbers from 1); ``id_col`` labels rows.
+    ``sample_weights``: a path or an array, one non-negative weight per row (or
+    ``weight_col``, a column of the one file). ``against``: a
+    gradient (path or array) to compare with losscli's. ``grad``: keep the gradient in the
+    report; ``grad_out``: write it to this .npy/.csv/.tsv file (atomically). ``check``:
+    finite differences. ``top``: the K rows with the highest loss. ``bins``: a histogram of
+    the row losses, between ``hist_range`` when given, else between the least and greatest.
+    Other keywords are the loss's own options (``logits=True``, ``class_weights=...``).
+
+    >>> import losscli
+    >>> r = losscli.evaluate("mse", [1.0, 2.0], [0.0, 0.0], grad=True)
+    >>> r.value, r.grad.tolist()
+    (2.5, [1.0, 2.0])
+    """
+    if engine not in ENGINES:
+        if engine == "dask":
+            raise UsageError("--engine dask is not available yet; use --engine local")
+        raise UsageError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    loss = _get_loss(loss)
+    loss.check_reduction(reduction)
+    if predictions is None:
+        raise UsageError("give the predictions (and the targets, or --pred-col/--target-col)")
+    options = _read_option_files(loss, loss_options, stdin)
+    merged = loss.resolve_options(**options)
+    inputs = src.open_inputs(
+        predictions,
+        targets,
+        pred_cols=pred_cols,
+        target_cols=target_cols,
+        id_col=id_col,
+        weight_col=weight_col,
+        sample_weights=sample_weights,
+        whole=against is not None,
+        stdin=stdin,
+    )
+    names = _input_names(predictions, targets, sample_weights, against)
+    try:
+        run = _Run(loss, inputs, merged, options, reduction, names)
+        common = {
+            "grad": grad, "grad_out": grad_out, "check": check, "eps": eps, "rtol": rtol,
+            "atol": atol, "top": top, "bins": bins, "hist_range": hist_range, "protect": protect,
+        }  # fmt: skip
+        if inputs.in_memory:
+            return run.in_memory(against=against, stdin=stdin, **common)
+        return run.streamed(quiet=quiet, **common)
+    finally:
+        inputs.close()
+
+
+def _input_names(predictions, targets, sample_weights, against) -> dict[str, str]:
+    names = {}
+    for role, x in (
+        ("predictions", predictions),
+        ("targets", predictions if targets is None else targets),
+        ("sample weights", sample_weights),
+        ("gradient", against),
+    ):
+        if isinstance(x, str | os.PathLike):
+            names[role] = os.fsdecode(x)
+    return names
+
+
+def _read_option_files(loss: Any, options: dict[str, Any], stdin: Any) -> dict[str, Any]:
+    """Options that take numbers may name a file of them (``--class-weights w.csv``): read it
+    here, so the loss gets an array and knows nothing of files."""
+    out = dict(options)
+    for param in loss.params:
+        value = out.get(param.name)
+        if param.parse is None or not isinstance(value, str) or "," in value:
+            continue
+        if os.path.isfile(value):
+            role = param.name.replace("_", " ")
+            out[param.name] = lio.read_array(value, role=role, stdin=stdin).reshape(-1)
+    return out
+
+
+def _warn_if_overflowed(value: Any, gradient: Any) -> None:
+    """Finite inputs can still give inf (e.g. (1e200)² in float64): say so, do not hide it."""
+    for what, array in (("loss", value), ("gradient", gradient)):
+        if array is not None and np.isinf(array).any():
+            warnings.warn(
+                f"the {what} overflowed float64 to inf: the inputs are too large in magnitude; "
+                "rescale them",
+                LossCliWarning,
+                stacklevel=3,
+            )
+
+
+class _Run:
+    def __init__(self, loss, inputs, merged, options, reduction, names) -> None:
+        self.loss, self.inputs, self.merged, self.options = loss, inputs, merged, options
+        self.reduction, self.names = reduction, names
+
+    def _report(self, state: State, value, gradient, **extra) -> Report:
+        loss = self.loss
+        return Report(
+            loss=loss.name,
+            title=loss.summary,
+            reduction=self.reduction,
+            shape=state.loss.shape,
+            value=value,
+            grad=gradient,
+            inputs=self.names,
+            details=state.loss.describe,
+            top=None if state.top is None else state.top.result(),
+            **extra,
+        )
+
+    # ----------------------------------------------------------------- in memory
+
+    def in_memory(
+        self,
+        *,
+        grad,
+        grad_out,
+        check,
+        against,
+        eps,
+        rtol,
+        atol,
+        top,
+        bins,
+        hist_range,
+        protect,
+        stdin,
+    ) -> Report:
+        loss, reduction = self.loss, self.reduction
+        whole = self.inputs.whole()
+        prepared = loss.prepare_inputs(whole.predictions, whole.targets, **self.options)
+        s = loss.sample_weights_for(whole.weights, prepared)
+        want_grad = grad or grad_out is not None or check or against is not None
+        blocks = list(_prepared_blocks(prepared, s, _block_rows(prepared)))
+        state = None
+        grads, rows = [], []
+        for start, part, sp in blocks:
+            b, g, r = _block_state(loss, part, sp, reduction, want_grad, top, start)
+            state = b if state is None else state.merge(b)
+            grads.append(g)
+            rows.append(r)
+        assert state is not None
+        value, gradient = self._finish(state, blocks, grads, rows, s)
+        _warn_if_overflowed(value, gradient)
+        result = compared = None
+        if check:
+            from .gradcheck import gradcheck
+
+            result = gradcheck(
+                loss,
+                None,
+                None,
+                reduction=reduction,
+                eps=eps,
+                rtol=rtol,
+                atol=atol,
+                analytic=gradient,
+                prepared=prepared,
+                sample_weights=s,
+            )
+        if against is not None:
+            from .against import compare_gradient
+
+            yours = against
+            if isinstance(against, str | os.PathLike):
+                yours = lio.read_array(against, role="gradient", stdin=stdin)
+            compared = compare_gradient(
+                loss,
+                prepared,
+                yours,
+                reduction=reduction,
+                sample_weights=s,
+                eps=eps,
+                rtol=rtol,
+                atol=atol,
+                analytic=gradient,
+            )
+        hist = None
+        if bins is not None:
+            hist = self._histogram(((p, sp) for _, p, sp in blocks), bins, hist_range, lambda: None)
+        written = None
+        if grad_out is not None:
+            with _writing():
+                lio.write_array(grad_out, gradient, protect=list(protect))
+            written = tuple(int(n) for n in gradient.shape)
+        return self._report(
+            state,
+            value,
+            gradient,
+            check=result,
+            against=compared,
+            ids=self.inputs.ids,
+            columns=self.inputs.columns,
+            hist=hist,
+            grad_written=written,
+        )
+
+    def _finish(self, state, blocks, grads, rows, s):
+        loss, reduction = self.loss, self.reduction
+        gradient = None
+        if reduction == "none":
+            value = (
+                np.concatenate(
+                    [
+                        loss.reduce_values(p, reduction="none", sample_weights=sp)
+                        for _, p, sp in blocks
+                    ]
+                )
+                if len(blocks) > 1
+                else loss.reduce_values(blocks[0][1], reduction="none", sample_weights=blocks[0][2])
+            )
+            if grads[0] is not None:
+                parts = [_none_grad(loss, g, r) for g, r in zip(grads, rows, strict=True)]
+                gradient = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            return value, gradient
+        value = state.value(loss, reduction)
+        if grads[0] is not None:
+            weighted = grads[0] if len(grads) == 1 else np.concatenate(grads)
+            total, denominator = float(state.loss.total), float(state.loss.denominator)
+            gradient = loss.finish_grad(
+                weighted, reduction, total, denominator, state.loss.row_size
+            )
+        return value, gradient
+
+    def _histogram(self, prepared_blocks, bins, hist_range, rewind) -> Any:
+        """Counts in fixed edges: from ``hist_range``, else from a first pass (the least and
+        greatest finite row loss) over the blocks, then a second to count."""
+        loss = self.loss
+        blocks = list(prepared_blocks) if hist_range is None else prepared_blocks
+
+        def row_losses(p, sp):
+            return np.asarray(loss.reduce_values(p, reduction="none", sample_weights=sp))
+
+        if hist_range is None:
+            span = RangeState()
+            for p, sp in blocks:
+                span = span.merge(RangeState.of(row_losses(p, sp)))
+            edges = histogram_edges(span.lo, span.hi, bins)
+        else:
+            edges = histogram_edges(float(hist_range[0]), float(hist_range[1]), bins)
+        counts = None
+        for p, sp in blocks:
+            h = HistState.of(row_losses(p, sp), edges)
+            counts = h if counts is None else counts.merge(h)
+        return counts.result()
+
+    # ----------------------------------------------------------------- streamed
+
+    def streamed(
+        self, *, grad, grad_out, check, eps, rtol, atol, top, bins, hist_range, quiet, protect
+    ) -> Report:
+        from .progress import Progress
+
+        loss, reduction, inputs = self.loss, self.reduction, self.inputs
+        while True:
+            try:
+                with Progress(inputs.nbytes, f"{loss.name}: reading", quiet=quiet) as bar:
+                    state, grads, values, written = self._pass(
+                        grad, grad_out, top, bar, list(protect)
+                    )
+                break
+            except Restart:
+                inputs.restart()
+        gradient = None
+        if reduction == "none":
+            value: Any = np.concatenate(values)
+            if grad:
+                gradient = np.concatenate(grads)
+        else:
+            value = state.value(loss, reduction)
+            if grad:
+                total, denominator = float(state.loss.total), float(state.loss.denominator)
+                gradient = loss.finish_grad(
+                    np.concatenate(grads),
+                    reduction,
+                    total,
+                    denominator,
+                    state.loss.row_size,
+                    in_place=True,
+                )
+        _warn_if_overflowed(value, gradient)
+        result = None
+        if check:
+            result = self._check_pass(state, eps=eps, rtol=rtol, atol=atol, quiet=quiet)
+        hist = None
+        if bins is not None:
+            hist = self._histogram(self._prepared_stream(), bins, hist_range, None)
+        return self._report(
+            state,
+            value,
+            gradient,
+            check=result,
+            hist=hist,
+            grad_written=written,
+            ids=self.ids,
+            columns=inputs.columns,
+        )
+
+    def _prepared_stream(self) -> Iterator[tuple[Any, Any]]:
+        """Each block prepared (a further pass over the files, after the first)."""
+        for block in self.inputs.blocks():
+            prepared = self.loss.prepare(block.predictions, block.targets, **self.merged)
+            yield prepared, block.weights
+
+    def _pass(self, grad, grad_out, top, progress, protect):
+        loss, reduction, inputs = self.loss, self.reduction, self.inputs
+        known = inputs.known_rows
+        if None not in known and len(set(known)) > 1:
+            self._wrong_rows(known)
+        weighted_rows = len(known) > 2
+        p_rows = known[0]
+        vector = inputs.vector
+        if grad and p_rows is not None:
+            _check_whole(p_rows * inputs.width, "the gradient")
+        if reduction == "none" and p_rows is not None:
+            _check_whole(p_rows, "the row values of --reduction none")
+        want_grad = grad or grad_out is not None
+        # A sum kernel that vouches for its inputs replaces the reader's check of every block:
+        # the inputs are checked only when a block's sum is not finite.
+        fused = (
+            loss.sum_kernel is not None and reduction != "none" and not want_grad and top is None
+        ) and not weighted_rows
+        inputs.set_deferred_check(fused)
+        # The gradient is scaled as it is written when the mean's denominator is the number of
+        # rows, known up front (NPY predictions, no row weights of any kind); else the rows
+        # are written unscaled and the file rescaled at the end (the one reduction step).
+        scale_now = loss.transform is None and (
+            reduction == "sum"
+            or (
+                reduction in ("mean", "batchmean")
+                and p_rows is not None
+                and loss.weights is None
+                and not weighted_rows
+            )
+        )
+        writer = None
+        if grad_out is not None:
+            with _writing():
+                writer = _GradFile(grad_out, 1 if vector else 2, protect)
+            if reduction != "none" and not scale_now:
+                writer.start_spool()
+        state: State | None = None
+        grads: list[np.ndarray] = []
+        values: list[np.ndarray] = []
+        all_ids: list[str] = []
+        self.ids = None
+        try:
+            for block in inputs.blocks():
+                prepared = self._prepare(block, first=state is None)
+                s = None
+                if block.weights is not None:
+                    s = loss.sample_weights_for(block.weights, prepared)
+                b, g, rows = _block_state(
+                    loss,
+                    prepared,
+                    s,
+                    reduction,
+                    want_grad,
+                    top,
+                    block.start,
+                    fused=fused,
+                    ids=block.ids,
+                )
+                if block.ids is not None and (reduction == "none" or grad):
+                    all_ids.extend(block.ids)
+                if fused and not math.isfinite(float(b.loss.total)):
+                    inputs.verify(block)  # else finite inputs overflowed: inf, as in memory
+                state = b if state is None else state.merge(b)
+                n = state.rows
+                if reduction == "none":
+                    values.append(loss.reduce_values(prepared, reduction="none", sample_weights=s))
+                    _check_whole(n, "the row values of --reduction none")
+                    if g is not None:
+                        g = _none_grad(loss, g, rows)
+                if g is not None:
+                    if grad:
+                        grads.append(g if writer is None else g.copy())
+                        _check_whole(n * (1 if g.ndim == 1 else g.shape[1]), "the gradient")
+                    if writer is not None:
+                        if scale_now:
+                            in_place = not grad and not (
+                                np.may_share_memory(g, block.predictions)
+                                or np.may_share_memory(g, block.targets)
+                            )
+                            denominator = float(p_rows) if reduction != "sum" else 1.0
+                            g = loss.finish_grad(
+                                g,
+                                reduction,
+                                0.0,
+                                denominator,
+                                b.loss.row_size,
+                                in_place=in_place,
+                            )
+                        writer.write(g)
+                progress.update(inputs.done)
+            counts = inputs.counts
+            if len(set(counts)) > 1:
+                self._wrong_rows(counts)
+            if state is None:
+                raise InputError("has no rows", role="predictions")
+            written = None
+            if writer is not None:
+                rescale = None
+                if reduction != "none" and not scale_now:
+                    total, denominator = float(state.loss.total), float(state.loss.denominator)
+                    row_size = state.loss.row_size
+
+                    def rescale(rows: np.ndarray) -> np.ndarray:
+                        return loss.finish_grad(rows, reduction, total, denominator, row_size)
+
+                with _writing():
+                    written = writer.finish(rescale)
+                writer = None
+            if all_ids:
+                self.ids = all_ids
+            elif state.top is not None and state.top.ids is not None:
+                self.ids = dict(zip(state.top.rows.tolist(), state.top.ids, strict=True))
+            return state, grads, values, written
+        finally:
+            if writer is not None:
+                writer.abort()
+
+    def _prepare(self, block: Block, first: bool) -> Any:
+        loss = self.loss
+        try:
+            if first:
+                return loss.prepare_inputs(block.predictions, block.targets, **self.options)
+            return loss.prepare(block.predictions, block.targets, **self.merged)
+        except InputError as e:
+            self.inputs.verify(block)
+            if first and block.origin is None:
+                counts = self.inputs.drain()
+                self._full_shapes(counts)
+            if block.origin is not None:  # a shard: its own name and row numbers
+                e.source = block.origin
+                raise _shift_rows(e, block.origin_start) from None
+            raise _shift_rows(e, block.start) from None
+
+    def _standins(self, counts: list[int]) -> list[np.ndarray]:
+        return [np.broadcast_to(np.float64(0.0), shape) for shape in self.inputs.shapes(counts)]
+
+    def _full_shapes(self, counts: list[int]) -> None:
+        """An error in the first block may be about shapes: word it with the full shapes."""
+        p, t = self._standins(counts)[:2]
+        self.loss.prepare_inputs(p, t, **self.options)
+
+    def _wrong_rows(self, counts: list[int]) -> None:
+        """Rows differ: let the loss's own validation word it, on stand-ins of full shapes."""
+        self._full_shapes(counts)
+        if len(counts) > 2 and counts[2] != counts[0]:
+            raise InputError(
+                f"sample weights have {counts[2]} values but the predictions have {counts[0]} rows",
+                role="sample weights",
+            )
+        raise InputError(f"found inconsistent numbers of rows (predictions, targets): {counts[:2]}")
+
+    def _check_pass(self, state: State, *, eps, rtol, atol, quiet):
+        """A second streamed pass: finite differences against the analytic gradient."""
+        from .gradcheck import compare, numeric_gradient
+        from .progress import Progress
+
+        loss, reduction = self.loss, self.reduction
+        elements = math.prod(state.loss.shape)
+        fraction = min(1.0, CHECK_MAX_ELEMENTS / elements)
+        rng = np.random.default_rng(0)
+        result = StreamedCheck(eps=eps, rtol=rtol, atol=atol)
+        if fraction < 1.0:
+            result.sampled_from = elements
+        total, denominator = float(state.loss.total), float(state.loss.denominator)
+        row_size = state.loss.row_size
+        vector = state.loss.width is None
+
+        # Finite differences of each row's own loss; the reduction's chain rule (rmse's outer
+        # square root of the merged mean included) is applied to both sides alike.
+        inner = loss
+        if loss.transform is not None:
+            inner = replace(loss, transform=None, transform_grad=None)
+
+        def scaled(g: np.ndarray, rows: np.ndarray) -> np.ndarray:
+            if reduction == "none":
+                return _none_grad(loss, g, rows)
+            return loss.finish_grad(g, reduction, total, denominator, row_size)
+
+        with Progress(self.inputs.nbytes, f"{loss.name}: checking", quiet=quiet) as bar:
+            for block in self.inputs.blocks():
+                p, t, w = block.predictions, block.targets, block.weights
+                index = np.arange(block.start, block.start + len(p))
+                if fraction < 1.0:
+                    keep = rng.random(len(p)) < fraction
+                    p, t, index = p[keep], t[keep], index[keep]
+                    w = None if w is None else w[keep]
+                    if not len(index):
+                        continue
+                prepared = loss.prepare(p, t, **self.merged)
+                rows, row_grad = loss.rows_and_row_grad(prepared)
+                numeric = numeric_gradient(inner, prepared, reduction="none", eps=eps)
+                if w is not None:
+                    row_grad = row_grad * (w if row_grad.ndim == 1 else w[:, None])
+                    numeric = numeric * (w if numeric.ndim == 1 else w[:, None])
+                chunk = compare(
+                    prepared.predictions,
+                    scaled(row_grad, rows),
+                    scaled(numeric, rows),
+                    eps=eps,
+                    rtol=rtol,
+                    atol=atol,
+                )
+                result.add(chunk, index, vector)
+                bar.update(self.inputs.done)
+        return result
+
+
+@contextlib.contextmanager
+def _writing() -> Iterator[None]:
+    """Errors writing an output are about the output, not about an input file."""
+    try:
+        yield
+    except InputError as e:
+        if e.role is None:
+            e.role = "output"
+        raise
+
+
+def _none_grad(loss: Any, weighted: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``--reduction none``: each row's own gradient (rmse: through its own square root)."""
+    if loss.transform is None:
+        return weighted
+    factor = np.asarray(loss.transform_grad(rows))
+    return weighted * (factor[:, None] if factor.ndim == 1 and weighted.ndim == 2 else factor)
+
+
+def _prepared_blocks(prepared: Any, s: Any, rows: int | None):
+    n = len(prepared.predictions)
+    if rows is None or rows >= n:
+        yield 0, prepared, s
+        return
+    for start in range(0, n, rows):
+        part = slice(start, start + rows)
+        block = prepared.take_rows(part)
+        if start:  # the facts (counts) are the whole input's, reported once
+            block = replace(block, describe={})
+        yield start, block, None if s is None else s[part]
+
+
+def _block_rows(prepared: Any) -> int | None:
+    """Rows per block of an input held in memory: one block unless ``MEMORY_BLOCK_ELEMENTS``
+    (``LOSSCLI_MEMORY_BLOCK_ELEMENTS``) says otherwise."""
+    elements = src.MEMORY_BLOCK_ELEMENTS
+    if not elements:
+        return None
+    width = 1 if prepared.predictions.ndim == 1 else prepared.predictions.shape[1]
+    return max(1, elements // width)
+
+
+_ROW = re.compile(r"(\(row |first: row |at row )(\d+)")
+
+
+def _shift_rows(error: InputError, offset: int) -> InputError:
+    """A block's message, its row numbers counted from the start of the file (the loss's
+    messages name rows as ``(row 3)`` / ``(row 3, col 1)``, see format_index)."""
+    if offset:
+        error.message = _ROW.sub(lambda m: f"{m[1]}{int(m[2]) + offset}", error.message)
+        error.args = (error.message,)
+    return error
+
+
+def _check_whole(elements: int, what: str) -> None:
+    if elements * 8 > WHOLE_ARRAY_MAX_BYTES:
+        limit = WHOLE_ARRAY_MAX_BYTES >> 20
+        raise UsageError(
+            f"{what} of this streamed input has {elements} values, more than losscli holds in "
+            f"memory for printing ({limit} MiB); write the gradient with --grad-out FILE.npy "
+            "and use --reduction mean or sum"
+        )
+
+
+# --------------------------------------------------------------------------- gradient file
+
+
+class _GradFile:
+    """``--grad-out`` written a chunk at a time: NPY (header first) or CSV/TSV rows."""
+
+    def __init__(self, path: Any, ndim: int, protect: list[str]) -> None:
+        self.path = path
+        self.ext, self.tmp, fd, self.err = lio.open_output(path, ndim, protect)
+        self.file = os.fdopen(fd, "w+b")
+        self.spool: str | None = None
+        self.rows = 0
+        self.tail: tuple[int, ...] = ()
+        self._pushed = 0  # bytes of the output handed to the kernel's writeback so far
+        if self.ext == ".npy":
+            self.file.write(b"\0" * _NPY_HEADER_BYTES)
+
+    def start_spool(self) -> None:
+        """Rows will come unscaled: keep them as raw float64 and write the file at the end."""
+        if self.ext != ".npy":
+            self.spool = self.tmp + ".spool"
+            self.file.close()
+            self.file = open(self.spool, "w+b")  # noqa: SIM115 - closed in finish/abort
+
+    def write(self, rows: np.ndarray) -> None:
+        self.tail = rows.shape[1:]
+        self.rows += len(rows)
+        if self.ext == ".npy" or self.spool is not None:
+            self.file.write(memoryview(np.ascontiguousarray(rows, dtype="<f8")).cast("B"))
+        else:
+            lio.write_text_rows(self.file, rows, "," if self.ext == ".csv" else "\t")
+        if self.spool is None:
+            self._push()
+
+    def _push(self) -> None:
+        """Start writing what is written so far to disk, while the rest is computed, so the
+        fsync at the end (lio.commit_output) has little left to wait for."""
+        end = self.file.tell()
+        if end - self._pushed >= src.RELEASE_BYTES and hasattr(os, "posix_fadvise"):
+            self.file.flush()
+            with contextlib.suppress(OSError):  # a hint: DONTNEED starts writeback of dirty pages
+                fd, start, size = self.file.fileno(), self._pushed, end - self._pushed
+                os.posix_fadvise(fd, start, size, os.POSIX_FADV_DONTNEED)
+            self._pushed = end
+
+    def finish(self, scale: Callable[[np.ndarray], np.ndarray] | None) -> tuple[int, ...]:
+        """Apply ``scale`` to the spooled rows (if any), finish the file and rename it."""
+        shape = (self.rows, *self.tail)
+        width = math.prod(self.tail) if self.tail else 1
+        step = max(1, (1 << 20) // max(width, 1))
+        self.file.flush()
+        if self.ext == ".npy":
+            if scale is not None:
+                data = np.memmap(self.file, "<f8", "r+", _NPY_HEADER_BYTES, (self.rows, width))
+                for start in range(0, self.rows, step):
+                    data[start : start + step] = scale(data[start : start + step])
+                del data  # no flush: the page cache is shared with the file object's writes
+            self.file.seek(0)
+            self.file.write(_npy_header(shape))
+        elif self.spool is not None:
+            data = np.memmap(self.spool, "<f8", "r", 0, (self.rows, width))
+            with open(self.tmp, "wb") as out:
+                for start in range(0, self.rows, step):
+                    block = np.array(data[start : start + step])
+                    lio.write_text_rows(out, scale(block) if scale else block, self.sep)
+            del data
+        self.file.close()
+        if self.spool is not None:
+            lio.discard_output(self.spool)
+        try:
+            lio.commit_output(self.tmp, self.path, self.err)
+        except OSError as e:
+            raise self.err(f"cannot write file ({e.strerror or e})") from e
+        return shape
+
+    @property
+    def sep(self) -> str:
+        return "," if self.ext == ".csv" else "\t"
+
+    def abort(self) -> None:
+        with contextlib.suppress(OSError):
+            self.file.close()
+        lio.discard_output(self.tmp)
+        if self.spool is not None:
+            lio.discard_output(self.spool)
+
+
+def _npy_header(shape: tuple[int, ...]) -> bytes:
+    # numpy's own layout (np.save), so the bytes are those of the in-memory path
+    body = f"{{'descr': '<f8', 'fortran_order': False, 'shape': {shape!r}, }}".encode("latin1")
+    pad = _NPY_HEADER_BYTES - 10 - len(body) - 1
+    size = (len(body) + pad + 1).to_bytes(2, "little")
+    return b"\x93NUMPY\x01\x00" + size + body + b" " * pad + b"\n"
+
+
+# --------------------------------------------------------------------------- the check
+
+
+class StreamedCheck:
+    """A gradient check done chunk by chunk: the figures of :class:`~losscli.gradcheck.
+    CheckResult`, with the per-element values kept only for the worst elements."""
+
+    def __init__(self, eps: float, rtol: float, atol: float, keep: int = 20) -> None:
+        self.eps, self.rtol, self.atol, self.keep = eps, rtol, atol, keep
+        self.checked = self.failed = 0
+        self.max_abs_err = self.max_rel_err = 0.0
+        self.sampled_from: int | None = None  # all elements, when only a sample was checked
+        self._worst: list[tuple[float, tuple[int, ...], tuple]] = []
+
+    def add(self, result: Any, rows: np.ndarray, vector: bool) -> None:
+        """Fold in a :class:`CheckResult` over the given rows (their indices in the file)."""
+        self.checked += result.checked
+        self.failed += result.failed
+        self.max_abs_err = max(self.max_abs_err, result.max_abs_err)
+        self.max_rel_err = max(self.max_rel_err, result.max_rel_err)
+        badness = np.nan_to_num(result.badness, nan=np.inf)
+        abs_err, rel_err, ok = result.abs_err, result.rel_err, result.ok
+        for idx in result.worst(self.keep):
+            where = (int(rows[idx[0]]),) + tuple(idx[1:])
+            where = where[:1] if vector else where
+            entry = (
+                result.inputs[idx],
+                result.analytic[idx],
+                result.numeric[idx],
+                abs_err[idx],
+                rel_err[idx],
+                ok[idx],
+            )
+            self._worst.append((float(badness[idx]), where, entry))
+        self._worst.sort(key=lambda item: -item[0])
+        del self._worst[self.keep :]
+
+    @property
+    def passed(self) -> bool:
+        return self.failed == 0
+
+    def worst(self, k: int) -> list[tuple[int, ...]]:
+        return [where for _, where, _ in self._worst[:k]]
+
+    def _field(self, i: int) -> dict:
+        return {where: entry[i] for _, where, entry in self._worst}
+
+    inputs = property(lambda self: self._field(0))
+    analytic = property(lambda self: self._field(1))
+    numeric = property(lambda self: self._field(2))
+    abs_err = property(lambda self: self._field(3))
+    rel_err = property(lambda self: self._field(4))
+    ok = property(lambda self: self._field(5))

@@ -1,0 +1,1130 @@
+"""Sources: where the rows come from. A source yields blocks of rows and knows nothing of
+losses.
+
+:func:`open_inputs` is what the engine calls. It returns an :class:`Inputs` whose
+:meth:`~Inputs.blocks` yields :class:`Block` values (predictions, targets, sample weights, ids,
+and the row number of the block's first row), in file order.
+
+Reading
+    NPY through a read-only memory map: rows are taken a block at a time (float32 and integer
+    types cast to float64 a block at a time) and the pages behind are released with
+    ``madvise(MADV_DONTNEED)``, so resident memory stays near ``2 × RELEASE_BYTES`` per file.
+    CSV/TSV (plain or .gz/.bz2/.xz/.zst) through pyarrow's streaming CSV reader (plain files,
+    when pyarrow is installed) or pandas' C parser, a block of rows at a time, each file in a
+    thread of its own; a block either reader rejects makes the pass start again with
+    losscli's own scanner (:class:`Restart`), which reads the file exactly as the whole-file
+    reader does or reports the same one-line error.
+    Everything else — one file holding several columns (``--pred-col``), ids, Parquet, stdin,
+    ``--against``, and inputs smaller than ``STREAM_BYTES`` — is read whole by
+    :func:`losscli.select.read_inputs`, and its blocks are views of those arrays.
+
+Settings (environment)
+    ``LOSSCLI_STREAM_BYTES`` (default 64 MiB): two-file inputs at least this big are streamed.
+    ``LOSSCLI_CHUNK_ELEMENTS`` (default 1 Mi): values per block. Both take ``1e6``, ``64M``,
+    ``64MiB``, ``4096``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import mmap
+import os
+import queue
+import re
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import io as lio
+from .errors import InputError, UsageError
+from .parallel import map_row_blocks
+
+__all__ = [
+    "Block",
+    "Inputs",
+    "Restart",
+    "open_inputs",
+    "decide_layout",
+    "parse_size",
+    "STREAM_BYTES",
+    "CHUNK_ELEMENTS",
+]
+
+_SIZE = re.compile(
+    r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*(?:([kKmMgGtT])(?:i?[bB]|i)?|[bB])?\s*"
+)
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_size(variable: str, default: int) -> int:
+    """The environment ``variable`` as a whole number (``4096``, ``1e6``, ``64M``, ``64MiB``;
+    K/M/G/T are powers of 1024), ``default`` when unset; a UsageError naming it otherwise."""
+    text = os.environ.get(variable)
+    if text is None:
+        return default
+    m = _SIZE.fullmatch(text)
+    if m is not None:
+        number = float(m[1]) * _UNITS[(m[2] or "").lower()]
+        if math.isfinite(number) and number == int(number):
+            return int(number)
+    raise UsageError(
+        f"{variable}={text!r} is not a size; give a whole number such as 4096, 1e6, 64M or 64MiB"
+    )
+
+
+STREAM_BYTES = parse_size("LOSSCLI_STREAM_BYTES", 64 << 20)
+CHUNK_ELEMENTS = max(1, parse_size("LOSSCLI_CHUNK_ELEMENTS", 1 << 20))
+# Inputs read whole are one block unless this says how many values a block holds.
+MEMORY_BLOCK_ELEMENTS = parse_size("LOSSCLI_MEMORY_BLOCK_ELEMENTS", 0)
+# One file holding the columns (--pred-col …) streams from this size: its fast readers hand
+# anything unusual to the exact reader, so only speed and memory change.
+TABLE_STREAM_BYTES = parse_size("LOSSCLI_TABLE_STREAM_BYTES", min(STREAM_BYTES, 1 << 20))
+RELEASE_BYTES = 32 << 20
+# A text row longer than this is refused before any parser sees it (a 50 MB CSV on one line
+# would cost gigabytes in any row-oriented parser).
+MAX_ROW_BYTES = 16 << 20
+USE_PYARROW = True  # plain CSV/TSV through pyarrow when it is installed (else pandas)
+
+
+@dataclass(frozen=True, eq=False)
+class Block:
+    """Rows ``start … start + len(predictions)`` of a run's inputs, as arrays.
+
+    ``predictions`` and ``targets`` are what the loss takes (a vector or a matrix each);
+    ``weights`` one sample weight per row or None; ``ids`` one label per row or None.
+    Picklable, so a block can be sent to another process (Dask, Spark, Ray).
+    """
+
+    predictions: Any
+    targets: Any
+    weights: Any = None
+    ids: Any = None
+    start: int = 0
+    origin: str | None = None  # the shard the rows come from (None: the one input)
+    origin_start: int = 0  # the first row's number within that shard
+
+    def __len__(self) -> int:
+        return len(self.predictions)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a text file is read: its delimiter and whether its first row is a header."""
+
+    sep: str
+    header: bool
+
+
+def decide_layout(path: str, first_row: list[str]) -> Layout:
+    """The one decision of a text file's layout (delimiter by extension, header by the first
+    row), made once per source; every reader of the file follows it."""
+    ext, _ = lio.split_extension(path)
+    return Layout(lio.SEPARATORS.get(ext, ","), lio.is_header_row(first_row))
+
+
+def rows_per_block(width: int) -> int:
+    return max(1, CHUNK_ELEMENTS // max(width, 1))
+
+
+class Restart(Exception):
+    """A fast reader rejected a block: read again with losscli's own scanner."""
+
+
+class NpySource:
+    def __init__(self, path: str, role: str) -> None:
+        self.path = path
+        self.err = lio.input_error(role, path)
+        with lio.open_input(path, self.err) as f:
+            self.shape, self.dtype, self.fortran, self.offset = lio.npy_header(f, self.err)
+            self.nbytes = os.fstat(f.fileno()).st_size
+            self._mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        self.vector = len(self.shape) == 1
+        self.rows = self.shape[0]
+        self.width = 1 if self.vector else self.shape[1]
+        self.done = 0
+        # The consumer has each chunk checked only when it finds a problem (see _verify).
+        self.deferred_check = False
+
+    def chunks(self, rows_per_chunk: int) -> Iterator[np.ndarray]:
+        self._rows_per_chunk = rows_per_chunk
+        self._array = array = np.ndarray(
+            self.shape,
+            self.dtype,
+            buffer=self._mm,
+            offset=self.offset,
+            order="F" if self.fortran else "C",
+        ).reshape(self.rows, self.width)
+        with contextlib.suppress(AttributeError, OSError):
+            self._mm.madvise(mmap.MADV_SEQUENTIAL)
+        row_bytes = self.width * self.dtype.itemsize
+        released = 0
+        for start in range(0, self.rows, rows_per_chunk):
+            block = np.asarray(array[start : start + rows_per_chunk], dtype=np.float64)
+            if not self.deferred_check:
+                self._check(block)
+            self.done = self.offset + (start + len(block)) * row_bytes
+            yield block
+            if not self.fortran and self.done - released >= RELEASE_BYTES:
+                released = self._release(released, self.done - row_bytes * len(block))
+        del array
+        self._array = None
+
+    def verify(self, block: np.ndarray) -> None:
+        """The check of a chunk (of the current pass) that was deferred to the consumer."""
+        if self.deferred_check:
+            self._check(block)
+
+    def _check(self, block: np.ndarray) -> None:
+        if not _all_finite(block):
+            self._raise_nonfinite(self._array, self._rows_per_chunk)
+
+    def _release(self, start: int, end: int) -> int:
+        """Drop the mapped pages of ``[start, end)`` from this process (the page cache keeps
+        them); returns the new released mark."""
+        page = mmap.PAGESIZE
+        lo, hi = start // page * page, end // page * page
+        if hi > lo:
+            with contextlib.suppress(AttributeError, OSError, ValueError):
+                self._mm.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+        return hi
+
+    def _raise_nonfinite(self, array: np.ndarray, rows_per_chunk: int) -> None:
+        """Count NaN and infinite values over the whole file, as the in-memory reader does."""
+        bad: dict[str, list] = {"NaN": [0, ""], "infinite": [0, ""]}
+        for start in range(0, self.rows, rows_per_chunk):
+            block = np.asarray(array[start : start + rows_per_chunk], dtype=np.float64)
+            for kind, mask in (("NaN", np.isnan(block)), ("infinite", np.isinf(block))):
+                count = int(mask.sum())
+                if count and not bad[kind][0]:
+                    row, col = np.unravel_index(int(np.argmax(mask)), mask.shape)
+                    index = (start + int(row),) if self.vector else (start + int(row), int(col))
+                    bad[kind][1] = lio.npy_position(index, 1 if self.vector else 2)
+                bad[kind][0] += count
+        lio.raise_nonfinite(bad, self.err)
+
+    def close(self) -> None:
+        with contextlib.suppress(BufferError):  # a caller may still hold the last chunk
+            self._mm.close()
+
+
+def _all_finite(block: np.ndarray) -> bool:
+    # One fast pass: a NaN or ±inf makes a dot product non-finite. A finite but huge value
+    # can too (overflow), so only then look element by element. Blocks of 8192 elements: in
+    # the CPU cache, and below OpenBLAS's threshold for threading a dot product (our threads
+    # waiting on its threads is slow); blocks in threads of our own.
+    flat = block.reshape(-1)
+    step = 1 << 13
+
+    def finite(part: slice) -> bool:
+        for start in range(part.start, part.stop, step):
+            x = flat[start : min(part.stop, start + step)]
+            if not (math.isfinite(float(np.dot(x, x))) or np.isfinite(x).all()):
+                return False
+        return True
+
+    return all(map_row_blocks(finite, flat.size, 1, align=step))
+
+
+class CsvSource:
+    deferred_check = False  # chunks are checked as they are parsed
+
+    def __init__(self, path: str, role: str, *, engine: str = "pandas") -> None:
+        self.path, self.engine = path, engine
+        self.err = lio.input_error(role, path)
+        ext, self.compression = lio.split_extension(path)
+        self.sep = lio.SEPARATORS.get(ext, ",")
+        self.nbytes = os.stat(path).st_size
+        with self._text() as text:
+            try:
+                first = next(lio.csv_rows(text, self.sep, self.err), None)
+            except UnicodeDecodeError:
+                raise self.err("file is not UTF-8 text; save it as UTF-8") from None
+        if first is None:
+            raise self.err("file is empty")
+        self.header = decide_layout(path, first[1]).header
+        self.width = len(first[1])
+        self.vector = self.width == 1
+        self.rows: int | None = None
+        self.done = 0
+        self._raw: Any = None
+
+    @contextlib.contextmanager
+    def _text(self) -> Iterator[Any]:
+        import io
+
+        with lio.open_input(self.path, self.err) as f:
+            self._raw = f
+            if self.compression:
+                with lio.open_decompressed(f, self.compression, self.err) as data:
+                    yield io.TextIOWrapper(data, encoding="utf-8-sig", newline="")
+            else:
+                yield io.TextIOWrapper(f, encoding="utf-8-sig", newline="")
+
+    def chunks(self, rows_per_chunk: int) -> _Handoff:
+        """Chunks parsed in a thread of their own, started now (so both files are parsed at
+        once even though the first chunk of the predictions is waited for first)."""
+
+        def produce(put: Callable[[Any], None]) -> None:
+            if self.engine == "scan":
+                self._scan_chunks(rows_per_chunk, put)
+            elif self.compression or not USE_PYARROW or not _importable("pyarrow"):
+                self._pandas_chunks(rows_per_chunk, put)
+            else:
+                self._arrow_chunks(rows_per_chunk, put)
+
+        return _Handoff(produce, name=f"losscli-read-{self.path}")
+
+    def _pandas_chunks(self, rows_per_chunk: int, put: Callable[[Any], None]) -> None:
+        import pandas as pd
+
+        options = lio.pandas_options(self.sep, self.header)
+        # pandas' float conversion skips leading blanks itself; skipping them in the tokenizer
+        # too costs ~20% of the parse and only changes " \"1.5\"" (quoted after a blank),
+        # which then fails and goes to the scanner, which reads it as the in-memory path does.
+        options["skipinitialspace"] = False
+        options["compression"] = self.compression
+        with warnings.catch_warnings(), lio.open_input(self.path, self.err) as f:
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            self._raw = f  # its position is the progress
+            try:
+                reader = pd.read_csv(f, chunksize=rows_per_chunk * 4, **options)
+                with reader:
+                    for frame in reader:
+                        block = np.array(frame.to_numpy(dtype=np.float64), order="C")
+                        if block.shape[1] != self.width or not np.isfinite(block).all():
+                            raise Restart
+                        self.done = self._position()
+                        put(block)
+            except (ValueError, pd.errors.ParserWarning, UnicodeDecodeError, EOFError, OSError):
+                raise Restart from None
+
+    def _arrow_chunks(self, rows_per_chunk: int, put: Callable[[Any], None]) -> None:
+        """pyarrow's streaming CSV reader: multi-threaded, and a fraction of pandas' import
+        time. Its numbers are pandas' (both parse with fast_float); whatever it reads
+        differently (blank-only lines, nulls, a header of another width, …) fails or comes out
+        non-finite or of the wrong width, and the pass restarts with the scanner."""
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        names = [f"c{i}" for i in range(self.width)]
+        read = pacsv.ReadOptions(
+            skip_rows=int(self.header),
+            column_names=names,
+            use_threads=False,
+            # about a chunk of rows per block (~24 bytes a value), within 64 KiB – 1 MiB
+            # (pyarrow's default; it holds several blocks at once: 4 MiB ones cost ~180 MiB)
+            block_size=min(max(rows_per_chunk * self.width * 24, 1 << 16), 1 << 20),
+        )
+        parse = pacsv.ParseOptions(delimiter=self.sep)
+        convert = pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.float64()))
+        try:
+            with pa.OSFile(self.path) as f:
+                self._raw = f  # its position is the progress
+                for batch in pacsv.open_csv(f, read, parse, convert):
+                    block = np.empty((batch.num_rows, self.width))
+                    for i, column in enumerate(batch.columns):
+                        if column.null_count:  # an empty cell, "NA", …
+                            raise Restart
+                        # the float64 values as they lie in memory (to_numpy imports pandas)
+                        data, n = column.buffers()[1], len(column)
+                        block[:, i] = np.frombuffer(data, np.float64, n, column.offset * 8)
+                    if not np.isfinite(block).all():
+                        raise Restart
+                    self.done = self._position()
+                    put(block)
+        except (pa.ArrowException, ValueError, OSError):
+            raise Restart from None
+
+    def _scan_chunks(self, rows_per_chunk: int, put: Callable[[Any], None]) -> None:
+        def emit(block: np.ndarray) -> None:
+            self.done = self._position()
+            put(block)
+
+        with self._text() as text:
+            try:
+                lio.scan_csv(text, self.sep, self.err, emit=emit, chunk_rows=rows_per_chunk)
+            except UnicodeDecodeError:
+                raise self.err("file is not UTF-8 text; save it as UTF-8") from None
+
+    def verify(self, block: np.ndarray) -> None:
+        """Nothing to do: chunks are checked as they are parsed."""
+
+    def _position(self) -> int:
+        with contextlib.suppress(Exception):
+            return self._raw.tell() if self._raw is not None else self.done
+        return self.done
+
+    def close(self) -> None:
+        pass
+
+
+class _Stopped(Exception):
+    pass
+
+
+class _Handoff:
+    """An iterator over what ``produce(put)`` puts, run in a thread of its own and handed
+    over through a short queue; an exception there is raised here. ``close`` stops it."""
+
+    def __init__(self, produce: Callable[[Callable[[Any], None]], None], name: str) -> None:
+        self._queue: queue.Queue = queue.Queue(maxsize=3)
+        self._stop = threading.Event()
+        self._done = False
+        self._worker = threading.Thread(target=self._run, args=(produce,), name=name, daemon=True)
+        self._worker.start()
+
+    def _put(self, item: Any) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+        raise _Stopped
+
+    def _run(self, produce: Callable[[Callable[[Any], None]], None]) -> None:
+        try:
+            produce(self._put)
+            self._put(None)
+        except _Stopped:
+            pass
+        except BaseException as e:  # handed to the consumer, raised there
+            with contextlib.suppress(_Stopped):
+                self._put(e)
+
+    def __iter__(self) -> _Handoff:
+        return self
+
+    def __next__(self) -> np.ndarray:
+        if self._done:
+            raise StopIteration
+        item = self._queue.get()
+        if item is None or isinstance(item, BaseException):
+            self.close()
+            if item is None:
+                raise StopIteration
+            raise item
+        return item
+
+    def close(self) -> None:
+        self._done = True
+        self._stop.set()
+        self._worker.join()
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def _open_source(path: str, role: str, engine: str) -> NpySource | CsvSource:
+    ext, compression = lio.split_extension(path)
+    if ext == ".npy" and not compression:
+        return NpySource(path, role)
+    return CsvSource(path, role, engine=engine)
+
+
+def _aligned(sources: list, rows: int, counts: list[int]) -> Iterator[list[np.ndarray]]:
+    """Lists of blocks with the same rows, one per source. ``counts`` ends as the rows read
+    from each file; when one file has more rows the others are read to their ends."""
+    its = [s.chunks(rows) for s in sources]
+    try:
+        yield from _lockstep(its, counts)
+    finally:
+        for it in its:
+            it.close()  # stops a reader thread now rather than when collected
+
+
+def _lockstep(its: list, counts: list[int]) -> Iterator[list[np.ndarray]]:
+    pending: list[np.ndarray | None] = [None] * len(its)
+    while True:
+        for i, it in enumerate(its):
+            if pending[i] is None or len(pending[i]) == 0:
+                pending[i] = next(it, None)
+                if pending[i] is not None:
+                    counts[i] += len(pending[i])
+        if any(p is None for p in pending):
+            for i, it in enumerate(its):  # count the rest of the longer files
+                if pending[i] is not None:
+                    for block in it:
+                        counts[i] += len(block)
+            return
+        k = min(len(p) for p in pending)
+        yield [p[:k] for p in pending]
+        pending = [p[k:] for p in pending]
+
+
+# --------------------------------------------------------------------------- the run's inputs
+
+_ROLES = ("predictions", "targets", "sample weights")
+
+
+class Inputs:
+    """A run's inputs: :meth:`blocks` yields :class:`Block` values in row order.
+
+    ``in_memory``: the inputs were read whole (``whole()`` gives them as one block, and
+    ``ids``/``columns`` say what was read); otherwise they are streamed and blocks come from
+    the files as they are read (``counts`` then holds the rows read from each file, after a
+    pass). ``paths`` maps each role to its file.
+    """
+
+    in_memory = False
+    ids: list[str] | None = None
+    columns: dict[str, Any] | None = None
+
+    def __init__(self, paths: dict[str, str]) -> None:
+        self.paths = paths
+
+    def blocks(self, rows: int | None = None) -> Iterator[Block]:
+        raise NotImplementedError
+
+    @property
+    def nbytes(self) -> int:
+        return 0
+
+    @property
+    def done(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        """Release the files (memory maps); the blocks' threads are stopped by then."""
+
+
+class MemoryInputs(Inputs):
+    """Inputs held as arrays; blocks are views of them."""
+
+    in_memory = True
+
+    def __init__(self, predictions, targets, weights=None, ids=None, columns=None, paths=None):
+        super().__init__(paths or {})
+        self.predictions, self.targets, self.weights = predictions, targets, weights
+        self.ids, self.columns = ids, columns
+
+    def whole(self) -> Block:
+        return Block(self.predictions, self.targets, self.weights, self.ids, 0)
+
+    def blocks(self, rows: int | None = None) -> Iterator[Block]:
+        n = len(self.predictions)
+        if rows is None or rows >= n:
+            yield self.whole()
+            return
+        for start in range(0, n, rows):
+            part = slice(start, start + rows)
+            yield Block(
+                self.predictions[part],
+                self.targets[part],
+                None if self.weights is None else self.weights[part],
+                None if self.ids is None else self.ids[part],
+                start,
+            )
+
+
+class StreamedInputs(Inputs):
+    """Two (or three, with sample weights) files read block by block, in lockstep."""
+
+    def __init__(self, paths: dict[str, str]) -> None:
+        super().__init__(paths)
+        self.engine = "pandas"
+        self.sources: list[Any] = []
+        self.counts: list[int] = []
+        self._open()
+
+    def _open(self) -> None:
+        self.close()
+        self.sources = [_open_source(path, role, self.engine) for role, path in self.paths.items()]
+
+    def restart(self) -> None:
+        """After :class:`Restart`: open the files again, read by losscli's own scanner."""
+        self.engine = "scan"
+        self._open()
+
+    @property
+    def known_rows(self) -> list[int | None]:
+        return [s.rows for s in self.sources]
+
+    def shapes(self, counts: list[int]) -> list[tuple[int, ...]]:
+        """Each file's full shape, given its rows."""
+        return [
+            (n,) if s.vector else (n, s.width) for s, n in zip(self.sources, counts, strict=False)
+        ]
+
+    @property
+    def vector(self) -> bool:
+        return self.sources[0].vector
+
+    @property
+    def width(self) -> int:
+        return max(s.width for s in self.sources[:2])
+
+    @property
+    def nbytes(self) -> int:
+        return sum(s.nbytes for s in self.sources)
+
+    @property
+    def done(self) -> int:
+        return sum(s.done for s in self.sources)
+
+    def set_deferred_check(self, deferred: bool) -> None:
+        """Leave the NaN/inf check of each NPY block to the consumer (see :meth:`verify`)."""
+        for s in self.sources:
+            s.deferred_check = deferred
+
+    def verify(self, block: Block) -> None:
+        """The readers' error for NaN or inf in this block, predictions first, when the
+        readers left that check to the consumer."""
+        arrays = [block.predictions, block.targets, block.weights]
+        for src, a in zip(self.sources, arrays, strict=False):
+            src.verify(a if a.ndim == 2 else a.reshape(-1, 1))
+
+    def blocks(self, rows: int | None = None) -> Iterator[Block]:
+        rows = rows or rows_per_block(self.width)
+        self.counts = [0] * len(self.sources)
+        start = 0
+        for parts in _aligned(self.sources, rows, self.counts):
+            arrays = [a[:, 0] if s.vector else a for s, a in zip(self.sources, parts, strict=True)]
+            weights = arrays[2] if len(arrays) > 2 else None
+            yield Block(arrays[0], arrays[1], weights, None, start)
+            start += len(arrays[0])
+
+    def drain(self) -> list[int]:
+        """Count the rows of every file to its end (after an error in the first block)."""
+        return [sum(len(b) for b in s.chunks(rows_per_block(s.width))) for s in self.sources]
+
+    def close(self) -> None:
+        for s in self.sources:
+            s.close()
+
+
+def _is_regular_file(path: Any) -> bool:
+    try:
+        return isinstance(path, str | os.PathLike) and path != "-" and os.path.isfile(path)
+    except (OSError, ValueError):
+        return False
+
+
+def _streamable(path: Any) -> bool:
+    if not _is_regular_file(path):
+        return False
+    ext, compression = lio.split_extension(os.fsdecode(path))
+    return ext in (".npy", ".csv", ".tsv", ".tab") and not (ext == ".npy" and compression)
+
+
+def open_inputs(
+    predictions: Any,
+    targets: Any = None,
+    *,
+    pred_cols: Any = (),
+    target_cols: Any = (),
+    id_col: str | None = None,
+    weight_col: str | None = None,
+    sample_weights: Any = None,
+    whole: bool = False,
+    stdin: Any = None,
+) -> Inputs:
+    """The inputs of a run, streamed or read whole.
+
+    Streamed: two (or three, with sample weights) regular CSV/TSV/NPY files holding at least
+    ``STREAM_BYTES`` together; one CSV/TSV/Parquet file of that size holding the columns
+    (``targets`` None); a folder or glob of shards, always. Read whole otherwise, or when
+    ``whole``. ``predictions`` / ``targets`` / ``sample_weights`` are paths (``-`` is stdin)
+    or arrays. With ``targets`` None, ``pred_cols`` / ``target_cols`` / ``id_col`` /
+    ``weight_col`` say which columns are which (see :func:`losscli.select.choose_columns`).
+    """
+    for role, x in (
+        ("predictions", predictions),
+        ("targets", targets),
+        ("sample weights", sample_weights),
+    ):
+        if _is_regular_file(x):
+            _check_row_length(os.fsdecode(x), role)
+    selection = {
+        "pred_cols": tuple(pred_cols or ()),
+        "target_cols": tuple(target_cols or ()),
+        "id_col": id_col,
+        "weight_col": weight_col,
+    }
+    is_path = isinstance(predictions, str | os.PathLike)
+    if is_path and targets is None and predictions != "-":
+        display = os.fsdecode(predictions)
+        shards = expand_shards(display)
+        if shards is not None and sample_weights is not None:
+            raise UsageError("with a folder of shards, give the weights as a column: --weight-col")
+        if sample_weights is not None:
+            pass  # a weights file beside one table: read whole (below)
+        elif shards is not None:
+            if not (pred_cols or target_cols):
+                raise UsageError(
+                    "with one file, say which columns are which: --pred-col and/or --target-col"
+                )
+            if whole:
+                raise UsageError("--against takes one file of predictions, not a folder of shards")
+            return TableInputs(shards, display, selection)
+        elif (
+            not whole
+            and (pred_cols or target_cols)
+            and _is_regular_file(display)
+            and os.stat(display).st_size >= TABLE_STREAM_BYTES
+            and lio.split_extension(display)[0] in (*PARQUET, *_TEXT)
+        ):
+            return TableInputs([display], display, selection)
+    paths = {"predictions": predictions, "targets": targets}
+    if sample_weights is not None:
+        paths["sample weights"] = sample_weights
+    files = all(isinstance(p, str | os.PathLike) for p in paths.values())
+    simple = not (whole or pred_cols or target_cols or id_col or weight_col or targets is None)
+    if files and simple and all(_streamable(p) for p in paths.values()):
+        total = sum(os.stat(p).st_size for p in paths.values())
+        if total >= STREAM_BYTES:
+            return StreamedInputs({k: os.fsdecode(v) for k, v in paths.items()})
+    return _read_whole(predictions, targets, selection, sample_weights, stdin)
+
+
+def _check_row_length(path: str, role: str) -> None:
+    """Refuse a text file whose first line is longer than ``MAX_ROW_BYTES``."""
+    ext, compression = lio.split_extension(path)
+    if ext not in _TEXT or compression:
+        return
+    err = lio.input_error(role, path)
+    with lio.open_input(path, err) as f:
+        line = f.readline(MAX_ROW_BYTES + 1)
+    if len(line) > MAX_ROW_BYTES and not line.endswith(b"\n"):
+        raise err(
+            f"line 1 is longer than {MAX_ROW_BYTES >> 20} MiB; losscli reads rows of at most "
+            f"{MAX_ROW_BYTES >> 20} MiB — put one row of values per line (e.g. one value per "
+            "line for a long vector), or save the array as NPY"
+        )
+
+
+def _read_whole(predictions, targets, selection, sample_weights, stdin):
+    from .select import read_inputs
+
+    def is_path(x: Any) -> bool:
+        return isinstance(x, str | os.PathLike)
+
+    paths = {
+        role: os.fsdecode(x)
+        for role, x in (("predictions", predictions), ("targets", targets))
+        if is_path(x)
+    }
+    w = sample_weights
+    if is_path(predictions) and (targets is None or is_path(targets)):
+        data = read_inputs(predictions, targets, stdin=stdin, **selection)
+        p, t, ids, columns = data.predictions, data.targets, data.ids, data.columns
+        if data.weights is not None:
+            if w is not None:
+                raise UsageError("give the sample weights once: --sample-weights or --weight-col")
+            w = data.weights
+    else:
+        p, t, ids, columns = predictions, targets, None, None
+    if is_path(w):
+        paths["sample weights"] = os.fsdecode(w)
+        w = lio.read_array(w, role="sample weights", stdin=stdin)
+    return MemoryInputs(p, t, w, ids, columns, paths)
+
+
+# --------------------------------------------------------------------------- tables, shards
+
+PARQUET = (".parquet", ".pq")
+_TEXT = (".csv", ".tsv", ".tab")
+_SHARD_EXTENSIONS = (*PARQUET, *_TEXT, ".npy")
+
+
+def expand_shards(path: str) -> list[str] | None:
+    """The shards a folder or a glob names, sorted (None for a plain file path)."""
+    import glob
+
+    if os.path.isdir(path):
+        names = sorted(
+            os.path.join(path, n)
+            for n in os.listdir(path)
+            if not n.startswith((".", "_"))
+            and lio.split_extension(n)[0] in (*PARQUET, *_TEXT, ".npy")
+        )
+        if not names:
+            raise InputError("folder holds no CSV, TSV, NPY or Parquet files", source=path)
+        return names
+    if any(c in path for c in "*?[") and not os.path.exists(path):
+        names = sorted(glob.glob(path))
+        if not names:
+            raise InputError("no file matches this pattern", source=path)
+        return names
+    return None
+
+
+def decide_table_layout(path: str, first: list[str], second: list[str] | None) -> Layout:
+    """The layout of a one-file table (delimiter by extension; a header unless the first row
+    is shaped like the second, as :func:`losscli.frame.read_frame` decides)."""
+    from .frame import frame_header
+
+    ext, _ = lio.split_extension(path)
+    return Layout(lio.SEPARATORS.get(ext, ","), frame_header(first, second))
+
+
+class _Header:
+    """A table's names and width, enough for :func:`losscli.select.choose_columns`."""
+
+    def __new__(cls, source: str, role: str, columns: list[str] | None, width: int) -> Any:
+        from .frame import Frame
+
+        return Frame(source, role, columns, width, 0)
+
+
+class _Fallback(Exception):
+    """The fast reader met something unusual: the exact reader takes over."""
+
+
+class _TableFile:
+    """One file of a table (or one shard), read in blocks of the chosen columns."""
+
+    def __init__(
+        self, path: str, selection: dict[str, Any], reference: _TableFile | None = None
+    ) -> None:
+        self.path, self.selection, self.reference = path, selection, reference
+        self.err = lio.input_error("predictions", path)
+        ext, compression = lio.split_extension(path)
+        self.parquet = ext in PARQUET
+        self.nbytes = os.stat(path).st_size
+        self.done = 0
+        self.rows: int | None = None
+        self.types: tuple[str, ...] = ()
+        if self.parquet:
+            self._open_parquet()
+        elif compression or ext not in _TEXT or not _importable("pyarrow"):
+            self._open_exact()
+        else:
+            self._open_text()
+
+    # ----------------------------------------------------------------- opening
+
+    def _choose(self, columns: list[str] | None, width: int) -> None:
+        from .select import choose_columns
+
+        first = self.reference
+        if first is not None and first.kind != "exact" and first.columns != columns:
+            self.columns, self.width_all, self.kind = columns, width, "names"
+            raise _layout_error(first, self, "columns")
+        frame = _Header(self.path, "predictions", columns, width)
+        s = self.selection
+        self.columns, self.width_all = columns, width
+        self.choice = choose_columns(
+            frame, s["pred_cols"], s["target_cols"], s["id_col"], s["weight_col"]
+        )
+        label = frame.label
+        self.labels = {
+            "predictions": [label(j) for j in self.choice.predictions],
+            "targets": [label(j) for j in self.choice.targets],
+            "id": None if self.choice.id is None else label(self.choice.id),
+        }
+
+    def _open_exact(self) -> None:
+        self.kind = "exact"
+        self._data = self._read_exact()
+        n = len(self._data.predictions)
+        self.rows = n
+        p = self._data.predictions
+        self.width = 1 if p.ndim == 1 else p.shape[1]
+        self.labels = self._data.columns
+        self.columns = None
+        self.types = ()
+
+    def _read_exact(self) -> Any:
+        from .select import read_inputs
+
+        s = self.selection
+        return read_inputs(
+            self.path,
+            pred_cols=s["pred_cols"],
+            target_cols=s["target_cols"],
+            id_col=s["id_col"],
+            weight_col=s["weight_col"],
+        )
+
+    def _open_text(self) -> None:
+        import io
+
+        self.kind = "text"
+        ext, _ = lio.split_extension(self.path)
+        sep = lio.SEPARATORS.get(ext, ",")
+        with lio.open_input(self.path, self.err) as f:
+            text = io.TextIOWrapper(f, encoding="utf-8-sig", newline="")
+            try:
+                rows = lio.csv_rows(text, sep, self.err)
+                first = next(rows, None)
+                second = next(rows, None)
+            except UnicodeDecodeError:
+                first = None
+        if first is None or first[0] != 1:  # empty, not UTF-8, leading blank lines: exact
+            self._open_exact()
+            return
+        cells = [lio.clean_cell(c) for c in first[1]]
+        nxt = None if second is None else [lio.clean_cell(c) for c in second[1]]
+        layout = decide_table_layout(self.path, cells, nxt)
+        self.sep, self.header = layout.sep, layout.header
+        if self.header and second is None:
+            self._open_exact()
+            return
+        self._choose(cells if self.header else None, len(cells))
+        self.width = len(self.choice.predictions)
+        self.types = ("text", str(len(cells)))
+
+    def _open_parquet(self) -> None:
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:
+            self._open_exact()  # the reader names the extra to install
+            return
+        self.kind = "parquet"
+        try:
+            self._pf = pq.ParquetFile(self.path)
+            schema = self._pf.schema_arrow
+            names = [str(n) for n in schema.names]
+        except Exception:
+            self._open_exact()  # the exact reader words the error
+            return
+        if not names or self._pf.metadata.num_rows == 0:
+            self._open_exact()
+            return
+        self._choose(names, len(names))
+        self.rows = self._pf.metadata.num_rows
+        self.width = len(self.choice.predictions)
+        self.types = tuple(str(schema.field(j).type) for j in range(len(names)))
+        import pyarrow.types as pt
+
+        for j in self._numeric_columns():
+            kind = schema.field(j).type
+            if not (pt.is_integer(kind) or pt.is_floating(kind) or pt.is_boolean(kind)):
+                self._open_exact()  # "column "x" is not numeric (type string)"
+                return
+
+    def _numeric_columns(self) -> list[int]:
+        c = self.choice
+        return [*c.predictions, *c.targets, *([c.weight] if c.weight is not None else [])]
+
+    # ----------------------------------------------------------------- reading
+
+    def blocks(self, rows: int) -> Iterator[tuple[Any, Any, Any, Any]]:
+        """``(predictions, targets, weights, ids)`` blocks of about ``rows`` rows."""
+        yielded = 0
+        if self.kind != "exact":
+            try:
+                reader = self._parquet_blocks if self.kind == "parquet" else self._text_blocks
+                for part in reader(rows):
+                    yielded += len(part[0])
+                    yield part
+                return
+            except _Fallback:
+                pass
+            self._data = self._read_exact()  # raises the exact reader's error, if any
+            self.kind = "exact"
+        d = self._data
+        n = len(d.predictions)
+        for start in range(yielded, n, rows):
+            part = slice(start, start + rows)
+            self.done = self.nbytes * min(n, start + rows) // n
+            yield (
+                d.predictions[part],
+                d.targets[part],
+                None if d.weights is None else d.weights[part],
+                None if d.ids is None else d.ids[part],
+            )
+
+    def _split(self, arrays: list[np.ndarray], ids: Any) -> tuple[Any, Any, Any, Any]:
+        c = self.choice
+        np_, nt = len(c.predictions), len(c.targets)
+        p = arrays[0] if np_ == 1 else np.column_stack(arrays[:np_])
+        t = arrays[np_] if nt == 1 else np.column_stack(arrays[np_ : np_ + nt])
+        w = arrays[np_ + nt] if c.weight is not None else None
+        for a in (p, t) if w is None else (p, t, w):
+            if not np.isfinite(a).all():
+                raise _Fallback
+        return p, t, w, ids
+
+    def _text_blocks(self, rows: int) -> Iterator[tuple[Any, Any, Any, Any]]:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        names = [f"c{j}" for j in range(self.width_all)]
+        wanted = [names[j] for j in self._numeric_columns()]
+        c = self.choice
+        types = dict.fromkeys(wanted, pa.float64())
+        if self.choice.id is not None:
+            types[names[self.choice.id]] = pa.string()
+        read = pacsv.ReadOptions(
+            skip_rows=int(self.header),
+            column_names=names,
+            block_size=min(max(rows * self.width_all * 24, 1 << 16), 1 << 22),
+        )
+        parse = pacsv.ParseOptions(delimiter=self.sep)
+        convert = pacsv.ConvertOptions(
+            column_types=types,
+            include_columns=[
+                *dict.fromkeys([*wanted, *([names[c.id]] if c.id is not None else [])])
+            ],
+        )
+        try:
+            with pa.OSFile(self.path) as f:
+                for batch in pacsv.open_csv(f, read, parse, convert):
+                    arrays = []
+                    for name in wanted:
+                        column = batch.column(name)
+                        if column.null_count:
+                            raise _Fallback
+                        arrays.append(_float_values(column))
+                    ids = None
+                    if self.choice.id is not None:
+                        column = batch.column(names[self.choice.id])
+                        if column.null_count:
+                            raise _Fallback
+                        ids = [s.strip() for s in column.to_pylist()]
+                    with contextlib.suppress(Exception):
+                        self.done = f.tell()
+                    yield self._split(arrays, ids)
+        except (pa.ArrowException, ValueError, OSError, UnicodeDecodeError):
+            raise _Fallback from None
+
+    def _parquet_blocks(self, rows: int) -> Iterator[tuple[Any, Any, Any, Any]]:
+        import pyarrow as pa
+
+        names = self.columns or []
+        wanted = [names[j] for j in self._numeric_columns()]
+        id_name = None if self.choice.id is None else names[self.choice.id]
+        read = [*dict.fromkeys([*wanted, *([id_name] if id_name else [])])]
+        done = 0
+        try:
+            for batch in self._pf.iter_batches(batch_size=rows, columns=read, use_threads=False):
+                arrays = []
+                for name in wanted:
+                    column = batch.column(name)
+                    if column.null_count:
+                        raise _Fallback
+                    arrays.append(np.asarray(column.to_numpy(zero_copy_only=False), np.float64))
+                ids = None
+                if id_name is not None:
+                    from .frame import number_label  # noqa: PLC0415
+
+                    ids = [
+                        "" if v is None else number_label(v) if isinstance(v, float) else str(v)
+                        for v in batch.column(id_name).to_pylist()
+                    ]
+                done += batch.num_rows
+                self.done = self.nbytes * done // max(self.rows or 1, 1)
+                yield self._split(arrays, ids)
+        except (pa.ArrowException, OSError, ValueError):
+            raise _Fallback from None
+
+
+def _float_values(column: Any) -> np.ndarray:
+    """A float64 pyarrow array without nulls as numpy, zero-copy (``to_numpy`` would import
+    pandas)."""
+    return np.frombuffer(column.buffers()[1], np.float64, len(column), column.offset * 8)
+
+
+class TableInputs(Inputs):
+    """One file holding predictions and targets (and ids, weights) as columns — or a folder
+    or glob of such shards, read in sorted order — streamed block by block."""
+
+    def __init__(self, paths: list[str], display: str, selection: dict[str, Any]) -> None:
+        super().__init__({"predictions": display, "targets": display})
+        self.shard_paths, self.selection = paths, selection
+        self.files = [_TableFile(paths[0], selection)]
+        # Every shard whose layout is cheap to read (a Parquet footer, a text file's first two
+        # rows) is checked against the first before any row is computed.
+        self._opened: dict[int, _TableFile] = {}
+        for k, path in enumerate(paths[1:], 1):
+            if _cheap_layout(path):
+                shard = _TableFile(path, selection, reference=self.files[0])
+                self._same_layout(self.files[0], shard)
+                self._opened[k] = shard
+        self.counts: list[int] = []
+        self.columns = self.files[0].labels
+
+    @property
+    def known_rows(self) -> list[int | None]:
+        return [None, None] if len(self.shard_paths) > 1 else [self.files[0].rows] * 2
+
+    @property
+    def width(self) -> int:
+        return self.files[0].width
+
+    @property
+    def vector(self) -> bool:
+        return self.files[0].width == 1
+
+    @property
+    def nbytes(self) -> int:
+        return sum(os.stat(p).st_size for p in self.shard_paths)
+
+    @property
+    def done(self) -> int:
+        return sum(f.done for f in self.files)
+
+    def shapes(self, counts: list[int]) -> list[tuple[int, ...]]:
+        w = self.width
+        return [(counts[0],) if self.vector else (counts[0], w)] * 2
+
+    def set_deferred_check(self, deferred: bool) -> None:
+        """Blocks are checked as they are read."""
+
+    def verify(self, block: Block) -> None:
+        """Blocks are checked as they are read."""
+
+    def drain(self) -> list[int]:
+        return [self.counts[0] if self.counts else 0] * 2
+
+    def blocks(self, rows: int | None = None) -> Iterator[Block]:
+        rows = rows or rows_per_block(self.width)
+        start = 0
+        first = self.files[0]
+        self.files = [first]
+        sharded = len(self.shard_paths) > 1
+        for k, path in enumerate(self.shard_paths):
+            shard = first
+            if k:
+                shard = self._opened.pop(k, None) or _TableFile(
+                    path, self.selection, reference=first
+                )
+                self._same_layout(first, shard)
+                self.files.append(shard)
+            begin = start
+            for p, t, w, ids in shard.blocks(rows):
+                origin = path if sharded else None
+                yield Block(p, t, w, ids, start, origin=origin, origin_start=start - begin)
+                start += len(p)
+                self.counts = [start, start]
+        self.counts = [start, start]
+
+    @staticmethod
+    def _same_layout(first: _TableFile, shard: _TableFile) -> None:
+        same_names = first.labels == shard.labels and (
+            first.columns is None or shard.columns is None or first.columns == shard.columns
+        )
+        same_types = not (first.types and shard.types) or first.types == shard.types
+        if not (same_names and same_types):
+            raise _layout_error(first, shard, "columns" if not same_names else "column types")
+
+
+def _cheap_layout(path: str) -> bool:
+    ext, compression = lio.split_extension(path)
+    return not compression and ext in (*PARQUET, *_TEXT)
+
+
+def _layout_error(first: _TableFile, shard: _TableFile, what: str) -> InputError:
+    return InputError(
+        f"its {what} differ from those of {first.path}: {_describe_layout(shard, what)} vs "
+        f"{_describe_layout(first, what)}; every shard must hold the same columns",
+        source=shard.path,
+        role="predictions",
+    )
+
+
+def _describe_layout(f: _TableFile, what: str) -> str:
+    names = f.columns or [str(j + 1) for j in range(getattr(f, "width_all", f.width))]
+    if what == "column types" and len(f.types) == len(names):
+        return "[" + ", ".join(f"{n}: {t}" for n, t in zip(names, f.types, strict=True)) + "]"
+    return "[" + ", ".join(names) + "]"
