@@ -68,8 +68,8 @@ def signed_labels(targets: np.ndarray, *, loss: str) -> np.ndarray:
 
 
 def _describe_labels(targets: np.ndarray) -> dict[str, Any]:
-    mapped = bool((targets == 0.0).any())
-    return {"targets_are": "0/1 labels, mapped to −1/1" if mapped else "±1 labels"}
+    # the same words for every block of an input (a block of 1s alone says nothing of 0s)
+    return {"targets_are": "labels −1/1 (0 read as −1, as Keras)"}
 
 
 def _prepare_signed(name: str):
@@ -329,7 +329,8 @@ def _prepare_multi_margin(
     y, _ = resolve_class_targets(predictions, targets, "index")
     w = class_weight_vector(class_weights, predictions.shape[1])
     row_weights = np.ones(len(y)) if w is None else w[y]
-    describe = {"targets_are": "class indices", "p": int(p), "margin": margin}
+    # facts that are ints add up over the blocks of a run (counts): p is a float here
+    describe = {"targets_are": "class indices", "p": float(p), "margin": margin}
     if w is not None:
         describe["class_weights"] = ", ".join(f"{v:g}" for v in w)
     options = {"p": int(p), "margin": margin, "row_weights": row_weights}
