@@ -1,6 +1,6 @@
 """losscli against the tools people would otherwise use, side by side in one run.
 
-    python benchmarks/run.py            # full sizes (needs ~4 GB of free disk in $TMPDIR)
+    python benchmarks/run.py            # full sizes (needs ~6 GB of free disk in $TMPDIR)
     python benchmarks/run.py --quick    # small sizes, to check that it runs
 
 Generates its own data in a temporary folder, runs each pair alternately as subprocesses
@@ -70,6 +70,40 @@ BASELINES = {
         b = pd.read_csv(sys.argv[2], dtype=np.float64).to_numpy()
         print(float(np.mean((a - b) ** 2)))
     """,
+    "pandas_scored_mse.py": """
+        import sys
+        import numpy as np, pandas as pd
+        d = pd.read_csv(sys.argv[1])
+        print(float(np.mean((d.yhat - d.y) ** 2)))
+    """,
+    "pandas_parquet_mse.py": """
+        import sys
+        import numpy as np, pandas as pd
+        d = pd.read_parquet(sys.argv[1])
+        print(float(np.mean((d.yhat - d.y) ** 2)))
+    """,
+    "dataset_mse.py": """
+        import math, sys
+        import numpy as np, pyarrow.dataset as ds
+        parts, n = [], 0
+        for batch in ds.dataset(sys.argv[1], format="parquet").to_batches(columns=["yhat", "y"]):
+            d = batch.column(0).to_numpy() - batch.column(1).to_numpy()
+            parts.append(float(np.dot(d, d)))
+            n += len(d)
+        print(math.fsum(parts) / n)
+    """,
+    "torch_parquet_ce.py": """
+        import sys
+        import numpy as np, pandas as pd, torch
+        torch.set_num_threads(2)
+        d = pd.read_parquet(sys.argv[1])
+        z = torch.from_numpy(d.filter(like="logit_").to_numpy()).requires_grad_()
+        y = torch.from_numpy(d["label"].to_numpy())
+        loss = torch.nn.functional.cross_entropy(z, y)
+        loss.backward()
+        np.save(sys.argv[2], z.grad.numpy())
+        print(float(loss))
+    """,
     "torch_ce.py": """
         import sys
         import numpy as np, torch
@@ -115,6 +149,81 @@ def pair(name, ours, theirs, env, repeat, goal, note=""):
     row["ratio"] = row["ours"] / row["theirs"]
     print(f"  {name}: {row['ours']:.3f} s vs {row['theirs']:.3f} s", file=sys.stderr)
     return row
+
+
+def _scored_table(work: Path, n_rows: int, rng) -> tuple[Path, Path]:
+    """``id,yhat,y`` as CSV and as Parquet (written with pyarrow: fast for 10M rows)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    y = rng.standard_normal(n_rows)
+    table = pa.table(
+        {
+            "id": pa.array(np.arange(n_rows)),
+            "yhat": pa.array(y + 0.1 * rng.standard_normal(n_rows)),
+            "y": pa.array(y),
+        }
+    )
+    csv_path, parquet_path = work / f"scores{n_rows}.csv", work / f"scores{n_rows}.parquet"
+    pacsv.write_csv(table, csv_path)
+    pq.write_table(table, parquet_path)
+    return csv_path, parquet_path
+
+
+def _logit_table(work: Path, n_rows: int, rng) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    z = rng.standard_normal((n_rows, 100))
+    columns = {f"logit_{j:02d}": pa.array(z[:, j]) for j in range(100)}
+    columns["label"] = pa.array(rng.integers(0, 100, n_rows))
+    path = work / "logits.parquet"
+    pq.write_table(pa.table(columns), path)
+    return path
+
+
+def _shards(work: Path, n_rows: int, count: int, rng) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = work / "shards"
+    folder.mkdir()
+    per = n_rows // count
+    for k in range(count):
+        y = rng.standard_normal(per)
+        table = pa.table(
+            {
+                "id": pa.array(np.arange(k * per, (k + 1) * per)),
+                "yhat": pa.array(y + 0.1 * rng.standard_normal(per)),
+                "y": pa.array(y),
+            }
+        )
+        pq.write_table(table, folder / f"part-{k:03d}.parquet")
+    return folder
+
+
+def _dask_row(local_cmd: list[str], env: dict[str, str], repeat: int) -> dict:
+    """--engine dask on a 2-worker LocalCluster: its time, and whether its value equals the
+    local engine's."""
+    try:
+        import dask.distributed  # noqa: F401
+    except ImportError:
+        return {"name": "--engine dask", "skipped": "dask[distributed] is not installed"}
+    dask_cmd = [*local_cmd, "--engine", "dask"]
+    values = []
+    for cmd in (local_cmd, dask_cmd):
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+        if r.returncode:
+            return {"name": "--engine dask", "skipped": r.stderr.strip().splitlines()[-1]}
+        values.append(float(r.stdout.split()[0]))
+    times = [run_once(dask_cmd, env)[0] for _ in range(repeat)]
+    same = abs(values[0] - values[1]) <= 1e-12 * abs(values[0])
+    return {
+        "name": "the same shards, --engine dask (LocalCluster, 2 workers)",
+        "ours": statistics.median(times),
+        "goal": f"same value: {'yes' if same else f'NO ({values[1]!r} vs {values[0]!r})'}",
+    }
 
 
 def machine() -> str:
@@ -187,6 +296,13 @@ def main() -> None:
         np.save(work / "zc.npy", rng.standard_normal((10_000, 100)))
         np.save(work / "yc.npy", rng.integers(0, 100, 10_000))
 
+        scored = {}  # one scored table: id, yhat, y (the everyday pipeline input)
+        sizes = (100_000, 1_000_000) if quick else (1_000_000, 10_000_000)
+        for n_rows in sizes:
+            scored[n_rows] = _scored_table(work, n_rows, rng)
+        ce_table = _logit_table(work, ce_rows, rng)
+        shards = _shards(work, sizes[1], 20, rng)
+
         # warm-up: byte-code caches and the page cache
         for cmd in (losscli("--version"), losscli("mse", work / "p10.csv", work / "t10.csv")):
             run_once(cmd, env)
@@ -256,6 +372,79 @@ def main() -> None:
             )
         except ImportError:
             rows.append({"name": "CE + gradient vs torch", "skipped": "torch is not importable"})
+        one_file = ("--pred-col", "yhat", "--target-col", "y")
+        for n_rows, (csv_path, parquet_path) in scored.items():
+            rows.append(
+                pair(
+                    f"one-file mse, {n_rows:,}-row id,yhat,y CSV vs pandas.read_csv + numpy",
+                    losscli("mse", csv_path, *one_file),
+                    script("pandas_scored_mse.py", csv_path),
+                    env,
+                    repeat,
+                    "≤ 1.2, ≤ 256 MiB, flat",
+                )
+            )
+            rows.append(
+                pair(
+                    f"one-file mse, {n_rows:,}-row Parquet vs pandas.read_parquet + numpy",
+                    losscli("mse", parquet_path, *one_file),
+                    script("pandas_parquet_mse.py", parquet_path),
+                    env,
+                    repeat,
+                    "≤ 1.2, ≤ 256 MiB, flat",
+                )
+            )
+        big_csv = scored[sizes[1]][0]
+        runs = [
+            run_once(losscli("mse", big_csv, *one_file, "--top", "10", "--hist"), env)
+            for _ in range(repeat)
+        ]
+        times, peaks = [t for t, _ in runs], [m for _, m in runs]
+        rows.append(
+            {
+                "name": f"one-file mse --top 10 --hist, {sizes[1]:,}-row CSV",
+                "ours": statistics.median(times),
+                "ours_mib": statistics.median(peaks),
+                "goal": "≤ 256 MiB",
+            }
+        )
+        try:
+            import torch  # noqa: F401
+
+            rows.append(
+                pair(
+                    f"one-file ce --logits + gradient, Parquet ({ce_rows:,} × 100 logits + label) "
+                    "vs pandas.read_parquet + torch",
+                    losscli(
+                        "ce",
+                        ce_table,
+                        "--pred-col",
+                        "logit_*",
+                        "--target-col",
+                        "label",
+                        "--logits",
+                        "--grad-out",
+                        work / "g3.npy",
+                    ),
+                    script("torch_parquet_ce.py", ce_table, work / "g4.npy"),
+                    env,
+                    repeat,
+                    "< 1.0, < ½ memory",
+                )
+            )
+        except ImportError:
+            rows.append({"name": "one-file ce vs torch", "skipped": "torch is not importable"})
+        rows.append(
+            pair(
+                f"20 Parquet shards ({sizes[1]:,} rows), --engine local vs pyarrow.dataset + numpy",
+                losscli("mse", shards, *one_file),
+                script("dataset_mse.py", shards),
+                env,
+                repeat,
+                "≤ 1.15",
+            )
+        )
+        rows.append(_dask_row(losscli("mse", shards, *one_file), env, repeat))
         check = losscli("ce", work / "zc.npy", work / "yc.npy", "--logits", "--check")
         times = [run_once(check, env)[0] for _ in range(repeat)]
         rows.append(
@@ -278,7 +467,8 @@ def main() -> None:
         if "skipped" in r:
             print(f"| {r['name']} | — | — | — | — | skipped: {r['skipped']} |")
         elif "theirs" not in r:
-            print(f"| {r['name']} | {r['ours']:.3f} s | — | — | — | {r['goal']} |")
+            mib = f"{r['ours_mib']} / —" if "ours_mib" in r else "—"
+            print(f"| {r['name']} | {r['ours']:.3f} s | — | — | {mib} | {r['goal']} |")
         else:
             print(
                 f"| {r['name']} | {r['ours']:.3f} s | {r['theirs']:.3f} s | "

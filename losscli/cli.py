@@ -378,6 +378,33 @@ def _pipeline_parameters() -> list[inspect.Parameter]:
     ]
 
 
+FRAMEWORK_PANEL = "Other frameworks' conventions"
+
+
+def _framework_parameters() -> list[inspect.Parameter]:
+    """--convention and --which (see losscli.conventions and docs/conventions.md)."""
+    convention = typer.Option(
+        "--convention",
+        metavar="NAME",
+        help="Report the value as this framework's default would: torch (losscli's own), "
+        "keras, tf1, optax or sklearn — their means, clips and epsilons (docs/conventions.md). "
+        "Value only: gradients follow torch.",
+        rich_help_panel=FRAMEWORK_PANEL,
+    )
+    which = typer.Option(
+        "--which",
+        metavar="VALUE",
+        help="List the conventions and common mistakes (sum vs mean, a double softmax, …) "
+        "that give VALUE, e.g. a loss seen in a training log; closest first.",
+        rich_help_panel=FRAMEWORK_PANEL,
+        show_default=False,
+    )
+    return [
+        P("convention", P.KEYWORD_ONLY, default="torch", annotation=Annotated[str, convention]),
+        P("which", P.KEYWORD_ONLY, default=None, annotation=Annotated[str | None, which]),
+    ]
+
+
 def _loss_parameter(param) -> inspect.Parameter:
     """A typer option for a loss-specific :class:`~losscli.losses.Param`."""
     kwargs: dict[str, Any] = {"help": param.help}
@@ -399,6 +426,7 @@ def _make_command(loss) -> Callable[..., None]:
     params = (
         _shared_parameters(loss.reductions)
         + _pipeline_parameters()
+        + _framework_parameters()
         + [_loss_parameter(p) for p in loss.params]
     )
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
@@ -543,6 +571,8 @@ def _run(
     bins: int | None = None,
     hist_range: str | None = None,
     output: Path | None = None,
+    convention: str = "torch",
+    which: str | None = None,
     **options: Any,
 ) -> None:
     fmt = fmt or _default_format(output)
@@ -583,6 +613,19 @@ def _run(
         try:
             from .engine import evaluate
 
+            if which is not None:
+                return _which(
+                    loss,
+                    which,
+                    preds,
+                    None if one_file else targets,
+                    fmt,
+                    selection,
+                    id_col,
+                    weight_col,
+                    sample_weights,
+                    options,
+                )
             report = evaluate(
                 loss,
                 preds,
@@ -605,6 +648,7 @@ def _run(
                 hist_range=bounds,
                 quiet=quiet,
                 protect=protect,
+                convention=convention,
                 **options,
             )
         except InputError as exc:
@@ -661,6 +705,30 @@ def _parse_range(text: str | None) -> tuple[float, float] | None:
     if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
         raise UsageError(f"--range takes LO,HI, two finite numbers with LO < HI, got {text!r}")
     return lo, hi
+
+
+def _which(loss, seen, preds, targets, fmt, selection, id_col, weight_col, weights, options):
+    """--which VALUE: the readings of the inputs that give VALUE, closest first."""
+    from .conventions import precision_of, which
+    from .engine import read_whole
+    from .render import render_which
+
+    tolerance = precision_of(seen)
+    block, options = read_whole(
+        loss,
+        preds,
+        targets,
+        pred_cols=selection["pred_cols"],
+        target_cols=selection["target_cols"],
+        id_col=id_col,
+        weight_col=weight_col,
+        sample_weights=weights,
+        **options,
+    )
+    found = which(
+        loss, seen, block.predictions, block.targets, sample_weights=block.weights, **options
+    )
+    render_which(loss.name, seen, tolerance, found, fmt, sys.stdout)
 
 
 def _default_format(output: Path | None) -> str:

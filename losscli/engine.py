@@ -195,6 +195,7 @@ def evaluate(
     quiet: bool = True,
     protect: Sequence[str] = (),
     stdin: Any = None,
+    convention: str = "torch",
     **loss_options: Any,
 ) -> Report:
     """Compute a loss over files or arrays: value, gradient, check, top rows, histogram.
@@ -208,6 +209,8 @@ def evaluate(
     report; ``grad_out``: write it to this .npy/.csv/.tsv file (atomically). ``check``:
     finite differences. ``top``: the K rows with the highest loss. ``bins``: a histogram of
     the row losses, between ``hist_range`` when given, else between the least and greatest.
+    ``convention``: the value as another framework's default computes it (``keras``,
+    ``tf1``, ``optax``, ``sklearn``; see :mod:`losscli.conventions`), value only.
     Other keywords are the loss's own options (``logits=True``, ``class_weights=...``).
 
     >>> import losscli
@@ -223,6 +226,14 @@ def evaluate(
     loss.check_reduction(reduction)
     if predictions is None:
         raise UsageError("give the predictions (and the targets, or --pred-col/--target-col)")
+    if convention != "torch":
+        return _convention_report(
+            loss, convention, predictions, targets, reduction=reduction, stdin=stdin,
+            torch_only={"--grad": grad, "--grad-out": grad_out, "--check": check,
+                        "--against": against, "--top": top, "--hist": bins},
+            pred_cols=pred_cols, target_cols=target_cols, id_col=id_col, weight_col=weight_col,
+            sample_weights=sample_weights, **loss_options,
+        )  # fmt: skip
     options = _read_option_files(loss, loss_options, stdin)
     merged = loss.resolve_options(**options)
     inputs = src.open_inputs(
@@ -248,6 +259,71 @@ def evaluate(
         return run.streamed(quiet=quiet, **common)
     finally:
         inputs.close()
+
+
+def read_whole(
+    loss: Any,
+    predictions: Any,
+    targets: Any = None,
+    *,
+    stdin: Any = None,
+    pred_cols: Sequence[str] = (),
+    target_cols: Sequence[str] = (),
+    id_col: str | None = None,
+    weight_col: str | None = None,
+    sample_weights: Any = None,
+    **loss_options: Any,
+) -> tuple[Block, dict[str, Any]]:
+    """The whole input as one :class:`Block` (arrays, ids, weights) and the loss options with
+    option files read — for computations that need every row at once (``--which``)."""
+    loss = _get_loss(loss)
+    options = _read_option_files(loss, loss_options, stdin)
+    inputs = src.open_inputs(
+        predictions,
+        targets,
+        pred_cols=pred_cols,
+        target_cols=target_cols,
+        id_col=id_col,
+        weight_col=weight_col,
+        sample_weights=sample_weights,
+        whole=True,
+        stdin=stdin,
+    )
+    try:
+        return inputs.whole(), options
+    finally:
+        inputs.close()
+
+
+def _convention_report(
+    loss, convention, predictions, targets, *, reduction, torch_only, stdin, **selection
+) -> Report:
+    """The value ``convention``'s framework reports (read whole; value only)."""
+    from .conventions import evaluate_convention, get_rule
+
+    rule = get_rule(loss, convention)
+    given = [flag for flag, value in torch_only.items() if value not in (None, False)]
+    if given:
+        raise UsageError(
+            f"{given[0]} follows torch's convention; --convention {convention} gives the value "
+            "only (drop one of them)"
+        )
+    block, options = read_whole(loss, predictions, targets, stdin=stdin, **selection)
+    value = evaluate_convention(
+        loss, convention, block.predictions, block.targets, reduction=reduction,
+        sample_weights=block.weights, **options,
+    )  # fmt: skip
+    names = _input_names(predictions, targets, selection.get("sample_weights"), None)
+    return Report(
+        loss=loss.name,
+        title=loss.summary,
+        reduction=reduction,
+        shape=tuple(int(n) for n in np.shape(block.predictions)),
+        value=value,
+        inputs=names,
+        details={"convention": convention, "as": rule.call if rule else loss.reference},
+        ids=block.ids if reduction == "none" else None,
+    )
 
 
 def _input_names(predictions, targets, sample_weights, against) -> dict[str, str]:
@@ -294,13 +370,13 @@ class _Run:
         self.loss, self.inputs, self.merged, self.options = loss, inputs, merged, options
         self.reduction, self.names = reduction, names
 
-    def _report(self, state: State, value, gradient, **extra) -> Report:
+    def _report(self, state: State, value, gradient, shape=None, **extra) -> Report:
         loss = self.loss
         return Report(
             loss=loss.name,
             title=loss.summary,
             reduction=self.reduction,
-            shape=state.loss.shape,
+            shape=shape or state.loss.shape,
             value=value,
             grad=gradient,
             inputs=self.names,
@@ -330,6 +406,12 @@ class _Run:
         loss, reduction = self.loss, self.reduction
         whole = self.inputs.whole()
         prepared = loss.prepare_inputs(whole.predictions, whole.targets, **self.options)
+        layout = prepared.layout  # inputs of more than 2 dimensions, laid out as kernel rows
+        if layout is not None and (top is not None or against is not None):
+            raise UsageError(
+                f"{'--top' if top is not None else '--against'} takes inputs of one or two "
+                f"dimensions; these have shape {layout.shape}"
+            )
         s = loss.sample_weights_for(whole.weights, prepared)
         want_grad = grad or grad_out is not None or check or against is not None
         blocks = list(_prepared_blocks(prepared, s, _block_rows(prepared)))
@@ -379,6 +461,10 @@ class _Run:
         hist = None
         if bins is not None:
             hist = self._histogram(((p, sp) for _, p, sp in blocks), bins, hist_range, lambda: None)
+        if layout is not None:  # results in the inputs' own layout
+            gradient = None if gradient is None else layout.restore(gradient)
+            if reduction == "none":
+                value = layout.restore_rows(value)
         written = None
         if grad_out is not None:
             with _writing():
@@ -394,6 +480,7 @@ class _Run:
             columns=self.inputs.columns,
             hist=hist,
             grad_written=written,
+            shape=None if layout is None else layout.shape,
         )
 
     def _finish(self, state, blocks, grads, rows, s):
@@ -500,7 +587,7 @@ class _Run:
     def _prepared_stream(self) -> Iterator[tuple[Any, Any]]:
         """Each block prepared (a further pass over the files, after the first)."""
         for block in self.inputs.blocks():
-            prepared = self.loss.prepare(block.predictions, block.targets, **self.merged)
+            prepared = self.loss.prepare_resolved(block.predictions, block.targets, self.merged)
             yield prepared, block.weights
 
     def _pass(self, grad, grad_out, top, progress, protect):
@@ -626,7 +713,7 @@ class _Run:
         try:
             if first:
                 return loss.prepare_inputs(block.predictions, block.targets, **self.options)
-            return loss.prepare(block.predictions, block.targets, **self.merged)
+            return loss.prepare_resolved(block.predictions, block.targets, self.merged)
         except InputError as e:
             self.inputs.verify(block)
             if first and block.origin is None:
@@ -692,7 +779,7 @@ class _Run:
                     w = None if w is None else w[keep]
                     if not len(index):
                         continue
-                prepared = loss.prepare(p, t, **self.merged)
+                prepared = loss.prepare_resolved(p, t, self.merged)
                 rows, row_grad = loss.rows_and_row_grad(prepared)
                 numeric = numeric_gradient(inner, prepared, reduction="none", eps=eps)
                 if w is not None:

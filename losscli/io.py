@@ -423,6 +423,8 @@ def _read_npy(f: BinaryIO, err: _Err) -> np.ndarray:
 
 def npy_position(index: tuple[int, ...], ndim: int) -> str:
     """Where a value sits in an NPY array, as error messages name it."""
+    if ndim > 2:
+        return f"index ({', '.join(str(int(i)) for i in index)})"
     return f"row {index[0]}, col {index[1]}" if ndim == 2 else f"index {index[0]}"
 
 
@@ -458,10 +460,6 @@ def npy_header(f: BinaryIO, err: _Err) -> tuple[tuple[int, ...], np.dtype, bool,
         raise err(f"NPY dtype {dtype.str} is complex; losscli takes real numbers only")
     if dtype.kind not in "biuf":  # strings, bytes, structured (V), datetime (M/m)
         raise err(f"NPY dtype {npy_format.dtype_to_descr(dtype)} is not numeric")
-    if len(shape) > 2:
-        raise err(
-            f"array has {len(shape)} dimensions (shape {shape}); losscli takes a vector or a matrix"
-        )
     if len(shape) == 0:
         raise err("array is a 0-d scalar; losscli takes a vector or a matrix")
     if math.prod(shape) == 0:

@@ -31,7 +31,7 @@ def render(report: Report, fmt: str, out: IO[str]) -> None:
 
 
 def _values(report: Report) -> list[float]:
-    return np.atleast_1d(report.value).tolist()
+    return np.ravel(report.value).tolist()  # K-dim none values: in row-major order
 
 
 def _check_rows(check: CheckResult, limit: int | None = SHOW_ROWS):
@@ -572,3 +572,72 @@ def _hist_table(console, hist: Histogram) -> None:
     console.print(table)
     if hist.nonfinite:
         console.print(f"[dim]{hist.nonfinite} rows with a NaN or infinite loss not counted[/dim]")
+
+
+def render_which(
+    loss: str, seen: str, tolerance: float, candidates: list[Any], fmt: str, out: IO[str]
+) -> None:
+    """``--which VALUE``: the conventions and mistakes that give a value, closest first
+    (:func:`losscli.conventions.which`)."""
+    if fmt == "json":
+        json.dump(
+            {
+                "loss": loss,
+                "seen": float(seen),
+                "tolerance": tolerance,
+                "candidates": [
+                    {
+                        "reading": c.label,
+                        "value": c.value,
+                        "difference": c.difference,
+                        "match": c.match,
+                        "reproduce": c.flags,
+                    }
+                    for c in candidates
+                ],
+            },
+            out,
+            ensure_ascii=False,
+            indent=1,
+        )
+        out.write("\n")
+        return
+    if fmt in ("plain", "csv"):
+        import csv
+
+        writer = csv.writer(out, delimiter="\t" if fmt == "plain" else ",", lineterminator="\n")
+        if fmt == "csv":
+            writer.writerow(["value", "difference", "match", "reading", "reproduce"])
+        for c in candidates:
+            writer.writerow(
+                [
+                    format_float(c.value),
+                    format_float(c.difference),
+                    "match" if c.match else "",
+                    c.label,
+                    c.flags,
+                ]
+            )
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=out, highlight=False)
+    matches = sum(c.match for c in candidates)
+    console.print(
+        f"[bold]Which reading of {loss} gives {seen}?[/bold] closest first; a match is within "
+        f"±{tolerance:g}, the precision {seen} is written with "
+        f"({matches} match{'es' if matches != 1 else ''})"
+    )
+    table = Table()
+    for name in ("", "value", "difference", "reading", "reproduce with"):
+        table.add_column(name, justify="right" if name in ("value", "difference") else "left")
+    for c in candidates:
+        table.add_row(
+            "[green]✓[/green]" if c.match else "",
+            f"{c.value:.10g}",
+            f"{c.difference:.3g}",
+            c.label,
+            f"[dim]{c.flags}[/dim]",
+        )
+    console.print(table)

@@ -143,6 +143,13 @@ class NpySource:
             self.shape, self.dtype, self.fortran, self.offset = lio.npy_header(f, self.err)
             self.nbytes = os.fstat(f.fileno()).st_size
             self._mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        if len(self.shape) > 2:
+            self.close()
+            raise self.err(
+                f"array has {len(self.shape)} dimensions (shape {self.shape}); inputs of more "
+                "than 2 dimensions are read in memory, and this one is over the streaming "
+                "threshold (LOSSCLI_STREAM_BYTES): raise it to read this file whole"
+            )
         self.vector = len(self.shape) == 1
         self.rows = self.shape[0]
         self.width = 1 if self.vector else self.shape[1]

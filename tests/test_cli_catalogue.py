@@ -205,7 +205,7 @@ def test_list_plain_is_one_tab_separated_line_per_loss():
     assert ce[1] == "cross-entropy"
     assert ce[-1] == (
         "--logits --targets auto|index|prob --clip FLOAT --class-weights W --ignore-index K "
-        "--label-smoothing A"
+        "--class-axis AXIS --label-smoothing A"
     )
 
 

@@ -406,8 +406,8 @@ OBJECTS = (
         ),
         (np.array([1 + 2j]), "NPY dtype <c16 is complex; losscli takes real numbers only"),
         (
-            np.zeros((2, 3, 4)),
-            "array has 3 dimensions (shape (2, 3, 4)); losscli takes a vector or a matrix",
+            np.array([[[1.0, 2.0], [3.0, np.nan]]]),
+            "contains 1 NaN value (first at index (0, 1, 1)); remove or impute them",
         ),
         (np.zeros(0), "array is empty"),
         (np.zeros((3, 0)), "array is empty"),
@@ -424,6 +424,12 @@ OBJECTS = (
 )
 def test_npy_errors(tmp_path, array, expected):
     assert npy_error(save(tmp_path, "bad.npy", array)) == expected
+
+
+def test_npy_of_more_than_two_dimensions_is_read_as_it_is(tmp_path):
+    # (N, C, d1) inputs for ce/nll (tests/test_kdim.py); the loss decides what it takes
+    array = np.arange(24.0).reshape(2, 3, 4)
+    assert np.array_equal(read_array(save(tmp_path, "k.npy", array), role="predictions"), array)
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ loss means writing its kernels in a topic module and adding one line below.
 
 from __future__ import annotations
 
-from ._base import REDUCTIONS, Loss, Param, Prepared
+from ._base import REDUCTIONS, Loss, Param, Prepared, RowLayout
 from .classification import bce, cross_entropy, log_softmax, nll, softmax
 from .divergence import kl
 from .focal import poly1, sigmoid_focal, softmax_focal
@@ -24,6 +24,7 @@ from .scoring import brier, sparsemax, sparsemax_loss
 __all__ = [
     "REDUCTIONS",
     "REGISTRY",
+    "RowLayout",
     "Loss",
     "Param",
     "Prepared",

@@ -39,6 +39,7 @@ import numpy as np
 from ..errors import InputError, LossCliWarning, UsageError
 
 __all__ = [
+    "RowLayout",
     "Loss",
     "Param",
     "Prepared",
@@ -59,17 +60,18 @@ REDUCTIONS = ("mean", "sum", "none")
 # --------------------------------------------------------------------------- validation helpers
 
 
-def as_float_array(x: Any, *, role: str) -> np.ndarray:
-    """``x`` as a float64 array of 1 or 2 dimensions, finite everywhere."""
+def as_float_array(x: Any, *, role: str, max_ndim: int | None = 2) -> np.ndarray:
+    """``x`` as a float64 array of 1 or 2 dimensions (any number with ``max_ndim=None``),
+    finite everywhere."""
     try:
         arr = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise InputError(f"cannot be read as numbers ({exc})", role=role) from None
     if arr.ndim == 0:
         arr = arr.reshape(1)
-    if arr.ndim > 2:
+    if max_ndim is not None and arr.ndim > max_ndim:
         raise InputError(
-            f"array has {arr.ndim} dimensions (shape {arr.shape}); losscli takes a vector or "
+            f"array has {arr.ndim} dimensions (shape {arr.shape}); this loss takes a vector or "
             "a matrix",
             role=role,
         )
@@ -179,6 +181,85 @@ class Param:
 
 
 @dataclass(frozen=True)
+class RowLayout:
+    """How an input of more than two dimensions was laid out as the rows the kernels take.
+
+    Class losses (ce, nll) take ``(N, C, d1, …, dk)`` predictions with ``(N, d1, …, dk)``
+    class-index targets (or probability targets shaped like the predictions), as PyTorch does
+    for segmentation and sequences: every position is a row of C scores, so ``mean`` averages
+    over the N·d1·…·dk positions (weighted by class weights, as torch). ``class_axis`` is 1 (torch)
+    or −1 (optax, Keras: ``(N, d1, …, dk, C)``). Losses that average or sum over a row's
+    elements (mse, bce, kl, …) take any shape ``(N, …)``: a row is a sample's elements.
+    """
+
+    shape: tuple[int, ...]  # the predictions as given
+    class_axis: int | None = None  # None: the trailing dimensions were flattened into rows
+
+    @property
+    def samples(self) -> int:
+        return self.shape[0]
+
+    @property
+    def row_shape(self) -> tuple[int, ...]:
+        """Shape of the per-row values (``reduction="none"``) in the given layout."""
+        if self.class_axis is None:
+            return (self.shape[0],)
+        return tuple(n for i, n in enumerate(self.shape) if i != self.class_axis % len(self.shape))
+
+    def restore(self, grad: np.ndarray) -> np.ndarray:
+        """A gradient (or anything shaped like the kernels' predictions) in the given layout."""
+        if self.class_axis is None:
+            return grad.reshape(self.shape)
+        moved = grad.reshape((*self.row_shape, self.shape[self.class_axis]))
+        return np.moveaxis(moved, -1, self.class_axis)
+
+    def restore_rows(self, rows: np.ndarray) -> np.ndarray:
+        return rows.reshape(self.row_shape) if self.class_axis is not None else rows
+
+    def index(self, flat: Any) -> tuple[int, ...]:
+        """The full index, in the given layout, of element ``flat`` ((row, col) or (row,)) of
+        the kernels' arrays — for tables and messages."""
+        flat = tuple(int(i) for i in np.atleast_1d(flat))
+        if self.class_axis is None:
+            trailing = self.shape[1:]
+            col = flat[1] if len(flat) > 1 else 0
+            return (flat[0], *np.unravel_index(col, trailing)) if trailing else (flat[0],)
+        position = np.unravel_index(flat[0], self.row_shape)
+        axis = self.class_axis % len(self.shape)
+        full = [int(i) for i in position]
+        full.insert(axis, flat[1] if len(flat) > 1 else 0)
+        return tuple(full)
+
+
+def flatten_layout(
+    predictions: np.ndarray, targets: np.ndarray, class_axis: int | None
+) -> tuple[np.ndarray, np.ndarray, RowLayout]:
+    """``(predictions, targets)`` of more than two dimensions as 2-D kernel rows (see
+    :class:`RowLayout`)."""
+    shape = tuple(int(n) for n in predictions.shape)
+    if class_axis is None:
+        check_same_shape(predictions, targets)
+        rows = shape[0]
+        return predictions.reshape(rows, -1), targets.reshape(rows, -1), RowLayout(shape)
+    if class_axis not in (1, -1):
+        raise UsageError(f"--class-axis must be 1 (torch) or -1 (optax, Keras), got {class_axis}")
+    layout = RowLayout(shape, class_axis)
+    n_classes = shape[class_axis]
+    p = np.moveaxis(predictions, class_axis, -1).reshape(-1, n_classes)
+    if targets.shape == predictions.shape:  # probability targets in the same layout
+        return p, np.moveaxis(targets, class_axis, -1).reshape(-1, n_classes), layout
+    if targets.shape == layout.row_shape:  # class indices, one per position
+        return p, targets.reshape(-1), layout
+    raise InputError(
+        f"targets of shape {_shape(targets)} fit predictions of shape {shape} neither as class "
+        f"indices (shape {layout.row_shape}: the predictions' without the class axis "
+        f"{class_axis}) nor as probabilities (the same shape); for (N, d1, …, C) inputs pass "
+        "--class-axis -1",
+        role="targets",
+    )
+
+
+@dataclass(frozen=True)
 class Prepared:
     """Validated inputs, ready for the kernels; ``describe`` adds facts for the report."""
 
@@ -187,6 +268,7 @@ class Prepared:
     options: dict[str, Any]
     describe: dict[str, Any] = field(default_factory=dict)
     per_row: tuple[str, ...] = ()  # kernel options holding one value per row
+    layout: RowLayout | None = None  # inputs of more than 2 dimensions (see RowLayout)
 
     def take_rows(self, rows: slice) -> Prepared:
         """The same inputs restricted to ``rows``: predictions, targets and per-row options."""
@@ -241,6 +323,10 @@ class Loss:
     # everywhere).
     hess_kernel: Kernel | None = None
     hess_note: str = ""
+    # Inputs of more than two dimensions (see RowLayout): True when a row's loss sums or averages
+    # its elements, so the trailing dimensions flatten into a row (elementwise losses always
+    # do); class losses take a ``class_axis`` option instead.
+    trailing_dims: bool = False
     # ``kinks(p, t, **opts)``: boolean mask shaped like ``p``, True where the loss has no
     # derivative (hinge at the margin, |e| at 0); the grad kernel returns the documented
     # subgradient there and the checker reports such elements as "kink".
@@ -305,7 +391,8 @@ class Loss:
     ) -> float | np.ndarray:
         """The loss reduced as asked: a float, or ``(N,)`` per-row values for ``none``."""
         prepared = self.prepare_inputs(predictions, targets, **options)
-        return self.reduce_values(prepared, reduction=reduction, sample_weights=sample_weights)
+        value = self.reduce_values(prepared, reduction=reduction, sample_weights=sample_weights)
+        return self._given_layout(prepared, value=value)[0]
 
     def grad(
         self,
@@ -319,7 +406,8 @@ class Loss:
         """Gradient of the reduced loss w.r.t. the predictions (for ``none``: of each row's own
         loss), shaped like the predictions."""
         prepared = self.prepare_inputs(predictions, targets, **options)
-        return self.reduce_grad(prepared, reduction=reduction, sample_weights=sample_weights)
+        grad = self.reduce_grad(prepared, reduction=reduction, sample_weights=sample_weights)
+        return self._given_layout(prepared, grad=grad)[1]
 
     def value_and_grad(
         self,
@@ -332,16 +420,49 @@ class Loss:
     ) -> tuple[float | np.ndarray, np.ndarray]:
         """``(value, grad)`` computed together (one pass where the loss allows it)."""
         prepared = self.prepare_inputs(predictions, targets, **options)
-        return self.reduce_both(prepared, reduction=reduction, sample_weights=sample_weights)
+        value, grad = self.reduce_both(prepared, reduction=reduction, sample_weights=sample_weights)
+        return self._given_layout(prepared, value=value, grad=grad)
 
     # ----------------------------------------------------------------- shared machinery
 
+    @property
+    def takes_any_shape(self) -> bool:
+        """Inputs of more than two dimensions are accepted (see :class:`RowLayout`)."""
+        return self.elementwise or self.trailing_dims or "class_axis" in self.option_names
+
+    @property
+    def option_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params)
+
     def prepare_inputs(self, predictions: Any, targets: Any, **options: Any) -> Prepared:
-        """Validate the inputs and options once; the kernels then trust them."""
+        """Validate the inputs and options once; the kernels then trust them.
+
+        Inputs of more than two dimensions are laid out as kernel rows first (see
+        :class:`RowLayout`); the public calls give results back in the given layout."""
         merged = self.resolve_options(**options)
-        p = as_float_array(predictions, role="predictions")
-        t = as_float_array(targets, role="targets")
-        return self.prepare(p, t, **merged)
+        max_ndim = None if self.takes_any_shape else 2
+        p = as_float_array(predictions, role="predictions", max_ndim=max_ndim)
+        t = as_float_array(targets, role="targets", max_ndim=max_ndim)
+        return self.prepare_resolved(p, t, merged)
+
+    def prepare_resolved(self, p: np.ndarray, t: np.ndarray, merged: dict[str, Any]) -> Prepared:
+        """:meth:`prepare_inputs` for float64 arrays already read and checked (a streamed
+        block) and options already resolved (:meth:`resolve_options`)."""
+        merged = dict(merged)
+        class_axis = merged.pop("class_axis", None)
+        if p.ndim <= 2:
+            return self.prepare(p, t, **merged)
+        p, t, layout = flatten_layout(p, t, class_axis)
+        return replace(self.prepare(p, t, **merged), layout=layout)
+
+    def _given_layout(self, prepared: Prepared, *, value: Any = None, grad: Any = None):
+        """Per-row values and gradients back in the inputs' own layout."""
+        layout = prepared.layout
+        if layout is None:
+            return value, grad
+        if isinstance(value, np.ndarray) and value.ndim == 1:
+            value = layout.restore_rows(value)
+        return value, (None if grad is None else layout.restore(grad))
 
     def resolve_options(self, **options: Any) -> dict[str, Any]:
         """Every option of this loss: given ones parsed and checked, the others defaulted."""
@@ -565,6 +686,9 @@ class Loss:
             return None
         s = as_float_array(sample_weights, role="sample weights").reshape(-1)
         n = len(prepared.predictions)
+        layout = prepared.layout
+        if layout is not None and len(s) == layout.samples and n % len(s) == 0:
+            s = np.repeat(s, n // len(s))  # one weight per sample, for each of its positions
         if len(s) != n:
             raise InputError(
                 f"sample weights have {len(s)} values but the predictions have {n} rows",

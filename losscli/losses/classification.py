@@ -256,6 +256,14 @@ CLASS_WEIGHTS = Param(
     parse=_parse_class_weights,
     metavar="W",
 )
+CLASS_AXIS = Param(
+    "class_axis",
+    int,
+    1,
+    "The class axis of inputs with more than 2 dimensions: 1 for (N, C, d1, …) as torch, "
+    "-1 for (N, d1, …, C) as optax and Keras.",
+    metavar="AXIS",
+)
 IGNORE_INDEX = Param(
     "ignore_index",
     int,
@@ -445,6 +453,7 @@ cross_entropy = Loss(
         ),
         CLASS_WEIGHTS,
         IGNORE_INDEX,
+        CLASS_AXIS,
         Param(
             "label_smoothing",
             float,
@@ -545,7 +554,7 @@ nll = Loss(
     grad_kernel=_nll_grad,
     prepare=_prepare_nll,
     weights=_row_weights,
-    params=(CLASS_WEIGHTS, IGNORE_INDEX),
+    params=(CLASS_WEIGHTS, IGNORE_INDEX, CLASS_AXIS),
     sample_data=_nll_samples,
     examples=(
         "losscli nll logprobs.csv labels.csv --grad",

@@ -1,0 +1,714 @@
+"""What each framework would report for the same loss (``--convention``), and which convention
+or common mistake reproduces a number seen in a training log (``--which``).
+
+Frameworks agree on the formula of a loss far more often than on the number they print for it:
+they differ in the mean's denominator, in clips and epsilons, in a mean over the last axis, and
+in how sample weights enter. Each :class:`Rule` here reproduces one framework's default for one
+loss, exactly, from the same arrays losscli reads:
+
+``torch``
+    ``torch.nn.functional`` (losscli's own semantics, the default).
+``keras``
+    Keras 3 ``keras.losses.*``: a value per sample (the mean over the last axis for elementwise
+    losses; a vector input is read as N samples of one output, as a Keras model emits it), then
+    ``sum_over_batch_size``: Σ s·L / N — sample weights are *not* in the denominator.
+    Probabilities are clipped to [1e-7, 1 − 1e-7] (``keras.backend.epsilon()``), and
+    ``categorical_crossentropy`` first divides each row by its sum.
+``tf1``
+    ``tf.compat.v1.losses.*``: elementwise values, weights broadcast to them, and the default
+    ``SUM_BY_NONZERO_WEIGHTS``: Σ w·L / (number of non-zero broadcast weights; 0 when none).
+    ``log_loss`` adds ε = 1e-7 inside both logs; the softmax losses take logits.
+``optax``
+    ``optax.losses.*``: unreduced — elementwise for regression, one value per example for
+    cross-entropy and KL; ``mean`` is the plain mean of those values. No sample weights.
+``sklearn``
+    ``sklearn.metrics.*``: one number, a weighted ``np.average`` over samples (Σ s·L / Σ s);
+    ``log_loss`` clips probabilities to [ε, 1 − ε] with ε the float64 machine epsilon.
+
+Every reduction is a ratio of two sums over rows, so :meth:`Rule.partial` gives a block's
+``(numerator, denominator)`` that add up over blocks; a vector of them for scikit-learn's RMSE,
+which averages the RMSE of each output column.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import LossCliError, UsageError
+from .losses import Loss, log_softmax
+from .losses.classification import resolve_class_targets
+
+__all__ = [
+    "CONVENTIONS",
+    "Candidate",
+    "ConventionState",
+    "Rule",
+    "conventions_for",
+    "evaluate_convention",
+    "get_rule",
+    "which",
+]
+
+CONVENTIONS = ("torch", "keras", "tf1", "optax", "sklearn")
+KERAS_EPSILON = 1e-7  # keras.backend.epsilon()
+TF1_LOG_LOSS_EPSILON = 1e-7  # tf.compat.v1.losses.log_loss's default epsilon
+SKLEARN_EPSILON = float(np.finfo(np.float64).eps)  # sklearn.metrics.log_loss, float64 input
+
+# How a rule's mean divides its weighted sum.
+PER_SAMPLE = "samples"  # Keras sum_over_batch_size: the number of samples
+NONZERO = "nonzero weights"  # TF1 SUM_BY_NONZERO_WEIGHTS
+ELEMENTS = "values"  # optax: the number of unreduced values
+WEIGHT_SUM = "weight sum"  # scikit-learn np.average: Σ s
+
+
+@dataclass(frozen=True)
+class ConventionState:
+    """A block's part of a convention's reduction: ``numerator / denominator`` once merged
+    (``sum`` is the numerator alone). Arrays for per-column metrics (scikit-learn's RMSE)."""
+
+    numerator: Any
+    denominator: Any
+
+    def merge(self, other: ConventionState) -> ConventionState:
+        return ConventionState(
+            self.numerator + other.numerator, self.denominator + other.denominator
+        )
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One loss as one framework computes it by default."""
+
+    loss: str  # losscli's name
+    convention: str
+    call: str  # the reference call, e.g. "keras.losses.MeanSquaredError()"
+    values: Callable[..., np.ndarray]  # (p, t, **options) -> the framework's unreduced values
+    denominator: str  # PER_SAMPLE, NONZERO, ELEMENTS or WEIGHT_SUM
+    note: str = ""
+    sum_ok: bool = True  # the framework has a sum reduction for this loss
+    none_ok: bool = True  # ... and an unreduced form
+    finish: Callable[[Any], float] | None = None  # e.g. sklearn RMSE: mean of √ per column
+    columnwise: bool = False  # numerator/denominator per output column
+    # losscli options this framework has too (beyond --logits and --targets, which say how to
+    # read the inputs); any other option set away from its default is refused.
+    honours: tuple[str, ...] = ()
+
+    def partial(
+        self, predictions: np.ndarray, targets: np.ndarray, sample_weights=None, **options
+    ) -> ConventionState:
+        """This block's numerator and denominator (see :class:`ConventionState`)."""
+        v = self.values(predictions, targets, **options)
+        w = _broadcast_weights(sample_weights, v, self.convention)
+        if self.columnwise:
+            w2 = np.ones_like(v) if w is None else w
+            return ConventionState((v * w2).sum(axis=0), w2.sum(axis=0))
+        numerator = math.fsum((v if w is None else v * w).reshape(-1))
+        return ConventionState(numerator, float(self._count(v, w, sample_weights)))
+
+    def _count(self, v: np.ndarray, w: np.ndarray | None, s: Any) -> float:
+        if self.denominator == PER_SAMPLE:
+            return len(v)
+        if self.denominator == ELEMENTS:
+            return v.size
+        if self.denominator == NONZERO:
+            return v.size if w is None else int(np.count_nonzero(w))
+        return len(v) if s is None else float(np.asarray(s, dtype=np.float64).sum())
+
+    def reduce(self, state: ConventionState, reduction: str) -> float:
+        if reduction == "sum":
+            return float(np.sum(state.numerator))
+        if self.finish is not None:
+            return float(self.finish(state))
+        if not state.denominator:
+            # TF1's and Keras's divide_no_nan give 0; np.average raises; torch gives NaN.
+            return 0.0 if self.convention in ("tf1", "keras") else float("nan")
+        return float(state.numerator / state.denominator)
+
+    def unreduced(self, predictions, targets, sample_weights=None, **options) -> np.ndarray:
+        """The framework's ``reduction='none'`` output (weighted where it takes weights)."""
+        v = self.values(predictions, targets, **options)
+        w = _broadcast_weights(sample_weights, v, self.convention)
+        return v if w is None else v * w
+
+
+def _broadcast_weights(s: Any, v: np.ndarray, convention: str) -> np.ndarray | None:
+    if s is None:
+        return None
+    s = np.asarray(s, dtype=np.float64).reshape(-1)
+    if len(s) != len(v):
+        raise UsageError(f"sample weights have {len(s)} values but there are {len(v)} samples")
+    return np.broadcast_to(s.reshape((-1,) + (1,) * (v.ndim - 1)), v.shape)
+
+
+# --------------------------------------------------------------------------- per-loss values
+
+
+def _as_samples(a: np.ndarray) -> np.ndarray:
+    """Keras reads a vector as N samples of one output."""
+    return a.reshape(-1, 1) if a.ndim == 1 else a
+
+
+def _keras_mean_last(elementwise: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+    def values(p, t, **options):
+        return elementwise(_as_samples(p), _as_samples(t), **options).mean(axis=-1)
+
+    return values
+
+
+def _row_mean(elementwise: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+    def values(p, t, **options):
+        e = elementwise(p, t, **options)
+        return e.mean(axis=1) if e.ndim == 2 else e
+
+    return values
+
+
+def _squared(p, t, **_):
+    return np.square(p - t)
+
+
+def _absolute(p, t, **_):
+    return np.abs(p - t)
+
+
+def _huber(p, t, *, delta=1.0, **_):
+    e = np.abs(p - t)
+    return np.where(e <= delta, 0.5 * e * e, delta * (e - 0.5 * delta))
+
+
+def _sklearn_rmse_finish(state: ConventionState) -> float:
+    # sklearn.metrics.root_mean_squared_error, multioutput="uniform_average": the RMSE of each
+    # output column, averaged.
+    return float(np.mean(np.sqrt(state.numerator / state.denominator)))
+
+
+def _stable_sigmoid_bce(z, y):
+    # −y·log σ(z) − (1 − y)·log σ(−z) = max(z, 0) − z·y + log(1 + e^−|z|)
+    return np.maximum(z, 0.0) - z * y + np.log1p(np.exp(-np.abs(z)))
+
+
+def _keras_bce(p, t, *, logits=False, **_):
+    if logits:
+        return _stable_sigmoid_bce(p, t)
+    q = np.clip(p, KERAS_EPSILON, 1.0 - KERAS_EPSILON)
+    return -(t * np.log(q) + (1.0 - t) * np.log(1.0 - q))
+
+
+def _tf1_bce(p, t, *, logits=False, **_):
+    if logits:  # tf.compat.v1.losses.sigmoid_cross_entropy
+        return _stable_sigmoid_bce(p, t)
+    eps = TF1_LOG_LOSS_EPSILON  # tf.compat.v1.losses.log_loss
+    return -t * np.log(p + eps) - (1.0 - t) * np.log(1.0 - p + eps)
+
+
+def _optax_bce(p, t, *, logits=False, **_):
+    if not logits:
+        raise UsageError(
+            "optax's sigmoid_binary_cross_entropy takes logits; pass --logits with raw scores"
+        )
+    return _stable_sigmoid_bce(p, t)
+
+
+def _sklearn_bce(p, t, *, logits=False, **_):
+    if logits:
+        raise UsageError("scikit-learn's log_loss takes probabilities, not logits (drop --logits)")
+    if p.ndim == 2 and p.shape[1] != 1:
+        raise UsageError(
+            "scikit-learn's log_loss takes one column of positive-class probabilities for "
+            "binary targets; give one column (or use ce for several classes)"
+        )
+    p, t = p.reshape(-1), t.reshape(-1)
+    if not np.isin(t, (0.0, 1.0)).all():
+        raise UsageError("scikit-learn's log_loss takes 0/1 labels, not soft targets")
+    q = np.clip(p, SKLEARN_EPSILON, 1.0 - SKLEARN_EPSILON)
+    return -np.where(t == 1.0, np.log(q), np.log(1.0 - q))
+
+
+def _class_rows(
+    p, t, *, target_type="auto", label_smoothing=0.0, ignore_index=None, **_
+) -> np.ndarray:
+    """Targets as (N, C) probability rows: one-hot for class indices, then label smoothing
+    (1 − α)·y + α/C as Keras, TF1 and optax.smooth_labels apply it."""
+    targets, kind = resolve_class_targets(p, t, target_type, ignore_index=ignore_index)
+    if kind == "index" and ignore_index is not None and (targets == ignore_index).any():
+        raise UsageError(
+            f"targets of {ignore_index} are rows torch ignores (--ignore-index); this "
+            "framework has no ignored rows"
+        )
+    n_classes = p.shape[1]
+    if kind == "index":
+        rows = np.zeros_like(p)
+        rows[np.arange(len(p)), targets] = 1.0
+    else:
+        rows = targets
+    if label_smoothing:
+        rows = rows * (1.0 - label_smoothing) + label_smoothing / n_classes
+    return rows
+
+
+def _keras_ce(p, t, *, logits=False, **options):
+    y = _class_rows(p, t, **options)
+    if logits:
+        return -(y * log_softmax(p)).sum(axis=1)
+    q = p / p.sum(axis=1, keepdims=True)  # keras divides each row by its sum first
+    q = np.clip(q, KERAS_EPSILON, 1.0 - KERAS_EPSILON)
+    return -(y * np.log(q)).sum(axis=1)
+
+
+def _logits_only(framework: str) -> Callable[..., np.ndarray]:
+    def values(p, t, *, logits=False, **options):
+        if not logits:
+            raise UsageError(
+                f"{framework}'s softmax cross-entropy takes logits; pass --logits with raw scores"
+            )
+        y = _class_rows(p, t, **options)
+        return -(y * log_softmax(p)).sum(axis=1)
+
+    return values
+
+
+def _sklearn_ce(p, t, *, logits=False, label_smoothing=0.0, **options):
+    if logits:
+        raise UsageError("scikit-learn's log_loss takes probabilities, not logits (drop --logits)")
+    if label_smoothing:
+        raise UsageError("scikit-learn's log_loss has no label smoothing")
+    y = _class_rows(p, t, **options)
+    if not np.isin(y, (0.0, 1.0)).all():
+        raise UsageError("scikit-learn's log_loss takes class labels (or one-hot rows), not soft")
+    q = np.clip(p, SKLEARN_EPSILON, 1.0 - SKLEARN_EPSILON)
+    return -np.where(y == 1.0, np.log(q), 0.0).sum(axis=1)
+
+
+def _target_probabilities(t, log_target):
+    return np.exp(t) if log_target else t
+
+
+def _keras_kl(p, t, *, log_target=False, **_):
+    # keras.losses.kl_divergence takes probabilities: losscli's kl predictions are
+    # log-probabilities (as torch), so exp() first; both sides are clipped to [1e-7, 1].
+    yp = np.clip(np.exp(_as_samples(p)), KERAS_EPSILON, 1.0)
+    yt = np.clip(_target_probabilities(_as_samples(t), log_target), KERAS_EPSILON, 1.0)
+    return (yt * np.log(yt / yp)).sum(axis=-1)
+
+
+def _optax_kl(p, t, *, log_target=False, **_):
+    p, t = _as_samples(p), _as_samples(t)
+    if log_target:  # optax.losses.kl_divergence_with_log_targets
+        return (np.exp(t) * (t - p)).sum(axis=-1)
+    # optax.losses.kl_divergence: xlogy(t, t) − t·log_p, 0·log 0 = 0
+    tlogt = np.where(t > 0, t * np.log(np.where(t > 0, t, 1.0)), 0.0)
+    return (tlogt - t * p).sum(axis=-1)
+
+
+def _rules() -> dict[tuple[str, str], Rule]:
+    R = Rule
+    rules = [
+        R(
+            "mse",
+            "keras",
+            "keras.losses.MeanSquaredError()",
+            _keras_mean_last(_squared),
+            PER_SAMPLE,
+        ),
+        R("mse", "tf1", "tf.compat.v1.losses.mean_squared_error", _squared, NONZERO),
+        R(
+            "mse",
+            "optax",
+            "optax.losses.squared_error",
+            _squared,
+            ELEMENTS,
+            note="optax.losses.l2_loss is half of this",
+        ),
+        R(
+            "mse",
+            "sklearn",
+            "sklearn.metrics.mean_squared_error",
+            _row_mean(_squared),
+            WEIGHT_SUM,
+            sum_ok=False,
+            none_ok=False,
+        ),
+        R(
+            "mae",
+            "keras",
+            "keras.losses.MeanAbsoluteError()",
+            _keras_mean_last(_absolute),
+            PER_SAMPLE,
+        ),
+        R("mae", "tf1", "tf.compat.v1.losses.absolute_difference", _absolute, NONZERO),
+        R(
+            "mae",
+            "sklearn",
+            "sklearn.metrics.mean_absolute_error",
+            _row_mean(_absolute),
+            WEIGHT_SUM,
+            sum_ok=False,
+            none_ok=False,
+        ),
+        R(
+            "huber",
+            "keras",
+            "keras.losses.Huber(delta)",
+            _keras_mean_last(_huber),
+            PER_SAMPLE,
+            honours=("delta",),
+        ),
+        R(
+            "huber",
+            "tf1",
+            "tf.compat.v1.losses.huber_loss(delta=delta)",
+            _huber,
+            NONZERO,
+            honours=("delta",),
+        ),
+        R(
+            "huber",
+            "optax",
+            "optax.losses.huber_loss(delta=delta)",
+            _huber,
+            ELEMENTS,
+            honours=("delta",),
+        ),
+        R(
+            "rmse",
+            "sklearn",
+            "sklearn.metrics.root_mean_squared_error",
+            lambda p, t, **o: _squared(_as_samples(p), _as_samples(t)),
+            WEIGHT_SUM,
+            sum_ok=False,
+            none_ok=False,
+            finish=_sklearn_rmse_finish,
+            columnwise=True,
+            note="the RMSE of each output column, averaged (not √ of the overall mean)",
+        ),
+        R(
+            "bce",
+            "keras",
+            "keras.losses.BinaryCrossentropy(from_logits=logits)",
+            _keras_mean_last(_keras_bce),
+            PER_SAMPLE,
+            note="probabilities clipped to [1e-7, 1 − 1e-7]",
+        ),
+        R(
+            "bce",
+            "tf1",
+            "tf.compat.v1.losses.log_loss / sigmoid_cross_entropy",
+            _tf1_bce,
+            NONZERO,
+            note="log_loss adds 1e-7 inside both logs",
+        ),
+        R("bce", "optax", "optax.losses.sigmoid_binary_cross_entropy", _optax_bce, ELEMENTS),
+        R(
+            "bce",
+            "sklearn",
+            "sklearn.metrics.log_loss",
+            _sklearn_bce,
+            WEIGHT_SUM,
+            none_ok=False,
+            note="probabilities clipped to [2.2e-16, 1 − 2.2e-16]",
+        ),
+        R(
+            "ce",
+            "keras",
+            "keras.losses.CategoricalCrossentropy(from_logits=logits)",
+            _keras_ce,
+            PER_SAMPLE,
+            note="rows divided by their sum, then clipped to [1e-7, 1 − 1e-7]",
+            honours=("label_smoothing",),
+        ),
+        R(
+            "ce",
+            "tf1",
+            "tf.compat.v1.losses.softmax_cross_entropy",
+            _logits_only("TF1"),
+            NONZERO,
+            honours=("label_smoothing",),
+        ),
+        R(
+            "ce",
+            "optax",
+            "optax.losses.softmax_cross_entropy",
+            _logits_only("optax"),
+            ELEMENTS,
+            note="label smoothing as optax.smooth_labels",
+            honours=("label_smoothing",),
+        ),
+        R(
+            "ce",
+            "sklearn",
+            "sklearn.metrics.log_loss",
+            _sklearn_ce,
+            WEIGHT_SUM,
+            none_ok=False,
+            note="probabilities clipped to [2.2e-16, 1 − 2.2e-16], not renormalised",
+        ),
+        R(
+            "kl",
+            "keras",
+            "keras.losses.KLDivergence()",
+            _keras_kl,
+            PER_SAMPLE,
+            note="exp of the log-probabilities; both sides clipped to [1e-7, 1]",
+            honours=("log_target",),
+        ),
+        R(
+            "kl",
+            "optax",
+            "optax.losses.kl_divergence",
+            _optax_kl,
+            ELEMENTS,
+            note="one value per example: its mean is torch's batchmean",
+            honours=("log_target",),
+        ),
+    ]
+    return {(r.loss, r.convention): r for r in rules}
+
+
+RULES = _rules()
+
+
+def conventions_for(loss: Loss) -> list[str]:
+    """The conventions that have ``loss`` (torch always)."""
+    return ["torch"] + [c for c in CONVENTIONS[1:] if (loss.name, c) in RULES]
+
+
+def get_rule(loss: Loss, convention: str) -> Rule | None:
+    """The rule for ``loss`` under ``convention``; None for torch (losscli's own)."""
+    if convention not in CONVENTIONS:
+        from difflib import get_close_matches
+
+        near = get_close_matches(convention.lower(), CONVENTIONS, n=1)
+        hint = f" (did you mean {near[0]}?)" if near else ""
+        raise UsageError(
+            f"unknown convention {convention!r}{hint}; choose one of {', '.join(CONVENTIONS)}"
+        )
+    if convention == "torch":
+        return None
+    rule = RULES.get((loss.name, convention))
+    if rule is None:
+        have = ", ".join(conventions_for(loss))
+        raise UsageError(f"{convention} has no {loss.name} loss; {loss.name} has: {have}")
+    return rule
+
+
+READING_OPTIONS = ("logits", "target_type")  # how to read the inputs, not semantics
+
+
+def _check_options(loss: Loss, rule: Rule, merged: dict[str, Any], reduction: str, s) -> None:
+    for param in loss.params:
+        if param.name in READING_OPTIONS or param.name in rule.honours:
+            continue
+        value, default = merged[param.name], param.default
+        if value is not default and not (np.ndim(value) == 0 and value == default):
+            raise UsageError(
+                f"{param.flag} follows torch's semantics; {rule.call} has no such option "
+                "(drop it, or use --convention torch)"
+            )
+    if reduction == "batchmean":
+        raise UsageError(
+            f"batchmean is torch's reduction; under --convention {rule.convention} use mean "
+            f"({rule.call}'s default)"
+        )
+    if reduction == "sum" and not rule.sum_ok:
+        raise UsageError(f"{rule.call} has no sum reduction; use --reduction mean")
+    if reduction == "none" and not rule.none_ok:
+        raise UsageError(f"{rule.call} returns one number; use --reduction mean")
+    if rule.convention == "optax" and s is not None:
+        raise UsageError("optax's losses take no sample weights")
+
+
+def evaluate_convention(
+    loss: Loss,
+    convention: str,
+    predictions: Any,
+    targets: Any,
+    *,
+    reduction: str = "mean",
+    sample_weights: Any = None,
+    **options: Any,
+) -> float | np.ndarray:
+    """The value ``convention``'s framework would report for ``loss`` on these arrays.
+
+    ``mean`` is the framework's default reduction, ``sum`` its sum, ``none`` its unreduced
+    values. Domain checks are losscli's (as for ``--convention torch``).
+    """
+    prepared = loss.prepare_inputs(predictions, targets, **options)  # validates the inputs
+    rule = get_rule(loss, convention)
+    if rule is None:
+        return loss.reduce_values(prepared, reduction=reduction, sample_weights=sample_weights)
+    merged = loss.resolve_options(**options)
+    _check_options(loss, rule, merged, reduction, sample_weights)
+    p = np.asarray(predictions, dtype=np.float64)
+    t = np.asarray(targets, dtype=np.float64)
+    if reduction == "none":
+        return rule.unreduced(p, t, sample_weights, **merged)
+    return rule.reduce(rule.partial(p, t, sample_weights, **merged), reduction)
+
+
+# --------------------------------------------------------------------------- --which
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One way of computing the loss, and how far its value is from the one seen."""
+
+    label: str  # e.g. "keras (sum_over_batch_size)" or "mistake: sum instead of mean"
+    value: float
+    flags: str  # the losscli options that reproduce it
+    difference: float  # |value − seen|
+    match: bool  # within the precision the seen value was written with
+
+
+def precision_of(text: str) -> float:
+    """Half a unit in the last digit written: ``2.3025`` → 5e-5, ``1.5e-3`` → 5e-5, so a
+    value printed with that many digits rounds to the same text."""
+    m = re.fullmatch(r"\s*[+-]?(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?\s*", text)
+    if not m or not (m.group(1) or m.group(2)):
+        raise UsageError(f"--which takes a number, e.g. 2.3025; got {text!r}")
+    decimals = len(m.group(2) or "")
+    exponent = int(m.group(3) or 0)
+    return 0.5 * 10.0 ** (exponent - decimals)
+
+
+def which(
+    loss: Loss,
+    seen: str,
+    predictions: Any,
+    targets: Any,
+    *,
+    sample_weights: Any = None,
+    **options: Any,
+) -> list[Candidate]:
+    """Every convention and common mistake that gives a value for these inputs, closest to
+    ``seen`` first (``seen`` as text: its number of digits sets the match tolerance).
+    Readings that give the same value (to 1e-12) are one candidate, their labels joined."""
+    import warnings
+
+    tolerance = precision_of(seen)
+    target = float(seen)
+    found: list[tuple[str, float, str]] = []
+
+    def attempt(label: str, flags: str, compute: Callable[[], Any]) -> None:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")  # the main run prints the inputs' warnings once
+            try:
+                value = float(compute())
+            except (LossCliError, ValueError, ArithmeticError):
+                return  # this reading can't take these inputs (e.g. tf1 ce on probabilities)
+        if math.isfinite(value):
+            found.append((label, value, flags))
+
+    for convention in conventions_for(loss):
+        reductions = ("mean", "sum", "batchmean") if loss.name == "kl" else ("mean", "sum")
+        for reduction in reductions:
+            if convention != "torch" and reduction == "batchmean":
+                continue
+            attempt(
+                f"{convention} {reduction}",
+                f"--convention {convention} --reduction {reduction}",
+                lambda c=convention, r=reduction: evaluate_convention(
+                    loss,
+                    c,
+                    predictions,
+                    targets,
+                    reduction=r,
+                    sample_weights=sample_weights,
+                    **options,
+                ),
+            )
+    for label, flags, compute in _mistakes(loss, predictions, targets, sample_weights, options):
+        attempt(label, flags, compute)
+    found.sort(key=lambda item: item[1])
+    groups: list[list[tuple[str, float, str]]] = []
+    for item in found:
+        if groups and abs(item[1] - groups[-1][0][1]) <= 1e-12 * max(abs(item[1]), 1e-300):
+            groups[-1].append(item)
+        else:
+            groups.append([item])
+    candidates = [
+        Candidate(
+            "; ".join(label for label, _, _ in group),
+            group[0][1],
+            group[0][2],
+            abs(group[0][1] - target),
+            abs(group[0][1] - target) <= tolerance,
+        )
+        for group in groups
+    ]
+    candidates.sort(key=lambda c: c.difference)
+    return candidates
+
+
+def _mistakes(loss: Loss, p: Any, t: Any, s: Any, options: dict[str, Any]):
+    """(label, flags, compute) for the usual ways a logged loss differs from the intended one."""
+
+    def torch(reduction="mean", **changes):
+        return lambda: loss(p, t, reduction=reduction, sample_weights=s, **{**options, **changes})
+
+    mean = torch()
+    if loss.elementwise:
+        width = np.shape(p)[1] if np.ndim(p) == 2 else 1
+        if width > 1:
+            yield (
+                "mistake: each row summed, then averaged over rows (missing 1/D)",
+                "(= mean × D)",
+                lambda: mean() * width,
+            )
+    if loss.name in ("mse",):
+        yield ("mistake: ½ factor (optax.losses.l2_loss)", "(= ½ × mean)", lambda: 0.5 * mean())
+        yield ("mistake: root of the mean (rmse)", "losscli rmse", lambda: math.sqrt(mean()))
+    if loss.name == "rmse":
+        yield ("mistake: the mean squared error (no root)", "losscli mse", lambda: mean() ** 2)
+    if not loss.elementwise and np.ndim(p) == 2 and loss.name != "kl":
+        c = np.shape(p)[1]
+        yield (
+            "mistake: averaged over all N·C elements, not over rows",
+            f"(= mean / C, C = {c})",
+            lambda: mean() / c,
+        )
+    if loss.name in ("ce", "bce"):
+        logits = bool(options.get("logits", False))
+        if logits:
+            yield (
+                "mistake: a double softmax (probabilities given as logits)"
+                if loss.name == "ce"
+                else "mistake: a double sigmoid (probabilities given as logits)",
+                "(ce of softmax(z) as logits)" if loss.name == "ce" else "(bce of σ(z) as logits)",
+                lambda: loss(_squash(loss, p), t, sample_weights=s, **options),
+            )
+            yield (
+                "mistake: logits taken for probabilities (Keras from_logits=False)",
+                "--convention keras without --logits",
+                lambda: evaluate_convention(
+                    loss, "keras", p, t, sample_weights=s, **{**options, "logits": False}
+                ),
+            )
+        else:
+            yield (
+                "mistake: probabilities taken for logits (a double softmax)"
+                if loss.name == "ce"
+                else "mistake: probabilities taken for logits (a double sigmoid)",
+                "--logits",
+                torch(logits=True),
+            )
+    if loss.name in ("ce", "bce", "nll", "kl"):
+        yield (
+            "mistake: log base 2 (bits, not nats)",
+            "(= mean / ln 2)",
+            lambda: mean() / math.log(2.0),
+        )
+
+
+def _squash(loss: Loss, p: Any) -> np.ndarray:
+    from .losses import softmax
+
+    z = np.asarray(p, dtype=np.float64)
+    if loss.name == "ce":
+        return softmax(z)
+    return 1.0 / (1.0 + np.exp(-z))
