@@ -10,8 +10,11 @@ Exit codes: 0 ok; 1 a gradient check failed; 2 bad usage or bad input; 3 interna
 from __future__ import annotations
 
 import contextlib
+import errno
 import inspect
+import io
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Callable, Iterator, MutableMapping
@@ -66,12 +69,27 @@ class LossCliGroup(FastParams, TyperGroup):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         argv = list(sys.argv[1:] if args is None else args)
         debug = "--debug" in argv or bool(os.environ.get("LOSSCLI_DEBUG"))
+        original_stdout = sys.stdout
+        if sys.stdout is None:  # started with stdout closed (`>&-`): say so when it is used
+            sys.stdout = _ClosedStdout()
+        elif sys.stdout is sys.__stdout__:
+            sys.stdout = _checked(sys.stdout)
+        stdout_was = _stdout_identity()
+        received: list[int] = []
+        previous = _catch_signals(received)
         try:
             rc = super().main(
                 argv, prog_name or "losscli", complete_var, standalone_mode=False, **extra
             )
             rc = rc if isinstance(rc, int) else EXIT_OK
             sys.stdout.flush()
+        except SystemExit:
+            # click (EPIPE) and rich (BrokenPipeError) exit 1 when the reader of stdout has
+            # gone; that is the documented 141. Any other exit stands.
+            if not _pipe_closed(stdout_was):
+                raise
+            _silence_stdout()
+            rc = EXIT_BROKEN_PIPE
         except NoArgsIsHelpError as exc:
             # Typer's rich help prints itself while the error is built; plain click returns it.
             if exc.format_message().strip():
@@ -93,28 +111,200 @@ class LossCliGroup(FastParams, TyperGroup):
         except BrokenPipeError:
             # The reader went away (`| head`): stop quietly, and keep Python's exit-time flush
             # from raising again.
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
+            _silence_stdout()
             rc = EXIT_BROKEN_PIPE
+        except OSError as exc:
+            if exc.errno in _WRITE_ERRNOS:
+                # stdout on a full disk (/dev/full), over a size limit (ulimit -f), or closed.
+                what = "to stdout" if exc.filename == STDOUT_NAME else "the output"
+                _error(f"cannot write {what} ({exc.strerror or exc})")
+                _silence_stdout()
+                rc = EXIT_BAD_INPUT
+            else:
+                rc = _internal_error(exc, debug)
         except Exception as exc:  # a bug: still one line, the traceback only with --debug
-            if debug:
-                import traceback
-
-                traceback.print_exc()
-            _error(
-                f"internal error: {type(exc).__name__}: {exc} "
-                "(rerun with --debug for the traceback, and please report it)"
-            )
-            rc = EXIT_INTERNAL
+            rc = _internal_error(exc, debug)
+        finally:
+            _finish_signals(previous)
+            if sys.stdout is not original_stdout:
+                with contextlib.suppress(Exception):  # anything unwritten was reported above
+                    sys.stdout.flush()
+                sys.stdout = original_stdout
+        if received:  # SIGINT, SIGTERM or SIGHUP: the shell's 128 + signal number
+            rc = 128 + received[0]
         if standalone_mode:
-            # The run is over (its output written, or removed): a Ctrl-C from now on would only
-            # interrupt the interpreter's shutdown, with a traceback from threading or atexit.
-            import signal
-
-            with contextlib.suppress(ValueError):  # not the main thread
-                signal.signal(signal.SIGINT, signal.SIG_IGN)
+            if sys.stdout is sys.__stdout__:  # the process's own run, not a test runner's:
+                # the run is over (its output written, or removed), and a Ctrl-C from now on
+                # would only interrupt the interpreter's shutdown, with a traceback from
+                # threading or atexit.
+                with contextlib.suppress(ValueError):  # not the main thread
+                    signal.signal(signal.SIGINT, signal.SIG_IGN)
             sys.exit(rc)
         return rc
+
+
+def _internal_error(exc: BaseException, debug: bool) -> int:
+    """A bug: one ``Error:`` line, the traceback only with --debug; exit 3."""
+    if debug:
+        import traceback
+
+        traceback.print_exception(exc)
+    _error(
+        f"internal error: {type(exc).__name__}: {exc} "
+        "(rerun with --debug for the traceback, and please report it)"
+    )
+    return EXIT_INTERNAL
+
+
+STDOUT_NAME = "<stdout>"
+# errno values of a failed write: full disk, size limit, quota, I/O error, closed descriptor.
+_WRITE_ERRNOS = frozenset(
+    getattr(errno, name)
+    for name in ("ENOSPC", "EFBIG", "EDQUOT", "EIO", "EBADF", "EPIPE")
+    if hasattr(errno, name)
+)
+
+
+class _FullWriter(io.RawIOBase):
+    """A file descriptor written in full or not at all: a short write (a size limit, a reader
+    that went away) is retried until it raises. Python's own buffered stdout can drop the rest
+    of a short write silently and exit 0."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self._fd = fd
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def isatty(self) -> bool:
+        return os.isatty(self._fd)
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        done = 0
+        try:
+            while done < len(view):
+                done += os.write(self._fd, view[done:])
+        except BrokenPipeError:
+            raise
+        except OSError as e:  # name stdout, so the message can say which output failed
+            raise OSError(e.errno, e.strerror, STDOUT_NAME) from None
+        return done
+
+    def close(self) -> None:  # the descriptor is the process's stdout: leave it open
+        super().close()
+
+
+def _checked(stdout: Any) -> Any:
+    """``stdout`` (the process's own) rewrapped so every write is complete or an error."""
+    try:
+        fd = stdout.fileno()
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return stdout
+    stdout.flush()
+    return io.TextIOWrapper(
+        io.BufferedWriter(_FullWriter(fd), buffer_size=1 << 16),
+        encoding=stdout.encoding,
+        errors=stdout.errors,
+        line_buffering=stdout.line_buffering,
+    )
+
+
+class _ClosedStdout(io.TextIOBase):
+    """Stands in for ``sys.stdout`` when the process started without one: not a terminal, and
+    writing to it is a clear error rather than output silently lost."""
+
+    def isatty(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if not text:
+            return 0
+        raise UsageError(
+            "stdout is closed; redirect it (> out.txt, or > /dev/null to discard the output) "
+            "or write to a file with -o FILE"
+        )
+
+    @property
+    def buffer(self):  # what write_text("-") writes to
+        return self
+
+
+def _stdout_identity() -> tuple[int, int] | None:
+    try:
+        info = os.fstat(sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+    return info.st_dev, info.st_ino
+
+
+def _pipe_closed(stdout_was: tuple[int, int] | None) -> bool:
+    """Whether the reader of stdout has gone: rich then points stdout at /dev/null, click wraps
+    it, and a pipe with no reader polls as an error."""
+    if stdout_was is not None and _stdout_identity() != stdout_was:
+        return True
+    if type(sys.stdout).__name__ == "PacifyFlushWrapper":  # click's, after EPIPE
+        return True
+    try:
+        import select
+
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return False
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so Python's exit-time flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        pass
+
+
+_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
+def _catch_signals(received: list[int]) -> dict[int, Any]:
+    """SIGINT, SIGTERM and SIGHUP raise KeyboardInterrupt (so every ``finally`` runs and the
+    temporary files go); ``received`` records which. Returns the handlers to restore."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    previous: dict[int, Any] = {}
+    if hasattr(signal, "SIGXFSZ"):  # over `ulimit -f` a write fails (EFBIG) instead of killing
+        with contextlib.suppress(ValueError, OSError):
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    for signum in _SIGNALS:
+        with contextlib.suppress(ValueError, OSError):  # not the main thread: leave them be
+            previous[signum] = signal.signal(signum, interrupt)
+    return previous
+
+
+def _finish_signals(previous: dict[int, Any]) -> None:
+    """Ignore further signals while the temporary files of the run are removed, then put the
+    previous handlers back."""
+    for signum in previous:
+        signal.signal(signum, signal.SIG_IGN)
+    lio = sys.modules.get("losscli.io")  # not imported: no temporary file can exist
+    if lio is not None:
+        lio.remove_temporaries()
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
 
 
 app = typer.Typer(
@@ -575,6 +765,8 @@ def _run(
     which: str | None = None,
     **options: Any,
 ) -> None:
+    if output is not None and os.fspath(output) == "-":
+        output = None  # -o - is stdout, as everywhere else
     fmt = fmt or _default_format(output)
     bounds = _parse_range(hist_range)
     one_file = preds is not None and targets is None and bool(pred_col or target_col)
@@ -601,13 +793,12 @@ def _run(
         "top": top,
         "bins": (bins or 10) if hist or bins or hist_range else None,
     }
-    protect = [p for p in inputs.values() if p != "-"]
-    if output is not None:
-        from .io import check_output_path
+    protect = [p for p in inputs.values() if p != "-"] + _option_files(options)
+    if output is not None or grad_out is not None:
+        from .io import check_outputs
 
-        check_output_path(output, protect=protect, option="--output")
-        if grad_out is not None and _same_path(output, grad_out):
-            raise UsageError("--output and --grad-out name the same file; choose two")
+        # Every output checked before any is written: a run that cannot write one writes none.
+        check_outputs({"--output": output, "--grad-out": grad_out}, protect=protect)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LossCliWarning)
         try:
@@ -677,8 +868,6 @@ def _run(
     if output is None:
         render(report, fmt, sys.stdout)
     else:
-        import io
-
         from .io import write_text
 
         buffer = io.StringIO()
@@ -738,8 +927,10 @@ def _default_format(output: Path | None) -> str:
     return {".json": "json", ".csv": "csv"}.get(output.suffix.lower(), "plain")
 
 
-def _same_path(a: Path, b: Path) -> bool:
-    return os.path.realpath(a) == os.path.realpath(b)
+def _option_files(options: dict[str, Any]) -> list[str]:
+    """Files named by a loss's options (``--class-weights w.csv``): inputs too, so never
+    overwritten by an output."""
+    return [v for v in options.values() if isinstance(v, str) and os.path.isfile(v)]
 
 
 # --------------------------------------------------------------------------- list, explain
@@ -797,5 +988,8 @@ def explain_loss(
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point (see also ``losscli.__main__.main``)."""
+    try:
+        app()
+    except KeyboardInterrupt:  # before or after LossCliGroup.main's own handling
+        sys.exit(EXIT_INTERRUPTED)

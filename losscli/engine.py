@@ -883,6 +883,7 @@ class _GradFile:
         """Rows will come unscaled: keep them as raw float64 and write the file at the end."""
         if self.ext != ".npy":
             self.spool = self.tmp + ".spool"
+            lio.register_temporary(self.spool)  # removed on a signal too
             self.file.close()
             self.file = open(self.spool, "w+b")  # noqa: SIM115 - closed in finish/abort
 

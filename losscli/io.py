@@ -26,14 +26,15 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import itertools
 import math
 import os
 import re
+import secrets
 import stat
 import sys
-import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -51,6 +52,9 @@ __all__ = [
     "write_array",
     "write_text",
     "check_output_path",
+    "check_outputs",
+    "remove_temporaries",
+    "register_temporary",
     "format_float",
 ]
 
@@ -454,6 +458,11 @@ def npy_header(f: BinaryIO, err: _Err) -> tuple[tuple[int, ...], np.dtype, bool,
     except Exception:  # numpy raises assorted types (even tokenize.TokenError) for bad headers
         raise err("not a valid NPY file (corrupt header)") from None
 
+    if any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in shape):
+        raise err(
+            f"not a valid NPY file (shape {shape!r} in the header: each dimension must be a "
+            "whole number ≥ 0)"
+        )
     if dtype.hasobject:
         raise err(_NPY_OBJECTS)
     if dtype.kind == "c":
@@ -480,6 +489,32 @@ def _npy_result(array: np.ndarray, display: str) -> tuple[np.ndarray, None, str,
 
 # ---------------------------------------------------------------------------------------------
 # Writing
+#
+# Every output is written to a temporary file beside it, flushed, fsynced, checked for a short
+# write and renamed over the target, so the target is either the old file or the whole new one.
+# The temporary files of a run are registered; :func:`remove_temporaries` (which the CLI calls
+# on SIGINT, SIGTERM, SIGHUP and any error) removes those still there. A FIFO or a character
+# device (``/dev/stdout``, a pipe to another process) is never replaced: text output
+# (write_text, ``-o``) is written into it directly, not atomically; an array (``--grad-out``)
+# is refused, as are block devices and sockets everywhere.
+
+_TEMPORARIES: set[str] = set()  # temporary files created and not yet renamed or removed
+_DIRECT: set[str] = set()  # special files write_text writes into directly (no temporary)
+_TEMP_PREFIX, _TEMP_SUFFIX = ".losscli-", ".tmp"  # short: a 255-byte target name still works
+_SPECIAL = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device"}
+_REFUSED = {stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
+
+
+def register_temporary(path: str | os.PathLike) -> None:
+    """Have :func:`remove_temporaries` remove ``path`` unless it is discarded or committed
+    first (for a temporary file a writer creates itself, e.g. a spool beside the output)."""
+    _TEMPORARIES.add(os.fsdecode(os.fspath(path)))
+
+
+def remove_temporaries() -> None:
+    """Remove every registered temporary file still present (on a signal, or an error)."""
+    for tmp in list(_TEMPORARIES):
+        discard_output(tmp)
 
 
 def write_array(
@@ -490,9 +525,10 @@ def write_array(
 ) -> None:
     """Write ``array`` to ``.npy`` (np.save) or ``.csv``/``.tsv`` (repr precision, no header).
 
-    The file is written to a temporary file in the target directory, fsynced and renamed over
+    The file is written to a temporary file in the target's directory, fsynced and renamed over
     the target, so the target is never left half-written. Paths in ``protect`` (the inputs)
-    are never overwritten, however they are spelled.
+    are never overwritten, however they are spelled (symlink, hard link). A FIFO or a device
+    is refused, never replaced.
     """
     array = np.asarray(array)
     ext, tmp, fd, err = open_output(path, array.ndim, protect)
@@ -514,6 +550,7 @@ def _fill_and_commit(
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
+            _flush(f, tmp)
         commit_output(tmp, path, err)
     except BaseException as e:  # including KeyboardInterrupt: never leave the temp file behind
         discard_output(tmp)
@@ -522,13 +559,25 @@ def _fill_and_commit(
         raise
 
 
+def _flush(f: BinaryIO, tmp: str) -> None:
+    """Flush and fsync ``f``, and make sure every byte written reached the file: a size limit
+    (``ulimit -f``) or a full disk is an error, never a silently shorter file."""
+    f.flush()
+    if tmp in _DIRECT:
+        return  # a FIFO or a device: nothing to sync, no size to compare
+    os.fsync(f.fileno())
+    if os.fstat(f.fileno()).st_size != f.tell():
+        raise OSError(errno.EIO, "short write: the file is smaller than what was written")
+
+
 def open_output(
     path: str | os.PathLike, ndim: int, protect: Iterable[str | os.PathLike] = ()
 ) -> tuple[str, str, int, _Err]:
     """Check an output path and create its temporary file beside it.
 
     Returns ``(extension, temporary path, its open descriptor, error maker)``; finish with
-    :func:`commit_output` or :func:`discard_output`.
+    :func:`commit_output` or :func:`discard_output`. A FIFO or a character device is refused:
+    an array file may be finished by seeking back to its header, and is renamed into place.
     """
     display = os.fsdecode(os.fspath(path))
     ext = os.path.splitext(display)[1].lower()
@@ -537,7 +586,34 @@ def open_output(
     if ext != ".npy" and ndim > 2:
         raise UsageError(f"cannot write a {ndim}-D array as {ext[1:].upper()}; use .npy")
     check_output_path(path, protect=protect)
+    kind = _special_kind(display)
+    if kind is not None:
+        raise InputError(
+            f"is {kind}; --grad-out writes a regular file (beside it, then renamed over it), "
+            "so choose a file name",
+            source=display,
+        )
     return (ext, *_temporary_beside(path))
+
+
+def check_outputs(
+    outputs: dict[str, str | os.PathLike | None],
+    *,
+    protect: Iterable[str | os.PathLike] = (),
+) -> None:
+    """Check every output of a run — ``{option: path}``, e.g. ``{"--grad-out": g,
+    "--output": o}`` — before any is written, so a run that cannot write one writes none.
+    ``None`` and ``-`` (stdout) are skipped; two options naming one file are refused."""
+    protect = list(protect)
+    seen: list[tuple[str, str | os.PathLike]] = []
+    for option, path in outputs.items():
+        if path is None or os.fspath(path) == "-":
+            continue
+        check_output_path(path, protect=protect, option=option)
+        for other_option, other in seen:
+            if _same_file(path, other):
+                raise UsageError(f"{other_option} and {option} name the same file; choose two")
+        seen.append((option, path))
 
 
 def check_output_path(
@@ -546,12 +622,12 @@ def check_output_path(
     protect: Iterable[str | os.PathLike] = (),
     option: str = "--grad-out",
 ) -> None:
-    """Raise unless ``path`` can be written: not an input, in a directory that exists, and not
-    itself a directory. Called for every output before any is written, so a run writes all or
-    nothing; ``option`` names the flag in messages."""
+    """Raise unless ``path`` can be written: not an input (by path, symlink or hard link), in
+    a directory that exists and takes a new file, not a directory, a block device or a socket,
+    and a name the file system allows. ``option`` names the flag in messages."""
     display = os.fsdecode(os.fspath(path))
     for p in protect:
-        if p != "-" and _same_file(path, p):
+        if os.fspath(p) != "-" and _same_file(path, p):
             raise InputError(
                 f"refusing to overwrite input file {os.fsdecode(os.fspath(p))}; "
                 f"choose another {option} path"
@@ -561,6 +637,27 @@ def check_output_path(
         raise InputError(f"directory {parent} does not exist; create it first", source=display)
     if os.path.isdir(path):
         raise InputError("is a directory, expected a file", source=display)
+    kind = _special_kind(display)
+    if kind is not None:
+        return  # written into directly: no temporary file, no name to check
+    with contextlib.suppress(OSError):
+        mode = os.stat(display).st_mode
+        if stat.S_IFMT(mode) in _REFUSED:
+            raise InputError(
+                f"is {_REFUSED[stat.S_IFMT(mode)]}; choose a regular file for {option}",
+                source=display,
+            )
+    name = os.fsencode(os.path.basename(display))
+    limit = _name_max(parent)
+    if len(name) > limit:
+        raise InputError(
+            f"file name is {len(name)} bytes, longer than the {limit} its file system allows; "
+            f"choose a shorter {option} name",
+            source=display,
+        )
+    tmp, fd, _ = _temporary_beside(path)  # the surest test that the directory takes a file
+    os.close(fd)
+    discard_output(tmp)
 
 
 def write_text(
@@ -571,31 +668,105 @@ def write_text(
     option: str = "--output",
 ) -> None:
     """Write ``text`` (UTF-8) to ``path`` with the guarantees of :func:`write_array`: atomic,
-    never over an input."""
-    check_output_path(path, protect=protect, option=option)
+    never over an input; ``-`` is stdout."""
     data = text.encode()
-    _fill_and_commit(path, *_temporary_beside(path), lambda f: f.write(data))
+    if os.fspath(path) == "-":
+        out = sys.stdout.buffer
+        out.write(data)
+        out.flush()
+        return
+    check_output_path(path, protect=protect, option=option)
+    display = os.fsdecode(os.fspath(path))
+    opened = _open_direct(display) if _special_kind(display) else _temporary_beside(path)
+    _fill_and_commit(path, *opened, lambda f: f.write(data))
+
+
+def _special_kind(display: str) -> str | None:
+    """ "a FIFO" or "a character device" when ``display`` is one (after symlinks), else None.
+    ``/dev/stdout``, ``/dev/fd/1`` and the like count as devices whatever they point at: a
+    shell's redirect to a file is written into, not replaced."""
+    try:
+        mode = os.stat(display).st_mode
+    except OSError:
+        return None
+    if os.path.abspath(display).startswith(("/dev/", "/proc/self/fd/")) and stat.S_ISREG(mode):
+        return "a descriptor of this process"
+    return _SPECIAL.get(stat.S_IFMT(mode))
+
+
+def _open_direct(display: str) -> tuple[str, int, _Err]:
+    """A FIFO or character device opened for writing, in the shape of _temporary_beside's
+    answer; commit_output and discard_output leave it in place."""
+
+    def err(message: str) -> InputError:
+        return InputError(message, source=display)
+
+    try:
+        number = _descriptor_number(display)
+        if number is not None:  # the process's own stdout: its offset, its O_APPEND
+            fd = os.dup(number)
+        else:
+            fd = os.open(display, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError as e:
+        raise err(f"cannot open for writing ({e.strerror or e})") from None
+    _DIRECT.add(display)
+    return display, fd, err
+
+
+def _descriptor_number(display: str) -> int | None:
+    """1 for ``/dev/stdout``, ``/dev/fd/1`` or ``/proc/self/fd/1`` (and so on), else None."""
+    path = os.path.abspath(display)
+    named = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
+    if path in named:
+        return named[path]
+    for folder in ("/dev/fd/", "/proc/self/fd/"):
+        if path.startswith(folder) and path[len(folder) :].isdigit():
+            return int(path[len(folder) :])
+    return None
+
+
+def _name_max(parent: str) -> int:
+    try:
+        return os.pathconf(parent, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # not POSIX, or the file system will not say
+        return 255
 
 
 def _temporary_beside(path: str | os.PathLike) -> tuple[str, int, _Err]:
-    """A temporary file in the target's directory: ``(its path, open descriptor, error maker)``."""
+    """A temporary file in the target's directory: ``(its path, open descriptor, error maker)``,
+    registered for :func:`remove_temporaries`."""
     display = os.fsdecode(os.fspath(path))
 
     def err(message: str) -> InputError:
         return InputError(message, source=display)
 
     parent = os.path.dirname(display) or "."
-    try:
-        fd, tmp = tempfile.mkstemp(
-            dir=parent, prefix=f".{os.path.basename(display)}.", suffix=".tmp"
-        )
-    except OSError as e:
-        raise err(f"cannot create a file in directory {parent} ({e.strerror or e})") from None
-    return tmp, fd, err
+    for _ in range(100):
+        # Registered before it exists: a signal at any moment (the Python handler runs between
+        # any two bytecodes, whichever thread the OS delivered it to) leaves nothing behind.
+        tmp = os.path.join(parent, f"{_TEMP_PREFIX}{secrets.token_hex(4)}{_TEMP_SUFFIX}")
+        register_temporary(tmp)
+        try:
+            fd = os.open(
+                tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600
+            )
+        except FileExistsError:  # another run's temporary file: not ours to remove
+            _TEMPORARIES.discard(tmp)
+            continue
+        except OSError as e:
+            _TEMPORARIES.discard(tmp)
+            raise err(f"cannot create a file in directory {parent} ({e.strerror or e})") from None
+        return tmp, fd, err
+    raise err(f"cannot create a file in directory {parent} (no free temporary name)")
 
 
 def commit_output(tmp: str, path: str | os.PathLike, err: _Err) -> None:
-    """fsync the finished temporary file, give it the usual permissions, rename it over path."""
+    """fsync the finished temporary file, give it the usual permissions, rename it over path.
+    For a special file written into directly (see :func:`write_text`), there is nothing to do.
+    """
+    if tmp in _DIRECT:
+        _DIRECT.discard(tmp)
+        return
     fd = os.open(tmp, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -603,11 +774,24 @@ def commit_output(tmp: str, path: str | os.PathLike, err: _Err) -> None:
         os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
     os.replace(tmp, path)
+    _TEMPORARIES.discard(tmp)
+    parent = os.path.dirname(os.fsdecode(os.fspath(path))) or "."
+    with contextlib.suppress(OSError):  # make the rename itself durable, where the OS allows
+        dir_fd = os.open(parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
 
 
 def discard_output(tmp: str) -> None:
+    """Remove a temporary file (never a special file that write_text writes into)."""
+    if tmp in _DIRECT:
+        _DIRECT.discard(tmp)
+        return
     with contextlib.suppress(OSError):
         os.unlink(tmp)
+    _TEMPORARIES.discard(tmp)
 
 
 def _write_text(f: BinaryIO, array: np.ndarray, sep: str) -> None:

@@ -262,16 +262,29 @@ def _short(x: float) -> str:
     return f"{x:.6g}"
 
 
-def _table(report: Report, out: IO[str]) -> None:
+# Below this many columns (COLUMNS=0, a width rich cannot use) tables are drawn this wide.
+MIN_WIDTH = 40
+
+
+def _console(out: IO[str], highlight: bool = False):
+    """A rich console on ``out``, at least MIN_WIDTH columns wide whatever COLUMNS says."""
     from rich.console import Console
+
+    console = Console(file=out, highlight=highlight)
+    if console.width < MIN_WIDTH:
+        console = Console(file=out, highlight=highlight, width=MIN_WIDTH)
+    return console
+
+
+def _table(report: Report, out: IO[str]) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    console = Console(file=out, highlight=False)
+    console = _console(out)
     console.print(f"[bold]{report.title}[/bold]")
     summary = Table(show_header=False)
     summary.add_column(style="bold")
-    summary.add_column()
+    summary.add_column(overflow="fold")  # the value in full, over lines if it must
     summary.add_row("Loss", report.loss)
     summary.add_row("Reduction", report.reduction)
     summary.add_row("Shape", " × ".join(map(str, report.shape)))
@@ -478,10 +491,9 @@ def render_listing(infos: list[dict[str, Any]], fmt: str, out: IO[str]) -> None:
                 ]
             )
         return
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(file=out, highlight=False)
+    console = _console(out)
     console.print("[bold]Losses[/bold] (losscli explain LOSS for the derivation)")
     table = Table(show_lines=True)
     for name in ("loss", "formula", "gradient", "options"):
@@ -512,10 +524,9 @@ def render_markdown(text: str, fmt: str, out: IO[str]) -> None:
         json.dump({"markdown": text}, out, ensure_ascii=False)
         out.write("\n")
     elif fmt == "table":
-        from rich.console import Console
         from rich.markdown import Markdown
 
-        Console(file=out).print(Markdown(text))
+        _console(out, highlight=True).print(Markdown(text))
     else:
         out.write(text if text.endswith("\n") else text + "\n")
 

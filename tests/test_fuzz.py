@@ -392,3 +392,166 @@ def test_cli_never_crashes(data):
 
 def _values_of(args: list[str], *flags: str) -> list[str]:
     return [args[i + 1] for i, a in enumerate(args[:-1]) if a in flags]
+
+
+# --------------------------------------------------------------------------- NPY header fields
+# Each field of an NPY header drawn on its own (issue 12): the shape's entries (negative, bool,
+# float, huge, nested), the descr, fortran_order, missing and extra keys, the header length
+# and the data length. The reader must give a float64 array or one InputError, whatever it is.
+
+SHAPE_ENTRIES = st.one_of(
+    st.integers(-3, 4),
+    st.sampled_from(["True", "False", "1.5", "-0", "2**70", "None", "'3'", "(2,)", "1e3"]),
+    st.just(str(2**63)),
+)
+DESCRS = st.sampled_from(
+    ["'<f8'", "'<f4'", "'<i8'", "'>i4'", "'|u1'", "'|b1'", "'<c16'", "'|S3'", "'|O'", "'<M8[D]'",
+     "[('a', '<f8')]", "'f8'", "'<f16'", "'bogus'", "3", "None"]
+)  # fmt: skip
+
+
+@st.composite
+def npy_header_bytes(draw) -> bytes:
+    entries = draw(st.lists(SHAPE_ENTRIES, max_size=3))
+    shape = "(" + ", ".join(map(str, entries)) + ("," if len(entries) == 1 else "") + ")"
+    fields = {
+        "'descr'": draw(DESCRS),
+        "'fortran_order'": draw(st.sampled_from(["False", "True", "0", "'x'"])),
+        "'shape'": draw(st.sampled_from([shape, shape, "[2, 3]", "3", "()"])),
+    }
+    if draw(st.integers(0, 5)) == 0:
+        fields.pop(draw(st.sampled_from(sorted(fields))))
+    if draw(st.integers(0, 5)) == 0:
+        fields["'extra'"] = "1"
+    text = "{" + "".join(f"{k}: {v}, " for k, v in fields.items()) + "}"
+    header = text.encode()
+    header += b" " * (63 - (10 + len(header)) % 64) + b"\n"
+    length = len(header) + draw(st.sampled_from([0, 0, 0, -1, 1, 1000]))
+    version = draw(st.sampled_from([b"\x01\x00", b"\x01\x00", b"\x02\x00", b"\x09\x00"]))
+    size = length.to_bytes(4 if version == b"\x02\x00" else 2, "little", signed=True)
+    data = draw(st.sampled_from([b"", b"\0" * 7, b"\0" * 48, b"\0" * 200]))
+    return b"\x93NUMPY" + version + size + header + data
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(content=npy_header_bytes(), command=st.sampled_from(["mse", "bce", "ce"]))
+def test_npy_header_fields_never_crash(content, command):
+    import losscli
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "h.npy"
+        path.write_bytes(content)
+        try:
+            array = losscli.read_array(path)
+        except losscli.InputError as e:
+            event(str(e.message)[:40])
+        else:
+            assert array.dtype == np.float64 and array.ndim in (1, 2) and array.size > 0
+            assert np.isfinite(array).all()
+        result = runner.invoke(app, [command, str(path), str(path)])
+        context = f"content={content!r}\nstderr={result.stderr!r}"
+        assert result.exit_code in (0, 1, 2), context
+        assert "Traceback" not in result.stderr, context
+        if result.exit_code == 2:
+            assert result.stderr.count("Error:") == 1 and result.stdout == "", context
+        assert path.read_bytes() == content, context
+
+
+# ------------------------------------------------------------------------ option files as outputs
+# Every file a run reads — PREDS, TARGETS, --sample-weights, and the option files
+# (--class-weights, --pos-weight) — named as -o or --grad-out, spelled as given, relatively,
+# through a symlink, a hard link or a detour through the directory: always refused, unchanged.
+
+OPTION_FILE_RUNS = {
+    "class weights": (["ce", "z.csv", "y.csv", "--logits", "--class-weights", "F"], "cw.csv"),
+    "pos weight": (["bce", "z1.csv", "y.csv", "--logits", "--pos-weight", "F"], "pw.csv"),
+    "sample weights": (["mse", "p.csv", "t.csv", "--sample-weights", "F"], "w.csv"),
+    "predictions": (["mse", "F", "t.csv"], "p.csv"),
+    "targets": (["mse", "p.csv", "F"], "t.csv"),
+}
+OPTION_FILE_CONTENT = {
+    "z.csv": "0,1\n2,0\n",
+    "z1.csv": "0.5\n-1\n",
+    "y.csv": "0\n1\n",
+    "p.csv": "1,2\n3,4\n",
+    "t.csv": "0,0\n0,0\n",
+    "cw.csv": "1,3\n",
+    "pw.csv": "2\n",
+    "w.csv": "1\n3\n",
+}
+
+
+@settings(max_examples=max(20, EXAMPLES // 3), deadline=None)
+@given(
+    role=st.sampled_from(sorted(OPTION_FILE_RUNS)),
+    flag=st.sampled_from(["-o", "--output", "--grad-out"]),
+    spelling=st.sampled_from(["as given", "relative", "symlink", "hardlink", "detour"]),
+    other=st.sampled_from([None, "-o", "--grad-out"]),
+)
+def test_option_files_are_never_outputs(role, flag, spelling, other):
+    args, name = OPTION_FILE_RUNS[role]
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        (tmp / "sub").mkdir()
+        for file, text in OPTION_FILE_CONTENT.items():
+            (tmp / file).write_text(text)
+        read = tmp / name
+        if spelling == "symlink":
+            target = tmp / "link.csv"
+            target.symlink_to(read)
+        elif spelling == "hardlink":
+            target = tmp / "hard.csv"
+            os.link(read, target)
+        elif spelling == "detour":
+            target = tmp / "sub" / ".." / name
+        elif spelling == "relative":
+            target = Path(os.path.relpath(read))
+        else:
+            target = read
+        full = [str(read) if a == "F" else str(tmp / a) if a.endswith(".csv") else a for a in args]
+        if flag == "--grad-out" and target.suffix != ".csv":
+            return
+        full += [flag, str(target)]
+        if other is not None and other != flag and {other, flag} != {"-o", "--output"}:
+            full += [other, str(tmp / ("g.npy" if other == "--grad-out" else "o.txt"))]
+        before = {p.name: p.read_bytes() for p in tmp.iterdir() if p.is_file()}
+        result = runner.invoke(app, full)
+        context = f"args={full!r}\nstderr={result.stderr!r}"
+        assert result.exit_code == 2, context
+        assert result.stderr.startswith(f"Error: refusing to overwrite input file {read}"), context
+        after = {p.name: p.read_bytes() for p in tmp.iterdir() if p.is_file()}
+        assert after == before, context
+
+
+# --------------------------------------------------------------------------- environment
+# The environment variables losscli reads, with the values people write (1e6, 64M, "", abc,
+# negative, huge), in a real process (they are read at start-up): exit 0 or 2, no traceback.
+
+ENV_VALUES = st.one_of(
+    st.sampled_from(["", " ", "abc", "1e6", "64M", "64MB", "1k", "-1", "0", "1", "2", "0x10",
+                     "1.5", "99999999999999999999999", "nan", "inf", "１２", " 8 ", "1_000"]),
+    st.integers(-5, 1 << 30).map(str),
+)  # fmt: skip
+ENV_NAMES = ["LOSSCLI_STREAM_BYTES", "LOSSCLI_CHUNK_ELEMENTS", "LOSSCLI_THREADS", "COLUMNS"]
+
+
+@settings(max_examples=max(10, EXAMPLES // 20), deadline=None)
+@given(
+    values=st.dictionaries(st.sampled_from(ENV_NAMES), ENV_VALUES, min_size=1),
+    command=st.sampled_from(["mse", "ce --logits", "list"]),
+)
+def test_environment_variables_never_crash(values, command):
+    import subprocess
+    import sys
+
+    env = {**os.environ, **values, "PYTHONPATH": str(SAMPLES.parent)}
+    env.pop("LOSSCLI_DEBUG", None)
+    args = [sys.executable, "-m", "losscli", *command.split()]
+    result = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
+    context = f"env={values!r}\nargs={args!r}\nstderr={result.stderr!r}"
+    assert result.returncode in (0, 2), context
+    assert "Traceback" not in result.stderr, context
+    if result.returncode == 2:
+        errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+        assert len(errors) == 1, context
+        assert any(name in errors[0] for name in values), context

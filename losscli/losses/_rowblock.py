@@ -54,7 +54,8 @@ def _block(z, t, index, row_weights, values, grad, scratch, start, stop) -> None
     """Rows ``start:stop``: their values, and their gradient unless ``grad`` is None."""
     block = z[start:stop]
     g = grad[start:stop] if grad is not None else scratch[: stop - start]
-    np.subtract(block, block.max(axis=1, keepdims=True), out=g)  # shifted logits
+    with np.errstate(over="ignore"):  # −1e308 − 1e308 = −inf: its exp, 0, is right
+        np.subtract(block, block.max(axis=1, keepdims=True), out=g)  # shifted logits
     rows = np.arange(stop - start)
     target = t[start:stop]
     if index:
@@ -63,6 +64,7 @@ def _block(z, t, index, row_weights, values, grad, scratch, start, stop) -> None
     else:
         mass = target.sum(axis=1)
         picked = np.einsum("ij,ij->i", target, g)
+        _skip_zero_targets(picked, target, g)
     np.exp(g, out=g)
     total = np.einsum("ij->i", g)  # the row sums: ~10% faster than g.sum(axis=1)
     lse = np.log(total)
@@ -80,3 +82,15 @@ def _block(z, t, index, row_weights, values, grad, scratch, start, stop) -> None
         else:
             g *= mass[:, None]
             g -= target
+
+
+def _skip_zero_targets(picked: np.ndarray, target: np.ndarray, shifted: np.ndarray) -> None:
+    """Redo in place the rows of ``Σ_c y_c·(z_c − max z)`` that came out NaN: a logit so far
+    below its row's maximum (−1e308 against 1e308) that the shift overflows to −inf, times a
+    target of 0. That class contributes nothing (as in the class-index form), so leave it out.
+    """
+    bad = np.flatnonzero(np.isnan(picked))
+    if bad.size:
+        t, z = target[bad], shifted[bad]
+        with np.errstate(invalid="ignore"):
+            picked[bad] = np.where(t != 0, t * z, 0.0).sum(axis=1)

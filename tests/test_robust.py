@@ -1,0 +1,598 @@
+"""Nothing lost, nothing overwritten, never an internal error (issues 9 and 12).
+
+Outputs (never over an input, option files included; special files; all outputs checked before
+any is written; size limits; short temp names), signals (SIGINT/SIGTERM/SIGHUP remove the
+temporary files), pipes (exit 141 everywhere), stdout closed or full, option and header
+extremes, numeric extremes. Signals, pipes, size limits and special files run as real
+subprocesses; the rest through the real app (CliRunner). Expected numbers are hand-derived.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pty
+import resource
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import losscli
+import losscli.io as lio
+from losscli.cli import app
+from losscli.errors import InputError, UsageError
+
+ROOT = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+posix = pytest.mark.skipif(os.name != "posix", reason="POSIX signals, pipes and devices")
+
+
+def run(*args) -> object:
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def losscli_process(*args, env=None, **kwargs) -> list[str]:
+    return [sys.executable, "-m", "losscli", *map(str, args)]
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **extra)
+    env.pop("LOSSCLI_DEBUG", None)
+    return env
+
+
+def sh(*args, stdin=None, stdout=subprocess.PIPE, env=None, preexec_fn=None):
+    return subprocess.run(
+        losscli_process(*args),
+        stdin=stdin,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        env=env or subprocess_env(),
+        preexec_fn=preexec_fn,
+        cwd=ROOT,
+    )
+
+
+def default_signals() -> None:
+    """In the child: SIGINT, SIGTERM and SIGHUP as a shell would start it (a parent that
+    ignores one would pass that on, and Python then installs no handler of its own)."""
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        signal.signal(getattr(signal, name), signal.SIG_DFL)
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+@pytest.fixture
+def files(tmp_path):
+    """preds [[1, 2], [3, 4]], zero targets: mse 7.5; logits and labels for ce."""
+    (tmp_path / "p.csv").write_text("1,2\n3,4\n")
+    (tmp_path / "t.csv").write_text("0,0\n0,0\n")
+    (tmp_path / "z.csv").write_text("0,0\n0,0\n")  # uniform logits: ce = log 2 per row
+    (tmp_path / "y.csv").write_text("0\n1\n")
+    (tmp_path / "w.csv").write_text("1\n3\n")
+    (tmp_path / "cw.csv").write_text("1,3\n")
+    return tmp_path
+
+
+# --------------------------------------------------------------------------- option files
+
+
+@pytest.mark.parametrize("spelling", ["path", "symlink", "hardlink"])
+@pytest.mark.parametrize("flag", ["--grad-out", "-o"])
+def test_class_weights_file_is_never_an_output(files, spelling, flag):
+    cw = files / "cw.csv"
+    target = {"path": cw, "symlink": files / "link.csv", "hardlink": files / "hard.csv"}[spelling]
+    if spelling == "symlink":
+        target.symlink_to(cw)
+    elif spelling == "hardlink":
+        os.link(cw, target)
+    r = run("ce", files / "z.csv", files / "y.csv", "--logits", "--class-weights", cw, flag, target)
+    option = "--output" if flag == "-o" else "--grad-out"
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr == (
+        f"Error: refusing to overwrite input file {cw}; choose another {option} path\n"
+    )
+    assert cw.read_text() == "1,3\n"
+
+
+def test_pos_weight_file_is_never_an_output(files):
+    (files / "pw.csv").write_text("2\n")
+    (files / "b.csv").write_text("0.5\n-1\n")
+    r = run("bce", files / "b.csv", files / "y.csv", "--logits", "--pos-weight", files / "pw.csv",
+            "--grad-out", files / "pw.csv")  # fmt: skip
+    assert r.exit_code == 2
+    assert r.stderr.startswith(f"Error: refusing to overwrite input file {files / 'pw.csv'}")
+    assert (files / "pw.csv").read_text() == "2\n"
+
+
+def test_sample_weights_file_is_never_an_output(files):
+    r = run("mse", files / "p.csv", files / "t.csv", "--sample-weights", files / "w.csv",
+            "-o", files / "w.csv")  # fmt: skip
+    assert r.exit_code == 2
+    assert (files / "w.csv").read_text() == "1\n3\n"
+
+
+# --------------------------------------------------------------------------- all or nothing
+
+
+def test_grad_out_not_written_when_output_cannot_be(files):
+    r = run("mse", files / "p.csv", files / "t.csv", "--grad-out", files / "g.npy",
+            "-o", files / "no" / "such" / "o.txt")  # fmt: skip
+    assert r.exit_code == 2
+    assert r.stderr == (
+        f"Error: {files / 'no' / 'such' / 'o.txt'}: directory {files / 'no' / 'such'} "
+        "does not exist; create it first\n"
+    )
+    assert not (files / "g.npy").exists()
+
+
+def test_grad_out_not_written_when_output_name_too_long(files):
+    long = files / ("o" * 300 + ".txt")
+    r = run("mse", files / "p.csv", files / "t.csv", "--grad-out", files / "g.npy", "-o", long)
+    assert r.exit_code == 2
+    assert r.stderr == (
+        f"Error: {long}: file name is 304 bytes, longer than the 255 its file system allows; "
+        "choose a shorter --output name\n"
+    )
+    assert sorted(p.name for p in files.iterdir()) == sorted(
+        ["p.csv", "t.csv", "z.csv", "y.csv", "w.csv", "cw.csv"]
+    )
+
+
+@pytest.mark.parametrize("length", [246, 255])
+def test_long_valid_output_name_is_written(files, length):
+    name = files / ("o" * (length - 4) + ".txt")
+    r = run("mse", files / "p.csv", files / "t.csv", "-o", name)
+    assert r.exit_code == 0, r.stderr
+    assert name.read_text() == "7.5\n"
+    assert leftovers(files) == []
+
+
+def test_temporary_names_are_short(tmp_path):
+    tmp, fd, _ = lio._temporary_beside(tmp_path / ("x" * 250))
+    os.close(fd)
+    try:
+        assert len(os.path.basename(tmp)) <= 24
+        assert tmp in lio._TEMPORARIES
+    finally:
+        lio.discard_output(tmp)
+    assert tmp not in lio._TEMPORARIES and not os.path.exists(tmp)
+
+
+def test_remove_temporaries_removes_what_is_registered(tmp_path):
+    tmp, fd, _ = lio._temporary_beside(tmp_path / "g.npy")
+    os.close(fd)
+    extra = tmp_path / ".spool"
+    extra.write_bytes(b"x")
+    lio.register_temporary(extra)
+    lio.remove_temporaries()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_check_outputs_refuses_one_file_twice(tmp_path):
+    with pytest.raises(UsageError, match="^--output and --grad-out name the same file; choose"):
+        lio.check_outputs({"--output": tmp_path / "g.csv", "--grad-out": tmp_path / "./g.csv"})
+    lio.check_outputs({"--output": "-", "--grad-out": None})  # stdout and nothing: fine
+
+
+def test_output_dash_is_stdout(files):
+    r = run("mse", files / "p.csv", files / "t.csv", "-o", "-")
+    assert (r.exit_code, r.stdout, r.stderr) == (0, "7.5\n", "")
+    assert not (files / "-").exists()
+
+
+def test_write_text_dash_is_stdout(capfdbinary):
+    lio.write_text("-", "x\n")
+    assert capfdbinary.readouterr().out == b"x\n"
+
+
+# --------------------------------------------------------------------------- special files
+
+
+@posix
+def test_output_into_a_fifo_keeps_it_a_fifo(files):
+    fifo = files / "out.txt"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    r = sh("mse", files / "p.csv", files / "t.csv", "-o", fifo)
+    reader.join(10)
+    assert r.returncode == 0, r.stderr
+    assert got == [b"7.5\n"]
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert leftovers(files) == []
+
+
+@posix
+def test_output_to_dev_full_is_an_error_and_keeps_the_device(files):
+    r = sh("mse", files / "p.csv", files / "t.csv", "-o", "/dev/full")
+    assert r.returncode == 2
+    assert r.stderr == b"Error: /dev/full: cannot write file (No space left on device)\n"
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
+    assert not glob.glob("/dev/.losscli-*")
+
+
+@posix
+def test_output_to_dev_stdout_writes_into_stdout(files):
+    with open(files / "captured.txt", "wb") as out:
+        out.write(b"kept\n")
+        out.flush()
+        r = subprocess.run(
+            losscli_process("mse", files / "p.csv", files / "t.csv", "-o", "/dev/stdout"),
+            stdout=out,
+            stderr=subprocess.PIPE,
+            env=subprocess_env(),
+        )
+    assert r.returncode == 0, r.stderr
+    assert (files / "captured.txt").read_bytes() == b"kept\n7.5\n"
+    assert os.path.islink("/dev/stdout") or stat.S_ISCHR(os.stat("/dev/stdout").st_mode)
+
+
+@posix
+def test_grad_out_onto_a_fifo_is_refused(files):
+    fifo = files / "g.npy"
+    os.mkfifo(fifo)
+    r = sh("mse", files / "p.csv", files / "t.csv", "--grad-out", fifo)
+    assert r.returncode == 2
+    assert r.stderr.decode() == (
+        f"Error: {fifo}: is a FIFO; --grad-out writes a regular file (beside it, then renamed "
+        "over it), so choose a file name\n"
+    )
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+# --------------------------------------------------------------------------- size limits
+
+
+def _limit(nbytes: int):
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, nbytes))
+
+    return apply
+
+
+@pytest.fixture
+def big(tmp_path):
+    """200,000 × 3 predictions and targets: 14 MB of CSV under --reduction none."""
+    rng = np.random.default_rng(7)
+    np.save(tmp_path / "p.npy", rng.normal(size=(200_000, 3)))
+    np.save(tmp_path / "t.npy", rng.normal(size=(200_000, 3)))
+    return tmp_path
+
+
+@posix
+def test_stdout_over_a_size_limit_is_an_error(big):
+    with open(big / "out.txt", "wb") as out:
+        r = sh("mse", big / "p.npy", big / "t.npy", "-r", "none", stdout=out,
+               preexec_fn=_limit(100_000))  # fmt: skip
+    assert r.returncode == 2
+    assert r.stderr == b"Error: cannot write to stdout (File too large)\n"
+
+
+@posix
+@pytest.mark.parametrize("streamed", [False, True])
+@pytest.mark.parametrize("ext", [".npy", ".csv"])
+def test_grad_out_over_a_size_limit_leaves_nothing(big, ext, streamed):
+    env = subprocess_env(LOSSCLI_STREAM_BYTES="1000") if streamed else None
+    (big / f"g{ext}").write_bytes(b"previous")
+    r = sh("mse", big / "p.npy", big / "t.npy", "--grad-out", big / f"g{ext}", env=env,
+           preexec_fn=_limit(1_000_000))  # fmt: skip
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.decode().startswith("Error: ")
+    assert r.stderr.count(b"\n") == 1
+    assert (big / f"g{ext}").read_bytes() == b"previous"
+    assert leftovers(big) == []
+
+
+@posix
+def test_stdout_closed_is_a_clear_error(files):
+    r = subprocess.run(
+        losscli_process("mse", files / "p.csv", files / "t.csv"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=subprocess_env(),
+        preexec_fn=lambda: os.close(1),
+    )
+    assert r.returncode == 2
+    assert r.stderr == (
+        b"Error: stdout is closed; redirect it (> out.txt, or > /dev/null to discard the "
+        b"output) or write to a file with -o FILE\n"
+    )
+
+
+@posix
+def test_stdout_closed_is_fine_with_an_output_file(files):
+    r = subprocess.run(
+        losscli_process("mse", files / "p.csv", files / "t.csv", "-o", files / "o.txt"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=subprocess_env(),
+        preexec_fn=lambda: os.close(1),
+    )
+    assert r.returncode == 0, r.stderr
+    assert (files / "o.txt").read_text() == "7.5\n"
+
+
+@posix
+@pytest.mark.parametrize("args", [["mse", "P", "T"], ["list"], ["--help"]])
+def test_stdout_dev_full_is_an_error(files, args):
+    args = [str(files / "p.csv") if a == "P" else str(files / "t.csv") if a == "T" else a
+            for a in args]  # fmt: skip
+    with open("/dev/full", "wb") as full:
+        r = sh(*args, stdout=full)
+    assert r.returncode == 2
+    assert r.stderr == b"Error: cannot write to stdout (No space left on device)\n"
+
+
+# --------------------------------------------------------------------------- pipes
+
+
+PIPE_CASES = {
+    "plain": ["mse", "P", "T"],
+    "none": ["mse", "P", "T", "-r", "none"],
+    "table": ["mse", "P", "T", "-f", "table"],
+    "json": ["mse", "P", "T", "-f", "json"],
+    "csv": ["mse", "P", "T", "-f", "csv", "-g"],
+    "help": ["--help"],
+    "command help": ["mse", "--help"],
+    "list": ["list"],
+    "list table": ["list", "-f", "table"],
+    "explain": ["explain", "ce"],
+    "explain table": ["explain", "ce", "-f", "table"],
+    "version": ["--version"],
+}
+
+
+@posix
+@pytest.mark.parametrize("case", sorted(PIPE_CASES))
+def test_closed_pipe_exits_141(files, case):
+    args = [str(files / "p.csv") if a == "P" else str(files / "t.csv") if a == "T" else a
+            for a in PIPE_CASES[case]]  # fmt: skip
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has gone before the first write
+    try:
+        r = sh(*args, stdout=write_end)
+    finally:
+        os.close(write_end)
+    assert (r.returncode, r.stderr) == (141, b"")
+
+
+@posix
+def test_head_closing_the_pipe_exits_141(big):
+    script = '"$@" -r none | head -1 > /dev/null; exit "${PIPESTATUS[0]}"'
+    r = subprocess.run(
+        ["bash", "-c", script, "bash", *losscli_process("mse", big / "p.npy", big / "t.npy")],
+        stderr=subprocess.PIPE,
+        env=subprocess_env(),
+    )
+    assert (r.returncode, r.stderr) == (141, b"")
+
+
+# --------------------------------------------------------------------------- signals
+
+
+@pytest.fixture(scope="module")
+def streamed(tmp_path_factory):
+    """Inputs big enough to stream for a few seconds in small chunks."""
+    folder = tmp_path_factory.mktemp("streamed")
+    rng = np.random.default_rng(3)
+    np.save(folder / "p.npy", rng.normal(size=(400_000, 5)))
+    np.save(folder / "t.npy", rng.normal(size=(400_000, 5)))
+    return folder
+
+
+@posix
+@pytest.mark.parametrize(
+    "name, code", [("SIGTERM", 143), ("SIGHUP", 129), ("SIGINT", 130)]
+)  # fmt: skip
+@pytest.mark.parametrize("ext", [".npy", ".csv"])
+def test_signal_while_streaming_grad_out_removes_the_temporary(streamed, tmp_path, ext, name,
+                                                               code):  # fmt: skip
+    out = tmp_path / f"g{ext}"
+    out.write_bytes(b"previous\n")
+    env = subprocess_env(LOSSCLI_STREAM_BYTES="1000", LOSSCLI_CHUNK_ELEMENTS="2000")
+    args = losscli_process("mse", streamed / "p.npy", streamed / "t.npy", "--grad-out", out)
+    process = subprocess.Popen(args, stderr=subprocess.PIPE, env=env, preexec_fn=default_signals)
+    deadline = time.monotonic() + 60
+    while not leftovers(tmp_path) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    assert process.poll() is None, "the run ended before its temporary file was seen"
+    process.send_signal(getattr(signal, name))
+    _, err = process.communicate(timeout=60)
+    assert (process.returncode, err) == (code, b"")
+    assert out.read_bytes() == b"previous\n"
+    assert leftovers(tmp_path) == []
+
+
+@posix
+def test_timeout_sends_term_and_nothing_is_left(streamed, tmp_path):
+    out = tmp_path / "g.npy"
+    # About 3 s in chunks of 100 elements (measured on the CI machine); TERM after 1 s.
+    env = subprocess_env(LOSSCLI_STREAM_BYTES="1000", LOSSCLI_CHUNK_ELEMENTS="100")
+    r = subprocess.run(
+        ["timeout", "-s", "TERM", "1",
+         *losscli_process("mse", streamed / "p.npy", streamed / "t.npy", "--grad-out", out)],
+        stderr=subprocess.PIPE, env=env, preexec_fn=default_signals,
+    )  # fmt: skip
+    assert (r.returncode, r.stderr) == (124, b"")  # timeout's code: the run was stopped
+    assert list(tmp_path.iterdir()) == []
+
+
+# A real SIGINT sent while the CLI's modules are still being imported (when typer is imported).
+_INTERRUPT_DURING_IMPORT = """
+import os, signal, sys
+class Interrupt:
+    def find_spec(self, name, path=None, target=None):
+        if name == "typer":
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+sys.meta_path.insert(0, Interrupt())
+sys.argv = ["losscli", "--version"]
+{start}
+"""
+
+
+@posix
+@pytest.mark.parametrize(
+    "start",
+    [
+        "import runpy; runpy.run_module('losscli', run_name='__main__')",  # python -m losscli
+        "from losscli.__main__ import main; main()",  # the console script
+    ],
+)
+def test_ctrl_c_during_imports_exits_130_quietly(start):
+    code = _INTERRUPT_DURING_IMPORT.format(start=start)
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        env=subprocess_env(),
+        preexec_fn=default_signals,
+    )
+    assert (r.returncode, r.stdout, r.stderr) == (130, b"", b"")
+
+
+def test_console_script_is_the_guarded_entry_point():
+    text = (ROOT / "pyproject.toml").read_text()
+    assert 'losscli = "losscli.__main__:main"' in text
+
+
+# --------------------------------------------------------------------------- options, headers
+
+
+@pytest.mark.parametrize("loss, extra", [("ce", ["--logits"]), ("nll", [])])
+@pytest.mark.parametrize("value", ["9223372036854775808", "-9223372036854775809"])
+def test_ignore_index_outside_int64_is_one_error(files, loss, extra, value):
+    r = run(loss, files / "t.csv", files / "y.csv", *extra, f"--ignore-index={value}")
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr == f"Error: --ignore-index must fit in int64, got {value}\n"
+
+
+@pytest.mark.parametrize("value", ["9223372036854775807", "-9223372036854775808"])
+def test_ignore_index_at_int64_limits_is_accepted(files, value):
+    # z = 0 everywhere: each row log 2; no target equals the ignore index.
+    r = run("ce", files / "z.csv", files / "y.csv", "--logits", f"--ignore-index={value}")
+    assert (r.exit_code, r.stdout, r.stderr) == (0, f"{repr(float(np.log(2)))}\n", "")
+
+
+def _npy_with_shape(shape_text: str) -> bytes:
+    header = f"{{'descr': '<f8', 'fortran_order': False, 'shape': {shape_text}, }}".encode()
+    header += b" " * (63 - (10 + len(header)) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + b"\0" * 64
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+@pytest.mark.parametrize("shape", ["(-1,)", "(3, -1)", "(True,)", "(2, False)"])
+def test_npy_shape_must_hold_whole_numbers(tmp_path, shape, streamed):
+    (tmp_path / "h.npy").write_bytes(_npy_with_shape(shape))
+    env = subprocess_env(LOSSCLI_STREAM_BYTES="1" if streamed else str(1 << 40))
+    r = sh("mse", tmp_path / "h.npy", tmp_path / "h.npy", env=env)
+    assert r.returncode == 2
+    assert r.stderr.decode() == (
+        f"Error: {tmp_path / 'h.npy'}: not a valid NPY file (shape {shape} in the header: "
+        "each dimension must be a whole number ≥ 0)\n"
+    )
+
+
+def test_npy_header_rejects_bool_dimension_in_memory(tmp_path):
+    (tmp_path / "h.npy").write_bytes(_npy_with_shape("(True,)"))
+    with pytest.raises(InputError, match=r"shape \(True,\) in the header"):
+        losscli.read_array(tmp_path / "h.npy")
+
+
+@posix
+def test_columns_zero_on_a_terminal_still_prints_the_value(files):
+    primary, secondary = pty.openpty()
+    env = subprocess_env(COLUMNS="0", TERM="xterm")
+    env.pop("NO_COLOR", None)
+    process = subprocess.Popen(
+        losscli_process("mse", files / "p.csv", files / "t.csv"),
+        stdout=secondary, stderr=subprocess.PIPE, env=env,
+    )  # fmt: skip
+    os.close(secondary)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # EIO: the terminal's other side closed
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(primary)
+    assert process.wait(30) == 0
+    assert b"7.5" in out  # rich colours it; the value itself is whole
+    assert b"Value" in out
+
+
+# --------------------------------------------------------------------------- numeric extremes
+
+
+def test_ce_logits_at_float_limits_one_hot_matches_the_index_form():
+    # Row 0: z = (1e308, −1e308, 0), class 0: log-softmax of class 0 is 0 (exp(−1e308 − 1e308)
+    # and exp(−1e308) vanish), loss 0. Row 1: class 1 holds the max 1e308: loss 0. Row 2:
+    # z = (1, 2, 3), class 2: log(e + e² + e³) − 3 = log(1 + e⁻¹ + e⁻²).
+    z = np.array([[1e308, -1e308, 0.0], [-1e308, 1e308, 5.0], [1.0, 2.0, 3.0]])
+    row2 = float(np.log1p(np.exp(-1.0) + np.exp(-2.0)))
+    one_hot = np.eye(3)
+    index = np.array([0, 1, 2])
+    ce = losscli.get_loss("ce")
+    for targets in (one_hot, index):
+        rows = ce(z, targets, logits=True, reduction="none")
+        np.testing.assert_allclose(rows, [0.0, 0.0, row2], rtol=1e-15, atol=0)
+        grad = ce.grad(z, targets, logits=True, reduction="sum")
+        assert np.isfinite(grad).all()
+        np.testing.assert_array_equal(grad[:2], np.zeros((2, 3)))
+
+
+def test_ce_logits_at_float_limits_soft_rows_with_zeros():
+    # Row 0: targets (0.7, 0, 0.3), log p = (0, −inf, −1e308): 0.3·1e308 = 3e307; the zero
+    # target on −inf adds nothing. Row 1: (0, 0.5, 0.5), log p = (−inf, 0, 5 − 1e308 ≈ −1e308):
+    # 0.5·1e308 = 5e307.
+    z = np.array([[1e308, -1e308, 0.0], [-1e308, 1e308, 5.0]])
+    soft = np.array([[0.7, 0.0, 0.3], [0.0, 0.5, 0.5]])
+    rows = losscli.get_loss("ce")(z, soft, logits=True, reduction="none")
+    np.testing.assert_allclose(rows, [3e307, 5e307], rtol=1e-15)
+
+
+def test_ce_cli_logits_at_float_limits(tmp_path):
+    (tmp_path / "z.csv").write_text("1e308,-1e308\n-1e308,1e308\n")
+    (tmp_path / "onehot.csv").write_text("1,0\n0,1\n")
+    (tmp_path / "y.csv").write_text("0\n1\n")
+    for targets in ("onehot.csv", "y.csv"):
+        r = run("ce", tmp_path / "z.csv", tmp_path / targets, "--logits")
+        assert (r.exit_code, r.stdout, r.stderr) == (0, "0.0\n", "")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="rmse sums squared errors into the engine's plain sum state; scaling before "
+    "squaring (hypot/BLAS nrm2) needs a (scale, sum of scaled squares) state",
+)
+@pytest.mark.parametrize(
+    "errors, expected",
+    [
+        # √((9 + 16)/2)·1e305 = √12.5·1e305
+        ([3e305, 4e305], float(np.sqrt(12.5)) * 1e305),
+        # four errors of 1e154: each square 1e308 is finite, their sum is not; the rmse is 1e154
+        ([1e154] * 4, 1e154),
+    ],
+)
+def test_rmse_of_huge_errors_is_finite(errors, expected):
+    rmse = losscli.get_loss("rmse")
+    zeros = np.zeros(len(errors))
+    np.testing.assert_allclose(rmse(np.array(errors), zeros), expected, rtol=1e-14)
+    # ∂rmse/∂ŷ_i = e_i/(N·rmse)
+    want = np.array(errors) / (len(errors) * expected)
+    np.testing.assert_allclose(rmse.grad(np.array(errors), zeros), want, rtol=1e-14)
