@@ -44,6 +44,9 @@ def _inputs(name: str, rng) -> tuple[np.ndarray, np.ndarray, list[str]]:
     if name == "kl":
         p = _log_softmax(rng.standard_normal((59, 4)))
         return p, np.exp(_log_softmax(rng.standard_normal((59, 4)))), []
+    issue10 = _issue10_inputs(name, rng)
+    if issue10 is not None:
+        return issue10
     # the classification losses of issue 10
     binary = rng.standard_normal((67, 2)) * 2, rng.integers(0, 2, (67, 2)).astype(float)
     if name in ("sigmoid-focal", "hinge", "squared-hinge", "soft-margin", "multilabel-soft-margin"):
@@ -56,6 +59,39 @@ def _inputs(name: str, rng) -> tuple[np.ndarray, np.ndarray, list[str]]:
     if name == "brier":
         return np.exp(_log_softmax(classes[0])), classes[1], []
     raise AssertionError(f"no inputs for {name}: add them here")
+
+
+def _issue10_inputs(name: str, rng) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
+    """The regression, likelihood, pair and segmentation losses (issue 10)."""
+    n = 61
+    pos = rng.uniform(0.2, 4, (n, 3)), rng.uniform(0.2, 4, (n, 3))
+    signs = rng.choice([-1.0, 1.0], n)
+    table = {
+        "log-cosh": (rng.standard_normal((n, 3)), rng.standard_normal((n, 3)), []),
+        "pinball": (*pos, ["--quantile", "0.3"]),
+        "mape": (*pos, []),
+        "msle": (*pos, []),
+        "poisson-nll": (rng.standard_normal((n, 2)), rng.poisson(2.0, (n, 2)).astype(float), []),
+        "gaussian-nll": (
+            rng.standard_normal((n, 3)),
+            rng.standard_normal((n, 3)),
+            ["--var", "0.5"],
+        ),
+        "tweedie": (*pos, ["--power", "1.5"]),
+        "poisson-deviance": (*pos, []),
+        "gamma-deviance": (*pos, []),
+        "cosine-similarity": (rng.standard_normal((n, 3)), rng.standard_normal((n, 3)), []),
+        "cosine-embedding": (rng.standard_normal((n, 4)), signs, ["--margin", "0.2"]),
+        "margin-ranking": (rng.standard_normal((n, 2)), signs, ["--margin", "0.1"]),
+        "hinge-embedding": (rng.uniform(0, 3, n), signs, []),
+        "dice": (rng.uniform(0.05, 0.95, (n, 4)), rng.integers(0, 2, (n, 4)).astype(float), []),
+        "tversky": (
+            rng.standard_normal((n, 4)),
+            rng.integers(0, 2, (n, 4)).astype(float),
+            ["--logits", "--alpha", "0.3", "--beta", "0.7"],
+        ),
+    }
+    return table.get(name)
 
 
 CASES = [

@@ -141,6 +141,140 @@ def divergence(draw):
     return draw(log_probabilities(n, c)), t, {"log_target": log_target}
 
 
+# --------------------------------------------------------------------------- issue 10 losses
+# Each keeps its draws a step's width off the loss's kinks (ties, margins, floors).
+
+
+@st.composite
+def robust(draw, name):
+    shape = draw(shapes())
+    p = draw(arrays(np.float64, shape, elements=floats(-10, 10)))
+    t = draw(arrays(np.float64, shape, elements=floats(-10, 10)))
+    if name == "log-cosh":
+        return p, t, {}
+    assume((np.abs(p - t) > 1e-3).all())
+    return p, t, {"quantile": draw(floats(0.01, 0.99))}
+
+
+@st.composite
+def relative(draw, name):
+    shape = draw(shapes())
+    options = {}
+    if name == "mape":
+        t = draw(arrays(np.float64, shape, elements=floats(-10, 10)))
+        p = draw(arrays(np.float64, shape, elements=floats(-10, 10)))
+        assume((np.abs(t) > 0.1).all() and (np.abs(p - t) > 1e-3).all())
+        if draw(st.booleans()):
+            options = {"percent": True, "epsilon": 1e-7}
+        return p, t, options
+    p = draw(arrays(np.float64, shape, elements=floats(-0.9, 10)))
+    t = draw(arrays(np.float64, shape, elements=floats(-0.9, 10)))
+    if draw(st.booleans()):
+        options["floor"] = draw(st.sampled_from([1e-7, 0.5]))
+        assume((np.abs(p - options["floor"]) > 1e-3).all())
+    return p, t, options
+
+
+@st.composite
+def poisson(draw):
+    shape = draw(shapes())
+    t = draw(arrays(np.float64, shape, elements=st.integers(0, 12).map(float)))
+    options = {"log_input": draw(st.booleans()), "full": draw(st.booleans())}
+    lo, hi = (-4, 3) if options["log_input"] else (0.05, 10)
+    return draw(arrays(np.float64, shape, elements=floats(lo, hi))), t, options
+
+
+@st.composite
+def gaussian(draw):
+    shape = draw(shapes())
+    p = draw(arrays(np.float64, shape, elements=floats(-10, 10)))
+    t = draw(arrays(np.float64, shape, elements=floats(-10, 10)))
+    layout = draw(st.sampled_from(["one", "element", "row"]))
+    if layout == "one":
+        var = draw(floats(0.1, 5))
+    else:
+        size = int(np.prod(shape)) if layout == "element" else shape[0]
+        var = draw(st.lists(floats(0.1, 5), min_size=size, max_size=size))
+    return p, t, {"var": var, "full": draw(st.booleans())}
+
+
+@st.composite
+def tweedie_family(draw, name):
+    shape = draw(shapes())
+    power = {"poisson-deviance": 1.0, "gamma-deviance": 2.0}.get(name)
+    if power is None:
+        power = draw(st.sampled_from([-0.5, 0.0, 1.0, 1.2, 1.5, 2.0, 3.0]))
+    p = draw(arrays(np.float64, shape, elements=floats(0.1, 10)))
+    lo = -5 if power < 0 else (0 if power < 2 else 0.1)
+    t = draw(arrays(np.float64, shape, elements=floats(lo, 10)))
+    return p, t, ({"power": power} if name == "tweedie" else {})
+
+
+@st.composite
+def vectors(draw, n, d, lo=-5, hi=5):
+    a = draw(arrays(np.float64, (n, d), elements=floats(lo, hi)))
+    assume((np.linalg.norm(a, axis=1) > 0.1).all())
+    return a
+
+
+@st.composite
+def cosine(draw):
+    n, d = draw(st.integers(1, 5)), draw(st.integers(2, 4))
+    options = {"epsilon": draw(st.sampled_from([0.0, 1e-7, 0.05]))}
+    return draw(vectors(n, d)), draw(vectors(n, d)), options
+
+
+@st.composite
+def signs(draw, n):
+    return np.array(draw(st.lists(st.sampled_from([-1.0, 1.0]), min_size=n, max_size=n)))
+
+
+@st.composite
+def cosine_pairs(draw):
+    n, d = draw(st.integers(1, 5)), draw(st.integers(1, 3))
+    p = np.hstack([draw(vectors(n, d)), draw(vectors(n, d))])
+    y, margin = draw(signs(n)), draw(floats(-1, 1))
+    x1, x2 = p[:, :d], p[:, d:]
+    cos = (x1 * x2).sum(1) / np.linalg.norm(x1, axis=1) / np.linalg.norm(x2, axis=1)
+    assume((np.abs(cos - margin) > 1e-3).all())
+    return p, y, {"margin": margin}
+
+
+@st.composite
+def ranking(draw):
+    n = draw(st.integers(1, 6))
+    p = draw(arrays(np.float64, (n, 2), elements=floats(-5, 5)))
+    y, margin = draw(signs(n)), draw(floats(-2, 2))
+    assume((np.abs(-y * (p[:, 0] - p[:, 1]) + margin) > 1e-3).all())
+    return p, y, {"margin": margin}
+
+
+@st.composite
+def hinge_pairs(draw):
+    shape = draw(shapes())
+    x = draw(arrays(np.float64, shape, elements=floats(0, 5)))
+    y = draw(signs(int(np.prod(shape)))).reshape(shape)
+    margin = draw(floats(0.1, 3))
+    assume((np.abs(x - margin) > 1e-3).all())
+    return x, y, {"margin": margin}
+
+
+@st.composite
+def overlap(draw, name):
+    shape = draw(shapes())
+    t = draw(arrays(np.float64, shape, elements=floats(0, 1)))
+    logits = draw(st.booleans())
+    lo, hi = (-8, 8) if logits else (0.02, 0.98)
+    p = draw(arrays(np.float64, shape, elements=floats(lo, hi)))
+    options = {"logits": logits, "smooth": draw(floats(0.1, 2))}
+    if name == "tversky":
+        options.update(alpha=draw(floats(0, 2)), beta=draw(floats(0, 2)))
+    return p, t, options
+
+
+# ------------------------------------------------------------------ issue 10: classification
+
+
 @st.composite
 def focal_sigmoid(draw):
     shape = draw(shapes())
@@ -278,6 +412,21 @@ STRATEGIES = {
     "nll": negative_log_likelihood(),
     "bce": binary(),
     "kl": divergence(),
+    "log-cosh": robust("log-cosh"),
+    "pinball": robust("pinball"),
+    "mape": relative("mape"),
+    "msle": relative("msle"),
+    "poisson-nll": poisson(),
+    "gaussian-nll": gaussian(),
+    "tweedie": tweedie_family("tweedie"),
+    "poisson-deviance": tweedie_family("poisson-deviance"),
+    "gamma-deviance": tweedie_family("gamma-deviance"),
+    "cosine-similarity": cosine(),
+    "cosine-embedding": cosine_pairs(),
+    "margin-ranking": ranking(),
+    "hinge-embedding": hinge_pairs(),
+    "dice": overlap("dice"),
+    "tversky": overlap("tversky"),
     "sigmoid-focal": focal_sigmoid(),
     "softmax-focal": focal_softmax(),
     "poly1": poly(),

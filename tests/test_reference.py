@@ -66,9 +66,9 @@ def test_fixtures_name_their_source():
 
 
 def test_every_fixture_loss_is_registered_and_every_loss_has_fixtures():
-    # the union over every fixture file (each reference library's script writes its own)
-    covered = set()
+    covered = {LOSS_NAMES.get(c["loss"], c["loss"]) for c in CASES}
+    # and the reference fixtures of later losses, each file from its own script
     for path in sorted((Path(__file__).parent / "fixtures").glob("*.json")):
-        cases = json.loads(path.read_text()).get("cases", [])
-        covered |= {LOSS_NAMES.get(c["loss"], c["loss"]) for c in cases}
+        if path.name != "torch_reference.json":
+            covered |= {c["loss"] for c in json.loads(path.read_text())["cases"]}
     assert covered == set(REGISTRY)

@@ -10,6 +10,7 @@ from ._base import REDUCTIONS, Loss, Param, Prepared, RowLayout
 from .classification import bce, cross_entropy, log_softmax, nll, softmax
 from .divergence import kl
 from .focal import poly1, sigmoid_focal, softmax_focal
+from .likelihood import gamma_deviance, gaussian_nll, poisson_deviance, poisson_nll, tweedie
 from .margin import (
     categorical_hinge,
     hinge,
@@ -19,7 +20,11 @@ from .margin import (
     squared_hinge,
 )
 from .regression import huber, mae, mse, rmse, smooth_l1
+from .relative import mape, msle
+from .robust import log_cosh, pinball
 from .scoring import brier, sparsemax, sparsemax_loss
+from .segmentation import dice, tversky
+from .similarity import cosine_embedding, cosine_similarity, hinge_embedding, margin_ranking
 
 __all__ = [
     "REDUCTIONS",
@@ -48,6 +53,21 @@ __all__ = [
     "smooth_l1",
     "soft_margin",
     "softmax",
+    "cosine_embedding",
+    "cosine_similarity",
+    "dice",
+    "gamma_deviance",
+    "gaussian_nll",
+    "hinge_embedding",
+    "log_cosh",
+    "mape",
+    "margin_ranking",
+    "msle",
+    "pinball",
+    "poisson_deviance",
+    "poisson_nll",
+    "tversky",
+    "tweedie",
     "softmax_focal",
     "sparsemax",
     "sparsemax_loss",
@@ -66,6 +86,21 @@ REGISTRY: dict[str, Loss] = {
         nll,
         bce,
         kl,
+        log_cosh,
+        pinball,
+        mape,
+        msle,
+        poisson_nll,
+        gaussian_nll,
+        tweedie,
+        poisson_deviance,
+        gamma_deviance,
+        cosine_similarity,
+        cosine_embedding,
+        margin_ranking,
+        hinge_embedding,
+        dice,
+        tversky,
         sigmoid_focal,
         softmax_focal,
         poly1,
