@@ -848,6 +848,11 @@ def _run(
             for w in caught:
                 if issubclass(w.category, LossCliWarning):
                     print(f"Warning: {_one_line(str(w.message))}", file=sys.stderr)
+    if report.check is not None:
+        from .gradcheck import sample_note
+
+        if note := sample_note(report.check):
+            print(f"Note: {note}", file=sys.stderr)
     if grad_out is not None:
         print(f"Wrote the gradient {report.grad_written} to {grad_out}", file=sys.stderr)
     if not grad:

@@ -53,7 +53,7 @@ __all__ = ["evaluate", "partial", "State", "Block", "ENGINES"]
 
 ENGINES = ("local",)
 WHOLE_ARRAY_MAX_BYTES = 64 << 20
-CHECK_MAX_ELEMENTS = 1 << 22
+CHECK_MAX_ELEMENTS = 1 << 22  # as gradcheck.MAX_CHECKED, the in-memory threshold
 _NPY_HEADER_BYTES = 128  # room for any shape; rewritten at the end
 
 
@@ -427,7 +427,7 @@ class _Run:
         _warn_if_overflowed(value, gradient)
         result = compared = None
         if check:
-            from .gradcheck import gradcheck
+            from .gradcheck import MAX_CHECKED, gradcheck
 
             result = gradcheck(
                 loss,
@@ -440,6 +440,7 @@ class _Run:
                 analytic=gradient,
                 prepared=prepared,
                 sample_weights=s,
+                max_elements=MAX_CHECKED,
             )
         if against is not None:
             from .against import compare_gradient
@@ -744,16 +745,16 @@ class _Run:
 
     def _check_pass(self, state: State, *, eps, rtol, atol, quiet):
         """A second streamed pass: finite differences against the analytic gradient."""
-        from .gradcheck import compare, numeric_gradient
+        from .gradcheck import StreamedCheck, check_rows, row_sample, warn_if_uncertain
         from .progress import Progress
 
         loss, reduction = self.loss, self.reduction
         elements = math.prod(state.loss.shape)
         fraction = min(1.0, CHECK_MAX_ELEMENTS / elements)
-        rng = np.random.default_rng(0)
         result = StreamedCheck(eps=eps, rtol=rtol, atol=atol)
         if fraction < 1.0:
-            result.sampled_from = elements
+            result.population, result.population_rows = elements, state.loss.shape[0]
+            result.seed, result.max_elements = 0, CHECK_MAX_ELEMENTS
         total, denominator = float(state.loss.total), float(state.loss.denominator)
         row_size = state.loss.row_size
         vector = state.loss.width is None
@@ -764,37 +765,33 @@ class _Run:
         if loss.transform is not None:
             inner = replace(loss, transform=None, transform_grad=None)
 
-        def scaled(g: np.ndarray, rows: np.ndarray) -> np.ndarray:
-            if reduction == "none":
-                return _none_grad(loss, g, rows)
-            return loss.finish_grad(g, reduction, total, denominator, row_size)
-
         with Progress(self.inputs.nbytes, f"{loss.name}: checking", quiet=quiet) as bar:
             for block in self.inputs.blocks():
                 p, t, w = block.predictions, block.targets, block.weights
                 index = np.arange(block.start, block.start + len(p))
                 if fraction < 1.0:
-                    keep = rng.random(len(p)) < fraction
+                    # the rows of the sample depend on their index and the seed alone
+                    keep = row_sample(index, fraction, result.seed)
                     p, t, index = p[keep], t[keep], index[keep]
                     w = None if w is None else w[keep]
                     if not len(index):
                         continue
                 prepared = loss.prepare_resolved(p, t, self.merged)
                 rows, row_grad = loss.rows_and_row_grad(prepared)
-                numeric = numeric_gradient(inner, prepared, reduction="none", eps=eps)
-                if w is not None:
-                    row_grad = row_grad * (w if row_grad.ndim == 1 else w[:, None])
-                    numeric = numeric * (w if numeric.ndim == 1 else w[:, None])
-                chunk = compare(
-                    prepared.predictions,
-                    scaled(row_grad, rows),
-                    scaled(numeric, rows),
-                    eps=eps,
-                    rtol=rtol,
-                    atol=atol,
+
+                def scale(g: np.ndarray, rows=rows, w=w) -> np.ndarray:
+                    if w is not None:
+                        g = g * (w if g.ndim == 1 else w[:, None])
+                    if reduction == "none":
+                        return _none_grad(loss, g, rows)
+                    return loss.finish_grad(g, reduction, total, denominator, row_size)
+
+                chunk = check_rows(
+                    inner, prepared, scale(row_grad), scale, eps=eps, rtol=rtol, atol=atol
                 )
                 result.add(chunk, index, vector)
                 bar.update(self.inputs.done)
+        warn_if_uncertain(result)
         return result
 
 
@@ -956,58 +953,3 @@ def _npy_header(shape: tuple[int, ...]) -> bytes:
     pad = _NPY_HEADER_BYTES - 10 - len(body) - 1
     size = (len(body) + pad + 1).to_bytes(2, "little")
     return b"\x93NUMPY\x01\x00" + size + body + b" " * pad + b"\n"
-
-
-# --------------------------------------------------------------------------- the check
-
-
-class StreamedCheck:
-    """A gradient check done chunk by chunk: the figures of :class:`~losscli.gradcheck.
-    CheckResult`, with the per-element values kept only for the worst elements."""
-
-    def __init__(self, eps: float, rtol: float, atol: float, keep: int = 20) -> None:
-        self.eps, self.rtol, self.atol, self.keep = eps, rtol, atol, keep
-        self.checked = self.failed = 0
-        self.max_abs_err = self.max_rel_err = 0.0
-        self.sampled_from: int | None = None  # all elements, when only a sample was checked
-        self._worst: list[tuple[float, tuple[int, ...], tuple]] = []
-
-    def add(self, result: Any, rows: np.ndarray, vector: bool) -> None:
-        """Fold in a :class:`CheckResult` over the given rows (their indices in the file)."""
-        self.checked += result.checked
-        self.failed += result.failed
-        self.max_abs_err = max(self.max_abs_err, result.max_abs_err)
-        self.max_rel_err = max(self.max_rel_err, result.max_rel_err)
-        badness = np.nan_to_num(result.badness, nan=np.inf)
-        abs_err, rel_err, ok = result.abs_err, result.rel_err, result.ok
-        for idx in result.worst(self.keep):
-            where = (int(rows[idx[0]]),) + tuple(idx[1:])
-            where = where[:1] if vector else where
-            entry = (
-                result.inputs[idx],
-                result.analytic[idx],
-                result.numeric[idx],
-                abs_err[idx],
-                rel_err[idx],
-                ok[idx],
-            )
-            self._worst.append((float(badness[idx]), where, entry))
-        self._worst.sort(key=lambda item: -item[0])
-        del self._worst[self.keep :]
-
-    @property
-    def passed(self) -> bool:
-        return self.failed == 0
-
-    def worst(self, k: int) -> list[tuple[int, ...]]:
-        return [where for _, where, _ in self._worst[:k]]
-
-    def _field(self, i: int) -> dict:
-        return {where: entry[i] for _, where, entry in self._worst}
-
-    inputs = property(lambda self: self._field(0))
-    analytic = property(lambda self: self._field(1))
-    numeric = property(lambda self: self._field(2))
-    abs_err = property(lambda self: self._field(3))
-    rel_err = property(lambda self: self._field(4))
-    ok = property(lambda self: self._field(5))

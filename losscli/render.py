@@ -62,6 +62,49 @@ def _check_summary_fields(check: CheckResult) -> dict[str, Any]:
     }
 
 
+def _check_more_fields(check: Any) -> dict[str, Any]:
+    """What a check (not --against) adds to its summary: the counts of kinks, clamped and
+    uncertain elements, whether it was a sample (and of what), and where the largest errors
+    are."""
+    fields: dict[str, Any] = {
+        "kinks": check.kinks,
+        "clamped": check.clamped,
+        "uncertain": check.uncertain,
+        "sampled": check.sampled,
+    }
+    if check.sampled:
+        fields["sample_rows"] = check.sample_rows
+        fields["population"] = check.population
+        fields["population_rows"] = check.population_rows
+        fields["seed"] = check.seed
+    return fields
+
+
+def _check_records(check: Any, limit: int = SHOW_ROWS) -> list:
+    """The worst elements (:class:`~losscli.gradcheck.Element`), worst first."""
+    return check.records(limit)
+
+
+def _element_json(element, ids: list[str] | None) -> dict[str, Any]:
+    doc = {
+        "index": list(element.index),
+        **({"id": ids[element.index[0]]} if ids is not None else {}),
+        "input": element.input,
+        "analytic": _json_number(element.analytic),
+        "numeric": _json_number(element.numeric),
+        "abs_err": _json_number(element.abs_err),
+        "rel_err": _json_number(element.rel_err),
+        "ok": element.ok,
+        "status": element.status,
+        "step": element.step,
+        "error": _json_number(element.error),
+        "ratio": _json_number(element.ratio),
+    }
+    if element.left is not None:
+        doc["left"], doc["right"] = _json_number(element.left), _json_number(element.right)
+    return doc
+
+
 def _plain(report: Report, out: IO[str]) -> None:
     values = [format_float(v) for v in _values(report)]
     if report.ids is not None and report.reduction == "none":
@@ -70,9 +113,7 @@ def _plain(report: Report, out: IO[str]) -> None:
     if report.grad is not None:
         sections.append(_csv_rows(report.grad, report.ids))
     if report.check is not None:
-        fields = _check_summary_fields(report.check)
-        verdict = "PASS" if fields.pop("passed") else "FAIL"
-        sections.append(" ".join([verdict] + [f"{k}={_text(v)}" for k, v in fields.items()]))
+        sections.append(_check_plain(report.check))
     if report.against is not None:
         sections.append(_against_plain(report.against))
     if report.top is not None:
@@ -91,6 +132,25 @@ def _plain(report: Report, out: IO[str]) -> None:
             or "count=0"
         )
     out.write("\n\n".join(sections) + "\n")
+
+
+def _check_plain(check: Any) -> str:
+    """``PASS checked=… failed=… …`` (or ``FAIL …``): the summary of a check on one line."""
+    fields = _check_summary_fields(check) | _check_more_fields(check)
+    verdict = "PASS" if fields.pop("passed") else "FAIL"
+    return " ".join([verdict] + [f"{k}={_text(v)}" for k, v in fields.items()])
+
+
+def _check_csv(check: Any, key: Any, row: str, names: str = "analytic,numeric") -> str:
+    """The worst elements of a check, one CSV line each, under a header."""
+    lines = [f"{row},col,input,{names},abs_err,rel_err,ok,status,step,error,ratio"]
+    for e in _check_records(check):
+        i, col = (e.index + (0,))[:2]
+        numbers = (e.input, e.analytic, e.numeric, e.abs_err, e.rel_err)
+        more = (e.step, e.error, e.ratio)
+        cells = [key(i), str(col), *map(format_float, numbers), str(e.ok).lower(), e.status]
+        lines.append(",".join(cells + [format_float(v) for v in more]))
+    return "\n".join(lines)
 
 
 def _csv_rows(array: np.ndarray, ids: list[str] | None = None) -> str:
@@ -158,12 +218,7 @@ def _csv(report: Report, out: IO[str]) -> None:
         body = (f"{key(i)},{line}" for i, line in enumerate(_csv_rows(grad).split("\n")))
         sections.append("\n".join([header, *body]))
     if report.check is not None:
-        lines = [f"{row},col,input,analytic,numeric,abs_err,rel_err,ok"]
-        for idx, *numbers, ok in _check_rows(report.check):
-            i, col = (idx + (0,))[:2]
-            cells = [key(i), str(col), *map(format_float, numbers), str(ok).lower()]
-            lines.append(",".join(cells))
-        sections.append("\n".join(lines))
+        sections.append(_check_csv(report.check, key, row))
     if report.against is not None:
         sections.append(_against_csv(report.against, ids))
     if report.top is not None:
@@ -193,6 +248,10 @@ def _json_fields(fields: dict[str, Any]) -> dict[str, Any]:
     return {k: _json_number(v) if isinstance(v, float) else v for k, v in fields.items()}
 
 
+def _json_index(index: tuple[int, ...] | None) -> list[int] | None:
+    return None if index is None else list(index)
+
+
 def _json_array(a: np.ndarray) -> Any:
     if np.isfinite(a).all():
         return a.tolist()
@@ -213,21 +272,7 @@ def _json(report: Report, out: IO[str]) -> None:
         doc["grad"] = _json_array(report.grad)
         doc["grad_of"] = report.grad_of
     if report.check is not None:
-        check = _json_fields(_check_summary_fields(report.check))
-        check["worst"] = [
-            {
-                "index": list(idx),
-                **({"id": report.ids[idx[0]]} if report.ids is not None else {}),
-                "input": inp,
-                "analytic": _json_number(a),
-                "numeric": _json_number(n),
-                "abs_err": _json_number(ae),
-                "rel_err": _json_number(re),
-                "ok": ok,
-            }
-            for idx, inp, a, n, ae, re, ok in _check_rows(report.check)
-        ]
-        doc["check"] = check
+        doc["check"] = _check_json(report.check, report.ids)
     if report.against is not None:
         doc["against"] = _against_json(report.against, report.ids)
     if report.top is not None:
@@ -245,6 +290,16 @@ def _json(report: Report, out: IO[str]) -> None:
         doc["details"] = report.details
     json.dump(doc, out, allow_nan=False)
     out.write("\n")
+
+
+def _check_json(check: Any, ids: list[str] | None) -> dict[str, Any]:
+    """A check's summary, where its largest errors are, and its worst elements."""
+    doc = _json_fields(_check_summary_fields(check) | _check_more_fields(check))
+    doc["max_abs_err_at"] = _json_index(check.max_abs_err_at)
+    doc["max_rel_err_at"] = _json_index(check.max_rel_err_at)
+    doc["order"] = "ratio"  # |analytic − numeric| / (atol + rtol·|numeric| + error)
+    doc["worst"] = [_element_json(e, ids) for e in _check_records(check)]
+    return doc
 
 
 def _text(v: Any) -> str:
@@ -320,6 +375,11 @@ def _table(report: Report, out: IO[str]) -> None:
         _hist_table(console, report.hist)
 
 
+def _table_width(widths: list[int]) -> int:
+    """Characters a rich table (default box, padding 1) of columns this wide takes."""
+    return 1 + sum(w + 3 for w in widths)
+
+
 def _array_table(
     console,
     array: np.ndarray,
@@ -327,24 +387,41 @@ def _array_table(
     names: list[str] | None = None,
     ids: list[str] | None = None,
 ) -> None:
+    """The first rows and as many columns as fit the console (at most ``SHOW_COLS``), with
+    the count of the columns and rows left out."""
     from rich.table import Table
 
     grid = array.reshape(len(array), -1)
     n_rows, n_cols = grid.shape
-    shown_cols = min(n_cols, SHOW_COLS)
+    shown_rows = min(n_rows, SHOW_ROWS)
+    cells = [
+        [_short(v) for v in grid[:shown_rows, j].tolist()] for j in range(min(n_cols, SHOW_COLS))
+    ]
+    heads = [names[j] if names else str(j) for j in range(len(cells))]
+    widths = [max(len(h), *map(len, c)) for h, c in zip(heads, cells, strict=True)]
+    keys = [str(i) for i in range(shown_rows)]
+    fixed = [max(3, *map(len, keys))]
+    if ids is not None:
+        fixed.append(max(2, *(len(ids[i]) for i in range(shown_rows))))
+    shown_cols = len(cells)
+    while shown_cols > 1:
+        more = [len(f"… {n_cols - shown_cols} more")] if n_cols > shown_cols else []
+        if _table_width(fixed + widths[:shown_cols] + more) <= console.width:
+            break
+        shown_cols -= 1
     console.print(f"[bold]{title}[/bold]")
     table = Table()
     table.add_column("row", justify="right", style="dim")
     if ids is not None:
         table.add_column("id", style="dim")
     for j in range(shown_cols):
-        table.add_column(names[j] if names else str(j), justify="right")
+        table.add_column(heads[j], justify="right")
     if n_cols > shown_cols:
         table.add_column(f"… {n_cols - shown_cols} more", justify="left", style="dim")
-    for i in range(min(n_rows, SHOW_ROWS)):
-        cells = [_short(v) for v in grid[i, :shown_cols].tolist()]
-        key = [str(i)] if ids is None else [str(i), ids[i]]
-        table.add_row(*key, *cells, *(["…"] if n_cols > shown_cols else []))
+    for i in range(shown_rows):
+        key = [keys[i]] if ids is None else [keys[i], ids[i]]
+        row = [cells[j][i] for j in range(shown_cols)]
+        table.add_row(*key, *row, *(["…"] if n_cols > shown_cols else []))
     console.print(table)
     if n_rows > SHOW_ROWS:
         console.print(
@@ -352,14 +429,112 @@ def _array_table(
         )
 
 
-def _check_table(console, check: CheckResult, title: str, ids: list[str] | None = None) -> None:
+# The check table's columns and their priority: when the console is too narrow, the columns
+# of the highest number are left out first (and named under the table); 0 always shows.
+_CHECK_COLUMNS = {
+    "index": 0,
+    "id": 1,
+    "input": 5,
+    "analytic": 2,
+    "numeric": 2,
+    "± err": 3,
+    "step": 7,
+    "abs err": 6,
+    "rel err": 8,
+    "ratio": 4,
+    "status": 0,
+}
+_STATUS_STYLE = {"ok": "green", "FAIL": "bold red", "kink": "yellow", "clamped": "cyan"}
 
-    console.print(f"[bold]{title}[/bold] (worst elements first)")
-    table = _element_table(("input", "analytic", "numeric"), ids)
-    for idx, inp, a, n, ae, re, ok in _check_rows(check):
-        table.add_row(*_cells(idx, (inp, a, n), ae, re, ok, ids))
+
+def _check_cells(e, ids: list[str] | None) -> dict[str, str]:
+    numeric = _short(e.numeric) if e.left is None else f"[{e.left:.3g}, {e.right:.3g}]"
+    return {
+        "index": str(e.index if len(e.index) > 1 else e.index[0]),
+        "id": ids[e.index[0]] if ids is not None else "",
+        "input": _short(e.input),
+        "analytic": _short(e.analytic),
+        "numeric": numeric,
+        "± err": f"{e.error:.1e}",
+        "step": f"{e.step:.2g}",
+        "abs err": f"{e.abs_err:.2e}",
+        "rel err": f"{e.rel_err:.2e}",
+        "ratio": f"{e.ratio:.2g}",
+        "status": e.status,
+    }
+
+
+def _index_text(at: tuple[int, ...]) -> str:
+    return str(at if len(at) > 1 else at[0])
+
+
+def _check_table(console, check, title: str, ids: list[str] | None = None) -> None:
+    """Worst first (by ratio), then the elements with the largest errors when they are not
+    among those; the columns that fit the console, the others named."""
+    from rich.table import Table
+    from rich.text import Text
+
+    elements = _check_records(check)
+    shown = {e.index for e in elements}
+    extra = []
+    for at in (check.max_abs_err_at, check.max_rel_err_at):
+        if at is not None and at not in shown:
+            shown.add(at)
+            extra.append(check.record_at(at))
+    everything = elements + extra
+    rows = [_check_cells(e, ids) for e in everything]
+    names = [name for name in _CHECK_COLUMNS if name != "id" or ids is not None]
+    widths = {n: max([len(n)] + [len(r[n]) for r in rows]) for n in names}
+    dropped: list[str] = []
+    optional = sorted((n for n in names if _CHECK_COLUMNS[n]), key=lambda n: -_CHECK_COLUMNS[n])
+    while optional and _table_width([widths[n] for n in names]) > console.width:
+        victim = optional.pop(0)
+        names.remove(victim)
+        dropped.append(victim)
+    console.print(f"[bold]{title}[/bold] (worst first, by ratio: see below)")
+    table = Table()
+    for name in names:
+        table.add_column(name, justify="left" if name in ("id", "status") else "right")
+    for k, (e, cells) in enumerate(zip(everything, rows, strict=True)):
+        status = f"[{_STATUS_STYLE[e.status]}]{e.status}[/]"
+        table.add_row(
+            *(status if n == "status" else cells[n] for n in names),
+            end_section=bool(extra) and k == len(elements) - 1,
+        )
+    console.print(table)
+    notes = ["ratio = |analytic − numeric| ÷ (atol + rtol·|numeric| + ± err), > 1 fails"]
+    if check.kinks or check.clamped:
+        notes.append("kink: analytic within [left, right]; clamped: never a failure")
+    if extra:
+        notes.append("below the line: the element(s) of the largest abs and rel error")
+    if check.checked > len(elements):
+        notes.append(f"{check.checked - len(elements)} more elements not shown")
+    if dropped:
+        notes.append(f"columns not shown: {', '.join(dropped)} (--format csv has them)")
+    if check.sampled:
+        notes.append(
+            f"a seeded sample: {check.sample_rows} of {check.population_rows} rows "
+            f"({check.checked} of {check.population} elements), seed {check.seed}"
+        )
+    for note in notes:
+        console.print(Text(note, style="dim"))
+    verdict = "[bold green]PASS[/bold green]" if check.passed else "[bold red]FAIL[/bold red]"
     counts = f"{check.checked} elements checked, {check.failed} failed"
-    _print_with_verdict(console, table, check, counts, f"eps {check.eps:g}, ")
+    if check.kinks:
+        counts += f", {check.kinks} kink{'s' if check.kinks > 1 else ''}"
+    if check.clamped:
+        counts += f", {check.clamped} clamped"
+    abs_at, rel_at = check.max_abs_err_at, check.max_rel_err_at
+    console.print(f"{verdict}: {counts}")
+    console.print(
+        f"max abs err {check.max_abs_err:.3g}"
+        f"{'' if abs_at is None else ' at ' + _index_text(abs_at)}, max rel err "
+        f"{check.max_rel_err:.3g}{'' if rel_at is None else ' at ' + _index_text(rel_at)}"
+    )
+    console.print(
+        f"[dim]step eps·max(1, |x|), eps {check.eps:g}; rtol {check.rtol:g}, "
+        f"atol {check.atol:g}[/dim]"
+    )
 
 
 def _element_table(compared: tuple[str, ...], ids: list[str] | None):

@@ -174,14 +174,25 @@ def test_ce_warnings_go_to_stderr(tmp_path):
 # --------------------------------------------------------------------------- check
 
 
-def test_check_failure_exits_1(tmp_path):
+def test_check_failure_exits_1(files, wrong_mse_gradient):
+    r = run("mse", str(files / "p.csv"), str(files / "t.csv"), "-c")
+    assert r.exit_code == 1
+    assert r.stdout.split("\n\n")[1].startswith("FAIL checked=4 failed=4 ")
+
+
+def test_coarse_step_does_not_fail_a_correct_gradient(tmp_path):
+    """--eps 0.5 used to fail this check (central differences off by O(h²)); the Richardson
+    estimate and its error bar pass it, and a warning says the check is weak there."""
     (tmp_path / "z.csv").write_text("0,3\n1,-2\n")
     (tmp_path / "y.csv").write_text("0\n1\n")
     args = ["ce", str(tmp_path / "z.csv"), str(tmp_path / "y.csv"), "--logits", "-c"]
-    assert run(*args).exit_code == 0
-    r = run(*args, "--eps", "0.5")  # a coarse step: central differences are off by O(h²)
-    assert r.exit_code == 1
-    assert r.stdout.split("\n\n")[1].startswith("FAIL checked=4 failed=")
+    assert (run(*args).exit_code, run(*args).stderr) == (0, "")
+    r = run(*args, "--eps", "0.5")
+    assert r.exit_code == 0
+    assert r.stdout.split("\n\n")[1].startswith("PASS checked=4 failed=0 ")
+    assert r.stderr.startswith(
+        "Warning: the finite-difference error bar exceeds the tolerance at "
+    ) and r.stderr.endswith("try a smaller --eps\n")
 
 
 def test_check_plain_summary_line(files):
@@ -189,15 +200,19 @@ def test_check_plain_summary_line(files):
     value, summary = r.stdout.strip().split("\n\n")
     assert value == "7.5"
     assert summary.startswith("PASS checked=4 failed=0 max_abs_err=")
-    assert summary.endswith("eps=1e-06 rtol=0.001 atol=1e-05")
+    assert summary.endswith(
+        "eps=1e-06 rtol=0.001 atol=1e-05 kinks=0 clamped=0 uncertain=0 sampled=false"
+    )
 
 
 def test_check_csv_table(files):
     r = run("mse", str(files / "p.csv"), str(files / "t.csv"), "-c", "-f", "csv")
     table = r.stdout.split("\n\n")[1].splitlines()
-    assert table[0] == "row,col,input,analytic,numeric,abs_err,rel_err,ok"
+    assert table[0] == "row,col,input,analytic,numeric,abs_err,rel_err,ok,status,step,error,ratio"
     assert len(table) == 5
-    assert all(line.endswith(",true") for line in table[1:])
+    assert all(",true,ok," in line for line in table[1:])
+    # the steps: eps·max(1, |x|) rounded down to a power of two, x = 1, 2, 3, 4
+    assert [float(line.split(",")[9]) for line in table[1:]] == [2**-20, 2**-19, 2**-19, 2**-18]
 
 
 # --------------------------------------------------------------------------- inputs

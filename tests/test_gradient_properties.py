@@ -464,6 +464,33 @@ def test_analytic_gradient_matches_finite_differences(name, data):
     assert result.passed, (result.max_abs_err, result.max_rel_err, result.worst(3))
 
 
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+@settings(max_examples=25, deadline=None)
+@given(data=st.data())
+def test_one_wrong_element_fails_the_check(name, data):
+    """The check can fail: one element of the analytic gradient moved by a few times its
+    allowed error (the tolerance plus the estimate's error bar) is a FAIL, and the only one."""
+    from losscli.gradcheck import estimate
+
+    loss = REGISTRY[name]
+    p, t, options = data.draw(STRATEGIES[name])
+    reduction = data.draw(st.sampled_from(loss.reductions))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LossCliWarning)
+        prepared = loss.prepare_inputs(p, t, **options)
+        right = loss.reduce_grad(prepared, reduction=reduction)
+        found = estimate(loss, prepared, reduction=reduction)
+        flat = data.draw(st.integers(0, right.size - 1))
+        at = np.unravel_index(flat, right.shape)
+        n, err = float(found.numeric[at]), float(found.error[at])
+        assume(np.isfinite(n) and np.isfinite(err))
+        wrong = right.copy()
+        wrong[at] += 4 * (1e-5 + 1e-3 * abs(n) + err) + 1e-6
+        result = gradcheck(loss, p, t, reduction=reduction, analytic=wrong, **options)
+    assume(result.status[at] != "clamped")
+    assert result.status[at] == "FAIL" and result.failed == 1, (at, result.records(3))
+
+
 # --------------------------------------------------------------------------- the Hessian diagonal
 
 

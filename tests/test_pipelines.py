@@ -543,20 +543,10 @@ def test_output_checked_before_anything_is_written(scores, tmp_path):
     assert not (tmp_path / "g.npy").exists()
 
 
-def test_output_is_written_when_the_check_fails(tmp_path):
-    (tmp_path / "z.csv").write_text("0,3\n1,-2\n")
-    (tmp_path / "y.csv").write_text("0\n1\n")
-    r = run(
-        "ce",
-        tmp_path / "z.csv",
-        tmp_path / "y.csv",
-        "--logits",
-        "-c",
-        "--eps",
-        "0.5",
-        "-o",
-        tmp_path / "out.json",
-    )
+def test_output_is_written_when_the_check_fails(tmp_path, wrong_mse_gradient):
+    (tmp_path / "p.csv").write_text("0,3\n1,-2\n")
+    (tmp_path / "t.csv").write_text("0,1\n1,0\n")
+    r = run("mse", tmp_path / "p.csv", tmp_path / "t.csv", "-c", "-o", tmp_path / "out.json")
     assert r.exit_code == 1
     assert json.loads((tmp_path / "out.json").read_text())["check"]["passed"] is False
 
@@ -686,21 +676,24 @@ def test_unusual_valid_input_two_files(tmp_path, preds, targets, value):
     assert float(r.stdout.split("\n\n")[0]) == pytest.approx(value, rel=1e-15)
 
 
-def test_check_at_large_magnitudes_says_the_step_is_lost(tmp_path):
+def test_check_at_large_magnitudes_scales_its_step(tmp_path):
+    """The step is eps·max(1, |x|): at |x| = 3.27e150 an absolute --eps 1e-06 was lost to
+    rounding and failed the check (exit 1); the scaled step passes it. A step below the float64
+    resolution (--eps 1e-17) is still lost, and a warning says so."""
     x = 2.0**500  # 3.27e150: exactly representable, and so is its square
     (tmp_path / "p.csv").write_text(f"{x!r}\n")
     (tmp_path / "t.csv").write_text("0\n")
     args = ["mse", tmp_path / "p.csv", tmp_path / "t.csv", "-c"]
     r = run(*args)
-    assert r.exit_code == 1
-    assert r.stdout.startswith(f"{x * x!r}\n\nFAIL checked=1 failed=1 ")
-    assert r.stderr == (
-        "Warning: the finite-difference step --eps 1e-06 is lost to rounding at 1 of 1 elements "
-        "(|x| up to 3.27e+150), so the numeric gradient there is unreliable; try --eps 2e+145\n"
-    )
-    r = run(*args, "--eps", "2e145")  # a step the inputs can resolve: the check passes
     assert (r.exit_code, r.stderr) == (0, "")
     assert r.stdout.startswith(f"{x * x!r}\n\nPASS checked=1 failed=0 ")
+    r = run(*args, "--eps", "1e-17")
+    assert r.exit_code == 1
+    assert r.stderr == (
+        "Warning: the finite-difference step (--eps 1e-17 × max(1, |x|)) is lost to rounding at "
+        "1 of 1 elements (|x| up to 3.27e+150), so the numeric gradient there is unreliable; "
+        "try --eps 1e-06\n"
+    )
 
 
 def test_single_column_file_with_ids_by_number(tmp_path):

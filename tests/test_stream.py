@@ -295,6 +295,16 @@ def test_sampled_check_is_seeded_and_says_how_many(data, streamed, monkeypatch):
     check = json.loads(first.stdout)["check"]
     assert first.stdout == second.stdout
     assert 0 < check["checked"] < 61 * 5 and check["checked"] % 5 == 0 and check["passed"]
+    # ... and says so, in JSON and on stderr, as the in-memory check does
+    assert (check["sampled"], check["population"], check["population_rows"]) == (True, 305, 61)
+    assert check["seed"] == 0 and check["checked"] == 5 * check["sample_rows"]
+    assert first.stderr == (
+        f"Note: the check covered a seeded sample of {check['sample_rows']} of 61 rows "
+        f"({check['checked']} of 305 elements, seed 0), as inputs of more than 100 elements "
+        "are sampled\n"
+    )
+    # the rows sampled do not depend on the chunks
+    assert streamed(*args, chunk=15).stdout == first.stdout
 
 
 # --------------------------------------------------------------------------- accuracy, memory

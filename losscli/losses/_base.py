@@ -331,6 +331,12 @@ class Loss:
     # derivative (hinge at the margin, |e| at 0); the grad kernel returns the documented
     # subgradient there and the checker reports such elements as "kink".
     kinks: Kernel | None = None
+    # ``clamps(p, t, **opts)``: boolean mask shaped like ``p``, True where a clamp is active
+    # (bce's log floored at −100 and its p(1 − p) at 1e-12, ce's --clip): the grad kernel
+    # follows the reference library there, not the clamped function, and the checker labels
+    # such elements "clamped" (never a failure). Either kernel may return None: none there
+    # for these options.
+    clamps: Kernel | None = None
 
     def __post_init__(self) -> None:
         # help(losscli.mse) and inspect.getdoc show the loss's own docstring.

@@ -400,6 +400,20 @@ def _ce_grad(p: np.ndarray, a: np.ndarray, **options: Any) -> np.ndarray:
     return _ce_values_and_grad(p, a, **options)[1]
 
 
+def _ce_clamps(
+    p: np.ndarray, a: np.ndarray, *, logits: bool, clip: float, row_weights=None, **_: Any
+) -> np.ndarray | None:
+    """Where --clip is active: a probability below the floor whose log enters the loss."""
+    if logits:
+        return None
+    if a.ndim == 1:
+        mask = np.zeros(p.shape, dtype=bool)
+        rows = np.arange(len(p))
+        mask[rows, a] = (p[rows, a] < clip) & (row_weights != 0)
+        return mask
+    return (p < clip) & (a != 0)
+
+
 def _ce_samples(options: Mapping[str, Any]) -> tuple[str, str]:
     preds = "classification_logits.csv" if options.get("logits") else "classification_probs.csv"
     return (preds, "classification_labels.csv")
@@ -432,6 +446,7 @@ cross_entropy = Loss(
     values=_ce_values,
     grad_kernel=_ce_grad,
     value_and_grad_kernel=_ce_values_and_grad,
+    clamps=_ce_clamps,
     prepare=_prepare,
     weights=_row_weights,
     params=(
@@ -604,6 +619,14 @@ def _bce_prob_grad(p: np.ndarray, y: np.ndarray) -> np.ndarray:
     return (p - y) / np.maximum((1.0 - p) * p, BCE_EPSILON)
 
 
+def _bce_clamps(p: np.ndarray, y: np.ndarray, *, logits: bool, **_: Any) -> np.ndarray | None:
+    """Where, on probabilities, a log is floored at −100 or p(1 − p) at 1e-12 (and p ≠ y,
+    where the gradient is exactly 0): the elements the warning of _prepare_bce counts."""
+    if logits:
+        return None
+    return (p * (1.0 - p) < BCE_EPSILON) & (p != y)
+
+
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):  # exp(1e4) = inf gives 1/(1 + inf) = 0, exactly right
         return 1.0 / (1.0 + np.exp(-z))
@@ -710,6 +733,7 @@ bce = Loss(
     ),
     values=_bce_values,
     grad_kernel=_bce_grad,
+    clamps=_bce_clamps,
     prepare=_prepare_bce,
     elementwise=True,
     params=(

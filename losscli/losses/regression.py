@@ -123,6 +123,11 @@ def absolute_error_grad(predictions: np.ndarray, targets: np.ndarray) -> np.ndar
     return np.sign(predictions - targets)
 
 
+def absolute_error_kinks(predictions: np.ndarray, targets: np.ndarray, **_: Any) -> np.ndarray:
+    """Where |ŷ − y| has no derivative: ŷ = y (the subgradient interval is [−1, 1])."""
+    return predictions == targets
+
+
 mae = Loss(
     name="mae",
     aliases=("l1",),
@@ -132,6 +137,7 @@ mae = Loss(
     reference="torch.nn.functional.l1_loss",
     values=absolute_error,
     grad_kernel=absolute_error_grad,
+    kinks=absolute_error_kinks,
     prepare=prepare_regression,
     elementwise=True,
     sample_data=_regression_samples,
@@ -194,6 +200,11 @@ def smooth_l1_grad(predictions: np.ndarray, targets: np.ndarray, *, beta: float)
     return np.clip(err / beta, -1.0, 1.0)
 
 
+def smooth_l1_kinks(predictions: np.ndarray, targets: np.ndarray, *, beta: float) -> np.ndarray:
+    """With β = 0 (the L1 loss), ŷ = y; smooth otherwise (C¹, like Huber)."""
+    return predictions == targets if beta == 0.0 else np.zeros(predictions.shape, dtype=bool)
+
+
 def _positive_option(name: str, value: float, *, allow_zero: bool) -> None:
     if not (value > 0 or (allow_zero and value == 0)) or not np.isfinite(value):
         bound = "≥ 0" if allow_zero else "> 0"
@@ -251,6 +262,7 @@ smooth_l1 = Loss(
     reference="torch.nn.functional.smooth_l1_loss",
     values=smooth_l1_values,
     grad_kernel=smooth_l1_grad,
+    kinks=smooth_l1_kinks,
     prepare=_prepare_smooth_l1,
     params=(Param("beta", float, 1.0, "Width of the quadratic zone (≥ 0; 0 gives the L1 loss)."),),
     elementwise=True,
