@@ -464,6 +464,8 @@ class _Run:
             hist = self._histogram(((p, sp) for _, p, sp in blocks), bins, hist_range, lambda: None)
         if layout is not None:  # results in the inputs' own layout
             gradient = None if gradient is None else layout.restore(gradient)
+            if result is not None and result.rows is None:  # (a sampled check keeps rows)
+                result = result.in_layout(layout)
             if reduction == "none":
                 value = layout.restore_rows(value)
         written = None

@@ -461,6 +461,18 @@ class CheckResult:
     # ----------------------------------------------------------------- element arrays
     # cached: a table, its JSON and its summary line read them many times over
 
+    def in_layout(self, layout: Any) -> CheckResult:
+        """The same check with its arrays in the inputs' own layout (``RowLayout.restore``:
+        inputs of more than two dimensions), so each element is named by its full index."""
+        arrays = ("inputs", "analytic", "numeric", "error", "step", "codes", "left", "right")
+        return replace(
+            self,
+            **{
+                name: None if getattr(self, name) is None else layout.restore(getattr(self, name))
+                for name in arrays
+            },
+        )
+
     @cached_property
     def error_bar(self) -> np.ndarray:
         return np.zeros_like(self.numeric) if self.error is None else self.error

@@ -138,3 +138,36 @@ def test_cli_top_refuses_kdim(tmp_path):
     assert r.stderr == (
         "Error: --top takes inputs of one or two dimensions; these have shape (2, 3, 4)\n"
     )
+
+
+def test_cli_check_names_elements_by_their_full_index(tmp_path):
+    import json as json_module
+
+    from typer.testing import CliRunner
+
+    from losscli.cli import app
+
+    rng = np.random.default_rng(11)
+    z = rng.normal(size=(2, 3, 4))
+    np.save(tmp_path / "z.npy", z)
+    np.save(tmp_path / "y.npy", rng.integers(0, 3, size=(2, 4)).astype(np.float64))
+    r = CliRunner().invoke(
+        app,
+        [
+            "ce",
+            str(tmp_path / "z.npy"),
+            str(tmp_path / "y.npy"),
+            "--logits",
+            "--check",
+            "-f",
+            "json",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    worst = json_module.loads(r.stdout)["check"]["worst"]
+    from losscli.render import SHOW_ROWS
+
+    assert len(worst) == SHOW_ROWS  # of the 24 elements
+    for element in worst:  # each index addresses the input as given, (n, class, position)
+        assert len(element["index"]) == 3
+        assert element["input"] == z[tuple(element["index"])]
