@@ -305,6 +305,6 @@ def test_explain_every_loss(name):
 
 
 def test_explain_unknown_loss():
-    r = run("explain", "hinge")
+    r = run("explain", "nosuchloss")
     assert (r.exit_code, r.stdout) == (2, "")
-    assert r.stderr == (f"Error: unknown loss 'hinge'; known: {', '.join(REGISTRY)}\n")
+    assert r.stderr == (f"Error: unknown loss 'nosuchloss'; known: {', '.join(REGISTRY)}\n")

@@ -47,6 +47,17 @@ def _inputs(name: str, rng) -> tuple[np.ndarray, np.ndarray, list[str]]:
     issue10 = _issue10_inputs(name, rng)
     if issue10 is not None:
         return issue10
+    # the classification losses of issue 10
+    binary = rng.standard_normal((67, 2)) * 2, rng.integers(0, 2, (67, 2)).astype(float)
+    if name in ("sigmoid-focal", "hinge", "squared-hinge", "soft-margin", "multilabel-soft-margin"):
+        return (*binary, ["--alpha", "0.25"] if name == "sigmoid-focal" else [])
+    classes = rng.standard_normal((71, 4)) * 2, rng.integers(0, 4, 71)
+    if name in ("softmax-focal", "poly1", "categorical-hinge", "sparsemax"):
+        return (*classes, ["--logits"] if name == "softmax-focal" else [])
+    if name == "multi-margin":
+        return (*classes, ["--p", "2", "--class-weights", "1,2,3,0.5"])
+    if name == "brier":
+        return np.exp(_log_softmax(classes[0])), classes[1], []
     raise AssertionError(f"no inputs for {name}: add them here")
 
 

@@ -948,3 +948,12 @@ Gradient w.r.t. probabilities: ``(p − y)/(p(1 − p))``; w.r.t. logits: ``σ(z
 10000.0
 """,
 )
+
+
+# --------------------------------------------------------------------------- shared with the other
+# classification modules (focal, margin, scoring): public names for the helpers above.
+
+sigmoid = _sigmoid
+class_weight_vector = _class_weight_vector
+warn_rows_not_summing_to_one = _warn_rows_not_summing_to_one
+parse_class_weights = _parse_class_weights
