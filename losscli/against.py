@@ -27,7 +27,7 @@ from .gradcheck import (
 )
 from .losses import Loss, Prepared
 
-__all__ = ["AgainstResult", "compare_gradient", "diagnose", "match_shape"]
+__all__ = ["AgainstResult", "compare_gradient", "compare_hessian", "diagnose", "match_shape"]
 
 MAX_LISTED = 8  # columns or rows named in one finding before "and k more"
 
@@ -54,9 +54,9 @@ class AgainstResult:
         return self.check.passed
 
 
-def match_shape(yours: Any, shape: tuple[int, ...]) -> np.ndarray:
-    """The user's gradient as float64 of the predictions' shape; a vector and a one-column
-    matrix of the same length are the same thing."""
+def match_shape(yours: Any, shape: tuple[int, ...], *, what: str = "gradient") -> np.ndarray:
+    """The user's gradient (or ``what``: "hessian") as float64 of the predictions' shape; a
+    vector and a one-column matrix of the same length are the same thing."""
     g = np.asarray(yours, dtype=np.float64)
     if g.shape == shape:
         return g
@@ -68,10 +68,23 @@ def match_shape(yours: Any, shape: tuple[int, ...]) -> np.ndarray:
         return g.reshape(shape)
     hint = " (transposed?)" if g.shape == tuple(reversed(shape)) else ""
     raise InputError(
-        f"the gradient has shape {tuple(int(n) for n in g.shape)} but the predictions have "
+        f"the {_NOUN[what]} has shape {tuple(int(n) for n in g.shape)} but the predictions have "
         f"shape {tuple(int(n) for n in shape)}{hint}; give one value per prediction",
-        role="gradient",
+        role=what,
     )
+
+
+_NOUN = {"gradient": "gradient", "hessian": "Hessian diagonal"}
+
+
+def _finite(g: np.ndarray, what: str) -> None:
+    if not np.isfinite(g).all():
+        bad = np.argwhere(~np.isfinite(g))[0]
+        raise InputError(
+            f"the {_NOUN[what]} contains NaN or infinite values "
+            f"(first at {tuple(int(i) for i in bad)})",
+            role=what,
+        )
 
 
 def compare_gradient(
@@ -99,29 +112,114 @@ def compare_gradient(
     >>> result.findings[0].startswith("every element is off by a factor of N·D = 4")
     True
     """
-    x = prepared.predictions
-    g = match_shape(yours, x.shape)
-    if not np.isfinite(g).all():
-        bad = np.argwhere(~np.isfinite(g))[0]
-        raise InputError(
-            f"the gradient contains NaN or infinite values (first at {tuple(int(i) for i in bad)})",
-            role="gradient",
-        )
     if analytic is None:
         analytic = loss.reduce_grad(prepared, reduction=reduction, sample_weights=sample_weights)
-    numeric = numeric_gradient(
-        loss, prepared, reduction=reduction, sample_weights=sample_weights, eps=eps
+    return _against(
+        prepared.predictions,
+        yours,
+        analytic,
+        lambda: numeric_gradient(
+            loss, prepared, reduction=reduction, sample_weights=sample_weights, eps=eps
+        ),
+        "gradient",
+        [],
+        eps=eps,
+        rtol=rtol,
+        atol=atol,
     )
-    check = compare(x, g, analytic, eps=eps, rtol=rtol, atol=atol)
+
+
+def _against(x, yours, analytic, numeric, what, named, *, eps, rtol, atol) -> AgainstResult:
+    """The one comparison of ``yours`` (a gradient or a Hessian diagonal) with losscli's
+    ``analytic`` one and the finite differences ``numeric()``; ``named(yours)`` gives the
+    findings for mistakes the loss knows by name, tried before :func:`diagnose`."""
+    mine = match_shape(yours, x.shape, what=what)
+    _finite(mine, what)
+    numeric = numeric()
+    check = compare(x, mine, analytic, eps=eps, rtol=rtol, atol=atol)
     reference = compare(x, analytic, numeric, eps=eps, rtol=rtol, atol=atol)
-    findings = diagnose(g, analytic, rtol=rtol, atol=atol)
+    findings = [] if check.passed or not named else named(mine)
+    findings = findings or diagnose(mine, analytic, rtol=rtol, atol=atol)
     if not reference.passed:
+        kink = (
+            "a kink or a clamp, e.g. |x| at 0"
+            if what == "gradient"
+            else "a kink of the gradient, e.g. huber at |e| = δ"
+        )
         findings.append(
-            f"note: losscli's analytic gradient and finite differences disagree at "
-            f"{reference.failed} element(s) (a kink or a clamp, e.g. |x| at 0); the comparison "
-            "uses losscli's analytic value there"
+            f"note: losscli's analytic {_NOUN[what]} and finite differences disagree at "
+            f"{reference.failed} element(s) ({kink}); the comparison uses losscli's analytic "
+            "value there"
         )
     return AgainstResult(check, numeric, reference, findings)
+
+
+def compare_hessian(
+    loss: Loss,
+    prepared: Prepared,
+    yours: Any,
+    *,
+    reduction: str = "mean",
+    sample_weights: Any = None,
+    eps: float = DEFAULT_EPS,
+    rtol: float = DEFAULT_RTOL,
+    atol: float = DEFAULT_ATOL,
+    analytic: np.ndarray | None = None,
+) -> AgainstResult:
+    """Compare ``yours``, a Hessian diagonal shaped like the predictions, with ``loss``'s (and
+    with central differences of its analytic gradient), as :func:`compare_gradient` does.
+
+    The findings name the common Hessian mistakes the loss knows of first (``Loss.hess_mistakes``:
+    p instead of p(1 − p), a missing Σy, XGBoost's factor 2), then constant factors and signs.
+
+    >>> import losscli
+    >>> from losscli.against import compare_hessian
+    >>> z = [[0.5, -1.0, 2.0]]
+    >>> prepared = losscli.cross_entropy.prepare_inputs(z, [2], logits=True)
+    >>> p = losscli.softmax(prepared.predictions)
+    >>> print(compare_hessian(losscli.cross_entropy, prepared, p).findings[0][:56])
+    every element matches a common mistake: p instead of p(1
+    """
+    from .hesscheck import numeric_hessian_diagonal
+
+    if analytic is None:
+        analytic = loss.reduce_hess(prepared, reduction=reduction, sample_weights=sample_weights)
+    return _against(
+        prepared.predictions,
+        yours,
+        analytic,
+        lambda: numeric_hessian_diagonal(
+            loss, prepared, reduction=reduction, sample_weights=sample_weights, eps=eps
+        ),
+        "hessian",
+        lambda mine: _named_mistakes(loss, prepared, mine, analytic, rtol, atol),
+        eps=eps,
+        rtol=rtol,
+        atol=atol,
+    )
+
+
+def _named_mistakes(
+    loss: Loss,
+    prepared: Prepared,
+    yours: np.ndarray,
+    analytic: np.ndarray,
+    rtol: float,
+    atol: float,
+) -> list[str]:
+    """The loss's own list of common Hessian mistakes, each a ratio (yours / losscli's) that
+    the mistake produces element by element: name the first one ``yours`` matches."""
+    if loss.hess_mistakes is None:
+        return []
+    mistakes = loss.hess_mistakes(prepared.predictions, prepared.targets, **prepared.options)
+    for name, ratio in mistakes:
+        candidate = analytic * ratio
+        informative = np.abs(analytic) > atol
+        if not informative.any() or np.allclose(candidate, analytic, rtol=rtol, atol=atol):
+            continue  # the mistake makes no difference on these inputs
+        if np.all(np.abs(yours - candidate) <= atol + rtol * np.abs(candidate)):
+            return [f"every element matches a common mistake: {name}"]
+    return []
 
 
 # --------------------------------------------------------------------------- diagnosis

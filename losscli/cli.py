@@ -14,6 +14,7 @@ import errno
 import inspect
 import io
 import os
+import re
 import signal
 import sys
 import warnings
@@ -27,10 +28,21 @@ from typer.core import TyperCommand, TyperGroup
 from ._version import __version__
 from .errors import InputError, LossCliError, LossCliNote, LossCliWarning, UsageError
 from .fastparams import FastParams
+from .helpformat import TidyHelp
+from .options import (
+    FORMATS,
+    HESS_MODES,
+    framework_parameters,
+    loss_parameter,
+    parse_range,
+    pipeline_parameters,
+    reading_options,
+    reading_parameters,
+    shared_parameters,
+)
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 130, 141
-FORMATS = ("table", "plain", "json", "csv")  # mirrors render.FORMATS without importing numpy
 
 
 # Typer ≥ 0.2x vendors click as typer._click; find its exception classes through a public name
@@ -53,11 +65,23 @@ def _one_line(message: str) -> str:
     )
 
 
-class LossCommand(FastParams, TyperCommand):
+def _hess_value(argv: list[str]) -> list[str]:
+    """``--hess`` takes an optional value: alone it means ``--hess diag``. click options take a
+    value or none, so the bare flag is spelled out here (never past ``--``)."""
+    out = list(argv)
+    for i, arg in enumerate(out):
+        if arg == "--":
+            break
+        if arg == "--hess" and (i + 1 == len(out) or out[i + 1] not in HESS_MODES):
+            out[i] = "--hess=diag"
+    return out
+
+
+class LossCommand(TidyHelp, FastParams, TyperCommand):
     """A loss command: typer's, converting plain option values without pydantic."""
 
 
-class LossCliGroup(FastParams, TyperGroup):
+class LossCliGroup(TidyHelp, FastParams, TyperGroup):
     """Turns every failure into one ``Error:`` line and a documented exit code."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -67,7 +91,7 @@ class LossCliGroup(FastParams, TyperGroup):
         self.commands = _LazyCommands(self.commands)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
-        argv = list(sys.argv[1:] if args is None else args)
+        argv = _hess_value(list(sys.argv[1:] if args is None else args))
         debug = "--debug" in argv or bool(os.environ.get("LOSSCLI_DEBUG"))
         original_stdout = sys.stdout
         if sys.stdout is None:  # started with stdout closed (`>&-`): say so when it is used
@@ -97,7 +121,8 @@ class LossCliGroup(FastParams, TyperGroup):
             rc = EXIT_BAD_INPUT
         except ClickUsageError as exc:
             # Typer validates through pydantic, whose messages start "Value error, ".
-            _error(exc.format_message().replace("Value error, ", "").replace("\n", " "))
+            message = exc.format_message().replace("Value error, ", "").replace("\n", " ")
+            _error(message + _suggest_choice(exc, message))
             rc = EXIT_BAD_INPUT
         except LossCliError as exc:
             if debug:
@@ -141,6 +166,47 @@ class LossCliGroup(FastParams, TyperGroup):
                     signal.signal(signal.SIGINT, signal.SIG_IGN)
             sys.exit(rc)
         return rc
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        """A command by name; a loss also by its frameworks' spellings (``mse_loss``,
+        ``CrossEntropyLoss``, ``BCEWithLogits`` — the last with ``--logits`` on)."""
+        if cmd_name in ("list", "explain") or cmd_name.startswith("-"):
+            return super().get_command(ctx, cmd_name)
+        from .losses import REGISTRY
+        from .losses.names import canonical
+
+        names = [n for loss in REGISTRY.values() for n in (loss.name, *loss.aliases)]
+        found = canonical(cmd_name, names)
+        if found is None:
+            return super().get_command(ctx, cmd_name)
+        command = super().get_command(ctx, found[0])
+        return _with_defaults(command, found[1]) if found[1] else command
+
+
+def _with_defaults(command: Any, defaults: dict[str, Any]) -> Any:
+    """A copy of ``command`` whose options named in ``defaults`` default to those values."""
+    import copy
+
+    command = copy.copy(command)
+    command.params = [copy.copy(p) for p in command.params]
+    for param in command.params:
+        if param.name in defaults:
+            param.default = defaults[param.name]
+    return command
+
+
+def _suggest_choice(exc: Exception, message: str) -> str:
+    """`` Did you mean 'mean'?`` for a choice option given a value close to one of its
+    choices (``-r mena``, ``--format JSON``), else ``""``."""
+    param = getattr(exc, "param", None)
+    choices = getattr(getattr(param, "type_descriptor", None), "choices", None)
+    bad = re.search(r": '(.*)' is not one of ", message)
+    if not choices or not bad:
+        return ""
+    from .losses.names import nearest
+
+    match = nearest(bad.group(1), [str(c) for c in choices])
+    return f" Did you mean {match!r}?" if match else ""
 
 
 def _internal_error(exc: BaseException, debug: bool) -> int:
@@ -311,9 +377,15 @@ app = typer.Typer(
     name="losscli",
     cls=LossCliGroup,
     help=(
-        "Loss values, gradients and finite-difference gradient checks from CSV, TSV and NPY "
-        "files.\n\nRun a loss without files to try it on the bundled sample data, e.g. "
-        "`losscli ce --logits --grad`."
+        "Loss values, gradients and finite-difference gradient checks from CSV, TSV, NPY and "
+        "Parquet files.\n\nRun a loss without files to try it on the bundled sample data, e.g. "
+        "`losscli ce --logits --grad`; `losscli LOSS --help` for a loss's options.\n\n"
+        "Examples:\n\n"
+        "  $ losscli mse preds.csv targets.csv\n\n"
+        "  $ losscli ce logits.csv labels.csv --logits --grad --check\n\n"
+        "  $ losscli mse scores.csv --pred-col yhat --target-col y --top 5 -f json\n\n"
+        "  $ losscli list\n\n"
+        "  $ losscli explain smooth-l1"
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -342,328 +414,16 @@ def _root(
     """Loss values, gradients and gradient checks from files."""
 
 
-# --------------------------------------------------------------------------- shared options
-
-P = inspect.Parameter
-
-
-def _shared_parameters(reductions: tuple[str, ...]) -> list[inspect.Parameter]:
-    """The options every loss command takes, defined once."""
-
-    def opt(name: str, annotation: Any, default: Any) -> inspect.Parameter:
-        return P(name, P.KEYWORD_ONLY, default=default, annotation=annotation)
-
-    return [
-        opt(
-            "preds",
-            Annotated[
-                str | None,
-                typer.Argument(
-                    help="Predictions: CSV, TSV or NPY file, or - for CSV on stdin. "
-                    "Omit both files to use the bundled sample data.",
-                    show_default=False,
-                    metavar="PREDS",
-                ),
-            ],
-            None,
-        ),
-        opt(
-            "targets",
-            Annotated[
-                str | None,
-                typer.Argument(
-                    help="Targets, in any of the same formats.",
-                    show_default=False,
-                    metavar="TARGETS",
-                ),
-            ],
-            None,
-        ),
-        opt(
-            "grad",
-            Annotated[
-                bool,
-                typer.Option(
-                    "--grad", "-g", help="Also print the gradient w.r.t. the predictions."
-                ),
-            ],
-            False,
-        ),
-        opt(
-            "check",
-            Annotated[
-                bool,
-                typer.Option(
-                    "--check",
-                    "-c",
-                    help="Check the gradient by central finite differences; "
-                    "exit 1 if any element fails.",
-                ),
-            ],
-            False,
-        ),
-        opt(
-            "reduction",
-            Annotated[
-                Literal[reductions],
-                typer.Option(
-                    "--reduction",
-                    "-r",
-                    help="How row losses combine: " + _reduction_help(reductions),
-                ),
-            ],
-            "mean",
-        ),
-        opt(
-            "sample_weights",
-            Annotated[
-                str | None,
-                typer.Option(
-                    "--sample-weights",
-                    metavar="FILE",
-                    show_default=False,
-                    help="One weight per row (CSV, TSV or NPY): sum = Σ s_i·L_i, "
-                    "mean = Σ s_i·L_i / Σ s_i (scikit-learn's sample_weight).",
-                ),
-            ],
-            None,
-        ),
-        opt(
-            "against",
-            Annotated[
-                str | None,
-                typer.Option(
-                    "--against",
-                    metavar="GRAD_FILE",
-                    show_default=False,
-                    help="Compare your own gradient (shaped like the predictions, CSV or NPY) with "
-                    "losscli's and with finite differences; exit 1 if it does not match.",
-                ),
-            ],
-            None,
-        ),
-        opt(
-            "fmt",
-            Annotated[
-                Literal[FORMATS] | None,
-                typer.Option(
-                    "--format",
-                    "-f",
-                    show_default=False,
-                    help="Output format. Default: table on a terminal, plain otherwise.",
-                ),
-            ],
-            None,
-        ),
-        opt(
-            "grad_out",
-            Annotated[
-                Path | None,
-                typer.Option(
-                    "--grad-out",
-                    help="Write the full gradient to this .npy or .csv file "
-                    "(atomically; never over an input).",
-                    dir_okay=False,
-                    show_default=False,
-                ),
-            ],
-            None,
-        ),
-        opt(
-            "eps",
-            Annotated[float, typer.Option(help="Finite-difference step h for --check.")],
-            1e-6,
-        ),
-        opt(
-            "rtol",
-            Annotated[
-                float,
-                typer.Option(
-                    help="Relative tolerance for --check and --against: pass when |a − n| ≤ atol + "
-                    "rtol·|n|."
-                ),
-            ],
-            1e-3,
-        ),
-        opt(
-            "atol",
-            Annotated[float, typer.Option(help="Absolute tolerance for --check and --against.")],
-            1e-5,
-        ),
-        opt(
-            "quiet",
-            Annotated[
-                bool,
-                typer.Option(
-                    "--quiet",
-                    "-q",
-                    help="No progress bar (it shows only on a terminal, for runs "
-                    "longer than a second).",
-                ),
-            ],
-            False,
-        ),
-        opt(
-            "debug",
-            Annotated[
-                bool, typer.Option("--debug", help="Show the traceback of an error.", hidden=True)
-            ],
-            False,
-        ),
-    ]
-
-
-def _reduction_help(reductions: tuple[str, ...]) -> str:
-    text = ", ".join(r for r in reductions if r != "none")
-    text += ", or none (one value per row)."
-    if "batchmean" in reductions:
-        text += " batchmean divides the sum by N only: the true KL per sample (recommended)."
-    return text
-
-
-PIPELINE_PANEL = "Columns, per-row reports and output"
-_PIPELINE_HELP = {
-    "pred_col": "Prediction column(s): a header name, a pattern such as 'p_*', or a number "
-    "counted from 1; repeat or separate with commas. With PREDS alone, one file holds "
-    "predictions and targets.",
-    "target_col": "Target column(s), as for --pred-col. With one file, a side not given takes "
-    "every other column.",
-    "id_col": "Column of row ids (text allowed), shown beside the row number in every per-row "
-    "output.",
-    "weight_col": "Column of sample weights, with one file holding the columns (as "
-    "--sample-weights FILE).",
-    "top": "Also list the K rows with the highest loss.",
-    "hist": "Also show a histogram of the per-row losses.",
-    "bins": "Bins of the histogram (implies --hist). Default: 10.",
-    "hist_range": "Fixed edges of the histogram, LO,HI (implies --hist; values outside count in "
-    "the end bins). Default: from a first pass, the least and greatest row loss.",
-    "output": "Write the output to FILE instead of stdout (atomically; never over an input). "
-    "Default format by extension: .json json, .csv csv, else plain.",
-}
-
-
-def _pipeline_parameters() -> list[inspect.Parameter]:
-    """Options for data pipelines: picking columns, ids, per-row reports, an output file."""
-
-    def opt(name: str, kind: Any, *decls: str, default: Any = None, **kwargs: Any):
-        option = typer.Option(
-            *decls,
-            help=_PIPELINE_HELP[name],
-            rich_help_panel=PIPELINE_PANEL,
-            show_default=False,
-            **kwargs,
-        )
-        return P(name, P.KEYWORD_ONLY, default=default, annotation=Annotated[kind, option])
-
-    return [
-        opt("pred_col", list[str] | None, "--pred-col", "--pred-cols", metavar="COL"),
-        opt("target_col", list[str] | None, "--target-col", "--target-cols", metavar="COL"),
-        opt("id_col", str | None, "--id-col", metavar="COL"),
-        opt("weight_col", str | None, "--weight-col", metavar="COL"),
-        opt("top", int | None, "--top", metavar="K", min=1),
-        opt("hist", bool, "--hist", default=False),
-        opt("bins", int | None, "--bins", metavar="N", min=1, max=1000),
-        opt("hist_range", str | None, "--range", metavar="LO,HI"),
-        opt("output", Path | None, "--output", "-o", metavar="FILE", dir_okay=False),
-    ]
-
-
-READING_PANEL = "Reading text files"
-_READING_HELP = {
-    "delimiter": "Field delimiter of CSV/TSV inputs: one character, tab or whitespace (runs of "
-    "spaces, as np.savetxt writes). Default: detected (see docs/inputs.md).",
-    "tsv": "Inputs are tab-separated (same as --delimiter tab).",
-    "header": "Whether the first row of a text input names the columns. Default: detected.",
-    "keep_index": 'Keep a first column named "" or "Unnamed: 0" that counts 0, 1, 2, … '
-    "(a pandas index, left out by default) as data.",
-    "strict_columns": "When both files have headers, refuse targets whose columns are those of "
-    "the predictions in another order (default: put them in order) or have other names.",
-}
-
-
-def _reading_parameters() -> list[inspect.Parameter]:
-    """Options for reading text inputs: delimiter, header, index column, column matching."""
-
-    def opt(name: str, kind: Any, *decls: str, default: Any = None, **kwargs: Any):
-        option = typer.Option(
-            *decls,
-            help=_READING_HELP[name],
-            rich_help_panel=READING_PANEL,
-            show_default=False,
-            **kwargs,
-        )
-        return P(name, P.KEYWORD_ONLY, default=default, annotation=Annotated[kind, option])
-
-    return [
-        opt("delimiter", str | None, "--delimiter", "-d", metavar="CHAR"),
-        opt("tsv", bool, "--tsv", default=False),
-        opt("header", bool | None, "--header/--no-header"),
-        opt("keep_index", bool, "--keep-index", default=False),
-        opt("strict_columns", bool, "--strict-columns", default=False),
-    ]
-
-
-def _reading_options(delimiter, tsv, header, keep_index, strict_columns):
-    """The reading options as :class:`losscli.layout.Options`."""
-    from .layout import Options, parse_delimiter
-
-    if tsv and delimiter is not None and parse_delimiter(delimiter) != "\t":
-        raise UsageError("--tsv and --delimiter disagree; give one of them")
-    sep = "\t" if tsv else None if delimiter is None else parse_delimiter(delimiter)
-    return Options(sep, header, keep_index, strict_columns)
-
-
-FRAMEWORK_PANEL = "Other frameworks' conventions"
-
-
-def _framework_parameters() -> list[inspect.Parameter]:
-    """--convention and --which (see losscli.conventions and docs/conventions.md)."""
-    convention = typer.Option(
-        "--convention",
-        metavar="NAME",
-        help="Report the value as this framework's default would: torch (losscli's own), "
-        "keras, tf1, optax or sklearn — their means, clips and epsilons (docs/conventions.md). "
-        "Value only: gradients follow torch.",
-        rich_help_panel=FRAMEWORK_PANEL,
-    )
-    which = typer.Option(
-        "--which",
-        metavar="VALUE",
-        help="List the conventions and common mistakes (sum vs mean, a double softmax, …) "
-        "that give VALUE, e.g. a loss seen in a training log; closest first.",
-        rich_help_panel=FRAMEWORK_PANEL,
-        show_default=False,
-    )
-    return [
-        P("convention", P.KEYWORD_ONLY, default="torch", annotation=Annotated[str, convention]),
-        P("which", P.KEYWORD_ONLY, default=None, annotation=Annotated[str | None, which]),
-    ]
-
-
-def _loss_parameter(param) -> inspect.Parameter:
-    """A typer option for a loss-specific :class:`~losscli.losses.Param`."""
-    kwargs: dict[str, Any] = {"help": param.help}
-    if param.type is float and param.default is not None and 0 < abs(param.default) < 1e-100:
-        kwargs["show_default"] = f"{param.default:.3g}"
-    if param.metavar:
-        kwargs["metavar"] = param.metavar
-    kind = Literal[param.choices] if param.choices else param.type
-    if param.default is None:
-        kind, kwargs["show_default"] = kind | None, False
-    annotation = Annotated[kind, typer.Option(param.flag, **kwargs)]
-    return P(param.name, P.KEYWORD_ONLY, default=param.default, annotation=annotation)
-
-
 def _make_command(loss) -> Callable[..., None]:
     def command(**kwargs: Any) -> None:
         _run(loss, **kwargs)
 
     params = (
-        _shared_parameters(loss.reductions)
-        + _pipeline_parameters()
-        + _reading_parameters()
-        + _framework_parameters()
-        + [_loss_parameter(p) for p in loss.params]
+        shared_parameters(loss.reductions)
+        + pipeline_parameters()
+        + reading_parameters()
+        + framework_parameters()
+        + [loss_parameter(p) for p in loss.params]
     )
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in params}
@@ -671,6 +431,7 @@ def _make_command(loss) -> Callable[..., None]:
     examples = "\n\n".join(f"  $ {e}" for e in loss.examples)
     command.__doc__ = (
         f"{loss.summary}.\n\n{loss.formula}.\n\nGradient: {loss.gradient_formula}.\n\n"
+        f"Hessian: {loss.hess_summary()}.\n\n"
         f"Matches {loss.reference}.\n\nExamples:\n\n{examples}"
     )
     return command
@@ -768,6 +529,7 @@ _ARGUMENT_NAMES = {
     "targets": "TARGETS",
     "sample weights": "--sample-weights",
     "gradient": "--against",
+    "hessian": "--against-hess",
 }
 
 
@@ -812,6 +574,11 @@ def _run(
     header: bool | None = None,
     keep_index: bool = False,
     strict_columns: bool = False,
+    engine: str = "local",
+    scheduler: str | None = None,
+    hess: str | None = None,
+    hess_out: Path | None = None,
+    against_hess: str | None = None,
     convention: str = "torch",
     which: str | None = None,
     **options: Any,
@@ -819,8 +586,11 @@ def _run(
     if output is not None and os.fspath(output) == "-":
         output = None  # -o - is stdout, as everywhere else
     fmt = fmt or _default_format(output)
-    reading = _reading_options(delimiter, tsv, header, keep_index, strict_columns)
-    bounds = _parse_range(hist_range)
+    reading = reading_options(delimiter, tsv, header, keep_index, strict_columns)
+    bounds = parse_range(hist_range)
+    show_hess = hess is not None
+    if hess_out is not None and hess is None:
+        hess = "diag"  # --hess-out alone writes the diagonal, as --grad-out the gradient
     one_file = preds is not None and targets is None and bool(pred_col or target_col)
     if weight_col is not None and not one_file:
         raise UsageError(
@@ -833,6 +603,8 @@ def _run(
         inputs["sample weights"] = sample_weights
     if against is not None:
         inputs["gradient"] = against
+    if against_hess is not None:
+        inputs["hessian"] = against_hess
     read = dict(list(inputs.items())[1:]) if one_file else inputs  # one file, read once
     from_stdin = [_ARGUMENT_NAMES[role] for role, path in read.items() if path == "-"]
     if len(from_stdin) > 1:
@@ -846,11 +618,14 @@ def _run(
         "bins": (bins or 10) if hist or bins or hist_range else None,
     }
     protect = [p for p in inputs.values() if p != "-"] + _option_files(options)
-    if output is not None or grad_out is not None:
+    if hess is not None or against_hess is not None:
+        _check_hess_options(loss, hess, hess_out)
+    if output is not None or grad_out is not None or hess_out is not None:
         from .io import check_outputs
 
         # Every output checked before any is written: a run that cannot write one writes none.
-        check_outputs({"--output": output, "--grad-out": grad_out}, protect=protect)
+        outputs = {"--output": output, "--grad-out": grad_out, "--hess-out": hess_out}
+        check_outputs(outputs, protect=protect)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LossCliWarning)
         try:
@@ -889,21 +664,27 @@ def _run(
                 top=top,
                 bins=selection["bins"],
                 hist_range=bounds,
+                engine=engine,
+                scheduler=scheduler,
                 quiet=quiet,
                 protect=protect,
                 reading=reading,
+                hess=hess,
+                hess_out=hess_out,
+                against_hess=against_hess,
                 convention=convention,
                 **options,
             )
         except InputError as exc:
             raise _name_the_file(exc, inputs) from None
         finally:
-            shown = set()
+            messages: list[str] = []  # the warnings and notes, each once
             for w in caught:
-                if issubclass(w.category, LossCliWarning) and str(w.message) not in shown:
-                    shown.add(str(w.message))
+                if issubclass(w.category, LossCliWarning) and str(w.message) not in messages:
+                    messages.append(str(w.message))
                     kind = "Note" if issubclass(w.category, LossCliNote) else "Warning"
                     print(f"{kind}: {_one_line(str(w.message))}", file=sys.stderr)
+    report.warnings = messages  # also in --format json
     if report.check is not None:
         from .gradcheck import sample_note
 
@@ -911,6 +692,11 @@ def _run(
             print(f"Note: {note}", file=sys.stderr)
     if grad_out is not None:
         print(f"Wrote the gradient {report.grad_written} to {grad_out}", file=sys.stderr)
+    if hess_out is not None:
+        print(f"Wrote the Hessian {report.hess_written} to {hess_out}", file=sys.stderr)
+    if not show_hess:
+        report.hess = report.hess_blocks = None
+    _refuse_to_print_huge(report.hess_blocks if report.hess_blocks is not None else report.hess)
     if not grad:
         report.grad = None
     elif reduction == "none" and fmt in ("plain", "csv"):
@@ -939,22 +725,36 @@ def _run(
         raise typer.Exit(EXIT_CHECK_FAILED)
     if report.against is not None and not report.against.passed:
         raise typer.Exit(EXIT_CHECK_FAILED)
+    for second in (report.hess_check, report.hess_against):
+        if second is not None and not second.passed:
+            raise typer.Exit(EXIT_CHECK_FAILED)
 
 
-def _parse_range(text: str | None) -> tuple[float, float] | None:
-    """``--range LO,HI`` as two finite numbers, LO < HI."""
-    if text is None:
-        return None
-    import math
+# The most of a Hessian printed to stdout (larger ones go to --hess-out), as for the gradient.
+PRINT_MAX_BYTES = 64 << 20
 
-    parts = text.split(",")
-    try:
-        lo, hi = (float(p) for p in parts)
-    except ValueError:
-        lo = hi = math.nan
-    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-        raise UsageError(f"--range takes LO,HI, two finite numbers with LO < HI, got {text!r}")
-    return lo, hi
+
+def _refuse_to_print_huge(hessian) -> None:
+    if hessian is not None and hessian.size * 8 > PRINT_MAX_BYTES:
+        raise UsageError(
+            f"the Hessian has {hessian.size:,} values, more than losscli prints "
+            f"({PRINT_MAX_BYTES >> 20} MiB); write it with --hess-out FILE.npy instead of --hess"
+        )
+
+
+def _check_hess_options(loss, hess, hess_out) -> None:
+    """Refuse what cannot work before reading anything: a loss without a Hessian, --hess full
+    where there are no blocks, a --hess-out that cannot hold it."""
+    from .hessian import check_hess_request
+
+    check_hess_request(loss, hess)
+    if hess_out is None:
+        return
+    suffix = hess_out.suffix.lower()
+    if suffix not in (".npy", ".csv", ".tsv"):
+        raise UsageError(f"--hess-out must end in .npy, .csv or .tsv, got {str(hess_out)!r}")
+    if hess == "full" and suffix != ".npy":
+        raise UsageError("--hess full writes N × C × C blocks: give --hess-out a .npy path")
 
 
 def _which(loss, seen, preds, targets, fmt, selection, id_col, weight_col, weights, options):
@@ -1001,8 +801,10 @@ ListFormat = Annotated[
     typer.Option(
         "--format",
         "-f",
+        metavar="FORMAT",
         show_default=False,
-        help="Output format. Default: table on a terminal, plain (tab-separated) otherwise.",
+        help="Output format: table, plain, json or csv. Default: table on a terminal, plain "
+        "(tab-separated) otherwise.",
     ),
 ]
 ExplainFormat = Annotated[
@@ -1017,9 +819,18 @@ ExplainFormat = Annotated[
 ]
 
 
-@app.command("list")
+@app.command("list", cls=LossCommand)
 def list_losses(fmt: ListFormat = None) -> None:
-    """Every loss with its formula, its gradient and the options it takes."""
+    """Every loss with its formula, its gradient and the options it takes.
+
+    Examples:
+
+      $ losscli list
+
+      $ losscli list -f json | jq '.[].name'
+
+      $ losscli list -f csv > losses.csv
+    """
     from .losses import REGISTRY
     from .render import render_listing
 
@@ -1027,7 +838,7 @@ def list_losses(fmt: ListFormat = None) -> None:
     render_listing([loss.info() for loss in REGISTRY.values()], fmt, sys.stdout)
 
 
-@app.command("explain")
+@app.command("explain", cls=LossCommand)
 def explain_loss(
     name: Annotated[str, typer.Argument(metavar="LOSS", help="A loss, e.g. ce or smooth-l1.")],
     fmt: ExplainFormat = None,

@@ -36,7 +36,7 @@ import math
 import os
 import re
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -49,9 +49,9 @@ from .report import Report, top_rows
 from .sources import Block, Restart
 from .states import HistState, LossState, RangeState, TopState, histogram_edges
 
-__all__ = ["evaluate", "partial", "State", "Block", "ENGINES"]
+__all__ = ["evaluate", "partial", "fold", "State", "Block", "ENGINES"]
 
-ENGINES = ("local",)
+ENGINES = ("local", "dask")
 WHOLE_ARRAY_MAX_BYTES = 64 << 20
 CHECK_MAX_ELEMENTS = 1 << 22  # as gradcheck.MAX_CHECKED, the in-memory threshold
 _NPY_HEADER_BYTES = 128  # room for any shape; rewritten at the end
@@ -98,8 +98,46 @@ def partial(
     loss.check_reduction(reduction)
     prepared = loss.prepare_inputs(block.predictions, block.targets, **options)
     s = loss.sample_weights_for(block.weights, prepared)
-    state, _, _ = _block_state(loss, prepared, s, reduction, False, top, block.start)
+    state, _, _ = _block_state(loss, prepared, s, reduction, False, top, block.start, ids=block.ids)
     return state
+
+
+def fold(
+    loss: Any,
+    blocks: Iterable[Block],
+    *,
+    reduction: str = "mean",
+    top: int | None = None,
+    span: bool = False,
+    edges: np.ndarray | None = None,
+    source: str | None = None,
+    **options: Any,
+) -> tuple[State | None, RangeState | HistState | None]:
+    """:func:`partial` folded over ``blocks`` in order (one shard, one partition), and with
+    ``span`` the :class:`RangeState` of the row losses, with ``edges`` their
+    :class:`HistState`. An error in a block names ``source`` and the row counted from the
+    first block. This is what each Dask task runs (:mod:`losscli.distributed`)."""
+    loss = _get_loss(loss)
+    loss.check_reduction(reduction)
+    fused = loss.sum_kernel is not None and reduction != "none" and top is None
+    state = extra = None
+    for block in blocks:
+        try:
+            prepared = loss.prepare_inputs(block.predictions, block.targets, **options)
+        except InputError as e:
+            if source is not None:
+                e.source = source
+            raise _shift_rows(e, block.start) from None
+        s = loss.sample_weights_for(block.weights, prepared)
+        b, _, _ = _block_state(
+            loss, prepared, s, reduction, False, top, block.start, fused=fused, ids=block.ids
+        )
+        state = b if state is None else state.merge(b)
+        if span or edges is not None:
+            rows = np.asarray(loss.reduce_values(prepared, reduction="none", sample_weights=s))
+            h = RangeState.of(rows) if edges is None else HistState.of(rows, edges)
+            extra = h if extra is None else extra.merge(h)
+    return state, extra
 
 
 def _get_loss(loss: Any) -> Any:
@@ -192,10 +230,14 @@ def evaluate(
     bins: int | None = None,
     hist_range: tuple[float, float] | None = None,
     engine: str = "local",
+    scheduler: str | None = None,
     quiet: bool = True,
     protect: Sequence[str] = (),
     stdin: Any = None,
     reading: Any = None,
+    hess: str | None = None,
+    hess_out: Any = None,
+    against_hess: Any = None,
     convention: str = "torch",
     **loss_options: Any,
 ) -> Report:
@@ -212,6 +254,10 @@ def evaluate(
     the row losses, between ``hist_range`` when given, else between the least and greatest.
     ``reading``: how text inputs are read (:class:`losscli.layout.Options`: delimiter, header,
     index column, strict column names), detected when None.
+    ``hess``: ``"diag"`` or ``"full"``, the Hessian diagonal (or softmax's row blocks) in the
+    report, checked by finite differences too with ``check``; ``hess_out``: write it to a file;
+    ``against_hess``: a Hessian diagonal (path or array) to compare with losscli's. A run with
+    any of these is computed in memory (:mod:`losscli.hessian`).
     ``convention``: the value as another framework's default computes it (``keras``,
     ``tf1``, ``optax``, ``sklearn``; see :mod:`losscli.conventions`), value only.
     Other keywords are the loss's own options (``logits=True``, ``class_weights=...``).
@@ -222,18 +268,51 @@ def evaluate(
     (2.5, [1.0, 2.0])
     """
     if engine not in ENGINES:
-        if engine == "dask":
-            raise UsageError("--engine dask is not available yet; use --engine local")
         raise UsageError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     loss = _get_loss(loss)
     loss.check_reduction(reduction)
     if predictions is None:
         raise UsageError("give the predictions (and the targets, or --pred-col/--target-col)")
+    if scheduler is not None and engine != "dask":
+        raise UsageError("--scheduler takes the address of a Dask scheduler: add --engine dask")
+    if engine == "dask":
+        refused = {
+            "--grad": grad, "--grad-out": grad_out is not None, "--check": check,
+            "--against": against is not None, "--sample-weights": sample_weights is not None,
+            "--reduction none": reduction == "none", "--convention": convention != "torch",
+        }  # fmt: skip
+        for flag, given in refused.items():
+            if given:
+                raise UsageError(
+                    f"{flag} is not available with --engine dask (it gives the value, --top "
+                    "and --hist); run it with --engine local"
+                )
+        from .distributed import evaluate_dask
+
+        options = _read_option_files(loss, loss_options, stdin)
+        return evaluate_dask(
+            loss,
+            predictions,
+            targets,
+            selection={
+                "pred_cols": tuple(pred_cols or ()),
+                "target_cols": tuple(target_cols or ()),
+                "id_col": id_col,
+                "weight_col": weight_col,
+            },
+            options=options,
+            reduction=reduction,
+            top=top,
+            bins=bins,
+            hist_range=hist_range,
+            scheduler=scheduler,
+        )
     if convention != "torch":
         return _convention_report(
             loss, convention, predictions, targets, reduction=reduction, stdin=stdin,
             torch_only={"--grad": grad, "--grad-out": grad_out, "--check": check,
-                        "--against": against, "--top": top, "--hist": bins},
+                        "--against": against, "--top": top, "--hist": bins, "--hess": hess,
+                        "--hess-out": hess_out, "--against-hess": against_hess},
             pred_cols=pred_cols, target_cols=target_cols, id_col=id_col, weight_col=weight_col,
             sample_weights=sample_weights, reading=reading, **loss_options,
         )  # fmt: skip
@@ -247,11 +326,11 @@ def evaluate(
         id_col=id_col,
         weight_col=weight_col,
         sample_weights=sample_weights,
-        whole=against is not None,
+        whole=any(x is not None for x in (against, hess, hess_out, against_hess)),
         stdin=stdin,
         reading=reading,
     )
-    names = _input_names(predictions, targets, sample_weights, against)
+    names = _input_names(predictions, targets, sample_weights, against, against_hess)
     try:
         run = _Run(loss, inputs, merged, options, reduction, names)
         common = {
@@ -259,7 +338,15 @@ def evaluate(
             "atol": atol, "top": top, "bins": bins, "hist_range": hist_range, "protect": protect,
         }  # fmt: skip
         if inputs.in_memory:
-            return run.in_memory(against=against, stdin=stdin, reading=reading, **common)
+            return run.in_memory(
+                against=against,
+                stdin=stdin,
+                reading=reading,
+                hess=hess,
+                hess_out=hess_out,
+                against_hess=against_hess,
+                **common,
+            )
         return run.streamed(quiet=quiet, **common)
     finally:
         inputs.close()
@@ -332,13 +419,16 @@ def _convention_report(
     )
 
 
-def _input_names(predictions, targets, sample_weights, against) -> dict[str, str]:
+def _input_names(
+    predictions, targets, sample_weights, against, against_hess=None
+) -> dict[str, str]:
     names = {}
     for role, x in (
         ("predictions", predictions),
         ("targets", predictions if targets is None else targets),
         ("sample weights", sample_weights),
         ("gradient", against),
+        ("hessian", against_hess),
     ):
         if isinstance(x, str | os.PathLike):
             names[role] = os.fsdecode(x)
@@ -359,6 +449,39 @@ def _read_option_files(loss: Any, options: dict[str, Any], stdin: Any) -> dict[s
     return out
 
 
+def report_of(
+    loss: Any,
+    state: State,
+    reduction: str,
+    value: Any,
+    gradient: Any = None,
+    names: dict[str, str] | None = None,
+    shape: tuple[int, ...] | None = None,
+    **extra: Any,
+) -> Report:
+    """The :class:`Report` of a merged state (``extra``: check, hist, ids, columns, …);
+    ``shape`` when the inputs' own layout differs from the state's (K-dim inputs)."""
+    return Report(
+        loss=loss.name,
+        title=loss.summary,
+        reduction=reduction,
+        shape=shape or state.loss.shape,
+        value=value,
+        grad=gradient,
+        inputs=names or {},
+        details=state.loss.describe,
+        top=None if state.top is None else state.top.result(),
+        **extra,
+    )
+
+
+def finish_value(loss: Any, state: State, reduction: str) -> float:
+    """The merged state's value, with the warning when it overflowed float64."""
+    value = state.value(loss, reduction)
+    _warn_if_overflowed(value, None)
+    return value
+
+
 def _warn_if_overflowed(value: Any, gradient: Any) -> None:
     """Finite inputs can still give inf (e.g. (1e200)² in float64): say so, do not hide it."""
     for what, array in (("loss", value), ("gradient", gradient)):
@@ -377,18 +500,8 @@ class _Run:
         self.reduction, self.names = reduction, names
 
     def _report(self, state: State, value, gradient, shape=None, **extra) -> Report:
-        loss = self.loss
-        return Report(
-            loss=loss.name,
-            title=loss.summary,
-            reduction=self.reduction,
-            shape=shape or state.loss.shape,
-            value=value,
-            grad=gradient,
-            inputs=self.names,
-            details=state.loss.describe,
-            top=None if state.top is None else state.top.result(),
-            **extra,
+        return report_of(
+            self.loss, state, self.reduction, value, gradient, self.names, shape=shape, **extra
         )
 
     # ----------------------------------------------------------------- in memory
@@ -409,6 +522,9 @@ class _Run:
         protect,
         stdin,
         reading=None,
+        hess=None,
+        hess_out=None,
+        against_hess=None,
     ) -> Report:
         loss, reduction = self.loss, self.reduction
         whole = self.inputs.whole()
@@ -480,6 +596,9 @@ class _Run:
             with _writing():
                 lio.write_array(grad_out, gradient, protect=list(protect))
             written = tuple(int(n) for n in gradient.shape)
+        second = self._second_derivatives(
+            prepared, s, hess, hess_out, against_hess, check, eps, rtol, atol, protect, stdin
+        )
         return self._report(
             state,
             value,
@@ -491,7 +610,38 @@ class _Run:
             hist=hist,
             grad_written=written,
             shape=None if layout is None else layout.shape,
+            **second,
         )
+
+    def _second_derivatives(
+        self, prepared, s, hess, hess_out, against_hess, check, eps, rtol, atol, protect, stdin
+    ) -> dict[str, Any]:
+        """--hess, its check, --against-hess (losscli.hessian) and --hess-out, in memory."""
+        if hess is None and hess_out is None and against_hess is None:
+            return {}
+        from .hessian import hessian_fields
+
+        yours = against_hess
+        if isinstance(against_hess, str | os.PathLike):
+            yours = lio.read_array(against_hess, role="hessian", stdin=stdin)
+        fields = hessian_fields(
+            self.loss,
+            prepared,
+            s,
+            hess=hess or ("diag" if hess_out is not None else None),
+            yours=yours,
+            check=check,
+            reduction=self.reduction,
+            eps=eps,
+            rtol=rtol,
+            atol=atol,
+        )
+        if hess_out is not None:
+            array = fields["hess_blocks"] if "hess_blocks" in fields else fields["hess"]
+            with _writing():
+                lio.write_array(hess_out, array, protect=list(protect))
+            fields["hess_written"] = tuple(int(n) for n in array.shape)
+        return fields
 
     def _finish(self, state, blocks, grads, rows, s):
         loss, reduction = self.loss, self.reduction

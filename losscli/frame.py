@@ -20,22 +20,29 @@ from __future__ import annotations
 import io
 import os
 import re
-from collections.abc import Sequence
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import numpy as np
 
 from . import layout as _layout
-from .errors import InputError
 from .io import NUMBER as _NUMBER
 from .io import clean_cell as _clean
 from .io import csv_rows as _rows
 from .io import input_error as _error
 from .io import open_decompressed, split_extension
 from .io import open_input as _open
-from .io import plural as _plural
 from .io import read_npy as _read_npy
 from .io import read_stdin as _read_stdin
+from .tables import (
+    PARQUET_EXTENSIONS,
+    PARQUET_MAGIC,
+    Frame,
+    arrow_frame,
+    nonfinite_problem,
+    number_label,
+    plural,
+    read_parquet_array,
+)
 
 __all__ = [
     "Frame",
@@ -44,87 +51,10 @@ __all__ = [
     "PARQUET_EXTENSIONS",
     "PARQUET_MAGIC",
     "read_parquet_array",
+    "number_label",
 ]
 
-PARQUET_EXTENSIONS = (".parquet", ".pq")
-PARQUET_MAGIC = b"PAR1"
 _NPY_MAGIC = b"\x93NUMPY"
-_MISSING_PYARROW = (
-    "reading Parquet needs pyarrow, an optional extra: pip install 'losscli[parquet]'"
-)
-_SHOW_COLUMNS = 12  # names listed in a message before "… N more"
-
-
-class Frame:
-    """Named (or numbered) columns of one input; each converted to numbers on request.
-
-    ``columns`` holds the header names, or None when the file has none; columns are then
-    known by their number, counted from 1 as in the file (``cut -f``). ``index`` is the
-    column that is a row index (a pandas index: left out of the columns taken by default),
-    or None.
-    """
-
-    index: int | None = None
-
-    def __init__(self, source: str, role: str, columns: list[str] | None, width: int, n_rows: int):
-        self.source = source
-        self.role = role
-        self.columns = columns
-        self.width = width
-        self.n_rows = n_rows
-
-    # ----------------------------------------------------------------- naming
-
-    def label(self, j: int) -> str:
-        """How a person names column ``j`` (0-based): its header name, else its number."""
-        return self.columns[j] if self.columns else str(j + 1)
-
-    def describe(self, j: int) -> str:
-        """``column "y"`` or ``column 3``, for messages."""
-        return f'column "{self.columns[j]}"' if self.columns else f"column {j + 1}"
-
-    def listing(self, indices: Sequence[int] | None = None) -> str:
-        """The columns (all by default) as a short comma-separated list."""
-        names = [self.label(j) for j in (range(self.width) if indices is None else indices)]
-        if not names:
-            return "none"
-        if len(names) > _SHOW_COLUMNS:
-            rest = len(names) - _SHOW_COLUMNS
-            names = [*names[:_SHOW_COLUMNS], f"… {rest} more"]
-        return ", ".join(names)
-
-    def error(self, message: str, role: str | None = None) -> InputError:
-        return InputError(message, role=role or self.role, source=self.source)
-
-    # ----------------------------------------------------------------- data
-
-    def numeric(
-        self, indices: Sequence[int], *, role: str | None = None, hint: str = ""
-    ) -> np.ndarray:
-        """The columns as an ``(n_rows, len(indices))`` float64 array, finite everywhere."""
-        out = np.empty((self.n_rows, len(indices)), dtype=np.float64)
-        for k, j in enumerate(indices):
-            problem = self._column_problem(j)
-            if problem:
-                numeric = [i for i in range(self.width) if not self._column_problem(i, quick=True)]
-                message = f"{self.describe(j)} {problem}"
-                if problem.startswith("is not numeric"):
-                    message += f"; numeric columns: {self.listing(numeric)}"
-                raise self.error(message + hint, role)
-            out[:, k] = self._values(j)
-        return out
-
-    def labels(self, j: int) -> list[str]:
-        """Column ``j`` as text, one label per row (ids)."""
-        raise NotImplementedError
-
-    def _values(self, j: int) -> np.ndarray:
-        raise NotImplementedError
-
-    def _column_problem(self, j: int, quick: bool = False) -> str:
-        """Why column ``j`` cannot be numbers (empty when it can). ``quick``: only whether
-        its cells are numbers at all, for listing the numeric columns."""
-        raise NotImplementedError
 
 
 # --------------------------------------------------------------------------- reading
@@ -175,7 +105,7 @@ def _open_frame(source, role: str, stdin) -> Frame | tuple[bytes, str, str]:
         if raw.startswith(_NPY_MAGIC):
             return _ArrayFrame(display, role, _read_npy(io.BytesIO(raw), err))
         if raw.startswith(PARQUET_MAGIC):
-            return _arrow_frame(io.BytesIO(raw), display, role)
+            return arrow_frame(io.BytesIO(raw), display, role)
         return raw, display, ""
 
     display = os.fsdecode(os.fspath(source))
@@ -189,18 +119,8 @@ def _open_frame(source, role: str, stdin) -> Frame | tuple[bytes, str, str]:
     if ext == ".npy":
         return _ArrayFrame(display, role, _read_npy(io.BytesIO(raw), err))
     if ext in PARQUET_EXTENSIONS:
-        return _arrow_frame(io.BytesIO(raw), display, role)
+        return arrow_frame(io.BytesIO(raw), display, role)
     return raw, display, ext
-
-
-def read_parquet_array(f: BinaryIO, display: str, role: str) -> tuple[np.ndarray, list[str]]:
-    """A Parquet file as one 2-D float64 array and its column names; every column must be
-    numeric (select columns with :func:`read_frame` otherwise)."""
-    frame = _arrow_frame(f, display, role)
-    return frame.numeric(range(frame.width), hint=_SELECT_HINT), list(frame.columns or [])
-
-
-_SELECT_HINT = "; pick the numeric columns with --pred-col/--target-col"
 
 
 # --------------------------------------------------------------------------- CSV / TSV
@@ -228,7 +148,7 @@ def _text_frame(raw: bytes, lay: _layout.Layout, display: str, role: str) -> _Te
     for line, fields in rows:
         if len(fields) != width:
             raise err(
-                f"line {line} has {_plural(len(fields), 'field')}, "
+                f"line {line} has {plural(len(fields), 'field')}, "
                 f"expected {width} (as on line {first_line})"
             )
     if lay.header:
@@ -284,21 +204,10 @@ class _TextFrame(Frame):
                     problem = f"is not numeric ({shown!r} at line {line})"
                     break
         if not problem and not quick:
-            problem = _nonfinite_problem(self._values(j), lambda i: f"line {self._lines[i]}")
+            problem = nonfinite_problem(self._values(j), lambda i: f"line {self._lines[i]}")
         if not quick:
             self._checked[j] = problem
         return problem
-
-
-def _nonfinite_problem(values: np.ndarray, where) -> str:
-    for kind, mask in (("NaN", np.isnan(values)), ("infinite", np.isinf(values))):
-        if mask.any():
-            count = int(mask.sum())
-            return (
-                f"contains {_plural(count, kind + ' value')} (first at "
-                f"{where(int(np.argmax(mask)))}); remove or impute them"
-            )
-    return ""
 
 
 # --------------------------------------------------------------------------- NPY
@@ -311,95 +220,10 @@ class _ArrayFrame(Frame):
         self._data = data
 
     def labels(self, j: int) -> list[str]:
-        return [_number_label(v) for v in self._data[:, j].tolist()]
+        return [number_label(v) for v in self._data[:, j].tolist()]
 
     def _values(self, j: int) -> np.ndarray:
         return self._data[:, j]
 
     def _column_problem(self, j: int, quick: bool = False) -> str:
         return ""  # the NPY reader has already refused NaN, infinity and non-numeric dtypes
-
-
-def number_label(v: float) -> str:
-    """An id read as a number: ``17`` rather than ``17.0`` for whole numbers."""
-    return _number_label(v)
-
-
-def _number_label(v: float) -> str:
-    """An id read as a number: ``17`` rather than ``17.0`` for whole numbers."""
-    return str(int(v)) if float(v).is_integer() and abs(v) < 2**53 else repr(float(v))
-
-
-# --------------------------------------------------------------------------- Parquet
-
-
-def _arrow_frame(f: BinaryIO, display: str, role: str) -> _ArrowFrame:
-    err = _error(role, display)
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise err(_MISSING_PYARROW) from None
-    try:
-        # use_threads=False: pyarrow 26 can abort the process at exit (exit 134, "terminate
-        # called without an active exception") after its reader threads met a damaged file.
-        table = pq.read_table(f, use_threads=False)
-        # A damaged file can read and still hold names that are not UTF-8 or data that does
-        # not match its schema: find out now, not while converting a column.
-        names = [str(n) for n in table.column_names]
-        table.validate(full=True)
-    except Exception as e:  # pyarrow raises ArrowInvalid, OSError, UnicodeDecodeError, …
-        raise err(f"not a valid Parquet file ({_arrow_reason(e)})") from None
-    if table.num_columns == 0:
-        raise err("Parquet file has no columns")
-    if table.num_rows == 0:
-        raise err("Parquet file has no rows")
-    return _ArrowFrame(display, role, table, names)
-
-
-def _arrow_reason(e: Exception) -> str:
-    """The gist of a pyarrow error: "Parquet magic bytes not found in footer", not the rest."""
-    text = (str(e).splitlines() or [""])[0]
-    text = text.split("': ", 1)[-1]  # drop "Could not open Parquet input source '<Buffer>': "
-    text = text.split(". ", 1)[0].rstrip(".")
-    return (text if len(text) <= 80 else text[:77] + "...") or type(e).__name__
-
-
-class _ArrowFrame(Frame):
-    def __init__(self, source, role, table: Any, names: list[str]):
-        super().__init__(source, role, names, table.num_columns, table.num_rows)
-        self._table = table
-
-    def labels(self, j: int) -> list[str]:
-        values = self._table.column(j).to_pylist()
-        return [
-            "" if v is None else _number_label(v) if isinstance(v, float) else str(v)
-            for v in values
-        ]
-
-    def _values(self, j: int) -> np.ndarray:
-        column = self._table.column(j)
-        return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64)
-
-    def _column_problem(self, j: int, quick: bool = False) -> str:
-        import pyarrow.types as pt
-
-        column = self._table.column(j)
-        kind = column.type
-        if not (
-            pt.is_integer(kind)
-            or pt.is_floating(kind)
-            or pt.is_boolean(kind)
-            or pt.is_decimal(kind)
-        ):
-            return f"is not numeric (type {kind})"
-        if quick:
-            return ""
-        if column.null_count:
-            import pyarrow.compute as pc
-
-            first = int(np.argmax(pc.is_null(column).to_numpy(zero_copy_only=False)))
-            return (
-                f"has {_plural(column.null_count, 'missing value')} (first at row {int(first)}); "
-                "remove or impute them"
-            )
-        return _nonfinite_problem(self._values(j), lambda i: f"row {i}")

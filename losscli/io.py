@@ -46,6 +46,7 @@ import numpy.lib.format as npy_format
 from losscli import layout as _layout
 from losscli.errors import InputError, UsageError
 from losscli.layout import Layout, Options
+from losscli.tables import plural
 
 __all__ = [
     "Table",
@@ -210,7 +211,7 @@ def _open_input(source, role: str, stdin) -> Table | _TextInput:
 
 def _parquet_result(f: BinaryIO, role: str, display: str) -> Table:
     """The Table of a Parquet input (the ``parquet`` extra): every column must be numeric."""
-    from .frame import read_parquet_array
+    from .tables import read_parquet_array
 
     array, columns = read_parquet_array(f, display, role)
     return Table(array, columns, display, array.shape[1] == 1)
@@ -442,8 +443,7 @@ def _hint(cell: str, lay: Layout) -> str:
     return ""
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+_plural = plural
 
 
 def _raise_nonfinite(bad: dict[str, list], err: _Err) -> None:

@@ -90,19 +90,19 @@ def _element_json(element, ids: list[str] | None) -> dict[str, Any]:
         "index": list(element.index),
         **({"id": ids[element.index[0]]} if ids is not None else {}),
         "input": element.input,
-        "analytic": _json_number(element.analytic),
-        "numeric": _json_number(element.numeric),
-        "abs_err": _json_number(element.abs_err),
-        "rel_err": _json_number(element.rel_err),
+        "analytic": element.analytic,
+        "numeric": element.numeric,
+        "abs_err": element.abs_err,
+        "rel_err": element.rel_err,
         "ok": element.ok,
         "status": element.status,
         "step": element.step,
-        "error": _json_number(element.error),
-        "ratio": _json_number(element.ratio),
+        "error": element.error,
+        "ratio": element.ratio,
     }
     if element.left is not None:
-        doc["left"], doc["right"] = _json_number(element.left), _json_number(element.right)
-    return doc
+        doc["left"], doc["right"] = element.left, element.right
+    return _json_fields(doc)  # non-finite numbers: null and <key>_nonfinite
 
 
 def _plain(report: Report, out: IO[str]) -> None:
@@ -112,10 +112,18 @@ def _plain(report: Report, out: IO[str]) -> None:
     sections = ["\n".join(values)]
     if report.grad is not None:
         sections.append(_csv_rows(report.grad, report.ids))
+    if report.hess is not None:
+        sections.append(_csv_rows(report.hess, report.ids))
+    if report.hess_blocks is not None:
+        sections.append(_blocks_plain(report.hess_blocks))
     if report.check is not None:
         sections.append(_check_plain(report.check))
+    if report.hess_check is not None:
+        sections.append("hessian: " + _check_plain(report.hess_check))
     if report.against is not None:
         sections.append(_against_plain(report.against))
+    if report.hess_against is not None:
+        sections.append(_against_plain(report.hess_against, "against-hess:"))
     if report.top is not None:
         sections.append(
             "\n".join(
@@ -139,6 +147,11 @@ def _check_plain(check: Any) -> str:
     fields = _check_summary_fields(check) | _check_more_fields(check)
     verdict = "PASS" if fields.pop("passed") else "FAIL"
     return " ".join([verdict] + [f"{k}={_text(v)}" for k, v in fields.items()])
+
+
+def _blocks_plain(blocks: np.ndarray) -> str:
+    """Each row's C × C block as C lines, the blocks one after another, row 0's first."""
+    return "\n\n".join(_csv_rows(block) for block in blocks)
 
 
 def _check_csv(check: Any, key: Any, row: str, names: str = "analytic,numeric") -> str:
@@ -217,10 +230,25 @@ def _csv(report: Report, out: IO[str]) -> None:
         header = f"{row}," + ",".join(f"grad_{j}" for j in range(grad.shape[1]))
         body = (f"{key(i)},{line}" for i, line in enumerate(_csv_rows(grad).split("\n")))
         sections.append("\n".join([header, *body]))
+    if report.hess is not None:
+        hess = report.hess.reshape(len(report.hess), -1)
+        header = f"{row}," + ",".join(f"hess_{j}" for j in range(hess.shape[1]))
+        body = (f"{key(i)},{line}" for i, line in enumerate(_csv_rows(hess).split("\n")))
+        sections.append("\n".join([header, *body]))
+    if report.hess_blocks is not None:
+        c = report.hess_blocks.shape[-1]
+        lines = [f"{row},k," + ",".join(f"hess_k{j}" for j in range(c))]
+        for i, block in enumerate(report.hess_blocks):
+            lines += [f"{key(i)},{k},{line}" for k, line in enumerate(_csv_rows(block).split("\n"))]
+        sections.append("\n".join(lines))
     if report.check is not None:
         sections.append(_check_csv(report.check, key, row))
+    if report.hess_check is not None:
+        sections.append(_check_csv(report.hess_check, key, row, "analytic_hess,numeric_hess"))
     if report.against is not None:
         sections.append(_against_csv(report.against, ids))
+    if report.hess_against is not None:
+        sections.append(_against_csv(report.hess_against, ids, suffix="_hess"))
     if report.top is not None:
         records = _top_records(report.top, ids)
         names = ["row", *(["id"] if ids is not None else []), "loss", *report.top.fields]
@@ -239,55 +267,83 @@ def _csv(report: Report, out: IO[str]) -> None:
     out.write("\n\n".join(sections) + "\n")
 
 
-def _json_number(x: float) -> float | None:
-    return x if math.isfinite(x) else None  # JSON has no NaN; null stands for it
+JSON_SCHEMA = 1  # the "schema" field of --format json; raised when a field changes meaning
+
+
+def _nonfinite(x: float) -> str:
+    return "nan" if math.isnan(x) else "inf" if x > 0 else "-inf"
 
 
 def _json_fields(fields: dict[str, Any]) -> dict[str, Any]:
-    """``fields`` with its float values made JSON-safe (non-finite → null)."""
-    return {k: _json_number(v) if isinstance(v, float) else v for k, v in fields.items()}
+    """``fields`` made JSON-safe: a non-finite float becomes ``null`` and gains a sibling
+    ``<key>_nonfinite`` saying which it was (``"nan"``, ``"inf"`` or ``"-inf"``)."""
+    doc: dict[str, Any] = {}
+    for k, v in fields.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            doc[k], doc[f"{k}_nonfinite"] = None, _nonfinite(v)
+        elif isinstance(v, np.ndarray):
+            doc.update(_json_array(k, v))
+        else:
+            doc[k] = v
+    return doc
 
 
 def _json_index(index: tuple[int, ...] | None) -> list[int] | None:
     return None if index is None else list(index)
 
 
-def _json_array(a: np.ndarray) -> Any:
-    if np.isfinite(a).all():
-        return a.tolist()
-    return np.where(np.isfinite(a), a, None).tolist()
+def _json_array(key: str, a: np.ndarray) -> dict[str, Any]:
+    """``{key: nested lists}``; non-finite elements are ``null``, listed in ``<key>_nonfinite``
+    as ``{"index": [i, ...], "value": "nan"|"inf"|"-inf"}``."""
+    bad = ~np.isfinite(a)
+    if not bad.any():
+        return {key: a.tolist()}
+    listed = [
+        {"index": [int(i) for i in idx], "value": _nonfinite(float(a[tuple(idx)]))}
+        for idx in np.argwhere(bad)
+    ]
+    return {key: np.where(bad, None, a).tolist(), f"{key}_nonfinite": listed}
 
 
 def _json(report: Report, out: IO[str]) -> None:
     value = report.value
     doc: dict[str, Any] = {
+        "schema": JSON_SCHEMA,
         "loss": report.loss,
         "reduction": report.reduction,
         "shape": list(report.shape),
-        "value": _json_array(value) if isinstance(value, np.ndarray) else _json_number(value),
+        **_json_fields({"value": value if isinstance(value, np.ndarray) else float(value)}),
     }
     if isinstance(report.ids, list):  # a streamed run keeps only the top rows' ids (a dict)
         doc["ids"] = report.ids
     if report.grad is not None:
-        doc["grad"] = _json_array(report.grad)
+        doc.update(_json_array("grad", report.grad))
         doc["grad_of"] = report.grad_of
+    if report.hess is not None:
+        doc.update(_json_array("hess", report.hess))
+    if report.hess_blocks is not None:
+        doc.update(_json_array("hess_blocks", report.hess_blocks))
     if report.check is not None:
         doc["check"] = _check_json(report.check, report.ids)
+    if report.hess_check is not None:
+        doc["hess_check"] = _check_json(report.hess_check, report.ids)
     if report.against is not None:
         doc["against"] = _against_json(report.against, report.ids)
+    if report.hess_against is not None:
+        doc["against_hess"] = _against_json(report.hess_against, report.ids)
     if report.top is not None:
         doc["top"] = [_json_fields(record) for record in _top_records(report.top, report.ids)]
     if report.hist is not None:
         doc["hist"] = {
-            "edges": _json_array(report.hist.edges),
+            **_json_array("edges", report.hist.edges),
             "counts": report.hist.counts.tolist(),
             "nonfinite": report.hist.nonfinite,
         }
     doc["inputs"] = report.inputs
     if report.columns is not None:
         doc["columns"] = report.columns
-    if report.details:
-        doc["details"] = report.details
+    doc["details"] = _json_fields(dict(report.details))
+    doc["warnings"] = list(report.warnings)
     json.dump(doc, out, allow_nan=False)
     out.write("\n")
 
@@ -365,10 +421,25 @@ def _table(report: Report, out: IO[str]) -> None:
             else f"Gradient of the {report.reduction} loss w.r.t. the predictions"
         )
         _array_table(console, report.grad, title, ids=report.ids)
+    if report.hess is not None:
+        title = (
+            "Hessian diagonal of each row's own loss (reduction none)"
+            if report.reduction == "none"
+            else f"Hessian diagonal of the {report.reduction} loss w.r.t. the predictions"
+        )
+        _array_table(console, report.hess, title, ids=report.ids, out_flag="--hess-out")
+    if report.hess_blocks is not None:
+        _blocks_table(console, report.hess_blocks, report.ids)
     if report.check is not None:
         _check_table(console, report.check, report.check_title, report.ids)
+    if report.hess_check is not None:
+        _check_table(console, report.hess_check, "Hessian check", report.ids)
     if report.against is not None:
         _against_table(console, report.against, report.ids)
+    if report.hess_against is not None:
+        _against_table(
+            console, report.hess_against, report.ids, "Your Hessian diagonal against losscli's"
+        )
     if report.top is not None:
         _top_table(console, report.top, report.ids)
     if report.hist is not None:
@@ -386,6 +457,7 @@ def _array_table(
     title: str,
     names: list[str] | None = None,
     ids: list[str] | None = None,
+    out_flag: str = "--grad-out",
 ) -> None:
     """The first rows and as many columns as fit the console (at most ``SHOW_COLS``), with
     the count of the columns and rows left out."""
@@ -425,8 +497,17 @@ def _array_table(
     console.print(table)
     if n_rows > SHOW_ROWS:
         console.print(
-            f"[dim]… {n_rows - SHOW_ROWS} more rows (--grad-out FILE or --format csv for all)[/dim]"
+            f"[dim]… {n_rows - SHOW_ROWS} more rows ({out_flag} FILE or --format csv for all)[/dim]"
         )
+
+
+def _blocks_table(console, blocks: np.ndarray, ids: list[str] | None) -> None:
+    """One small table per row: its C × C Hessian block (the first rows only)."""
+    for i in range(min(len(blocks), SHOW_ROWS)):
+        label = f"row {i}" + (f" ({ids[i]})" if ids is not None else "")
+        _array_table(console, blocks[i], f"Hessian block of {label}", out_flag="--hess-out")
+    if len(blocks) > SHOW_ROWS:
+        console.print(f"[dim]… {len(blocks) - SHOW_ROWS} more blocks (--hess-out FILE.npy)[/dim]")
 
 
 # The check table's columns and their priority: when the console is too narrow, the columns
@@ -584,18 +665,16 @@ def _against_rows(result, limit: int | None = SHOW_ROWS):
         yield idx, inp, yours, analytic, float(result.numeric[idx]), ae, re, ok
 
 
-def _against_plain(result) -> str:
+def _against_plain(result, label: str = "against:") -> str:
     fields = _check_summary_fields(result.check)
     verdict = "PASS" if fields.pop("passed") else "FAIL"
-    lines = [" ".join(["against:", verdict] + [f"{k}={_text(v)}" for k, v in fields.items()])]
+    lines = [" ".join([label, verdict] + [f"{k}={_text(v)}" for k, v in fields.items()])]
     return "\n".join(lines + [f"hint: {finding}" for finding in result.findings])
 
 
-def _against_csv(result, ids: list[str] | None = None) -> str:
-    lines = [
-        ("row,id" if ids is not None else "row") + ",col,input,yours,analytic,numeric,"
-        "abs_err,rel_err,ok"
-    ]
+def _against_csv(result, ids: list[str] | None = None, suffix: str = "") -> str:
+    compared = ",".join(f"{name}{suffix}" for name in ("yours", "analytic", "numeric"))
+    lines = [("row,id" if ids is not None else "row") + f",col,input,{compared},abs_err,rel_err,ok"]
     for idx, *numbers, ok in _against_rows(result):
         row, col = (idx + (0,))[:2]
         key = [str(row)] if ids is None else [str(row), _csv_cell(ids[row])]
@@ -608,17 +687,19 @@ def _against_csv(result, ids: list[str] | None = None) -> str:
 def _against_json(result, ids: list[str] | None = None) -> dict[str, Any]:
     doc = _json_fields(_check_summary_fields(result.check))
     doc["worst"] = [
-        {
-            "index": list(idx),
-            **({"id": ids[idx[0]]} if ids is not None else {}),
-            "input": inp,
-            "yours": _json_number(y),
-            "analytic": _json_number(a),
-            "numeric": _json_number(n),
-            "abs_err": _json_number(ae),
-            "rel_err": _json_number(re),
-            "ok": ok,
-        }
+        _json_fields(
+            {
+                "index": list(idx),
+                **({"id": ids[idx[0]]} if ids is not None else {}),
+                "input": inp,
+                "yours": y,
+                "analytic": a,
+                "numeric": n,
+                "abs_err": ae,
+                "rel_err": re,
+                "ok": ok,
+            }
+        )
         for idx, inp, y, a, n, ae, re, ok in _against_rows(result)
     ]
     doc["findings"] = list(result.findings)
@@ -626,10 +707,11 @@ def _against_json(result, ids: list[str] | None = None) -> dict[str, Any]:
     return doc
 
 
-def _against_table(console, result, ids: list[str] | None = None) -> None:
-
+def _against_table(
+    console, result, ids: list[str] | None = None, title: str = "Your gradient against losscli's"
+) -> None:
     check = result.check
-    console.print("[bold]Your gradient against losscli's[/bold] (worst elements first)")
+    console.print(f"[bold]{title}[/bold] (worst elements first)")
     table = _element_table(("input", "yours", "analytic", "numeric"), ids)
     for idx, inp, y, a, n, ae, re, ok in _against_rows(result):
         table.add_row(*_cells(idx, (inp, y, a, n), ae, re, ok, ids))
@@ -653,7 +735,9 @@ def render_listing(infos: list[dict[str, Any]], fmt: str, out: IO[str]) -> None:
 
         writer = csv.writer(out, delimiter="\t" if fmt == "plain" else ",", lineterminator="\n")
         if fmt == "csv":
-            writer.writerow(["name", "aliases", "formula", "gradient", "reference", "options"])
+            writer.writerow(
+                ["name", "aliases", "formula", "gradient", "reference", "options", "hessian"]
+            )
         for info in infos:
             writer.writerow(
                 [
@@ -663,6 +747,7 @@ def render_listing(infos: list[dict[str, Any]], fmt: str, out: IO[str]) -> None:
                     info["gradient"],
                     info["reference"],
                     " ".join(_option_text(o) for o in info["options"]),
+                    info.get("hessian", "none"),
                 ]
             )
         return
@@ -671,16 +756,16 @@ def render_listing(infos: list[dict[str, Any]], fmt: str, out: IO[str]) -> None:
     console = _console(out)
     console.print("[bold]Losses[/bold] (losscli explain LOSS for the derivation)")
     table = Table(show_lines=True)
-    for name in ("loss", "formula", "gradient", "options"):
+    for name in ("loss", "formula", "gradient", "options", "hessian"):
         table.add_column(name)
     for info in infos:
         name = info["name"] + "".join(f"\n[dim]{a}[/dim]" for a in info["aliases"])
         options = "\n".join(_option_text(o) for o in info["options"]) or "[dim]—[/dim]"
-        table.add_row(name, info["formula"], info["gradient"], options)
+        table.add_row(name, info["formula"], info["gradient"], options, info.get("hessian", "none"))
     console.print(table)
     console.print(
         "[dim]Every loss also takes --grad, --check, --against, --reduction, --sample-weights, "
-        "--format, --grad-out, --eps, --rtol, --atol.[/dim]"
+        "--format, --grad-out, --hess, --hess-out, --against-hess, --eps, --rtol, --atol.[/dim]"
     )
 
 

@@ -146,6 +146,12 @@ class Report:
     top: TopRows | None = None  # --top K
     hist: Histogram | None = None  # --hist
     grad_written: tuple[int, ...] | None = None  # the gradient's shape, when written to a file
+    hess: np.ndarray | None = None  # --hess: the Hessian diagonal, shaped like the predictions
+    hess_blocks: np.ndarray | None = None  # --hess full: (N, C, C), each row's block
+    hess_check: Any = None  # --check with --hess: a gradcheck.CheckResult of Hessian diagonals
+    hess_against: Any = None  # --against-hess: an against.AgainstResult of Hessian diagonals
+    hess_written: tuple[int, ...] | None = None  # the Hessian's shape, when written to a file
+    warnings: list[str] = field(default_factory=list)  # the LossCliWarnings of the run
 
     @property
     def grad_of(self) -> str:

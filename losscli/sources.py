@@ -771,7 +771,7 @@ def _read_whole(predictions, targets, selection, sample_weights, stdin):
 
 PARQUET = (".parquet", ".pq")
 _TEXT = (".csv", ".tsv", ".tab")
-_SHARD_EXTENSIONS = (*PARQUET, *_TEXT, ".npy")
+SHARD_EXTENSIONS = (*PARQUET, *_TEXT, ".npy")  # what a folder of shards is read for
 
 
 def expand_shards(path: str) -> list[str] | None:
@@ -782,8 +782,7 @@ def expand_shards(path: str) -> list[str] | None:
         names = sorted(
             os.path.join(path, n)
             for n in os.listdir(path)
-            if not n.startswith((".", "_"))
-            and lio.split_extension(n)[0] in (*PARQUET, *_TEXT, ".npy")
+            if not n.startswith((".", "_")) and lio.split_extension(n)[0] in SHARD_EXTENSIONS
         )
         if not names:
             raise InputError("folder holds no CSV, TSV, NPY or Parquet files", source=path)
@@ -819,6 +818,7 @@ class _TableFile:
         self.err = lio.input_error("predictions", path)
         ext, compression = lio.split_extension(path)
         self.parquet = ext in PARQUET
+        self.compression = compression
         self.nbytes = os.stat(path).st_size
         self.done = 0
         self.rows: int | None = None
@@ -826,7 +826,7 @@ class _TableFile:
         self.index: tuple[int, int] | None = None  # (column, first value) of a pandas index
         if self.parquet:
             self._open_parquet()
-        elif compression or ext not in _TEXT or not _importable("pyarrow"):
+        elif ext not in _TEXT or not _importable("pyarrow"):
             self._open_exact()
         else:
             self._open_text()
@@ -883,7 +883,8 @@ class _TableFile:
         ext, _ = lio.split_extension(self.path)
         options = self.selection.get("options") or _layout.Options()
         try:
-            with lio.open_input(self.path, self.err) as f:
+            with contextlib.ExitStack() as stack:  # through the decompressor, if any
+                f, _ = self._open_stream(stack)
                 head = _layout.read_head(f, self.path, "predictions", ext)
             lines = head.text.splitlines()
             if not lines or not lines[0].strip():  # empty, leading blank lines: exact
@@ -1000,7 +1001,8 @@ class _TableFile:
         )
         counted = self.index[1] if self.index is not None else 0
         try:
-            with pa.OSFile(self.path) as f:
+            with contextlib.ExitStack() as stack:
+                f, raw = self._open_stream(stack)
                 for batch in pacsv.open_csv(f, read, parse, convert):
                     if index is not None:
                         column = batch.column(index)
@@ -1021,10 +1023,18 @@ class _TableFile:
                             raise _Fallback
                         ids = [s.strip() for s in column.to_pylist()]
                     with contextlib.suppress(Exception):
-                        self.done = f.tell()
+                        self.done = raw.tell()
                     yield self._split(arrays, ids)
-        except (pa.ArrowException, ValueError, OSError, UnicodeDecodeError):
+        except (pa.ArrowException, ValueError, OSError, EOFError, UnicodeDecodeError, InputError):
             raise _Fallback from None
+
+    def _open_stream(self, stack: contextlib.ExitStack) -> tuple[Any, Any]:
+        """``(text bytes, the file on disk)``: the same object, or a decompressing stream
+        over the file (``.csv.gz``, ``.tsv.bz2``, …) so compressed tables stream too."""
+        raw = stack.enter_context(lio.open_input(self.path, self.err))
+        if not self.compression:
+            return raw, raw
+        return stack.enter_context(lio.open_decompressed(raw, self.compression, self.err)), raw
 
     def _parquet_blocks(self, rows: int) -> Iterator[tuple[Any, Any, Any, Any]]:
         import pyarrow as pa
@@ -1077,7 +1087,7 @@ class TableInputs(Inputs):
         for k, path in enumerate(paths[1:], 1):
             if _cheap_layout(path):
                 shard = _TableFile(path, selection, reference=self.files[0])
-                self._same_layout(self.files[0], shard)
+                same_layout(self.files[0], shard)
                 self._opened[k] = shard
         self.counts: list[int] = []
         self.columns = self.files[0].labels
@@ -1127,7 +1137,7 @@ class TableInputs(Inputs):
                 shard = self._opened.pop(k, None) or _TableFile(
                     path, self.selection, reference=first
                 )
-                self._same_layout(first, shard)
+                same_layout(first, shard)
                 self.files.append(shard)
             begin = start
             for p, t, w, ids in shard.blocks(rows):
@@ -1137,14 +1147,33 @@ class TableInputs(Inputs):
                 self.counts = [start, start]
         self.counts = [start, start]
 
-    @staticmethod
-    def _same_layout(first: _TableFile, shard: _TableFile) -> None:
-        same_names = first.labels == shard.labels and (
-            first.columns is None or shard.columns is None or first.columns == shard.columns
-        )
-        same_types = not (first.types and shard.types) or first.types == shard.types
-        if not (same_names and same_types):
-            raise _layout_error(first, shard, "columns" if not same_names else "column types")
+    def layout(self) -> ShardLayout:
+        """The first file's columns and types, picklable (what a Dask task sends back)."""
+        f = self.files[0]
+        width = getattr(f, "width_all", f.width)
+        return ShardLayout(f.path, f.labels, f.columns, f.types, width)
+
+
+@dataclass(frozen=True)
+class ShardLayout:
+    """A shard's layout: the chosen columns (``labels``), all names, their types."""
+
+    path: str
+    labels: Any
+    columns: list[str] | None
+    types: tuple[str, ...]
+    width: int
+
+
+def same_layout(first: Any, shard: Any) -> None:
+    """Raise the error naming both shards when their columns or column types differ
+    (``first`` / ``shard``: :class:`ShardLayout` or an open file of a table)."""
+    same_names = first.labels == shard.labels and (
+        first.columns is None or shard.columns is None or first.columns == shard.columns
+    )
+    same_types = not (first.types and shard.types) or first.types == shard.types
+    if not (same_names and same_types):
+        raise _layout_error(first, shard, "columns" if not same_names else "column types")
 
 
 def _cheap_layout(path: str) -> bool:
@@ -1152,7 +1181,7 @@ def _cheap_layout(path: str) -> bool:
     return not compression and ext in (*PARQUET, *_TEXT)
 
 
-def _layout_error(first: _TableFile, shard: _TableFile, what: str) -> InputError:
+def _layout_error(first: Any, shard: Any, what: str) -> InputError:
     return InputError(
         f"its {what} differ from those of {first.path}: {_describe_layout(shard, what)} vs "
         f"{_describe_layout(first, what)}; every shard must hold the same columns",
@@ -1161,7 +1190,7 @@ def _layout_error(first: _TableFile, shard: _TableFile, what: str) -> InputError
     )
 
 
-def _describe_layout(f: _TableFile, what: str) -> str:
+def _describe_layout(f: Any, what: str) -> str:
     names = f.columns or [str(j + 1) for j in range(getattr(f, "width_all", f.width))]
     if what == "column types" and len(f.types) == len(names):
         return "[" + ", ".join(f"{n}: {t}" for n, t in zip(names, f.types, strict=True)) + "]"

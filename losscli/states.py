@@ -168,6 +168,11 @@ class TopState:
             ids = tuple(both[i] for i in order)
         return TopState(self.k, rows[order], loss[order], fields, ids)
 
+    def shifted(self, offset: int) -> TopState:
+        """The same rows numbered ``offset`` further on: a shard's (or partition's) own top
+        rows, renumbered by the rows of the shards before it, before merging."""
+        return TopState(self.k, self.rows + offset, self.loss, self.fields, self.ids)
+
     def result(self) -> TopRows:
         return TopRows(self.rows.astype(np.int64), self.loss, self.fields)
 

@@ -107,19 +107,4 @@ def test_package_is_typed():
     assert (ROOT / "losscli" / "py.typed").exists()
 
 
-def test_readme_examples_run():
-    """README.md: every ``>>>`` example (the Python API section) runs as shown."""
-    text = (ROOT / "README.md").read_text()
-    parser = doctest.DocTestParser()
-    test = parser.get_doctest(text, {}, "README.md", "README.md", 0)
-    assert len(test.examples) > 10
-    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    import os
-
-    cwd = os.getcwd()
-    os.chdir(ROOT)  # the examples read sample_data/
-    try:
-        runner.run(test)
-    finally:
-        os.chdir(cwd)
-    assert runner.failures == 0 and runner.tries > 5
+# The examples of docs/python-api.md run in tests/test_docs.py.

@@ -163,7 +163,7 @@ def test_ce_warnings_go_to_stderr(tmp_path):
     assert r.exit_code == 0
     assert r.stderr.splitlines() == [
         "Warning: 1 of 2 prediction rows do not sum to 1 (first: row 0 sums to 0.5); used as "
-        "given, not renormalised",
+        "given, not renormalised (if they are raw scores, pass --logits)",
         "Warning: clipped 1 predicted probability below 1e-12 to 1e-12 before taking the log "
         "(set the floor with --clip)",
     ]
@@ -311,7 +311,7 @@ def test_bad_input_one_line_exit_2(files, args, message):
     (files / "labels.csv").write_text("0\n1\n")
     (files / "labels_neg.csv").write_text("0\n-1\n")
     (files / "labels_frac.csv").write_text("0.5\n1\n")
-    (files / "labels_big.csv").write_text("2\n1\n")
+    (files / "labels_big.csv").write_text("2\n0\n")
     before = {p: p.read_bytes() for p in files.iterdir()}
     r = run(*[a.format(d=d) for a in args])
     assert r.exit_code == 2

@@ -196,15 +196,16 @@ def test_list_plain_is_one_tab_separated_line_per_loss():
     assert [line.split("\t")[0] for line in lines] == list(REGISTRY)
     assert lines[0] == (
         "mse\t\tmean over elements of (ŷ − y)²\t2(ŷ − y)/(N·D) for mean; 2(ŷ − y) for sum; "
-        "2(ŷ − y)/D per row for none\ttorch.nn.functional.mse_loss\t"
+        "2(ŷ − y)/D per row for none\ttorch.nn.functional.mse_loss\t\tdiagonal"
     )
     assert lines[list(REGISTRY).index("kl")] == (
         "kl\t\tΣ_c q_c (log q_c − x_c) per row; use --reduction batchmean for the KL per sample"
         "\t−q; divided by N for batchmean, N·C for mean\ttorch.nn.functional.kl_div\t--log-target"
+        "\tdiagonal; 0 everywhere: KL is linear in the log-probabilities x"
     )
     ce = lines[list(REGISTRY).index("ce")].split("\t")
     assert ce[1] == "cross-entropy"
-    assert ce[-1] == (
+    assert ce[-2] == (
         "--logits --targets auto|index|prob --clip FLOAT --class-weights W --ignore-index K "
         "--class-axis AXIS --label-smoothing A"
     )
@@ -234,7 +235,7 @@ def test_list_table_and_csv():
         assert name in r.stdout
     assert "--label-smoothing A" in r.stdout
     rows = run("list", "-f", "csv").stdout.splitlines()
-    assert rows[0] == "name,aliases,formula,gradient,reference,options"
+    assert rows[0] == "name,aliases,formula,gradient,reference,options,hessian"
     assert len(rows) == 1 + len(REGISTRY)
 
 
@@ -304,6 +305,6 @@ def test_explain_every_loss(name):
 
 
 def test_explain_unknown_loss():
-    r = run("explain", "hinge")
+    r = run("explain", "nosuchloss")
     assert (r.exit_code, r.stdout) == (2, "")
-    assert r.stderr == (f"Error: unknown loss 'hinge'; known: {', '.join(REGISTRY)}\n")
+    assert r.stderr == (f"Error: unknown loss 'nosuchloss'; known: {', '.join(REGISTRY)}\n")

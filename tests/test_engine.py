@@ -47,6 +47,17 @@ def _inputs(name: str, rng) -> tuple[np.ndarray, np.ndarray, list[str]]:
     issue10 = _issue10_inputs(name, rng)
     if issue10 is not None:
         return issue10
+    # the classification losses of issue 10
+    binary = rng.standard_normal((67, 2)) * 2, rng.integers(0, 2, (67, 2)).astype(float)
+    if name in ("sigmoid-focal", "hinge", "squared-hinge", "soft-margin", "multilabel-soft-margin"):
+        return (*binary, ["--alpha", "0.25"] if name == "sigmoid-focal" else [])
+    classes = rng.standard_normal((71, 4)) * 2, rng.integers(0, 4, 71)
+    if name in ("softmax-focal", "poly1", "categorical-hinge", "sparsemax"):
+        return (*classes, ["--logits"] if name == "softmax-focal" else [])
+    if name == "multi-margin":
+        return (*classes, ["--p", "2", "--class-weights", "1,2,3,0.5"])
+    if name == "brier":
+        return np.exp(_log_softmax(classes[0])), classes[1], []
     raise AssertionError(f"no inputs for {name}: add them here")
 
 
@@ -258,9 +269,11 @@ def test_size_settings(monkeypatch, value, expected):
     assert sources.parse_size("LOSSCLI_CHUNK_ELEMENTS", 1) == expected
 
 
-def test_dask_engine_is_not_there_yet():
-    with pytest.raises(losscli.UsageError, match="--engine dask is not available yet"):
-        losscli.evaluate("mse", [1.0], [0.0], engine="dask")
+def test_an_unknown_engine_is_a_usage_error():
+    with pytest.raises(
+        losscli.UsageError, match="unknown engine 'spark'; choose one of local, dask"
+    ):
+        losscli.evaluate("mse", [1.0], [0.0], engine="spark")
 
 
 # --------------------------------------------------------------------------- tables, shards
@@ -296,6 +309,11 @@ def table(tmp_path):
     everything = list(range(n))
     text(tmp_path / "all.csv", everything)
     text(tmp_path / "all.tsv", everything, "\t")
+    import bz2
+    import gzip
+
+    (tmp_path / "all.csv.gz").write_bytes(gzip.compress((tmp_path / "all.csv").read_bytes()))
+    (tmp_path / "all.tsv.bz2").write_bytes(bz2.compress((tmp_path / "all.tsv").read_bytes()))
     parquet(tmp_path / "all.parquet", np.arange(n))
     (tmp_path / "pq").mkdir()
     (tmp_path / "csv").mkdir()
@@ -305,7 +323,29 @@ def table(tmp_path):
     return tmp_path
 
 
-TABLES = ["all.csv", "all.tsv", "all.parquet", "pq", "csv/*.csv"]
+TABLES = ["all.csv", "all.tsv", "all.csv.gz", "all.tsv.bz2", "all.parquet", "pq", "csv/*.csv"]
+
+
+@pytest.mark.parametrize("name", ["all.csv.gz", "all.tsv.bz2"])
+def test_a_compressed_table_is_streamed_not_read_whole(table, monkeypatch, name):
+    monkeypatch.setattr(sources, "TABLE_STREAM_BYTES", 0)
+    monkeypatch.setattr(sources, "CHUNK_ELEMENTS", 64)
+
+    def whole(self):
+        raise AssertionError("read whole")
+
+    monkeypatch.setattr(sources._TableFile, "_read_exact", whole)
+    r = runner.invoke(
+        app, ["ce", str(table / name), "--pred-col", "logit_*", "--target-col", "label",
+              "--logits", "-f", "json"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    expected = runner.invoke(
+        app, ["ce", str(table / "z.npy"), str(table / "y.npy"), "--logits", "-f", "json"]
+    )
+    assert json.loads(r.stdout)["value"] == pytest.approx(
+        json.loads(expected.stdout)["value"], rel=1e-12
+    )
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])

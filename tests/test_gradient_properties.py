@@ -272,6 +272,136 @@ def overlap(draw, name):
     return p, t, options
 
 
+# ------------------------------------------------------------------ issue 10: classification
+
+
+@st.composite
+def focal_sigmoid(draw):
+    shape = draw(shapes())
+    z = draw(arrays(np.float64, shape, elements=floats(-8, 8)))
+    y = draw(arrays(np.float64, shape, elements=st.sampled_from([0.0, 1.0]) | floats(0, 1)))
+    options = {"gamma": draw(st.sampled_from([0.0, 0.5, 1.0, 2.0, 3.5]))}
+    if draw(st.booleans()):
+        options["alpha"] = draw(floats(0, 1))
+    return z, y, options
+
+
+@st.composite
+def class_scores(draw, logits=True, lo=-6.0, hi=6.0, rescale=False):
+    """(N, C) logits, or probabilities with every entry ≥ 0.02; index or probability targets."""
+    n, c = draw(shapes(min_cols=2, vector=False))
+    if logits:
+        p = draw(arrays(np.float64, (n, c), elements=floats(lo, hi)))
+    else:
+        p = draw(arrays(np.float64, (n, c), elements=floats(0.02, 1)))
+        p = p / p.sum(axis=1, keepdims=True)
+        if rescale:  # rows that do not sum to 1 (softmax-focal divides by the sums)
+            p = p * draw(floats(0.8, 1.0))
+    if draw(st.booleans()):
+        return p, draw(class_indices(n, c)), {"target_type": "index"}
+    return p, draw(probability_rows(n, c)), {"target_type": "prob"}
+
+
+@st.composite
+def focal_softmax(draw):
+    logits = draw(st.booleans())
+    p, t, options = draw(class_scores(logits=logits, lo=-4, hi=4, rescale=True))
+    options |= {"logits": logits, "gamma": draw(st.sampled_from([0.0, 0.5, 2.0, 3.0]))}
+    options["alpha"] = draw(floats(0.05, 1))
+    if draw(st.booleans()):
+        options["label_smoothing"] = draw(floats(0, 1))
+    return p, t, options
+
+
+@st.composite
+def poly(draw):
+    p, t, options = draw(class_scores())
+    return p, t, options | {"epsilon": draw(floats(-1, 5))}
+
+
+def _off_margin(m):
+    return (np.abs(m) > 1e-3).all()
+
+
+@st.composite
+def signed_margin(draw, name):
+    shape = draw(shapes())
+    x = draw(arrays(np.float64, shape, elements=floats(-4, 4)))
+    zero_one = draw(st.booleans())
+    labels = st.sampled_from([0.0, 1.0] if zero_one else [-1.0, 1.0])
+    y = draw(arrays(np.float64, shape, elements=labels))
+    if name in ("hinge", "squared-hinge"):
+        assume(_off_margin(1.0 - np.where(y == 0, -1.0, y) * x))  # the kink at y·x = 1
+    return x, y, {}
+
+
+@st.composite
+def categorical_margin(draw):
+    x, t, options = draw(class_scores(lo=-3, hi=3))
+    y = t if t.ndim == 2 else np.eye(x.shape[1])[t.astype(int)]
+    u = (1.0 - y) * x
+    top = np.sort(u, axis=1)
+    assume((top[:, -1] - top[:, -2] > 1e-3).all())  # no tie in the max
+    assume(_off_margin(top[:, -1] - (y * x).sum(axis=1) + 1.0))  # off the margin
+    return x, t, options
+
+
+@st.composite
+def multi_class_margin(draw):
+    n, c = draw(shapes(min_cols=2, vector=False))
+    x = draw(arrays(np.float64, (n, c), elements=floats(-3, 3)))
+    y = draw(class_indices(n, c))
+    options = {"p": draw(st.sampled_from([1, 2])), "margin": draw(floats(0, 2))}
+    if draw(st.booleans()):
+        options["class_weights"] = draw(st.lists(floats(0.1, 3), min_size=c, max_size=c))
+    rows = np.arange(n)
+    z = options["margin"] - x[rows, y.astype(int)][:, None] + x
+    z[rows, y.astype(int)] = 1.0
+    assume(_off_margin(z))  # off the kinks z = 0
+    return x, y, options
+
+
+@st.composite
+def multilabel(draw):
+    shape = draw(shapes())
+    x = draw(arrays(np.float64, shape, elements=floats(-8, 8)))
+    y = draw(arrays(np.float64, shape, elements=floats(0, 1)))
+    options = {}
+    if draw(st.booleans()):
+        c = 1 if len(shape) == 1 else shape[1]
+        options["class_weights"] = draw(st.lists(floats(0.1, 3), min_size=c, max_size=c))
+    return x, y, options
+
+
+@st.composite
+def brier_score(draw):
+    options = {"scale_by_half": draw(st.sampled_from(["auto", "true", "false"]))}
+    if draw(st.booleans()):
+        n = draw(st.integers(1, 6))
+        p = draw(arrays(np.float64, (n,), elements=floats(0.01, 0.99)))  # steps stay in [0, 1]
+        return p, draw(arrays(np.float64, (n,), elements=st.sampled_from([0.0, 1.0]))), options
+    p, t, more = draw(class_scores(logits=False))
+    return p, t, options | more
+
+
+@st.composite
+def sparse(draw):
+    if draw(st.booleans()):
+        n = draw(st.integers(1, 6))
+        z = draw(arrays(np.float64, (n,), elements=floats(-3, 3)))
+        assume((np.abs(np.abs(z) - 1.0) > 1e-3).all())  # off the joins of sparse_plus
+        return z, draw(arrays(np.float64, (n,), elements=st.sampled_from([0.0, 1.0]))), {}
+    z, t, options = draw(class_scores(lo=-2, hi=2))
+    # off the points where the support of sparsemax changes (its Hessian jumps there)
+    zs = -np.sort(-z, axis=1)
+    k = np.arange(1, z.shape[1] + 1)
+    cs = np.cumsum(zs, axis=1)
+    support = (1.0 + k * zs > cs).sum(axis=1)
+    tau = (cs[np.arange(len(z)), support - 1] - 1.0) / support
+    assume((np.abs(z - tau[:, None]) > 1e-3).all())
+    return z, t, options
+
+
 STRATEGIES = {
     "mse": regression("mse"),
     "mae": regression("mae"),
@@ -297,6 +427,17 @@ STRATEGIES = {
     "hinge-embedding": hinge_pairs(),
     "dice": overlap("dice"),
     "tversky": overlap("tversky"),
+    "sigmoid-focal": focal_sigmoid(),
+    "softmax-focal": focal_softmax(),
+    "poly1": poly(),
+    "hinge": signed_margin("hinge"),
+    "squared-hinge": signed_margin("squared-hinge"),
+    "categorical-hinge": categorical_margin(),
+    "multi-margin": multi_class_margin(),
+    "soft-margin": signed_margin("soft-margin"),
+    "multilabel-soft-margin": multilabel(),
+    "brier": brier_score(),
+    "sparsemax": sparse(),
 }
 
 
@@ -348,3 +489,81 @@ def test_one_wrong_element_fails_the_check(name, data):
         result = gradcheck(loss, p, t, reduction=reduction, analytic=wrong, **options)
     assume(result.status[at] != "clamped")
     assert result.status[at] == "FAIL" and result.failed == 1, (at, result.records(3))
+
+
+# --------------------------------------------------------------------------- the Hessian diagonal
+
+
+def reduced_hess(loss, preds, targets, /, *, reduction, sample_weights=None, **options):
+    """The diagonal of the Hessian of the reduced loss: ``loss.hess`` where the Loss has it,
+    else the hess kernel through the reduction's chain rule (the gradient's, being linear)."""
+    if hasattr(loss, "hess"):
+        return loss.hess(
+            preds, targets, reduction=reduction, sample_weights=sample_weights, **options
+        )
+    prepared = loss.prepare_inputs(preds, targets, **options)
+    h = loss.hess_kernel(prepared.predictions, prepared.targets, **prepared.options)
+    if loss.elementwise and h.ndim == 2:
+        h = h / h.shape[1]
+    return loss.scale_row_grad(h, prepared, reduction, sample_weights)
+
+
+def hessian_by_differences(
+    loss, preds, targets, /, *, reduction, sample_weights, step=1e-5, **options
+):
+    """Central differences of the analytic gradient of the reduced loss, one element at a time."""
+    x = np.asarray(preds, dtype=np.float64)
+    out = np.zeros_like(x)
+    kw = dict(reduction=reduction, sample_weights=sample_weights, **options)
+    for idx in np.ndindex(x.shape):
+        e = np.zeros_like(x)
+        e[idx] = step
+        up, down = loss.grad(x + e, targets, **kw), loss.grad(x - e, targets, **kw)
+        out[idx] = (up[idx] - down[idx]) / (2 * step)
+    return out
+
+
+# --------------------------------------------------------------------------- second derivatives
+
+HESSIAN_LOSSES = sorted(name for name, loss in REGISTRY.items() if loss.has_hess)
+
+
+def test_every_loss_of_this_round_has_a_hessian():
+    assert {"mse", "mae", "huber", "smooth-l1", "rmse", "ce", "nll", "bce", "kl"} <= set(
+        HESSIAN_LOSSES
+    )
+
+
+@pytest.mark.parametrize("name", HESSIAN_LOSSES)
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_analytic_hessian_matches_finite_differences_of_the_gradient(name, data):
+    from losscli.hesscheck import hesscheck
+
+    loss = REGISTRY[name]
+    p, t, options = data.draw(STRATEGIES[name])
+    reduction = data.draw(st.sampled_from(loss.reductions))
+    weights = None
+    if data.draw(st.booleans()):
+        weights = data.draw(st.lists(floats(0.1, 3), min_size=len(p), max_size=len(p)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LossCliWarning)
+        result = hesscheck(loss, p, t, reduction=reduction, sample_weights=weights, **options)
+    assert result.passed, (result.max_abs_err, result.max_rel_err, result.worst(3))
+
+
+def test_every_new_classification_loss_has_a_hessian():
+    new = {
+        "sigmoid-focal",
+        "softmax-focal",
+        "poly1",
+        "hinge",
+        "squared-hinge",
+        "categorical-hinge",
+        "multi-margin",
+        "soft-margin",
+        "multilabel-soft-margin",
+        "brier",
+        "sparsemax",
+    }
+    assert new <= set(HESSIAN_LOSSES)

@@ -461,8 +461,8 @@ def test_parquet_without_pyarrow_names_the_extra(tmp_path, monkeypatch):
         r = run("mse", *args)
         assert r.exit_code == 2
         assert r.stderr == (
-            f"Error: {path}: reading Parquet needs pyarrow, an optional extra: "
-            "pip install 'losscli[parquet]'\n"
+            f"Error: {path}: reading Parquet needs pyarrow: pip install pyarrow (or, from a "
+            "losscli checkout, pip install '.[parquet]')\n"
         )
 
 

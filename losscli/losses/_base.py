@@ -331,6 +331,22 @@ class Loss:
     # derivative (hinge at the margin, |e| at 0); the grad kernel returns the documented
     # subgradient there and the checker reports such elements as "kink".
     kinks: Kernel | None = None
+    # ``hess_kinks(p, t, **opts)``: True where the *gradient* has no derivative although the loss
+    # has one (huber at |e| = δ is C¹ but not C²; mae at e = 0, where neither exists). The
+    # Hessian kernel returns the documented one-sided value there and the Hessian check
+    # reports such elements as kinks.
+    hess_kinks: Kernel | None = None
+    # ``hess_blocks_kernel(p, t, **opts)``: (N, C, C), each row's full Hessian of its own
+    # ``values`` w.r.t. that row (softmax cross-entropy from logits: Σy·(diag p − p pᵀ)); None
+    # where only the diagonal is offered. Rows never interact, so the Hessian of the reduced
+    # loss is block-diagonal: these blocks, scaled by the reduction.
+    hess_blocks_kernel: Callable[..., np.ndarray] | None = None
+    # f''(u) of ``transform`` (rmse: −¼u^(−3/2)), for the chain rule of the Hessian.
+    transform_hess: Callable[[Any], Any] | None = None
+    # ``hess_mistakes(p, t, **opts)``: the common hand-written Hessian mistakes for this loss,
+    # as ``[(description, ratio)]`` with ``ratio`` (broadcastable to p) = the mistaken Hessian
+    # / the right one, element by element; ``--against-hess`` names the one a user's matches.
+    hess_mistakes: Callable[..., list[tuple[str, Any]]] | None = None
     # ``clamps(p, t, **opts)``: boolean mask shaped like ``p``, True where a clamp is active
     # (bce's log floored at −100 and its p(1 − p) at 1e-12, ce's --clip): the grad kernel
     # follows the reference library there, not the clamped function, and the checker labels
@@ -371,6 +387,7 @@ class Loss:
             "gradient": self.gradient_formula,
             "reference": self.reference,
             "reductions": list(self.reductions),
+            "hessian": self.hess_summary(),
             "options": [
                 {
                     "flag": p.flag,
@@ -383,6 +400,21 @@ class Loss:
                 for p in self.params
             ],
         }
+
+    @property
+    def has_hess(self) -> bool:
+        """Whether :meth:`hess` is available (the loss has a ``hess_kernel``)."""
+        return self.hess_kernel is not None and (
+            self.transform is None or self.transform_hess is not None
+        )
+
+    def hess_summary(self) -> str:
+        """One line for ``losscli list`` and ``--help``: whether the loss has a Hessian
+        diagonal, the full blocks, and where it is degenerate."""
+        if not self.has_hess:
+            return "none"
+        text = "diagonal" + (", full blocks (--hess full)" if self.hess_blocks_kernel else "")
+        return f"{text}; {self.hess_note}" if self.hess_note else text
 
     # ----------------------------------------------------------------- public API
 
@@ -428,6 +460,66 @@ class Loss:
         prepared = self.prepare_inputs(predictions, targets, **options)
         value, grad = self.reduce_both(prepared, reduction=reduction, sample_weights=sample_weights)
         return self._given_layout(prepared, value=value, grad=grad)
+
+    def hess(
+        self,
+        predictions: Any,
+        targets: Any,
+        *,
+        reduction: str = "mean",
+        sample_weights: Any = None,
+        **options: Any,
+    ) -> np.ndarray:
+        """Diagonal of the Hessian of the reduced loss w.r.t. the predictions (for ``none``:
+        of each row's own loss), shaped like the predictions; raises
+        :class:`~losscli.UsageError` for a loss without one.
+
+        Scaled by the same reduction step as the gradient: ``mean`` divides by N·D (or the
+        summed weights), ``sum`` does not, ``none`` is each row's own (times its sample
+        weight) — the per-sample convention of XGBoost and LightGBM objectives.
+
+        >>> import losscli
+        >>> losscli.mse.hess([1.0, 2.0], [0.0, 0.0])
+        array([1., 1.])
+        >>> losscli.cross_entropy.hess([[0.0, 0.0]], [0], logits=True, reduction="sum")
+        array([[0.25, 0.25]])
+        """
+        prepared = self.prepare_inputs(predictions, targets, **options)
+        return self.reduce_hess(prepared, reduction=reduction, sample_weights=sample_weights)
+
+    def value_grad_hess(
+        self,
+        predictions: Any,
+        targets: Any,
+        *,
+        reduction: str = "mean",
+        sample_weights: Any = None,
+        **options: Any,
+    ) -> tuple[float | np.ndarray, np.ndarray, np.ndarray]:
+        """``(value, grad, hess diagonal)`` of the reduced loss, from one validation."""
+        prepared = self.prepare_inputs(predictions, targets, **options)
+        return self.reduce_all(prepared, reduction=reduction, sample_weights=sample_weights)
+
+    def hess_blocks(
+        self,
+        predictions: Any,
+        targets: Any,
+        *,
+        reduction: str = "mean",
+        sample_weights: Any = None,
+        **options: Any,
+    ) -> np.ndarray:
+        """``(N, C, C)``: the diagonal blocks of the full Hessian of the reduced loss, one per
+        row (rows do not interact, so every other entry is 0). Softmax cross-entropy from logits
+        only: ``Σy·(diag p − p pᵀ)``, scaled as :meth:`hess`.
+
+        >>> import losscli
+        >>> losscli.cross_entropy.hess_blocks([[0.0, 0.0]], [1], logits=True, reduction="sum")
+        array([[[ 0.25, -0.25],
+                [-0.25,  0.25]]])
+        """
+        prepared = self.prepare_inputs(predictions, targets, **options)
+        return self.reduce_hess_blocks(prepared, reduction=reduction, sample_weights=sample_weights)
 
     # ----------------------------------------------------------------- shared machinery
 
@@ -542,11 +634,121 @@ class Loss:
         """Per-row gradients → gradient of the reduced loss (the chain rule of the reduction)."""
         self._check_reduction(reduction)
         s = self._sample_weights(sample_weights, prepared)
-        scaled = row_grad if s is None else row_grad * (s if row_grad.ndim == 1 else s[:, None])
+        scaled = self._weighted(row_grad, s)
         if reduction == "none":
             return scaled
         denominator = self._denominator(prepared, reduction, s) if reduction != "sum" else 1.0
         return self.scale_by_reduction(scaled, reduction, denominator, self._row_size(prepared))
+
+    # ----------------------------------------------------------------- second derivatives
+
+    def row_hess(self, prepared: Prepared) -> np.ndarray:
+        """Diagonal of the Hessian of each row's own loss, shaped like the predictions (the
+        kernel's, divided by D for elementwise losses, as the gradient is)."""
+        self._require_hess()
+        h = self.hess_kernel(prepared.predictions, prepared.targets, **prepared.options)
+        return self._rows_grad_from_kernel(h, prepared)
+
+    def reduce_hess(
+        self, prepared: Prepared, *, reduction: str, sample_weights: Any = None
+    ) -> np.ndarray:
+        """Diagonal of the Hessian of the reduced loss (for ``none``: of each row's own)."""
+        if self.transform is not None:
+            return self.reduce_all(prepared, reduction=reduction, sample_weights=sample_weights)[2]
+        return self.scale_row_grad(self.row_hess(prepared), prepared, reduction, sample_weights)
+
+    def reduce_all(
+        self, prepared: Prepared, *, reduction: str, sample_weights: Any = None
+    ) -> tuple[float | np.ndarray, np.ndarray, np.ndarray]:
+        """``(value, grad, hess diagonal)`` of the reduced loss: the value and gradient of
+        :meth:`reduce_both`, the Hessian through :meth:`finish_hess`, the gradient's step."""
+        self._require_hess()
+        value, grad = self.reduce_both(prepared, reduction=reduction, sample_weights=sample_weights)
+        s = self._sample_weights(sample_weights, prepared)
+        row_hess = self.row_hess(prepared)
+        if self.transform is None:
+            row_grad = rows = None
+        else:
+            rows, row_grad = self.rows_and_row_grad(prepared)
+        if reduction == "none":
+            if self.transform is not None:  # each row its own f(u_i), times s_i afterwards
+                f1 = self._per_row(self.transform_grad(rows), row_grad)
+                f2 = self._per_row(self.transform_hess(rows), row_grad)
+                row_hess = f2 * row_grad * row_grad + f1 * row_hess
+            return value, grad, self.scale_row_grad(row_hess, prepared, "none", s)
+        total = 0.0 if rows is None else float((rows if s is None else rows * s).sum())
+        denominator = self.weighted_denominator(prepared, reduction, s)
+        hess = self.finish_hess(
+            None if row_grad is None else self._weighted(row_grad, s),
+            self._weighted(row_hess, s),
+            reduction,
+            total,
+            denominator,
+            self._row_size(prepared),
+        )
+        return value, grad, hess
+
+    def finish_hess(
+        self,
+        weighted_row_grad: np.ndarray | None,
+        weighted_row_hess: np.ndarray,
+        reduction: str,
+        total: float,
+        denominator: float,
+        row_size: int,
+    ) -> np.ndarray:
+        """THE Hessian step of every reduction but ``none``, :meth:`finish_grad`'s twin: the
+        rows' own Hessian diagonals times their sample weights → the reduced loss's, by the
+        same scaling (``mean``/``batchmean``: 1/denominator, ``sum``: D). With a ``transform``
+        f of the reduced inner value u (rmse), the chain rule
+        ``f''(u)·(∂u/∂x)² + f'(u)·∂²u/∂x²``, which needs the weighted row gradients too.
+        """
+        self._check_reduction(reduction)
+        d2u = self.scale_by_reduction(weighted_row_hess, reduction, denominator, row_size)
+        if self.transform is None:
+            return d2u
+        du = self.scale_by_reduction(weighted_row_grad, reduction, denominator, row_size)
+        inner = self.reduce_totals(reduction, total, denominator, row_size)
+        f1 = float(np.asarray(self.transform_grad(inner)))
+        f2 = float(np.asarray(self.transform_hess(inner)))
+        return f2 * du * du + f1 * d2u
+
+    @staticmethod
+    def _weighted(row_values: np.ndarray, s: np.ndarray | None) -> np.ndarray:
+        """Row arrays (N, …) times the sample weights, one per row."""
+        return (
+            row_values if s is None else row_values * s.reshape(-1, *(1,) * (row_values.ndim - 1))
+        )
+
+    def reduce_hess_blocks(
+        self, prepared: Prepared, *, reduction: str, sample_weights: Any = None
+    ) -> np.ndarray:
+        """``(N, C, C)`` blocks of the full Hessian of the reduced loss (see
+        :meth:`hess_blocks`), through the same reduction step."""
+        if self.hess_blocks_kernel is None or self.transform is not None:
+            why = (
+                "its Hessian is diagonal (use --hess)"
+                if self.has_hess
+                else "it has no Hessian at all"
+            )
+            raise UsageError(
+                f"{self.name} has no full Hessian blocks: {why}; "
+                "--hess full is for softmax cross-entropy from logits (ce --logits)"
+            )
+        blocks = self.hess_blocks_kernel(prepared.predictions, prepared.targets, **prepared.options)
+        return self.scale_row_grad(blocks, prepared, reduction, sample_weights)
+
+    def _require_hess(self) -> None:
+        if not self.has_hess:
+            raise UsageError(
+                f"{self.name} has no Hessian (no second-derivative kernel); "
+                "losscli list shows which losses have one"
+            )
+
+    @staticmethod
+    def _per_row(factor: Any, like: np.ndarray) -> np.ndarray:
+        factor = np.asarray(factor, dtype=np.float64)
+        return factor[:, None] if factor.ndim == 1 and like.ndim == 2 else factor
 
     # ----------------------------------------------------------------- reduction from totals
     # The reduction needs only sums over rows, so a streamed run (losscli.stream) can add them

@@ -27,6 +27,12 @@ from ._base import (
     warn,
 )
 from ._rowblock import softmax_cross_entropy
+from .hints import (
+    labels_given_as_predictions,
+    looks_like_probabilities,
+    looks_one_based,
+    looks_swapped,
+)
 
 __all__ = [
     "bce",
@@ -76,9 +82,11 @@ def resolve_class_targets(
     with indices as int64. Indices equal to ``ignore_index`` are kept as they are, unchecked.
     """
     if predictions.ndim != 2:
+        swapped = labels_given_as_predictions(predictions, targets)
         raise InputError(
             f"needs a matrix of N rows × C classes, got a vector of {len(predictions)} values "
-            "(a CSV with one column); give one column per class",
+            "(a CSV with one column); give one column per class"
+            + (f" — {swapped}" if swapped else ""),
             role="predictions",
         )
     n_classes = predictions.shape[1]
@@ -115,6 +123,12 @@ def resolve_class_targets(
     return np.where(ignored, np.int64(ignore_index), checked), "index"
 
 
+def _warn_if_swapped(predictions: np.ndarray, targets: np.ndarray) -> None:
+    swapped = looks_swapped(predictions, targets)
+    if swapped:
+        warn(swapped)
+
+
 def _is_whole(a: np.ndarray) -> np.ndarray:
     return np.floor(a) == a
 
@@ -140,9 +154,11 @@ def _validate_indices(indices: np.ndarray, n_classes: int) -> np.ndarray:
     too_big = indices >= n_classes
     if too_big.any():
         i = int(np.argmax(too_big))
+        one_based = looks_one_based(indices, n_classes)
         raise InputError(
             f"class index {int(indices[i])} at {format_index(i)} is out of range for "
-            f"{n_classes} classes (valid: 0 to {n_classes - 1})",
+            f"{n_classes} classes (valid: 0 to {n_classes - 1})"
+            + (f"; {one_based}" if one_based else ""),
             role="targets",
         )
     return indices.astype(np.int64)
@@ -323,7 +339,12 @@ def prepare_cross_entropy(
     a, row_weights = class_coefficients(
         t, kind, predictions.shape[1], ignore_index=ignore_index, **options
     )
+    if kind == "prob":
+        _warn_if_swapped(predictions, t)
     if logits:
+        probabilities = looks_like_probabilities(predictions, ROW_SUM_TOLERANCE)
+        if probabilities:
+            warn(probabilities)
         if kind == "prob":
             _warn_rows_not_summing_to_one(
                 t, "target", "the gradient takes the general form softmax(z)·Σy − y"
@@ -337,7 +358,11 @@ def prepare_cross_entropy(
                 f"{format_index(idx)} — pass --logits if these are raw scores",
                 role="predictions",
             )
-        _warn_rows_not_summing_to_one(predictions, "prediction", "used as given, not renormalised")
+        _warn_rows_not_summing_to_one(
+            predictions,
+            "prediction",
+            "used as given, not renormalised (if they are raw scores, pass --logits)",
+        )
         # the probabilities whose log enters the loss
         if a.ndim == 1:
             used = predictions[np.arange(len(a)), a][row_weights != 0]
@@ -400,6 +425,83 @@ def _ce_grad(p: np.ndarray, a: np.ndarray, **options: Any) -> np.ndarray:
     return _ce_values_and_grad(p, a, **options)[1]
 
 
+def _ce_mass_and_softmax(
+    z: np.ndarray, a: np.ndarray, row_weights
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(Σ_c a_ic per row, softmax(z))``: the row's target mass that multiplies its Hessian."""
+    mass = row_weights if a.ndim == 1 else a.sum(axis=1)
+    return mass, softmax(z)
+
+
+def _ce_hess(
+    p: np.ndarray, a: np.ndarray, *, logits: bool, clip: float, row_weights=None
+) -> np.ndarray:
+    """Diagonal of each row's Hessian. Logits: ``Σ_c a_c · s(1 − s)``, s = softmax(z) (the
+    row's value is ``Σa·logsumexp(z) − a·z``). Probabilities: ``a/p²`` where ``p ≥ clip``, 0
+    below the floor (the gradient −a/p is 0 there)."""
+    if logits:
+        mass, s = _ce_mass_and_softmax(p, a, row_weights)
+        s *= 1.0 - s
+        s *= mass[:, None]
+        return s
+    hess = np.zeros_like(p)
+    if a.ndim == 1:
+        rows = np.arange(len(p))
+        picked = p[rows, a]
+        kept = picked >= clip
+        hess[rows[kept], a[kept]] = row_weights[kept] / (picked[kept] * picked[kept])
+        return hess
+    kept = p >= clip
+    hess[kept] = a[kept] / (p[kept] * p[kept])
+    return hess
+
+
+def _ce_hess_blocks(
+    p: np.ndarray, a: np.ndarray, *, logits: bool, clip: float, row_weights=None
+) -> np.ndarray:
+    """(N, C, C): each row's ``Σ_c a_c · (diag s − s sᵀ)``, s = softmax(z)."""
+    if not logits:
+        raise UsageError(
+            "ce has no full Hessian blocks from probabilities: its Hessian is diagonal there "
+            "(a/p², use --hess); --hess full needs --logits"
+        )
+    mass, s = _ce_mass_and_softmax(p, a, row_weights)
+    blocks = -s[:, :, None] * s[:, None, :]
+    blocks *= mass[:, None, None]
+    # each block's diagonal (a writable view): the very numbers of the diagonal kernel
+    np.einsum("ijj->ij", blocks)[...] = _ce_hess(
+        p, a, logits=True, clip=clip, row_weights=row_weights
+    )
+    return blocks
+
+
+def _inverse(a: np.ndarray) -> np.ndarray:
+    """1/a, and 1 where a = 0 (a mistake that changes nothing there)."""
+    out = np.ones_like(a, dtype=np.float64)
+    np.divide(1.0, a, out=out, where=a != 0)
+    return out
+
+
+SOFTPROB_FACTOR_2 = (
+    "2p(1 − p), twice the diagonal (the factor XGBoost's multi:softprob objective uses)"
+)
+
+
+def _ce_hess_mistakes(p: np.ndarray, a: np.ndarray, *, logits: bool, clip: float, row_weights=None):
+    if not logits:
+        return []
+    mass, s = _ce_mass_and_softmax(p, a, row_weights)
+    return [
+        ("p instead of p(1 − p) (the softmax, not its derivative)", _inverse(1.0 - s)),
+        (
+            "Σy missing: each row's Hessian is Σ_c y_c · p(1 − p) (class weights, label "
+            "smoothing or target rows not summing to 1 change Σy)",
+            _inverse(mass)[:, None],
+        ),
+        (SOFTPROB_FACTOR_2, 2.0),
+    ]
+
+
 def _ce_clamps(
     p: np.ndarray, a: np.ndarray, *, logits: bool, clip: float, row_weights=None, **_: Any
 ) -> np.ndarray | None:
@@ -446,6 +548,13 @@ cross_entropy = Loss(
     values=_ce_values,
     grad_kernel=_ce_grad,
     value_and_grad_kernel=_ce_values_and_grad,
+    hess_kernel=_ce_hess,
+    hess_blocks_kernel=_ce_hess_blocks,
+    hess_mistakes=_ce_hess_mistakes,
+    hess_note=(
+        "logits: Σy·p(1 − p), full blocks Σy·(diag p − p pᵀ) with --hess full; "
+        "probabilities: y/p² (0 below --clip)"
+    ),
     clamps=_ce_clamps,
     prepare=_prepare,
     weights=_row_weights,
@@ -553,6 +662,11 @@ def _nll_grad(x: np.ndarray, y: np.ndarray, *, row_weights: np.ndarray) -> np.nd
     return grad
 
 
+def _zero_hess(x: np.ndarray, y: np.ndarray, **_: Any) -> np.ndarray:
+    """0: the loss is linear in its inputs."""
+    return np.zeros_like(x)
+
+
 def _nll_samples(options: Mapping[str, Any]) -> tuple[str, str]:
     return ("classification_logprobs.csv", "classification_labels.csv")
 
@@ -567,6 +681,11 @@ nll = Loss(
     reference="torch.nn.functional.nll_loss",
     values=_nll_values,
     grad_kernel=_nll_grad,
+    hess_kernel=_zero_hess,
+    hess_note=(
+        "0 everywhere: nll is linear in the log-probabilities (the curvature is in "
+        "log_softmax; use ce --logits for the Hessian w.r.t. logits)"
+    ),
     prepare=_prepare_nll,
     weights=_row_weights,
     params=(CLASS_WEIGHTS, IGNORE_INDEX, CLASS_AXIS),
@@ -648,6 +767,49 @@ def _bce_logit_grad(z: np.ndarray, y: np.ndarray, pos_weight) -> np.ndarray:
     return (wy + 1.0 - y) * _sigmoid(z) - wy
 
 
+def _bce_prob_hess(p: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """d/dp of the gradient above: ``(p² − 2py + y)/(p(1 − p))²`` (= y/p² + (1 − y)/(1 − p)²)
+    where ``p(1 − p) ≥ 1e-12``; ``1/1e-12`` where the floor holds the denominator."""
+    q = (1.0 - p) * p
+    floored = q < BCE_EPSILON
+    with np.errstate(divide="ignore", invalid="ignore"):
+        exact = (p * p - 2.0 * p * y + y) / (q * q)
+    return np.where(floored, 1.0 / BCE_EPSILON, exact)
+
+
+def _bce_logit_hess(z: np.ndarray, y: np.ndarray, pos_weight) -> np.ndarray:
+    """σ(z)·σ(−z) (= σ(1 − σ), without cancelling for large z); with w⁺: (w⁺y + 1 − y)·σσ(−)."""
+    h = _sigmoid(z) * _sigmoid(-z)
+    if pos_weight is not None:
+        h *= pos_weight * y + 1.0 - y
+    return h
+
+
+def _bce_hess(p: np.ndarray, y: np.ndarray, *, logits: bool, pos_weight=None) -> np.ndarray:
+    return _bce_logit_hess(p, y, pos_weight) if logits else _bce_prob_hess(p, y)
+
+
+def _bce_hess_mistakes(p: np.ndarray, y: np.ndarray, *, logits: bool, pos_weight=None):
+    if not logits:
+        return [
+            (
+                "y/p² only: the (1 − y)/(1 − p)² term is missing",
+                _inverse(1.0 + (1.0 - y) * p * p / np.maximum(y * (1.0 - p) ** 2, TINY)),
+            )
+        ]
+    mistakes = [
+        (
+            "σ(z) instead of σ(z)(1 − σ(z)) (the sigmoid, not its derivative)",
+            _inverse(_sigmoid(-p)),
+        )
+    ]
+    if pos_weight is not None:
+        mistakes.append(
+            ("the --pos-weight factor w⁺y + 1 − y is missing", _inverse(pos_weight * y + 1.0 - y))
+        )
+    return mistakes
+
+
 def _bce_values(p: np.ndarray, y: np.ndarray, *, logits: bool, pos_weight=None) -> np.ndarray:
     return _bce_logit_values(p, y, pos_weight) if logits else _bce_prob_values(p, y)
 
@@ -666,6 +828,7 @@ def _prepare_bce(
         what="bce targets",
         fix="they are the probability of the positive class (0 or 1 for hard labels)",
     )
+    _warn_if_swapped(predictions, targets)
     n_cols = predictions.shape[1] if predictions.ndim == 2 else 1
     if pos_weight is not None:
         if not logits:
@@ -733,6 +896,12 @@ bce = Loss(
     ),
     values=_bce_values,
     grad_kernel=_bce_grad,
+    hess_kernel=_bce_hess,
+    hess_mistakes=_bce_hess_mistakes,
+    hess_note=(
+        "logits: σ(z)(1 − σ(z)) (times w⁺y + 1 − y with --pos-weight), tends to 0 for confident "
+        "logits; probabilities: y/p² + (1 − y)/(1 − p)²"
+    ),
     clamps=_bce_clamps,
     prepare=_prepare_bce,
     elementwise=True,
@@ -779,3 +948,12 @@ Gradient w.r.t. probabilities: ``(p − y)/(p(1 − p))``; w.r.t. logits: ``σ(z
 10000.0
 """,
 )
+
+
+# --------------------------------------------------------------------------- shared with the other
+# classification modules (focal, margin, scoring): public names for the helpers above.
+
+sigmoid = _sigmoid
+class_weight_vector = _class_weight_vector
+warn_rows_not_summing_to_one = _warn_rows_not_summing_to_one
+parse_class_weights = _parse_class_weights

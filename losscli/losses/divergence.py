@@ -40,6 +40,11 @@ def kl_grad(x: np.ndarray, t: np.ndarray, *, log_target: bool) -> np.ndarray:
     return 0.0 - (np.exp(t) if log_target else t)  # 0.0 − q: no −0.0 where q = 0
 
 
+def kl_hess(x: np.ndarray, t: np.ndarray, *, log_target: bool) -> np.ndarray:
+    """0: the divergence is linear in the log-probabilities x."""
+    return np.zeros_like(x)
+
+
 def _kl_weights(x: np.ndarray, t: np.ndarray, **_: Any) -> np.ndarray | None:
     """PyTorch's ``mean`` divides by every element, N·C: each row weighs C."""
     return np.full(len(x), float(x.shape[1])) if x.ndim == 2 else None
@@ -90,6 +95,8 @@ kl = Loss(
     reference="torch.nn.functional.kl_div",
     values=kl_values,
     grad_kernel=kl_grad,
+    hess_kernel=kl_hess,
+    hess_note="0 everywhere: KL is linear in the log-probabilities x",
     prepare=_prepare_kl,
     weights=_kl_weights,
     reductions=("mean", "batchmean", "sum", "none"),

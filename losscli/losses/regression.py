@@ -68,6 +68,11 @@ def squared_error_grad(predictions: np.ndarray, targets: np.ndarray) -> np.ndarr
     return grad
 
 
+def squared_error_hess(predictions: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """∂²(ŷ − y)²/∂ŷ² = 2, elementwise."""
+    return np.full_like(predictions, 2.0)
+
+
 def _regression_samples(options) -> tuple[str, str]:
     return ("regression_preds.csv", "regression_targets.csv")
 
@@ -81,6 +86,7 @@ mse = Loss(
     values=squared_error,
     grad_kernel=squared_error_grad,
     sum_kernel=squared_error_sum,
+    hess_kernel=squared_error_hess,
     prepare=prepare_regression,
     elementwise=True,
     sample_data=_regression_samples,
@@ -123,6 +129,17 @@ def absolute_error_grad(predictions: np.ndarray, targets: np.ndarray) -> np.ndar
     return np.sign(predictions - targets)
 
 
+def absolute_error_hess(predictions: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """0: |e| is linear on either side of its kink at e = 0, where it has no derivative."""
+    return np.zeros_like(predictions)
+
+
+MAE_HESS_NOTE = (
+    "0 almost everywhere (|e| is piecewise linear; undefined at ŷ = y): "
+    "a Newton step or a GBDT learns nothing from it"
+)
+
+
 def absolute_error_kinks(predictions: np.ndarray, targets: np.ndarray, **_: Any) -> np.ndarray:
     """Where |ŷ − y| has no derivative: ŷ = y (the subgradient interval is [−1, 1])."""
     return predictions == targets
@@ -137,7 +154,10 @@ mae = Loss(
     reference="torch.nn.functional.l1_loss",
     values=absolute_error,
     grad_kernel=absolute_error_grad,
+    hess_kernel=absolute_error_hess,
+    hess_note=MAE_HESS_NOTE,
     kinks=absolute_error_kinks,
+    hess_kinks=absolute_error_kinks,
     prepare=prepare_regression,
     elementwise=True,
     sample_data=_regression_samples,
@@ -200,6 +220,37 @@ def smooth_l1_grad(predictions: np.ndarray, targets: np.ndarray, *, beta: float)
     return np.clip(err / beta, -1.0, 1.0)
 
 
+def huber_hess(predictions: np.ndarray, targets: np.ndarray, *, delta: float) -> np.ndarray:
+    """1 where |e| < δ, else 0 (also at |e| = δ, as torch's double backward of huber_loss)."""
+    return (np.abs(predictions - targets) < delta).astype(np.float64)
+
+
+def smooth_l1_hess(predictions: np.ndarray, targets: np.ndarray, *, beta: float) -> np.ndarray:
+    """1/β where |e| < β, else 0; 0 everywhere when β = 0 (the L1 loss)."""
+    if beta == 0.0:
+        return np.zeros_like(predictions)
+    return np.where(np.abs(predictions - targets) < beta, 1.0 / beta, 0.0)
+
+
+def _no_kinks(predictions: np.ndarray, targets: np.ndarray, **_: Any) -> np.ndarray:
+    """Huber is C¹ everywhere: its gradient exists at every point."""
+    return np.zeros(predictions.shape, dtype=bool)
+
+
+def huber_hess_kinks(predictions: np.ndarray, targets: np.ndarray, *, delta: float) -> np.ndarray:
+    """|e| = δ: the loss is C¹ there but not C² (its Hessian jumps from 1 to 0)."""
+    return np.abs(predictions - targets) == delta
+
+
+def smooth_l1_hess_kinks(
+    predictions: np.ndarray, targets: np.ndarray, *, beta: float
+) -> np.ndarray:
+    """|e| = β: C¹ but not C² (the Hessian jumps from 1/β to 0); e = 0 when β = 0."""
+    if beta == 0.0:
+        return predictions == targets
+    return np.abs(predictions - targets) == beta
+
+
 def smooth_l1_kinks(predictions: np.ndarray, targets: np.ndarray, *, beta: float) -> np.ndarray:
     """With β = 0 (the L1 loss), ŷ = y; smooth otherwise (C¹, like Huber)."""
     return predictions == targets if beta == 0.0 else np.zeros(predictions.shape, dtype=bool)
@@ -229,6 +280,10 @@ huber = Loss(
     reference="torch.nn.functional.huber_loss",
     values=huber_values,
     grad_kernel=huber_grad,
+    hess_kernel=huber_hess,
+    hess_note="0 beyond |e| ≥ δ (the linear part); |e| = δ is C¹ but not C²",
+    kinks=_no_kinks,
+    hess_kinks=huber_hess_kinks,
     prepare=_prepare_huber,
     params=(Param("delta", float, 1.0, "Where the loss turns from quadratic to linear (> 0)."),),
     elementwise=True,
@@ -262,6 +317,9 @@ smooth_l1 = Loss(
     reference="torch.nn.functional.smooth_l1_loss",
     values=smooth_l1_values,
     grad_kernel=smooth_l1_grad,
+    hess_kernel=smooth_l1_hess,
+    hess_note="0 beyond |e| ≥ β; |e| = β is C¹ but not C²; 0 everywhere for β = 0",
+    hess_kinks=smooth_l1_hess_kinks,
     kinks=smooth_l1_kinks,
     prepare=_prepare_smooth_l1,
     params=(Param("beta", float, 1.0, "Width of the quadratic zone (≥ 0; 0 gives the L1 loss)."),),
@@ -315,6 +373,13 @@ def _sqrt_grad(u: Any) -> Any:
     return 0.5 / np.sqrt(u)
 
 
+def _sqrt_hess(u: Any) -> Any:
+    """d²√u/du² = −1/(4 u^(3/2)); undefined at u = 0 (raised by :func:`_sqrt_grad` first)."""
+    u = np.asarray(u, dtype=np.float64)
+    _sqrt_grad(u)
+    return -0.25 / (u * np.sqrt(u))
+
+
 rmse = Loss(
     name="rmse",
     summary="Root mean squared error: the square root of the mse",
@@ -330,6 +395,12 @@ rmse = Loss(
     elementwise=True,
     transform=_sqrt,
     transform_grad=_sqrt_grad,
+    transform_hess=_sqrt_hess,
+    hess_kernel=squared_error_hess,
+    hess_note=(
+        "the mean's Hessian is dense (f''(u)·∇u∇uᵀ + f'(u)·∇²u; this is its diagonal); "
+        "undefined at a perfect fit"
+    ),
     reductions=("mean", "none"),
     sample_data=_regression_samples,
     examples=(
