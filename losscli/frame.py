@@ -24,15 +24,18 @@ from typing import BinaryIO
 
 import numpy as np
 
-from . import layout as _layout
-from .io import NUMBER as _NUMBER
-from .io import clean_cell as _clean
-from .io import csv_rows as _rows
-from .io import input_error as _error
-from .io import open_decompressed, split_extension
-from .io import open_input as _open
-from .io import read_npy as _read_npy
-from .io import read_stdin as _read_stdin
+from . import layout
+from .io import (
+    NUMBER,
+    clean_cell,
+    csv_rows,
+    input_error,
+    open_decompressed,
+    open_input,
+    read_npy,
+    read_stdin,
+    split_extension,
+)
 from .tables import (
     PARQUET_EXTENSIONS,
     PARQUET_MAGIC,
@@ -65,7 +68,7 @@ def read_frame(
     *,
     role: str = "input",
     stdin: BinaryIO | None = None,
-    options: _layout.Options | None = None,
+    options: layout.Options | None = None,
 ) -> Frame:
     """Read CSV/TSV/NPY/Parquet (or stdin for ``-``) keeping every column, text or numbers."""
     return read_frames({role: source}, stdin=stdin, options=options)[role]
@@ -75,16 +78,16 @@ def read_frames(
     sources: dict[str, str | os.PathLike],
     *,
     stdin: BinaryIO | None = None,
-    options: _layout.Options | None = None,
+    options: layout.Options | None = None,
 ) -> dict[str, Frame]:
     """Read several inputs by role, their text layouts decided together (a numeric first
     row is settled by the other file's header; see :func:`losscli.layout.decide`)."""
     opened = {role: _open_frame(source, role, stdin) for role, source in sources.items()}
     text = {role: o for role, o in opened.items() if isinstance(o, tuple)}
     heads = [
-        _layout.head_of_bytes(raw, display, role, ext) for role, (raw, display, ext) in text.items()
+        layout.head_of_bytes(raw, display, role, ext) for role, (raw, display, ext) in text.items()
     ]
-    layouts = _layout.decide(heads, options or _layout.Options(), match_columns=False)
+    layouts = layout.decide(heads, options or layout.Options(), match_columns=False)
     decided = dict(zip(text, layouts, strict=True))
     out: dict[str, Frame] = {}
     for role, o in opened.items():
@@ -100,24 +103,24 @@ def _open_frame(source, role: str, stdin) -> Frame | tuple[bytes, str, str]:
     """NPY and Parquet read (a Frame); text as ``(bytes, display, extension)``."""
     if isinstance(source, str) and source == "-":
         display = "<stdin>"
-        err = _error(role, display)
-        raw = _read_stdin(stdin, err)
+        err = input_error(role, display)
+        raw = read_stdin(stdin, err)
         if raw.startswith(_NPY_MAGIC):
-            return _ArrayFrame(display, role, _read_npy(io.BytesIO(raw), err))
+            return _ArrayFrame(display, role, read_npy(io.BytesIO(raw), err))
         if raw.startswith(PARQUET_MAGIC):
             return arrow_frame(io.BytesIO(raw), display, role)
         return raw, display, ""
 
     display = os.fsdecode(os.fspath(source))
-    err = _error(role, display)
+    err = input_error(role, display)
     ext, compression = split_extension(display)
-    with _open(source, err) as f:
+    with open_input(source, err) as f:
         if compression:  # p.csv.gz: CSV/TSV inside, as losscli.io reads it
             with open_decompressed(f, compression, err) as text:
                 return text.read(), display, ext
         raw = f.read()
     if ext == ".npy":
-        return _ArrayFrame(display, role, _read_npy(io.BytesIO(raw), err))
+        return _ArrayFrame(display, role, read_npy(io.BytesIO(raw), err))
     if ext in PARQUET_EXTENSIONS:
         return arrow_frame(io.BytesIO(raw), display, role)
     return raw, display, ext
@@ -127,18 +130,18 @@ def _open_frame(source, role: str, stdin) -> Frame | tuple[bytes, str, str]:
 
 
 # A whole column joined by newlines: numbers as the scanner accepts them, nothing else.
-_COLUMN_OF_NUMBERS = re.compile(rf"(?:{_NUMBER.pattern})(?:\n(?:{_NUMBER.pattern}))*", re.I)
+_COLUMN_OF_NUMBERS = re.compile(rf"(?:{NUMBER.pattern})(?:\n(?:{NUMBER.pattern}))*", re.I)
 
 
 def _is_number(cell: str) -> bool:
-    return bool(_NUMBER.fullmatch(cell))
+    return bool(NUMBER.fullmatch(cell))
 
 
-def _text_frame(raw: bytes, lay: _layout.Layout, display: str, role: str) -> _TextFrame:
-    err = _error(role, display)
+def _text_frame(raw: bytes, lay: layout.Layout, display: str, role: str) -> _TextFrame:
+    err = input_error(role, display)
     try:
         stream = io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8-sig", newline="")
-        rows = list(_rows(stream, lay.sep, err))  # cells are cleaned per column, when used
+        rows = list(csv_rows(stream, lay.sep, err))  # cells are cleaned per column, when used
     except UnicodeDecodeError:
         raise err("file is not UTF-8 text; save it as UTF-8") from None
     if not rows:
@@ -177,7 +180,7 @@ class _TextFrame(Frame):
         if j not in self._clean:
             cells = [fields[j].strip() for fields in self._rows]
             if any(c[:1] == '"' for c in cells):
-                cells = [_clean(c) for c in cells]
+                cells = [clean_cell(c) for c in cells]
             self._clean[j] = cells
         return self._clean[j]
 

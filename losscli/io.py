@@ -43,10 +43,11 @@ from typing import BinaryIO, TextIO
 import numpy as np
 import numpy.lib.format as npy_format
 
-from losscli import layout as _layout
 from losscli.errors import InputError, UsageError
 from losscli.layout import Layout, Options
 from losscli.tables import plural
+
+from . import layout as layout_rules
 
 __all__ = [
     "Table",
@@ -68,7 +69,7 @@ _PANDAS_MIN_BYTES = 1 << 20
 # Compressed text, by extension: the extension before it chooses the separator (p.tsv.gz).
 COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd"}
 # What a cell may hold (see losscli.layout).
-_NUMBER = _layout.NUMBER
+_NUMBER = layout_rules.NUMBER
 _STDIN_TTY = (
     "reading from stdin but it is a terminal: pipe data in, "
     "e.g. `cat preds.csv | losscli mse - targets.csv`"
@@ -118,7 +119,7 @@ def read_tables(
     other file's header, and the targets' columns are put in the predictions' order."""
     opened = {role: _open_input(source, role, stdin) for role, source in sources.items()}
     text = {role: i for role, i in opened.items() if isinstance(i, _TextInput)}
-    layouts = _layout.decide([i.head() for i in text.values()], options or Options())
+    layouts = layout_rules.decide([i.head() for i in text.values()], options or Options())
     out = {}
     for role, i in opened.items():
         if isinstance(i, _TextInput):
@@ -170,11 +171,11 @@ class _TextInput:
     def err(self, message: str) -> InputError:
         return InputError(message, role=self.role, source=self.display)
 
-    def head(self) -> _layout.Head:
+    def head(self) -> layout_rules.Head:
         if self.raw is not None:
-            return _layout.head_of_bytes(self.raw, self.display, self.role, self.extension)
+            return layout_rules.head_of_bytes(self.raw, self.display, self.role, self.extension)
         with _open(self.path, self.err) as f:
-            return _layout.read_head(f, self.display, self.role, self.extension)
+            return layout_rules.read_head(f, self.display, self.role, self.extension)
 
 
 def _open_input(source, role: str, stdin) -> Table | _TextInput:
@@ -322,7 +323,7 @@ def _read_csv(
 def pandas_options(sep: str, header: bool) -> dict:
     """``pandas.read_csv`` options of the fast path (also used chunk by chunk by stream.py)."""
     return dict(
-        sep=r"\s+" if sep == _layout.WHITESPACE else sep,
+        sep=r"\s+" if sep == layout_rules.WHITESPACE else sep,
         header=0 if header else None,
         index_col=False,
         dtype=np.float64,
@@ -354,13 +355,13 @@ def _pandas_parse(src, lay: Layout) -> np.ndarray | None:
 def _rows(stream: TextIO, sep: str, err: _Err) -> Iterator[tuple[int, list[str]]]:
     """Non-blank rows, each with the 1-based line number it starts on."""
     try:
-        for start, fields, _ in _layout.split_rows(stream, sep):
+        for start, fields, _ in layout_rules.split_rows(stream, sep):
             yield start, fields
-    except _layout.QuotingError as e:
+    except layout_rules.QuotingError as e:
         raise err(f"cannot parse line {e.line} ({e})") from None
 
 
-_clean = _layout.clean_cell
+_clean = layout_rules.clean_cell
 
 
 def _scan(

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from . import io as lio
-from . import layout as _layout
+from . import layout as layout_rules
 from .errors import InputError, UsageError
 from .parallel import map_row_blocks
 
@@ -114,14 +114,15 @@ class Block:
 
 
 def decide_layouts(
-    paths: dict[str, str], reading: _layout.Options | None = None
-) -> dict[str, _layout.Layout]:
+    paths: dict[str, str], reading: layout_rules.Options | None = None
+) -> dict[str, layout_rules.Layout]:
     """The one decision of the text files' layouts (:func:`losscli.layout.decide`: delimiter,
     header, index column, the targets' column order), made once per run from their first
     lines; every reader of the files follows it, on every pass."""
     roles = [r for r, path in paths.items() if not _is_npy(path)]
     heads = [CsvSource.head(paths[r], r) for r in roles]
-    return dict(zip(roles, _layout.decide(heads, reading or _layout.Options()), strict=True))
+    decided = layout_rules.decide(heads, reading or layout_rules.Options())
+    return dict(zip(roles, decided, strict=True))
 
 
 def _is_npy(path: str) -> bool:
@@ -243,7 +244,7 @@ class CsvSource:
     deferred_check = False  # chunks are checked as they are parsed
 
     def __init__(
-        self, path: str, role: str, lay: _layout.Layout, *, engine: str = "pandas"
+        self, path: str, role: str, lay: layout_rules.Layout, *, engine: str = "pandas"
     ) -> None:
         self.path, self.engine, self.layout = path, engine, lay
         self.err = lio.input_error(role, path)
@@ -260,15 +261,15 @@ class CsvSource:
         self._out = 0  # rows handed out in this pass
 
     @staticmethod
-    def head(path: str, role: str) -> _layout.Head:
+    def head(path: str, role: str) -> layout_rules.Head:
         """The first lines of a CSV/TSV file (decompressed), for its layout to be decided."""
         err = lio.input_error(role, path)
         ext, compression = lio.split_extension(path)
         with lio.open_input(path, err) as f:
             if compression:
                 with lio.open_decompressed(f, compression, err) as data:
-                    return _layout.read_head(data, path, role, ext)
-            return _layout.read_head(f, path, role, ext)
+                    return layout_rules.read_head(data, path, role, ext)
+            return layout_rules.read_head(f, path, role, ext)
 
     def _arranged(self, block: np.ndarray) -> np.ndarray:
         """A parsed block as the losses take it: index column checked and dropped, columns
@@ -300,7 +301,7 @@ class CsvSource:
                 self._scan_chunks(rows_per_chunk, put)
             elif (
                 self.compression
-                or self.sep == _layout.WHITESPACE  # pyarrow splits at one character only
+                or self.sep == layout_rules.WHITESPACE  # pyarrow splits at one character only
                 or not USE_PYARROW
                 or not _importable("pyarrow")
             ):
@@ -558,7 +559,7 @@ class MemoryInputs(Inputs):
 class StreamedInputs(Inputs):
     """Two (or three, with sample weights) files read block by block, in lockstep."""
 
-    def __init__(self, paths: dict[str, str], reading: _layout.Options | None = None) -> None:
+    def __init__(self, paths: dict[str, str], reading: layout_rules.Options | None = None) -> None:
         super().__init__(paths)
         self.engine = "pandas"
         self.sources: list[Any] = []
@@ -661,7 +662,7 @@ def open_inputs(
     sample_weights: Any = None,
     whole: bool = False,
     stdin: Any = None,
-    reading: _layout.Options | None = None,
+    reading: layout_rules.Options | None = None,
 ) -> Inputs:
     """The inputs of a run, streamed or read whole.
 
@@ -881,21 +882,21 @@ class _TableFile:
     def _open_text(self) -> None:
         self.kind = "text"
         ext, _ = lio.split_extension(self.path)
-        options = self.selection.get("options") or _layout.Options()
+        options = self.selection.get("options") or layout_rules.Options()
         try:
             with contextlib.ExitStack() as stack:  # through the decompressor, if any
                 f, _ = self._open_stream(stack)
-                head = _layout.read_head(f, self.path, "predictions", ext)
+                head = layout_rules.read_head(f, self.path, "predictions", ext)
             lines = head.text.splitlines()
             if not lines or not lines[0].strip():  # empty, leading blank lines: exact
                 self._open_exact()
                 return
-            (lay,) = _layout.decide([head], options, match_columns=False)
+            (lay,) = layout_rules.decide([head], options, match_columns=False)
         except InputError:  # not UTF-8, a refused first row, …: the exact reader words it
             self._open_exact()
             return
         # pyarrow splits at one character; a header needs a row below it (else exact)
-        if lay.sep == _layout.WHITESPACE or (lay.header and len(lines) < 2):
+        if lay.sep == layout_rules.WHITESPACE or (lay.header and len(lines) < 2):
             self._open_exact()
             return
         self.sep, self.header = lay.sep, lay.header

@@ -19,7 +19,7 @@ from ._base import (
     check_same_shape,
     check_unit_interval,
 )
-from .classification import _warn_rows_not_summing_to_one
+from .classification import warn_rows_not_summing_to_one
 
 __all__ = ["kl"]
 
@@ -75,7 +75,7 @@ def _prepare_kl(predictions: np.ndarray, targets: np.ndarray, *, log_target: boo
         )
         q = targets
     if q.ndim == 2:
-        _warn_rows_not_summing_to_one(q, "target", "the result is not a divergence")
+        warn_rows_not_summing_to_one(q, "target", "the result is not a divergence")
     describe = {
         "predictions_are": "log-probabilities",
         "targets_are": "log-probabilities" if log_target else "probabilities",
