@@ -191,11 +191,17 @@ def _block_state(
             if loss.elementwise
             else None
         )
-        found = top_rows(
-            per_row, prepared.predictions, prepared.targets, top, element_losses=element
-        )
-        labels = None if ids is None else tuple(ids[int(i)] for i in found.rows)
-        top_state = TopState(top, found.rows + start, found.loss, found.fields, labels)
+        # Rows of weight 0 (a target of --ignore-index, a class weight of 0) add nothing to
+        # the loss: they are left out of the top rows (the report counts them).
+        kept = None if loss.weights is None else np.flatnonzero(loss.denominator_weights(prepared))
+        p, t = prepared.predictions, prepared.targets
+        if kept is not None:
+            per_row, p, t = per_row[kept], p[kept], t[kept]
+            element = None if element is None else element[kept]
+        found = top_rows(per_row, p, t, top, element_losses=element)
+        order = found.rows if kept is None else kept[found.rows]
+        labels = None if ids is None else tuple(ids[int(i)] for i in order)
+        top_state = TopState(top, order + start, found.loss, found.fields, labels)
     return State(state, top_state), weighted, rows
 
 

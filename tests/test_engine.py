@@ -600,3 +600,35 @@ def test_bad_range_is_one_error(given):
         "",
         f"Error: --range takes LO,HI, two finite numbers with LO < HI, got {given!r}\n",
     )
+
+
+def test_top_leaves_out_ignored_rows(tmp_path):
+    # Issue 9: a row whose target is --ignore-index (-100) adds nothing to the loss, so it is
+    # not a "worst row"; the summary counts it (hand-derived: rows 2 and 0 remain).
+    (tmp_path / "z.csv").write_text("2,0,-1\n0,1,0\n1,1,3\n")
+    (tmp_path / "y.csv").write_text("0\n-100\n1\n")
+    r = CliRunner().invoke(
+        app,
+        [
+            "ce",
+            str(tmp_path / "z.csv"),
+            str(tmp_path / "y.csv"),
+            "--logits",
+            "--top",
+            "3",
+            "-f",
+            "json",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert [row["row"] for row in doc["top"]] == [2, 0]
+    assert doc["details"]["ignored_rows"] == 1
+
+
+def test_partial_top_leaves_out_ignored_rows():
+    from losscli.engine import Block, partial
+
+    z = np.array([[2.0, 0.0, -1.0], [0.0, 1.0, 0.0], [1.0, 1.0, 3.0]])
+    state = partial("ce", Block(z, np.array([0.0, -100.0, 1.0]), start=10), top=3, logits=True)
+    assert state.top.result().rows.tolist() == [12, 10]

@@ -840,6 +840,14 @@ class Loss:
         parts of a split input add up."""
         return self._denominator(prepared, reduction, None)
 
+    def denominator_weights(self, prepared: Prepared) -> np.ndarray:
+        """``(N,)`` each row's weight in the ``mean`` denominator: class weights of the
+        targets, 0 for ignored rows; 1 everywhere for losses without weights."""
+        if self.weights is None:
+            return np.ones(len(prepared.predictions))
+        w = self.weights(prepared.predictions, prepared.targets, **prepared.options)
+        return np.ones(len(prepared.predictions)) if w is None else np.asarray(w)
+
     def row_size(self, prepared: Prepared) -> int:
         """Elements averaged into one row's loss (D for elementwise losses on N × D, else 1)."""
         return self._row_size(prepared)
