@@ -11,7 +11,7 @@ Shards are local paths (seen by the workers) or fsspec URLs (``s3://…``, ``gs:
 ``file://…``, ``memory://…``): a task copies a remote shard to a temporary file and reads that.
 
 Imported only when ``--engine dask`` is asked (Dask is an extra:
-``pip install 'losscli[dask]'``).
+``pip install '.[dask]'`` from a checkout, or ``pip install 'dask[distributed]'``).
 """
 
 from __future__ import annotations

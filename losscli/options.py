@@ -276,7 +276,7 @@ _PIPELINE_HELP = {
     "hist_range": "Fixed edges of the histogram, LO,HI (implies --hist; values outside count in "
     "the end bins). Default: from a first pass, the least and greatest row loss.",
     "engine": "Where the blocks are computed: local (this process) or dask (one Dask task per "
-    "shard; needs pip install 'losscli[dask]'). Default: local.",
+    "shard; needs dask: pip install '.[dask]' from a checkout). Default: local.",
     "scheduler": "With --engine dask: the address of a running Dask scheduler "
     "(tcp://HOST:8786). Default: a local cluster of 2 worker processes.",
     "output": "Write the output to FILE instead of stdout (atomically; never over an input). "
