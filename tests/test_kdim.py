@@ -171,3 +171,18 @@ def test_cli_check_names_elements_by_their_full_index(tmp_path):
     for element in worst:  # each index addresses the input as given, (n, class, position)
         assert len(element["index"]) == 3
         assert element["input"] == z[tuple(element["index"])]
+
+
+def test_hessian_comes_back_in_the_given_layout():
+    # Hand-derived: for ce from logits the diagonal is p(1 − p) per element (targets sum to 1),
+    # divided by the N·d positions under mean; checked here in the (N, C, d) layout.
+    rng = np.random.default_rng(2)
+    z = rng.normal(size=(2, 3, 4))
+    y = rng.integers(0, 3, size=(2, 4))
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    expected = p * (1 - p) / 8
+    h = losscli.cross_entropy.hess(z, y, logits=True)
+    np.testing.assert_allclose(h, expected, rtol=1e-12)
+    value, grad, h2 = losscli.cross_entropy.value_grad_hess(z, y, logits=True)
+    assert grad.shape == z.shape
+    np.testing.assert_allclose(h2, expected, rtol=1e-12)

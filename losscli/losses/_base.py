@@ -485,7 +485,8 @@ class Loss:
         array([[0.25, 0.25]])
         """
         prepared = self.prepare_inputs(predictions, targets, **options)
-        return self.reduce_hess(prepared, reduction=reduction, sample_weights=sample_weights)
+        hess = self.reduce_hess(prepared, reduction=reduction, sample_weights=sample_weights)
+        return self._given_layout(prepared, grad=hess)[1]
 
     def value_grad_hess(
         self,
@@ -498,7 +499,11 @@ class Loss:
     ) -> tuple[float | np.ndarray, np.ndarray, np.ndarray]:
         """``(value, grad, hess diagonal)`` of the reduced loss, from one validation."""
         prepared = self.prepare_inputs(predictions, targets, **options)
-        return self.reduce_all(prepared, reduction=reduction, sample_weights=sample_weights)
+        value, grad, hess = self.reduce_all(
+            prepared, reduction=reduction, sample_weights=sample_weights
+        )
+        value, grad = self._given_layout(prepared, value=value, grad=grad)
+        return value, grad, self._given_layout(prepared, grad=hess)[1]
 
     def hess_blocks(
         self,
