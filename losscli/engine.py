@@ -198,10 +198,13 @@ def _block_state(
         if kept is not None:
             per_row, p, t = per_row[kept], p[kept], t[kept]
             element = None if element is None else element[kept]
-        found = top_rows(per_row, p, t, top, element_losses=element)
-        order = found.rows if kept is None else kept[found.rows]
-        labels = None if ids is None else tuple(ids[int(i)] for i in order)
-        top_state = TopState(top, order + start, found.loss, found.fields, labels)
+        if kept is not None and not len(kept):  # every row of this block ignored
+            top_state = TopState(top)
+        else:
+            found = top_rows(per_row, p, t, top, element_losses=element)
+            order = found.rows if kept is None else kept[found.rows]
+            labels = None if ids is None else tuple(ids[int(i)] for i in order)
+            top_state = TopState(top, order + start, found.loss, found.fields, labels)
     return State(state, top_state), weighted, rows
 
 

@@ -632,3 +632,13 @@ def test_partial_top_leaves_out_ignored_rows():
     z = np.array([[2.0, 0.0, -1.0], [0.0, 1.0, 0.0], [1.0, 1.0, 3.0]])
     state = partial("ce", Block(z, np.array([0.0, -100.0, 1.0]), start=10), top=3, logits=True)
     assert state.top.result().rows.tolist() == [12, 10]
+
+
+def test_a_block_whose_rows_are_all_ignored_adds_no_top_rows():
+    from losscli.engine import Block, partial
+
+    z = np.array([[2.0, 0.0], [0.0, 1.0]])
+    ignored = partial("ce", Block(z[:1], np.array([-100.0])), top=2, logits=True)
+    kept = partial("ce", Block(z[1:], np.array([1.0]), start=1), top=2, logits=True)
+    assert ignored.top.result().rows.tolist() == []
+    assert ignored.merge(kept).top.result().rows.tolist() == [1]
