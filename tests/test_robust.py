@@ -418,8 +418,9 @@ def test_signal_while_streaming_grad_out_removes_the_temporary(streamed, tmp_pat
 @posix
 def test_timeout_sends_term_and_nothing_is_left(streamed, tmp_path):
     out = tmp_path / "g.npy"
-    # About 3 s in chunks of 100 elements (measured on the CI machine); TERM after 1 s.
-    env = subprocess_env(LOSSCLI_STREAM_BYTES="1000", LOSSCLI_CHUNK_ELEMENTS="100")
+    # About 3 s in chunks of 20 elements (measured: 3.3 s; chunks of 100 took 1.5 s, too close
+    # to the TERM after 1 s on a fast machine); TERM after 1 s.
+    env = subprocess_env(LOSSCLI_STREAM_BYTES="1000", LOSSCLI_CHUNK_ELEMENTS="20")
     r = subprocess.run(
         ["timeout", "-s", "TERM", "1",
          *losscli_process("mse", streamed / "p.npy", streamed / "t.npy", "--grad-out", out)],
