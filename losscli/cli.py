@@ -10,7 +10,6 @@ Exit codes: 0 ok; 1 a gradient check failed; 2 bad usage or bad input; 3 interna
 from __future__ import annotations
 
 import contextlib
-import errno
 import inspect
 import io
 import os
@@ -39,6 +38,17 @@ from .options import (
     reading_options,
     reading_parameters,
     shared_parameters,
+)
+from .process import (
+    STDOUT_NAME,
+    WRITE_ERRNOS,
+    ClosedStdout,
+    catch_signals,
+    checked_stdout,
+    finish_signals,
+    pipe_closed,
+    silence_stdout,
+    stdout_identity,
 )
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
@@ -95,12 +105,12 @@ class LossCliGroup(TidyHelp, FastParams, TyperGroup):
         debug = "--debug" in argv or bool(os.environ.get("LOSSCLI_DEBUG"))
         original_stdout = sys.stdout
         if sys.stdout is None:  # started with stdout closed (`>&-`): say so when it is used
-            sys.stdout = _ClosedStdout()
+            sys.stdout = ClosedStdout()
         elif sys.stdout is sys.__stdout__:
-            sys.stdout = _checked(sys.stdout)
-        stdout_was = _stdout_identity()
+            sys.stdout = checked_stdout(sys.stdout)
+        stdout_was = stdout_identity()
         received: list[int] = []
-        previous = _catch_signals(received)
+        previous = catch_signals(received)
         try:
             rc = super().main(
                 argv, prog_name or "losscli", complete_var, standalone_mode=False, **extra
@@ -110,9 +120,9 @@ class LossCliGroup(TidyHelp, FastParams, TyperGroup):
         except SystemExit:
             # click (EPIPE) and rich (BrokenPipeError) exit 1 when the reader of stdout has
             # gone; that is the documented 141. Any other exit stands.
-            if not _pipe_closed(stdout_was):
+            if not pipe_closed(stdout_was):
                 raise
-            _silence_stdout()
+            silence_stdout()
             rc = EXIT_BROKEN_PIPE
         except NoArgsIsHelpError as exc:
             # Typer's rich help prints itself while the error is built; plain click returns it.
@@ -136,21 +146,21 @@ class LossCliGroup(TidyHelp, FastParams, TyperGroup):
         except BrokenPipeError:
             # The reader went away (`| head`): stop quietly, and keep Python's exit-time flush
             # from raising again.
-            _silence_stdout()
+            silence_stdout()
             rc = EXIT_BROKEN_PIPE
         except OSError as exc:
-            if exc.errno in _WRITE_ERRNOS:
+            if exc.errno in WRITE_ERRNOS:
                 # stdout on a full disk (/dev/full), over a size limit (ulimit -f), or closed.
                 what = "to stdout" if exc.filename == STDOUT_NAME else "the output"
                 _error(f"cannot write {what} ({exc.strerror or exc})")
-                _silence_stdout()
+                silence_stdout()
                 rc = EXIT_BAD_INPUT
             else:
                 rc = _internal_error(exc, debug)
         except Exception as exc:  # a bug: still one line, the traceback only with --debug
             rc = _internal_error(exc, debug)
         finally:
-            _finish_signals(previous)
+            finish_signals(previous)
             if sys.stdout is not original_stdout:
                 with contextlib.suppress(Exception):  # anything unwritten was reported above
                     sys.stdout.flush()
@@ -220,157 +230,6 @@ def _internal_error(exc: BaseException, debug: bool) -> int:
         "(rerun with --debug for the traceback, and please report it)"
     )
     return EXIT_INTERNAL
-
-
-STDOUT_NAME = "<stdout>"
-# errno values of a failed write: full disk, size limit, quota, I/O error, closed descriptor.
-_WRITE_ERRNOS = frozenset(
-    getattr(errno, name)
-    for name in ("ENOSPC", "EFBIG", "EDQUOT", "EIO", "EBADF", "EPIPE")
-    if hasattr(errno, name)
-)
-
-
-class _FullWriter(io.RawIOBase):
-    """A file descriptor written in full or not at all: a short write (a size limit, a reader
-    that went away) is retried until it raises. Python's own buffered stdout can drop the rest
-    of a short write silently and exit 0."""
-
-    def __init__(self, fd: int) -> None:
-        super().__init__()
-        self._fd = fd
-
-    def writable(self) -> bool:
-        return True
-
-    def fileno(self) -> int:
-        return self._fd
-
-    def isatty(self) -> bool:
-        return os.isatty(self._fd)
-
-    def write(self, data) -> int:
-        view = memoryview(data).cast("B")
-        done = 0
-        try:
-            while done < len(view):
-                done += os.write(self._fd, view[done:])
-        except BrokenPipeError:
-            raise
-        except OSError as e:  # name stdout, so the message can say which output failed
-            raise OSError(e.errno, e.strerror, STDOUT_NAME) from None
-        return done
-
-    def close(self) -> None:  # the descriptor is the process's stdout: leave it open
-        super().close()
-
-
-def _checked(stdout: Any) -> Any:
-    """``stdout`` (the process's own) rewrapped so every write is complete or an error."""
-    try:
-        fd = stdout.fileno()
-    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
-        return stdout
-    stdout.flush()
-    return io.TextIOWrapper(
-        io.BufferedWriter(_FullWriter(fd), buffer_size=1 << 16),
-        encoding=stdout.encoding,
-        errors=stdout.errors,
-        line_buffering=stdout.line_buffering,
-    )
-
-
-class _ClosedStdout(io.TextIOBase):
-    """Stands in for ``sys.stdout`` when the process started without one: not a terminal, and
-    writing to it is a clear error rather than output silently lost."""
-
-    def isatty(self) -> bool:
-        return False
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, text: str) -> int:
-        if not text:
-            return 0
-        raise UsageError(
-            "stdout is closed; redirect it (> out.txt, or > /dev/null to discard the output) "
-            "or write to a file with -o FILE"
-        )
-
-    @property
-    def buffer(self):  # what write_text("-") writes to
-        return self
-
-
-def _stdout_identity() -> tuple[int, int] | None:
-    try:
-        info = os.fstat(sys.stdout.fileno())
-    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
-        return None
-    return info.st_dev, info.st_ino
-
-
-def _pipe_closed(stdout_was: tuple[int, int] | None) -> bool:
-    """Whether the reader of stdout has gone: rich then points stdout at /dev/null, click wraps
-    it, and a pipe with no reader polls as an error."""
-    if stdout_was is not None and _stdout_identity() != stdout_was:
-        return True
-    if type(sys.stdout).__name__ == "PacifyFlushWrapper":  # click's, after EPIPE
-        return True
-    try:
-        import select
-
-        poller = select.poll()
-        poller.register(sys.stdout.fileno(), select.POLLOUT)
-        return any(events & select.POLLERR for _, events in poller.poll(0))
-    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
-        return False
-
-
-def _silence_stdout() -> None:
-    """Point stdout at /dev/null, so Python's exit-time flush cannot fail again."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
-        pass
-
-
-_SIGNALS = tuple(
-    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
-)
-
-
-def _catch_signals(received: list[int]) -> dict[int, Any]:
-    """SIGINT, SIGTERM and SIGHUP raise KeyboardInterrupt (so every ``finally`` runs and the
-    temporary files go); ``received`` records which. Returns the handlers to restore."""
-
-    def interrupt(signum: int, frame: Any) -> None:
-        received.append(signum)
-        raise KeyboardInterrupt
-
-    previous: dict[int, Any] = {}
-    if hasattr(signal, "SIGXFSZ"):  # over `ulimit -f` a write fails (EFBIG) instead of killing
-        with contextlib.suppress(ValueError, OSError):
-            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    for signum in _SIGNALS:
-        with contextlib.suppress(ValueError, OSError):  # not the main thread: leave them be
-            previous[signum] = signal.signal(signum, interrupt)
-    return previous
-
-
-def _finish_signals(previous: dict[int, Any]) -> None:
-    """Ignore further signals while the temporary files of the run are removed, then put the
-    previous handlers back."""
-    for signum in previous:
-        signal.signal(signum, signal.SIG_IGN)
-    lio = sys.modules.get("losscli.io")  # not imported: no temporary file can exist
-    if lio is not None:
-        lio.remove_temporaries()
-    for signum, handler in previous.items():
-        signal.signal(signum, handler)
 
 
 app = typer.Typer(
