@@ -148,7 +148,7 @@ def same_output(expected: str, actual: str) -> bool:
     return (
         shape_e == shape_a
         and len(nums_e) == len(nums_a)
-        and all(_close(e, a) for e, a in zip(nums_e, nums_a))
+        and all(_close(e, a) for e, a in zip(nums_e, nums_a, strict=True))
     )
 
 
