@@ -593,7 +593,8 @@ class _Run:
             )
         hist = None
         if bins is not None:
-            hist = self._histogram(((p, sp) for _, p, sp in blocks), bins, hist_range, lambda: None)
+            span = None if hist_range is not None else self._span((p, sp) for _, p, sp in blocks)
+            hist = self._histogram(((p, sp) for _, p, sp in blocks), bins, hist_range, span)
         if layout is not None:  # results in the inputs' own layout
             gradient = None if gradient is None else layout.restore(gradient)
             if result is not None and result.rows is None:  # (a sampled check keeps rows)
@@ -679,25 +680,26 @@ class _Run:
             )
         return value, gradient
 
-    def _histogram(self, prepared_blocks, bins, hist_range, rewind) -> Any:
-        """Counts in fixed edges: from ``hist_range``, else from a first pass (the least and
-        greatest finite row loss) over the blocks, then a second to count."""
-        loss = self.loss
-        blocks = list(prepared_blocks) if hist_range is None else prepared_blocks
+    def _row_losses(self, prepared: Any, s: Any) -> np.ndarray:
+        return np.asarray(self.loss.reduce_values(prepared, reduction="none", sample_weights=s))
 
-        def row_losses(p, sp):
-            return np.asarray(loss.reduce_values(p, reduction="none", sample_weights=sp))
+    def _span(self, prepared_blocks: Iterable[tuple[Any, Any]]) -> RangeState:
+        """The least and greatest finite row loss of the blocks (the histogram's edges)."""
+        span = RangeState()
+        for p, sp in prepared_blocks:
+            span = span.merge(RangeState.of(self._row_losses(p, sp)))
+        return span
 
+    def _histogram(self, prepared_blocks, bins, hist_range, span: RangeState | None) -> Any:
+        """Counts of the blocks' row losses in fixed edges: from ``hist_range``, else from
+        ``span`` (the range, gathered in an earlier pass)."""
         if hist_range is None:
-            span = RangeState()
-            for p, sp in blocks:
-                span = span.merge(RangeState.of(row_losses(p, sp)))
             edges = histogram_edges(span.lo, span.hi, bins)
         else:
             edges = histogram_edges(float(hist_range[0]), float(hist_range[1]), bins)
         counts = None
-        for p, sp in blocks:
-            h = HistState.of(row_losses(p, sp), edges)
+        for p, sp in prepared_blocks:
+            h = HistState.of(self._row_losses(p, sp), edges)
             counts = h if counts is None else counts.merge(h)
         return counts.result()
 
@@ -709,11 +711,13 @@ class _Run:
         from .progress import Progress
 
         loss, reduction, inputs = self.loss, self.reduction, self.inputs
+        # the histogram's range is gathered in the first pass; a second one counts
+        want_span = bins is not None and hist_range is None
         while True:
             try:
                 with Progress(inputs.nbytes, f"{loss.name}: reading", quiet=quiet) as bar:
                     state, grads, values, written = self._pass(
-                        grad, grad_out, top, bar, list(protect)
+                        grad, grad_out, top, bar, list(protect), span=want_span
                     )
                 break
             except Restart:
@@ -741,7 +745,7 @@ class _Run:
             result = self._check_pass(state, eps=eps, rtol=rtol, atol=atol, quiet=quiet)
         hist = None
         if bins is not None:
-            hist = self._histogram(self._prepared_stream(), bins, hist_range, None)
+            hist = self._histogram(self._prepared_stream(), bins, hist_range, self.span)
         return self._report(
             state,
             value,
@@ -759,7 +763,7 @@ class _Run:
             prepared = self.loss.prepare_resolved(block.predictions, block.targets, self.merged)
             yield prepared, block.weights
 
-    def _pass(self, grad, grad_out, top, progress, protect):
+    def _pass(self, grad, grad_out, top, progress, protect, span=False):
         loss, reduction, inputs = self.loss, self.reduction, self.inputs
         known = inputs.known_rows
         if None not in known and len(set(known)) > 1:
@@ -801,6 +805,7 @@ class _Run:
         values: list[np.ndarray] = []
         all_ids: list[str] = []
         self.ids = None
+        self.span = RangeState() if span else None
         try:
             for block in inputs.blocks():
                 prepared = self._prepare(block, first=state is None)
@@ -823,6 +828,8 @@ class _Run:
                 if fused and not math.isfinite(float(b.loss.total)):
                     inputs.verify(block)  # else finite inputs overflowed: inf, as in memory
                 state = b if state is None else state.merge(b)
+                if self.span is not None:
+                    self.span = self.span.merge(RangeState.of(self._row_losses(prepared, s)))
                 n = state.rows
                 if reduction == "none":
                     values.append(loss.reduce_values(prepared, reduction="none", sample_weights=s))
