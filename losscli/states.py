@@ -103,25 +103,32 @@ class LossState:
     row_size: int = 1
     width: int | None = None  # columns of the predictions (None: a vector)
     describe: dict[str, Any] = field(default_factory=dict)
+    # Σ s·L is ``total``·2^exponent: rmse scales its squares by a power of two before summing
+    # (as BLAS nrm2), so errors of 1e305 do not overflow; 0 for every other loss.
+    exponent: int = 0
 
     def merge(self, other: LossState) -> LossState:
         if not self.rows:
             return other
         if not other.rows:
             return self
+        a, b = sorted((self, other), key=lambda st: st.exponent)
+        # the smaller-scale sum, rescaled by an exact power of two (underflow aside)
+        low = ExactSum(tuple(math.ldexp(x, a.exponent - b.exponent) for x in a.total.partials))
         return LossState(
-            self.total.merge(other.total),
+            b.total.merge(low),
             self.denominator.merge(other.denominator),
             self.rows + other.rows,
             self.row_size,
             self.width,
             _add_facts(self.describe, other.describe),
+            b.exponent,
         )
 
     def value(self, loss: Any, reduction: str) -> float:
         """The reduced value (reduction ≠ none), the loss's transform applied (rmse)."""
         return loss.finish_value(
-            reduction, float(self.total), float(self.denominator), self.row_size
+            reduction, float(self.total), float(self.denominator), self.row_size, self.exponent
         )
 
     def gradient_factor(self, loss: Any, reduction: str) -> float:

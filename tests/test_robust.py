@@ -576,11 +576,6 @@ def test_ce_cli_logits_at_float_limits(tmp_path):
         assert (r.exit_code, r.stdout, r.stderr) == (0, "0.0\n", "")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rmse sums squared errors into the engine's plain sum state; scaling before "
-    "squaring (hypot/BLAS nrm2) needs a (scale, sum of scaled squares) state",
-)
 @pytest.mark.parametrize(
     "errors, expected",
     [

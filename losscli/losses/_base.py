@@ -29,6 +29,7 @@ gradient of the reduced loss — is done once, here, for every loss.
 from __future__ import annotations
 
 import inspect
+import math
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -343,6 +344,10 @@ class Loss:
     hess_blocks_kernel: Callable[..., np.ndarray] | None = None
     # f''(u) of ``transform`` (rmse: −¼u^(−3/2)), for the chain rule of the Hessian.
     transform_hess: Callable[[Any], Any] | None = None
+    # True when the row values are squared errors (p − t)² under a √ transform (rmse): the
+    # squares may then be summed scaled by 4^-k (see :func:`square_scale`) and the value,
+    # gradient and Hessian unscaled by exact powers of two, so huge or tiny errors stay finite.
+    scaled_squares: bool = False
     # ``hess_mistakes(p, t, **opts)``: the common hand-written Hessian mistakes for this loss,
     # as ``[(description, ratio)]`` with ``ratio`` (broadcastable to p) = the mistaken Hessian
     # / the right one, element by element; ``--against-hess`` names the one a user's matches.
@@ -606,6 +611,16 @@ class Loss:
     def reduce_values(
         self, prepared: Prepared, *, reduction: str, sample_weights: Any = None
     ) -> float | np.ndarray:
+        k = square_scale(self, prepared, reduction)
+        if k:
+            self._check_reduction(reduction)
+            u = self._combine(
+                self.row_values(scaled(prepared, k)),
+                prepared,
+                reduction,
+                self._sample_weights(sample_weights, prepared),
+            )
+            return math.ldexp(float(self.transform(u)), k)
         return self._reduce_value(self.row_values(prepared), prepared, reduction, sample_weights)
 
     def reduce_grad(
@@ -618,8 +633,13 @@ class Loss:
     def reduce_both(
         self, prepared: Prepared, *, reduction: str = "mean", sample_weights: Any = None
     ) -> tuple[float | np.ndarray, np.ndarray]:
-        rows, row_grad = self.rows_and_row_grad(prepared)
-        value = self._reduce_value(rows, prepared, reduction, sample_weights)
+        k = square_scale(self, prepared, reduction)
+        # k ≠ 0: the squares scaled by 4^-k, so the inner value stays finite; ∂(e²) = 2e is
+        # linear, so its rows are unscaled by 2^k exactly
+        rows, row_grad = self.rows_and_row_grad(scaled(prepared, k) if k else prepared)
+        if k:
+            row_grad = np.ldexp(row_grad, k)
+        value = None if k else self._reduce_value(rows, prepared, reduction, sample_weights)
         s = self._sample_weights(sample_weights, prepared)
         if reduction == "none":
             grad = self.scale_row_grad(row_grad, prepared, reduction, sample_weights)
@@ -630,7 +650,11 @@ class Loss:
         weighted = row_grad if s is None else row_grad * (s if row_grad.ndim == 1 else s[:, None])
         total = float((rows if s is None else rows * s).sum())
         denominator = self._denominator(prepared, reduction, s) if reduction != "sum" else 1.0
-        grad = self.finish_grad(weighted, reduction, total, denominator, self._row_size(prepared))
+        grad = self.finish_grad(
+            weighted, reduction, total, denominator, self._row_size(prepared), exponent=2 * k
+        )
+        if k:
+            value = self.finish_value(reduction, total, denominator, self._row_size(prepared), 2 * k)
         return value, grad
 
     def scale_row_grad(
@@ -773,12 +797,15 @@ class Loss:
         return total / denominator
 
     def finish_value(
-        self, reduction: str, total: float, denominator: float, row_size: int
+        self, reduction: str, total: float, denominator: float, row_size: int, exponent: int = 0
     ) -> float:
         """THE reduction of a run from its merged sums (``mean``, ``sum``, ``batchmean``):
-        :meth:`reduce_totals`, then the loss's ``transform`` (rmse's square root)."""
+        :meth:`reduce_totals`, then the loss's ``transform`` (rmse's square root). The sum
+        is ``total``·2^exponent (``exponent`` even: √ halves it exactly)."""
         value = self.reduce_totals(reduction, total, denominator, row_size)
-        return value if self.transform is None else float(self.transform(value))
+        if self.transform is None:
+            return value
+        return math.ldexp(float(self.transform(value)), exponent // 2)
 
     def finish_grad(
         self,
@@ -789,6 +816,7 @@ class Loss:
         row_size: int,
         *,
         in_place: bool = False,
+        exponent: int = 0,
     ) -> np.ndarray:
         """THE gradient step of every reduction but ``none``: rows' own gradients, times their
         sample weights (``s·∂L_row``, any block of them), → the gradient of the reduced loss.
@@ -803,7 +831,8 @@ class Loss:
         )
         if self.transform is not None and reduction != "none":
             inner = self.reduce_totals(reduction, total, denominator, row_size)
-            factor = float(np.asarray(self.transform_grad(inner)))
+            # f'(u·4^k) = f'(u)·2^-k for √ (exponent = 2k)
+            factor = math.ldexp(float(np.asarray(self.transform_grad(inner))), -(exponent // 2))
             grad = np.multiply(grad, factor, out=grad if in_place else None)
         return grad
 
@@ -955,3 +984,30 @@ class Loss:
         total = float((rows if s is None else rows * s).sum())
         denominator = self._denominator(prepared, reduction, s) if reduction != "sum" else 1.0
         return self.reduce_totals(reduction, total, denominator, self._row_size(prepared))
+
+
+# Errors within 2^±500 square and sum (over up to 2^20 rows) without overflow or underflow:
+# there the squares are not scaled at all, so ordinary data gives exactly today's numbers.
+_SAFE_EXPONENT = 500
+
+
+def square_scale(loss: Loss, prepared: Prepared, reduction: str) -> int:
+    """k with the errors scaled by 2^-k before squaring (BLAS nrm2, LAPACK dlassq): from the
+    largest |ŷ − y| (np.frexp), 0 unless it is outside 2^±500 or the loss is not rmse."""
+    if not loss.scaled_squares or reduction == "none" or not prepared.predictions.size:
+        return 0
+    with np.errstate(over="ignore", invalid="ignore"):
+        biggest = float(np.max(np.abs(prepared.predictions - prepared.targets)))
+    if not math.isfinite(biggest) or biggest == 0:
+        return 0
+    k = int(np.frexp(biggest)[1])
+    return k if abs(k) > _SAFE_EXPONENT else 0
+
+
+def scaled(prepared: Prepared, k: int) -> Prepared:
+    """The inputs times 2^-k (exact for powers of two, barring underflow)."""
+    return replace(
+        prepared,
+        predictions=np.ldexp(prepared.predictions, -k),
+        targets=np.ldexp(np.asarray(prepared.targets, dtype=np.float64), -k),
+    )
