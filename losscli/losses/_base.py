@@ -58,6 +58,10 @@ __all__ = [
 REDUCTIONS = ("mean", "sum", "none")
 
 
+# Errors within 2^±500 square and sum (up to 2^20 rows) without overflow or underflow.
+_SAFE_EXPONENT = 500
+
+
 # --------------------------------------------------------------------------- validation helpers
 
 
@@ -270,6 +274,14 @@ class Prepared:
     describe: dict[str, Any] = field(default_factory=dict)
     per_row: tuple[str, ...] = ()  # kernel options holding one value per row
     layout: RowLayout | None = None  # inputs of more than 2 dimensions (see RowLayout)
+
+    def scaled(self, k: int) -> Prepared:
+        """The inputs times 2^-k (exact for a power of two, barring underflow)."""
+        return replace(
+            self,
+            predictions=np.ldexp(self.predictions, -k),
+            targets=np.ldexp(np.asarray(self.targets, dtype=np.float64), -k),
+        )
 
     def take_rows(self, rows: slice) -> Prepared:
         """The same inputs restricted to ``rows``: predictions, targets and per-row options."""
@@ -608,14 +620,28 @@ class Loss:
             )
         return self._rows_from_values(values, prepared), self._rows_grad_from_kernel(grad, prepared)
 
+    def square_scale(self, prepared: Prepared, reduction: str) -> int:
+        """k with the errors scaled by 2^-k before squaring (BLAS nrm2, LAPACK dlassq): from
+        the largest |ŷ − y| (np.frexp); 0 unless it is outside 2^±500 (where squares and
+        their sums could overflow or underflow) or for a loss without ``scaled_squares``, so
+        ordinary data gives exactly the unscaled numbers."""
+        if not self.scaled_squares or reduction == "none" or not prepared.predictions.size:
+            return 0
+        with np.errstate(over="ignore", invalid="ignore"):
+            biggest = float(np.max(np.abs(prepared.predictions - prepared.targets)))
+        if not math.isfinite(biggest) or biggest == 0:
+            return 0
+        k = int(np.frexp(biggest)[1])
+        return k if abs(k) > _SAFE_EXPONENT else 0
+
     def reduce_values(
         self, prepared: Prepared, *, reduction: str, sample_weights: Any = None
     ) -> float | np.ndarray:
-        k = square_scale(self, prepared, reduction)
+        k = self.square_scale(prepared, reduction)
         if k:
             self._check_reduction(reduction)
             u = self._combine(
-                self.row_values(scaled(prepared, k)),
+                self.row_values(prepared.scaled(k)),
                 prepared,
                 reduction,
                 self._sample_weights(sample_weights, prepared),
@@ -633,10 +659,10 @@ class Loss:
     def reduce_both(
         self, prepared: Prepared, *, reduction: str = "mean", sample_weights: Any = None
     ) -> tuple[float | np.ndarray, np.ndarray]:
-        k = square_scale(self, prepared, reduction)
+        k = self.square_scale(prepared, reduction)
         # k ≠ 0: the squares scaled by 4^-k, so the inner value stays finite; ∂(e²) = 2e is
         # linear, so its rows are unscaled by 2^k exactly
-        rows, row_grad = self.rows_and_row_grad(scaled(prepared, k) if k else prepared)
+        rows, row_grad = self.rows_and_row_grad(prepared.scaled(k) if k else prepared)
         if k:
             row_grad = np.ldexp(row_grad, k)
         value = None if k else self._reduce_value(rows, prepared, reduction, sample_weights)
@@ -654,7 +680,9 @@ class Loss:
             weighted, reduction, total, denominator, self._row_size(prepared), exponent=2 * k
         )
         if k:
-            value = self.finish_value(reduction, total, denominator, self._row_size(prepared), 2 * k)
+            value = self.finish_value(
+                reduction, total, denominator, self._row_size(prepared), 2 * k
+            )
         return value, grad
 
     def scale_row_grad(
@@ -695,10 +723,11 @@ class Loss:
         value, grad = self.reduce_both(prepared, reduction=reduction, sample_weights=sample_weights)
         s = self._sample_weights(sample_weights, prepared)
         row_hess = self.row_hess(prepared)
+        k = self.square_scale(prepared, reduction)
         if self.transform is None:
             row_grad = rows = None
-        else:
-            rows, row_grad = self.rows_and_row_grad(prepared)
+        else:  # k ≠ 0: rows and gradients of the errors scaled by 2^-k (see finish_hess)
+            rows, row_grad = self.rows_and_row_grad(prepared.scaled(k) if k else prepared)
         if reduction == "none":
             if self.transform is not None:  # each row its own f(u_i), times s_i afterwards
                 f1 = self._per_row(self.transform_grad(rows), row_grad)
@@ -714,6 +743,7 @@ class Loss:
             total,
             denominator,
             self._row_size(prepared),
+            exponent=2 * k,
         )
         return value, grad, hess
 
@@ -725,12 +755,17 @@ class Loss:
         total: float,
         denominator: float,
         row_size: int,
+        *,
+        exponent: int = 0,
     ) -> np.ndarray:
         """THE Hessian step of every reduction but ``none``, :meth:`finish_grad`'s twin: the
         rows' own Hessian diagonals times their sample weights → the reduced loss's, by the
         same scaling (``mean``/``batchmean``: 1/denominator, ``sum``: D). With a ``transform``
         f of the reduced inner value u (rmse), the chain rule
         ``f''(u)·(∂u/∂x)² + f'(u)·∂²u/∂x²``, which needs the weighted row gradients too.
+        With ``exponent`` = 2k (rmse's scaled squares), ``total`` and the row gradients are
+        those of the errors times 2^-k; for √, f'' scales by 2^-3k, (∂u)² by 2^2k and f' by
+        2^-k, so the whole is the scaled one times 2^-k, and (∂u)² never overflows.
         """
         self._check_reduction(reduction)
         d2u = self.scale_by_reduction(weighted_row_hess, reduction, denominator, row_size)
@@ -740,7 +775,8 @@ class Loss:
         inner = self.reduce_totals(reduction, total, denominator, row_size)
         f1 = float(np.asarray(self.transform_grad(inner)))
         f2 = float(np.asarray(self.transform_hess(inner)))
-        return f2 * du * du + f1 * d2u
+        hess = f2 * du * du + f1 * d2u
+        return np.ldexp(hess, -(exponent // 2)) if exponent else hess
 
     @staticmethod
     def _weighted(row_values: np.ndarray, s: np.ndarray | None) -> np.ndarray:
@@ -984,30 +1020,3 @@ class Loss:
         total = float((rows if s is None else rows * s).sum())
         denominator = self._denominator(prepared, reduction, s) if reduction != "sum" else 1.0
         return self.reduce_totals(reduction, total, denominator, self._row_size(prepared))
-
-
-# Errors within 2^±500 square and sum (over up to 2^20 rows) without overflow or underflow:
-# there the squares are not scaled at all, so ordinary data gives exactly today's numbers.
-_SAFE_EXPONENT = 500
-
-
-def square_scale(loss: Loss, prepared: Prepared, reduction: str) -> int:
-    """k with the errors scaled by 2^-k before squaring (BLAS nrm2, LAPACK dlassq): from the
-    largest |ŷ − y| (np.frexp), 0 unless it is outside 2^±500 or the loss is not rmse."""
-    if not loss.scaled_squares or reduction == "none" or not prepared.predictions.size:
-        return 0
-    with np.errstate(over="ignore", invalid="ignore"):
-        biggest = float(np.max(np.abs(prepared.predictions - prepared.targets)))
-    if not math.isfinite(biggest) or biggest == 0:
-        return 0
-    k = int(np.frexp(biggest)[1])
-    return k if abs(k) > _SAFE_EXPONENT else 0
-
-
-def scaled(prepared: Prepared, k: int) -> Prepared:
-    """The inputs times 2^-k (exact for powers of two, barring underflow)."""
-    return replace(
-        prepared,
-        predictions=np.ldexp(prepared.predictions, -k),
-        targets=np.ldexp(np.asarray(prepared.targets, dtype=np.float64), -k),
-    )
