@@ -58,8 +58,9 @@ __all__ = [
 REDUCTIONS = ("mean", "sum", "none")
 
 
-# Errors within 2^±500 square and sum (up to 2^20 rows) without overflow or underflow.
-_SAFE_EXPONENT = 500
+# Errors below 2^400 square to below 2^800: no number of rows sums them past float64's 2^1024;
+# where the largest is above 2^-400, the squares that underflow are below 2^-274 of its own.
+_SAFE_EXPONENT = 400
 
 
 # --------------------------------------------------------------------------- validation helpers
@@ -357,7 +358,7 @@ class Loss:
     # f''(u) of ``transform`` (rmse: −¼u^(−3/2)), for the chain rule of the Hessian.
     transform_hess: Callable[[Any], Any] | None = None
     # True when the row values are squared errors (p − t)² under a √ transform (rmse): the
-    # squares may then be summed scaled by 4^-k (see :func:`square_scale`) and the value,
+    # squares may then be summed scaled by 4^-k (see :meth:`square_scale`) and the value,
     # gradient and Hessian unscaled by exact powers of two, so huge or tiny errors stay finite.
     scaled_squares: bool = False
     # ``hess_mistakes(p, t, **opts)``: the common hand-written Hessian mistakes for this loss,
@@ -622,7 +623,7 @@ class Loss:
 
     def square_scale(self, prepared: Prepared, reduction: str) -> int:
         """k with the errors scaled by 2^-k before squaring (BLAS nrm2, LAPACK dlassq): from
-        the largest |ŷ − y| (np.frexp); 0 unless it is outside 2^±500 (where squares and
+        the largest |ŷ − y| (np.frexp); 0 unless it is outside 2^±400 (where squares and
         their sums could overflow or underflow) or for a loss without ``scaled_squares``, so
         ordinary data gives exactly the unscaled numbers."""
         if not self.scaled_squares or reduction == "none" or not prepared.predictions.size:
