@@ -81,6 +81,11 @@ class ExactSum:
         return math.fsum(self.partials) if self.partials else 0.0
 
 
+def _rescaled(s: ExactSum, shift: int) -> ExactSum:
+    """``s`` times 2^shift (the same object when ``shift`` is 0)."""
+    return s if not shift else ExactSum(tuple(math.ldexp(x, shift) for x in s.partials))
+
+
 def _add_facts(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     """The report's facts of two blocks: counts add up, other facts are the first block's."""
     out = dict(a)
@@ -112,17 +117,18 @@ class LossState:
             return other
         if not other.rows:
             return self
-        a, b = sorted((self, other), key=lambda st: st.exponent)
         # the smaller-scale sum, rescaled by an exact power of two (underflow aside)
-        low = ExactSum(tuple(math.ldexp(x, a.exponent - b.exponent) for x in a.total.partials))
+        exponent = max(self.exponent, other.exponent)
         return LossState(
-            b.total.merge(low),
+            _rescaled(self.total, self.exponent - exponent).merge(
+                _rescaled(other.total, other.exponent - exponent)
+            ),
             self.denominator.merge(other.denominator),
             self.rows + other.rows,
             self.row_size,
             self.width,
             _add_facts(self.describe, other.describe),
-            b.exponent,
+            exponent,
         )
 
     def value(self, loss: Any, reduction: str) -> float:
