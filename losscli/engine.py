@@ -166,7 +166,12 @@ def _block_state(
     """``(state, s·∂L_row or None, row values or None)`` of one prepared block."""
     rows = row_grad = None
     total = None
-    if want_grad:
+    # rmse: errors beyond 2^±500 are scaled by 2^-k before squaring (the state keeps 4^k)
+    k = loss.square_scale(prepared, reduction)
+    if k:
+        rows, row_grad = loss.rows_and_row_grad(prepared.scaled(k))
+        row_grad = np.ldexp(row_grad, k) if want_grad else None
+    elif want_grad:
         rows, row_grad = loss.rows_and_row_grad(prepared)
     elif fused and s is None:
         total = loss.row_total(prepared)
@@ -178,7 +183,13 @@ def _block_state(
     denominator = loss.weighted_denominator(prepared, reduction, s) if reduction != "none" else n
     width = None if prepared.predictions.ndim == 1 else int(prepared.predictions.shape[1])
     state = LossState(
-        src_sum(total), src_sum(denominator), n, loss.row_size(prepared), width, prepared.describe
+        src_sum(total),
+        src_sum(denominator),
+        n,
+        loss.row_size(prepared),
+        width,
+        prepared.describe,
+        2 * k,
     )
     weighted = None
     if row_grad is not None:
@@ -676,7 +687,12 @@ class _Run:
             weighted = grads[0] if len(grads) == 1 else np.concatenate(grads)
             total, denominator = float(state.loss.total), float(state.loss.denominator)
             gradient = loss.finish_grad(
-                weighted, reduction, total, denominator, state.loss.row_size
+                weighted,
+                reduction,
+                total,
+                denominator,
+                state.loss.row_size,
+                exponent=state.loss.exponent,
             )
         return value, gradient
 
@@ -738,6 +754,7 @@ class _Run:
                     denominator,
                     state.loss.row_size,
                     in_place=True,
+                    exponent=state.loss.exponent,
                 )
         _warn_if_overflowed(value, gradient)
         result = None
@@ -867,10 +884,12 @@ class _Run:
                 rescale = None
                 if reduction != "none" and not scale_now:
                     total, denominator = float(state.loss.total), float(state.loss.denominator)
-                    row_size = state.loss.row_size
+                    row_size, exponent = state.loss.row_size, state.loss.exponent
 
                     def rescale(rows: np.ndarray) -> np.ndarray:
-                        return loss.finish_grad(rows, reduction, total, denominator, row_size)
+                        return loss.finish_grad(
+                            rows, reduction, total, denominator, row_size, exponent=exponent
+                        )
 
                 with _writing():
                     written = writer.finish(rescale)
@@ -931,7 +950,7 @@ class _Run:
             result.population, result.population_rows = elements, state.loss.shape[0]
             result.seed, result.max_elements = 0, CHECK_MAX_ELEMENTS
         total, denominator = float(state.loss.total), float(state.loss.denominator)
-        row_size = state.loss.row_size
+        row_size, exponent = state.loss.row_size, state.loss.exponent
         vector = state.loss.width is None
 
         # Finite differences of each row's own loss; the reduction's chain rule (rmse's outer
@@ -959,7 +978,9 @@ class _Run:
                         g = g * (w if g.ndim == 1 else w[:, None])
                     if reduction == "none":
                         return _none_grad(loss, g, rows)
-                    return loss.finish_grad(g, reduction, total, denominator, row_size)
+                    return loss.finish_grad(
+                        g, reduction, total, denominator, row_size, exponent=exponent
+                    )
 
                 chunk = check_rows(
                     inner, prepared, scale(row_grad), scale, eps=eps, rtol=rtol, atol=atol

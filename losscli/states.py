@@ -81,6 +81,11 @@ class ExactSum:
         return math.fsum(self.partials) if self.partials else 0.0
 
 
+def _rescaled(s: ExactSum, shift: int) -> ExactSum:
+    """``s`` times 2^shift (the same object when ``shift`` is 0)."""
+    return s if not shift else ExactSum(tuple(math.ldexp(x, shift) for x in s.partials))
+
+
 def _add_facts(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     """The report's facts of two blocks: counts add up, other facts are the first block's."""
     out = dict(a)
@@ -103,25 +108,33 @@ class LossState:
     row_size: int = 1
     width: int | None = None  # columns of the predictions (None: a vector)
     describe: dict[str, Any] = field(default_factory=dict)
+    # Σ s·L is ``total``·2^exponent: rmse scales its squares by a power of two before summing
+    # (as BLAS nrm2), so errors of 1e305 do not overflow; 0 for every other loss.
+    exponent: int = 0
 
     def merge(self, other: LossState) -> LossState:
         if not self.rows:
             return other
         if not other.rows:
             return self
+        # the smaller-scale sum, rescaled by an exact power of two (underflow aside)
+        exponent = max(self.exponent, other.exponent)
         return LossState(
-            self.total.merge(other.total),
+            _rescaled(self.total, self.exponent - exponent).merge(
+                _rescaled(other.total, other.exponent - exponent)
+            ),
             self.denominator.merge(other.denominator),
             self.rows + other.rows,
             self.row_size,
             self.width,
             _add_facts(self.describe, other.describe),
+            exponent,
         )
 
     def value(self, loss: Any, reduction: str) -> float:
         """The reduced value (reduction ≠ none), the loss's transform applied (rmse)."""
         return loss.finish_value(
-            reduction, float(self.total), float(self.denominator), self.row_size
+            reduction, float(self.total), float(self.denominator), self.row_size, self.exponent
         )
 
     def gradient_factor(self, loss: Any, reduction: str) -> float:

@@ -10,6 +10,7 @@ subprocesses; the rest through the real app (CliRunner). Expected numbers are ha
 from __future__ import annotations
 
 import glob
+import json
 import os
 import pty
 import resource
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +29,7 @@ from typer.testing import CliRunner
 
 import losscli
 import losscli.io as lio
+import losscli.sources as sources
 from losscli.cli import app
 from losscli.errors import InputError, UsageError
 
@@ -576,11 +579,6 @@ def test_ce_cli_logits_at_float_limits(tmp_path):
         assert (r.exit_code, r.stdout, r.stderr) == (0, "0.0\n", "")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rmse sums squared errors into the engine's plain sum state; scaling before "
-    "squaring (hypot/BLAS nrm2) needs a (scale, sum of scaled squares) state",
-)
 @pytest.mark.parametrize(
     "errors, expected",
     [
@@ -597,3 +595,132 @@ def test_rmse_of_huge_errors_is_finite(errors, expected):
     # ∂rmse/∂ŷ_i = e_i/(N·rmse)
     want = np.array(errors) / (len(errors) * expected)
     np.testing.assert_allclose(rmse.grad(np.array(errors), zeros), want, rtol=1e-14)
+
+
+# rmse scales its errors by 2^-k before squaring (k from the largest |e|; BLAS nrm2), so the
+# value, gradient and Hessian are finite wherever √(mean of squares) is. Expected values are
+# hand-derived: rmse = √(Σ w·e²/Σ w); ∂/∂ŷ_i = w_i·e_i/(Σw·rmse);
+# ∂²/∂ŷ_i² = w_i/(Σw·rmse) − w_i²·e_i²/(Σw²·rmse³).
+HUGE_RMSE_CASES = [
+    # √((9 + 16)/2)·1e305
+    ([3e305, 4e305], None, np.sqrt(12.5) * 1e305),
+    # weights 1, 2: √((9 + 2·16)/3)·1e305
+    ([3e305, 4e305], [1.0, 2.0], np.sqrt(41 / 3) * 1e305),
+    # squares of 1e-170 underflow to 0 unscaled: √((9 + 16)/2)·1e-170
+    ([3e-170, 4e-170], None, np.sqrt(12.5) * 1e-170),
+    # mixed scales: 1 and 1e-170 are lost next to 1e305 (1e610 + 1): 1e305/√3
+    ([1e305, 1.0, 1e-170], None, 1e305 / np.sqrt(3)),
+]
+
+
+def _rmse_derivatives(errors, weights, value):
+    e = np.array(errors)
+    w = np.ones_like(e) if weights is None else np.array(weights)
+    grad = w * e / (w.sum() * value)
+    # w/(Σw·r) − (w·e)²/(Σw²·r³), the second term written to stay finite
+    hess = w / (w.sum() * value) - (w * e / (w.sum() * value)) ** 2 / value
+    return grad, hess
+
+
+@pytest.mark.parametrize("errors, weights, expected", HUGE_RMSE_CASES)
+def test_rmse_value_grad_hess_at_extreme_scales(errors, weights, expected):
+    e, zeros = np.array(errors), np.zeros(len(errors))
+    want_grad, want_hess = _rmse_derivatives(errors, weights, expected)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow/underflow warning of any kind
+        value = losscli.rmse(e, zeros, sample_weights=weights)
+        v2, grad, hess = losscli.rmse.value_grad_hess(e, zeros, sample_weights=weights)
+        v3, grad3 = losscli.rmse.value_and_grad(e, zeros, sample_weights=weights)
+    np.testing.assert_allclose([value, v2, v3], expected, rtol=1e-15)
+    np.testing.assert_allclose(grad, want_grad, rtol=1e-14)
+    np.testing.assert_allclose(grad3, want_grad, rtol=1e-14)
+    # (atol: the mixed case cancels to 0 at its first element)
+    np.testing.assert_allclose(hess, want_hess, rtol=1e-12, atol=1e-15 * abs(want_hess).max())
+
+
+@pytest.mark.parametrize("errors, weights, expected", HUGE_RMSE_CASES)
+@pytest.mark.parametrize("elements", [None, 1, 7, 64])
+def test_rmse_at_extreme_scales_in_memory_and_streamed(
+    tmp_path, monkeypatch, errors, weights, expected, elements
+):
+    np.savetxt(tmp_path / "p.csv", errors, fmt="%.17g")
+    np.savetxt(tmp_path / "t.csv", np.zeros(len(errors)), fmt="%.17g")
+    args = ["rmse", tmp_path / "p.csv", tmp_path / "t.csv", "-f", "json", "-g"]
+    if weights is not None:
+        np.savetxt(tmp_path / "w.csv", weights, fmt="%.17g")
+        args += ["--sample-weights", tmp_path / "w.csv"]
+    monkeypatch.setattr(sources, "STREAM_BYTES", 1 << 62 if elements is None else 0)
+    monkeypatch.setattr(sources, "CHUNK_ELEMENTS", elements or (1 << 20))
+    out = tmp_path / "g.npy"
+    r = run(*args, "--grad-out", out)
+    assert r.exit_code == 0
+    assert "overflow" not in r.stderr and "Warning" not in r.stderr, r.stderr
+    got = json.loads(r.stdout)
+    want_grad, _ = _rmse_derivatives(errors, weights, expected)
+    np.testing.assert_allclose(got["value"], expected, rtol=1e-15)
+    np.testing.assert_allclose(got["grad"], want_grad, rtol=1e-14)
+    np.testing.assert_allclose(np.load(out), want_grad, rtol=1e-14)
+
+
+def test_rmse_at_extreme_scales_with_a_weight_column_and_dask(tmp_path):
+    pytest.importorskip("dask")
+    # √((9 + 2·16)/3)·1e305, hand-derived
+    (tmp_path / "s.csv").write_text("p,y,w\n3e305,0,1\n4e305,0,2\n")
+    cols = ["--pred-col", "p", "--target-col", "y", "--weight-col", "w", "-f", "json"]
+    for engine in ("local", "dask"):
+        r = run("rmse", tmp_path / "s.csv", *cols, "--engine", engine)
+        assert (r.exit_code, r.stderr) == (0, ""), r.stderr
+        np.testing.assert_allclose(json.loads(r.stdout)["value"], np.sqrt(41 / 3) * 1e305)
+
+
+def test_rmse_blocks_of_any_scale_merge_in_any_grouping():
+    # blocks of 1e305, 1 and 1e-170 hold different power-of-two scales; merging is exact, so
+    # every grouping gives the one-block value, bit for bit
+    from losscli.engine import Block, partial
+
+    e = np.array([1e305, 1.0, 1e-170, 3e305, 2.0])
+    t = np.zeros(len(e))
+    whole = losscli.rmse(e, t)
+    parts = [partial(losscli.rmse, Block(e[i : i + 1], t[i : i + 1], start=i)) for i in range(5)]
+    left = parts[0]
+    for b in parts[1:]:
+        left = left.merge(b)
+    right = parts[-1]
+    for b in parts[-2::-1]:
+        right = b.merge(right)
+    assert left.value(losscli.rmse, "mean") == right.value(losscli.rmse, "mean") == whole
+    # hand-derived: √((1 + 9)·1e610/5) = √2·1e305 (1 + 4 + 1e-340 are lost)
+    np.testing.assert_allclose(whole, np.sqrt(2) * 1e305, rtol=1e-15)
+
+
+@pytest.mark.parametrize("scale", [1e305, 1e-170])
+def test_rmse_gradient_matches_relative_finite_differences_at_extreme_scale(scale):
+    rng = np.random.default_rng(12)
+    p, t = rng.standard_normal(6) * scale, rng.standard_normal(6) * scale
+    grad = losscli.rmse.grad(p, t)
+    for i in range(len(p)):
+        h = 1e-6 * abs(p[i])  # a step relative to the element: an absolute one is lost
+        up, down = p.copy(), p.copy()
+        up[i] += h
+        down[i] -= h
+        fd = (losscli.rmse(up, t) - losscli.rmse(down, t)) / (up[i] - down[i])
+        np.testing.assert_allclose(grad[i], fd, rtol=1e-7)
+
+
+def test_rmse_of_ordinary_data_is_unscaled_and_unchanged():
+    # errors 1, 2, 3, 4: √(30/4) = √7.5, correctly rounded; gradient e/(4·√7.5)
+    from losscli.engine import Block, partial
+
+    e, t = np.array([1.0, 2.0, 3.0, 4.0]), np.zeros(4)
+    assert losscli.rmse(e, t) == np.sqrt(7.5)
+    np.testing.assert_array_equal(losscli.rmse.grad(e, t), e / (4 * np.sqrt(7.5)))
+    assert partial(losscli.rmse, Block(e, t)).loss.exponent == 0  # the unscaled path
+
+
+def test_mse_of_errors_too_large_for_float64_is_inf_with_a_warning(tmp_path):
+    # mse of 1e200 is 1e400: not representable, so inf and the warning are right
+    np.savetxt(tmp_path / "p.csv", [1e200, 1e200], fmt="%.17g")
+    np.savetxt(tmp_path / "t.csv", [0.0, 0.0], fmt="%.17g")
+    r = run("mse", tmp_path / "p.csv", tmp_path / "t.csv")
+    assert (r.exit_code, r.stdout) == (0, "inf\n")
+    assert "overflowed float64 to inf" in r.stderr

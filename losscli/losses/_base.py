@@ -29,6 +29,7 @@ gradient of the reduced loss — is done once, here, for every loss.
 from __future__ import annotations
 
 import inspect
+import math
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -55,6 +56,11 @@ __all__ = [
 ]
 
 REDUCTIONS = ("mean", "sum", "none")
+
+
+# Errors below 2^400 square to below 2^800: no number of rows sums them past float64's 2^1024;
+# where the largest is above 2^-400, the squares that underflow are below 2^-274 of its own.
+_SAFE_EXPONENT = 400
 
 
 # --------------------------------------------------------------------------- validation helpers
@@ -270,6 +276,14 @@ class Prepared:
     per_row: tuple[str, ...] = ()  # kernel options holding one value per row
     layout: RowLayout | None = None  # inputs of more than 2 dimensions (see RowLayout)
 
+    def scaled(self, k: int) -> Prepared:
+        """The inputs times 2^-k (exact for a power of two, barring underflow)."""
+        return replace(
+            self,
+            predictions=np.ldexp(self.predictions, -k),
+            targets=np.ldexp(np.asarray(self.targets, dtype=np.float64), -k),
+        )
+
     def take_rows(self, rows: slice) -> Prepared:
         """The same inputs restricted to ``rows``: predictions, targets and per-row options."""
         options = {
@@ -343,6 +357,10 @@ class Loss:
     hess_blocks_kernel: Callable[..., np.ndarray] | None = None
     # f''(u) of ``transform`` (rmse: −¼u^(−3/2)), for the chain rule of the Hessian.
     transform_hess: Callable[[Any], Any] | None = None
+    # True when the row values are squared errors (p − t)² under a √ transform (rmse): the
+    # squares may then be summed scaled by 4^-k (see :meth:`square_scale`) and the value,
+    # gradient and Hessian unscaled by exact powers of two, so huge or tiny errors stay finite.
+    scaled_squares: bool = False
     # ``hess_mistakes(p, t, **opts)``: the common hand-written Hessian mistakes for this loss,
     # as ``[(description, ratio)]`` with ``ratio`` (broadcastable to p) = the mistaken Hessian
     # / the right one, element by element; ``--against-hess`` names the one a user's matches.
@@ -603,9 +621,33 @@ class Loss:
             )
         return self._rows_from_values(values, prepared), self._rows_grad_from_kernel(grad, prepared)
 
+    def square_scale(self, prepared: Prepared, reduction: str) -> int:
+        """k with the errors scaled by 2^-k before squaring (BLAS nrm2, LAPACK dlassq): from
+        the largest |ŷ − y| (np.frexp); 0 unless it is outside 2^±400 (where squares and
+        their sums could overflow or underflow) or for a loss without ``scaled_squares``, so
+        ordinary data gives exactly the unscaled numbers."""
+        if not self.scaled_squares or reduction == "none" or not prepared.predictions.size:
+            return 0
+        with np.errstate(over="ignore", invalid="ignore"):
+            biggest = float(np.max(np.abs(prepared.predictions - prepared.targets)))
+        if not math.isfinite(biggest) or biggest == 0:
+            return 0
+        k = int(np.frexp(biggest)[1])
+        return k if abs(k) > _SAFE_EXPONENT else 0
+
     def reduce_values(
         self, prepared: Prepared, *, reduction: str, sample_weights: Any = None
     ) -> float | np.ndarray:
+        k = self.square_scale(prepared, reduction)
+        if k:
+            self._check_reduction(reduction)
+            u = self._combine(
+                self.row_values(prepared.scaled(k)),
+                prepared,
+                reduction,
+                self._sample_weights(sample_weights, prepared),
+            )
+            return math.ldexp(float(self.transform(u)), k)
         return self._reduce_value(self.row_values(prepared), prepared, reduction, sample_weights)
 
     def reduce_grad(
@@ -618,8 +660,13 @@ class Loss:
     def reduce_both(
         self, prepared: Prepared, *, reduction: str = "mean", sample_weights: Any = None
     ) -> tuple[float | np.ndarray, np.ndarray]:
-        rows, row_grad = self.rows_and_row_grad(prepared)
-        value = self._reduce_value(rows, prepared, reduction, sample_weights)
+        k = self.square_scale(prepared, reduction)
+        # k ≠ 0: the squares scaled by 4^-k, so the inner value stays finite; ∂(e²) = 2e is
+        # linear, so its rows are unscaled by 2^k exactly
+        rows, row_grad = self.rows_and_row_grad(prepared.scaled(k) if k else prepared)
+        if k:
+            row_grad = np.ldexp(row_grad, k)
+        value = None if k else self._reduce_value(rows, prepared, reduction, sample_weights)
         s = self._sample_weights(sample_weights, prepared)
         if reduction == "none":
             grad = self.scale_row_grad(row_grad, prepared, reduction, sample_weights)
@@ -630,7 +677,13 @@ class Loss:
         weighted = row_grad if s is None else row_grad * (s if row_grad.ndim == 1 else s[:, None])
         total = float((rows if s is None else rows * s).sum())
         denominator = self._denominator(prepared, reduction, s) if reduction != "sum" else 1.0
-        grad = self.finish_grad(weighted, reduction, total, denominator, self._row_size(prepared))
+        grad = self.finish_grad(
+            weighted, reduction, total, denominator, self._row_size(prepared), exponent=2 * k
+        )
+        if k:
+            value = self.finish_value(
+                reduction, total, denominator, self._row_size(prepared), 2 * k
+            )
         return value, grad
 
     def scale_row_grad(
@@ -671,10 +724,11 @@ class Loss:
         value, grad = self.reduce_both(prepared, reduction=reduction, sample_weights=sample_weights)
         s = self._sample_weights(sample_weights, prepared)
         row_hess = self.row_hess(prepared)
+        k = self.square_scale(prepared, reduction)
         if self.transform is None:
             row_grad = rows = None
-        else:
-            rows, row_grad = self.rows_and_row_grad(prepared)
+        else:  # k ≠ 0: rows and gradients of the errors scaled by 2^-k (see finish_hess)
+            rows, row_grad = self.rows_and_row_grad(prepared.scaled(k) if k else prepared)
         if reduction == "none":
             if self.transform is not None:  # each row its own f(u_i), times s_i afterwards
                 f1 = self._per_row(self.transform_grad(rows), row_grad)
@@ -690,6 +744,7 @@ class Loss:
             total,
             denominator,
             self._row_size(prepared),
+            exponent=2 * k,
         )
         return value, grad, hess
 
@@ -701,12 +756,17 @@ class Loss:
         total: float,
         denominator: float,
         row_size: int,
+        *,
+        exponent: int = 0,
     ) -> np.ndarray:
         """THE Hessian step of every reduction but ``none``, :meth:`finish_grad`'s twin: the
         rows' own Hessian diagonals times their sample weights → the reduced loss's, by the
         same scaling (``mean``/``batchmean``: 1/denominator, ``sum``: D). With a ``transform``
         f of the reduced inner value u (rmse), the chain rule
         ``f''(u)·(∂u/∂x)² + f'(u)·∂²u/∂x²``, which needs the weighted row gradients too.
+        With ``exponent`` = 2k (rmse's scaled squares), ``total`` and the row gradients are
+        those of the errors times 2^-k; for √, f'' scales by 2^-3k, (∂u)² by 2^2k and f' by
+        2^-k, so the whole is the scaled one times 2^-k, and (∂u)² never overflows.
         """
         self._check_reduction(reduction)
         d2u = self.scale_by_reduction(weighted_row_hess, reduction, denominator, row_size)
@@ -716,7 +776,8 @@ class Loss:
         inner = self.reduce_totals(reduction, total, denominator, row_size)
         f1 = float(np.asarray(self.transform_grad(inner)))
         f2 = float(np.asarray(self.transform_hess(inner)))
-        return f2 * du * du + f1 * d2u
+        hess = f2 * du * du + f1 * d2u
+        return np.ldexp(hess, -(exponent // 2)) if exponent else hess
 
     @staticmethod
     def _weighted(row_values: np.ndarray, s: np.ndarray | None) -> np.ndarray:
@@ -773,12 +834,15 @@ class Loss:
         return total / denominator
 
     def finish_value(
-        self, reduction: str, total: float, denominator: float, row_size: int
+        self, reduction: str, total: float, denominator: float, row_size: int, exponent: int = 0
     ) -> float:
         """THE reduction of a run from its merged sums (``mean``, ``sum``, ``batchmean``):
-        :meth:`reduce_totals`, then the loss's ``transform`` (rmse's square root)."""
+        :meth:`reduce_totals`, then the loss's ``transform`` (rmse's square root). The sum
+        is ``total``·2^exponent (``exponent`` even: √ halves it exactly)."""
         value = self.reduce_totals(reduction, total, denominator, row_size)
-        return value if self.transform is None else float(self.transform(value))
+        if self.transform is None:
+            return value
+        return math.ldexp(float(self.transform(value)), exponent // 2)
 
     def finish_grad(
         self,
@@ -789,6 +853,7 @@ class Loss:
         row_size: int,
         *,
         in_place: bool = False,
+        exponent: int = 0,
     ) -> np.ndarray:
         """THE gradient step of every reduction but ``none``: rows' own gradients, times their
         sample weights (``s·∂L_row``, any block of them), → the gradient of the reduced loss.
@@ -803,7 +868,8 @@ class Loss:
         )
         if self.transform is not None and reduction != "none":
             inner = self.reduce_totals(reduction, total, denominator, row_size)
-            factor = float(np.asarray(self.transform_grad(inner)))
+            # f'(u·4^k) = f'(u)·2^-k for √ (exponent = 2k)
+            factor = math.ldexp(float(np.asarray(self.transform_grad(inner))), -(exponent // 2))
             grad = np.multiply(grad, factor, out=grad if in_place else None)
         return grad
 

@@ -396,6 +396,7 @@ rmse = Loss(
     transform=_sqrt,
     transform_grad=_sqrt_grad,
     transform_hess=_sqrt_hess,
+    scaled_squares=True,
     hess_kernel=squared_error_hess,
     hess_note=(
         "the mean's Hessian is dense (f''(u)·∇u∇uᵀ + f'(u)·∇²u; this is its diagonal); "
