@@ -335,7 +335,9 @@ def evaluate(
         id_col=id_col,
         weight_col=weight_col,
         sample_weights=sample_weights,
-        whole=any(x is not None for x in (against, hess, hess_out, against_hess)),
+        whole=against is not None
+        or against_hess is not None
+        or not _streams_hess(loss, hess or ("diag" if hess_out is not None else None), check),
         stdin=stdin,
         reading=reading,
     )
@@ -356,9 +358,16 @@ def evaluate(
                 against_hess=against_hess,
                 **common,
             )
-        return run.streamed(quiet=quiet, **common)
+        return run.streamed(quiet=quiet, hess=hess, hess_out=hess_out, **common)
     finally:
         inputs.close()
+
+
+def _streams_hess(loss: Any, hess: str | None, check: bool) -> bool:
+    """Whether the Hessian asked for streams block by block: the diagonal does (printed, or
+    written to --hess-out like --grad-out), except through rmse's chain rule (it needs the
+    whole gradient too); --hess full and the Hessian's check are read whole."""
+    return hess is None or (hess == "diag" and not check and loss.transform is None)
 
 
 def read_whole(
@@ -704,7 +713,21 @@ class _Run:
     # ----------------------------------------------------------------- streamed
 
     def streamed(
-        self, *, grad, grad_out, check, eps, rtol, atol, top, bins, hist_range, quiet, protect
+        self,
+        *,
+        grad,
+        grad_out,
+        check,
+        eps,
+        rtol,
+        atol,
+        top,
+        bins,
+        hist_range,
+        quiet,
+        protect,
+        hess=None,
+        hess_out=None,
     ) -> Report:
         from .progress import Progress
 
@@ -712,8 +735,8 @@ class _Run:
         while True:
             try:
                 with Progress(inputs.nbytes, f"{loss.name}: reading", quiet=quiet) as bar:
-                    state, grads, values, written = self._pass(
-                        grad, grad_out, top, bar, list(protect)
+                    state, grads, values, written, second = self._pass(
+                        grad, grad_out, top, bar, list(protect), hess, hess_out
                     )
                 break
             except Restart:
@@ -751,6 +774,7 @@ class _Run:
             grad_written=written,
             ids=self.ids,
             columns=inputs.columns,
+            **second,
         )
 
     def _prepared_stream(self) -> Iterator[tuple[Any, Any]]:
@@ -759,7 +783,7 @@ class _Run:
             prepared = self.loss.prepare_resolved(block.predictions, block.targets, self.merged)
             yield prepared, block.weights
 
-    def _pass(self, grad, grad_out, top, progress, protect):
+    def _pass(self, grad, grad_out, top, progress, protect, hess=None, hess_out=None):
         loss, reduction, inputs = self.loss, self.reduction, self.inputs
         known = inputs.known_rows
         if None not in known and len(set(known)) > 1:
@@ -790,12 +814,27 @@ class _Run:
                 and not weighted_rows
             )
         )
-        writer = None
-        if grad_out is not None:
-            with _writing():
-                writer = _GradFile(grad_out, 1 if vector else 2, protect)
-            if reduction != "none" and not scale_now:
-                writer.start_spool()
+        writer = hess_writer = None
+        if hess is not None and p_rows is not None:
+            _check_whole(p_rows * inputs.width, "the Hessian", "--hess-out", "--hess")
+        try:
+            # --hess-out is the same writer as --grad-out, its rows scaled by the same step
+            for path in (grad_out, hess_out):
+                if path is None:
+                    continue
+                with _writing():
+                    out = _GradFile(path, 1 if vector else 2, protect)
+                if reduction != "none" and not scale_now:
+                    out.start_spool()
+                if path is grad_out:
+                    writer = out
+                else:
+                    hess_writer = out
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
+        hessians: list[np.ndarray] = []
         state: State | None = None
         grads: list[np.ndarray] = []
         values: list[np.ndarray] = []
@@ -849,6 +888,17 @@ class _Run:
                                 in_place=in_place,
                             )
                         writer.write(g)
+                if hess is not None or hess_writer is not None:
+                    h = loss.scale_row_grad(loss.row_hess(prepared), prepared, "none", s)
+                    if scale_now and reduction != "none":
+                        denominator = float(p_rows) if reduction != "sum" else 1.0
+                        h = loss.finish_hess(None, h, reduction, 0.0, denominator, b.loss.row_size)
+                    if hess is not None:
+                        hessians.append(h)
+                        _check_whole(n * (1 if h.ndim == 1 else h.shape[1]), "the Hessian",
+                                     "--hess-out", "--hess")  # fmt: skip
+                    if hess_writer is not None:
+                        hess_writer.write(h)
                 progress.update(inputs.done)
             counts = inputs.counts
             if len(set(counts)) > 1:
@@ -856,26 +906,38 @@ class _Run:
             if state is None:
                 raise InputError("has no rows", role="predictions")
             written = None
+            total, denominator = float(state.loss.total), float(state.loss.denominator)
+            row_size = state.loss.row_size
+            rescale = rescale_hess = None
+            if reduction != "none" and not scale_now:
+
+                def rescale(rows: np.ndarray) -> np.ndarray:
+                    return loss.finish_grad(rows, reduction, total, denominator, row_size)
+
+                def rescale_hess(rows: np.ndarray) -> np.ndarray:
+                    return loss.finish_hess(None, rows, reduction, total, denominator, row_size)
+
             if writer is not None:
-                rescale = None
-                if reduction != "none" and not scale_now:
-                    total, denominator = float(state.loss.total), float(state.loss.denominator)
-                    row_size = state.loss.row_size
-
-                    def rescale(rows: np.ndarray) -> np.ndarray:
-                        return loss.finish_grad(rows, reduction, total, denominator, row_size)
-
                 with _writing():
                     written = writer.finish(rescale)
                 writer = None
+            second: dict[str, Any] = {}
+            if hess is not None:
+                h = np.concatenate(hessians)
+                second["hess"] = h if rescale_hess is None else rescale_hess(h)
+            if hess_writer is not None:
+                with _writing():
+                    second["hess_written"] = hess_writer.finish(rescale_hess)
+                hess_writer = None
             if all_ids:
                 self.ids = all_ids
             elif state.top is not None and state.top.ids is not None:
                 self.ids = dict(zip(state.top.rows.tolist(), state.top.ids, strict=True))
-            return state, grads, values, written
+            return state, grads, values, written, second
         finally:
-            if writer is not None:
-                writer.abort()
+            for out in (writer, hess_writer):
+                if out is not None:
+                    out.abort()
 
     def _prepare(self, block: Block, first: bool) -> Any:
         loss = self.loss
@@ -1017,13 +1079,19 @@ def _shift_rows(error: InputError, offset: int) -> InputError:
     return error
 
 
-def _check_whole(elements: int, what: str) -> None:
+def _check_whole(
+    elements: int, what: str, flag: str = "--grad-out", instead: str | None = None
+) -> None:
     if elements * 8 > WHOLE_ARRAY_MAX_BYTES:
         limit = WHOLE_ARRAY_MAX_BYTES >> 20
+        fix = (
+            f"write it with {flag} FILE.npy instead of {instead}"
+            if instead
+            else f"write the gradient with {flag} FILE.npy and use --reduction mean or sum"
+        )
         raise UsageError(
             f"{what} of this streamed input has {elements} values, more than losscli holds in "
-            f"memory for printing ({limit} MiB); write the gradient with --grad-out FILE.npy "
-            "and use --reduction mean or sum"
+            f"memory for printing ({limit} MiB); {fix}"
         )
 
 
