@@ -12,12 +12,12 @@ import sys
 
 import numpy as np
 import pytest
+from test_engine import _inputs, _write
 from typer.testing import CliRunner
 
 import losscli
 import losscli.sources as sources
 from losscli.cli import app
-from test_engine import _inputs, _write
 
 runner = CliRunner()
 
