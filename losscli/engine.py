@@ -548,10 +548,9 @@ class _Run:
         whole = self.inputs.whole()
         prepared = loss.prepare_inputs(whole.predictions, whole.targets, **self.options)
         layout = prepared.layout  # inputs of more than 2 dimensions, laid out as kernel rows
-        if layout is not None and (top is not None or against is not None):
+        if layout is not None and top is not None:
             raise UsageError(
-                f"{'--top' if top is not None else '--against'} takes inputs of one or two "
-                f"dimensions; these have shape {layout.shape}"
+                f"--top takes inputs of one or two dimensions; these have shape {layout.shape}"
             )
         s = loss.sample_weights_for(whole.weights, prepared)
         want_grad = grad or grad_out is not None or check or against is not None
