@@ -265,8 +265,10 @@ def evaluate(
     index column, strict column names), detected when None.
     ``hess``: ``"diag"`` or ``"full"``, the Hessian diagonal (or softmax's row blocks) in the
     report, checked by finite differences too with ``check``; ``hess_out``: write it to a file;
-    ``against_hess``: a Hessian diagonal (path or array) to compare with losscli's. A run with
-    any of these is computed in memory (:mod:`losscli.hessian`).
+    ``against_hess``: a Hessian diagonal (path or array) to compare with losscli's. The
+    diagonal streams (``hess_out`` written block by block, as ``grad_out``); ``hess="full"``,
+    ``hess`` with ``check``, rmse's Hessian and ``against_hess`` are computed in memory
+    (:mod:`losscli.hessian`).
     ``convention``: the value as another framework's default computes it (``keras``,
     ``tf1``, ``optax``, ``sklearn``; see :mod:`losscli.conventions`), value only.
     Other keywords are the loss's own options (``logits=True``, ``class_weights=...``).

@@ -146,3 +146,29 @@ def test_hess_out_streams_in_bounded_memory(tmp_path):
     # 96 MB of inputs (the page cache of the memory map is not counted in VmHWM's anon part,
     # but the whole-array path would allocate the Hessian and its product arrays).
     assert streamed < value_only + 40, (streamed, value_only)
+
+
+def test_targets_shorter_mid_stream_leave_no_hess_out(tmp_path, monkeypatch):
+    p = _write(tmp_path, "p", np.arange(300.0), "csv")
+    t = _write(tmp_path, "t", np.zeros(250), "csv")
+    monkeypatch.setattr(sources, "STREAM_BYTES", 0)
+    monkeypatch.setattr(sources, "CHUNK_ELEMENTS", 16)
+    h = tmp_path / "h.csv"
+    r = runner.invoke(app, ["mse", p, t, "--hess-out", str(h)])
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert len(r.stderr.splitlines()) == 1 and r.stderr.startswith("Error: ")
+    assert "300" in r.stderr and "250" in r.stderr
+    assert sorted(os.listdir(tmp_path)) == ["p.csv", "t.csv"]
+
+
+def test_python_hess_out_streams_without_holding_the_hessian(tmp_path, monkeypatch):
+    # evaluate(hess_out=...) alone writes the file and keeps no Hessian in the report;
+    # mse sum: ∂²/∂ŷ² Σ(ŷ − y)² = 2 (hand-derived).
+    p = _write(tmp_path, "p", np.arange(40.0), "npy")
+    t = _write(tmp_path, "t", np.zeros(40), "npy")
+    monkeypatch.setattr(sources, "STREAM_BYTES", 0)
+    monkeypatch.setattr(sources, "CHUNK_ELEMENTS", 7)
+    out = tmp_path / "h.npy"
+    report = losscli.evaluate("mse", p, t, reduction="sum", hess_out=str(out))
+    assert report.hess is None and report.hess_written == (40,)
+    np.testing.assert_array_equal(np.load(out), np.full(40, 2.0))
