@@ -291,6 +291,8 @@ def evaluate(
             "--grad": grad, "--grad-out": grad_out is not None, "--check": check,
             "--against": against is not None, "--sample-weights": sample_weights is not None,
             "--reduction none": reduction == "none", "--convention": convention != "torch",
+            "--hess": hess is not None, "--hess-out": hess_out is not None,
+            "--against-hess": against_hess is not None,
         }  # fmt: skip
         for flag, given in refused.items():
             if given:
@@ -820,14 +822,14 @@ class _Run:
             _check_whole(p_rows * inputs.width, "the Hessian", "--hess-out", "--hess")
         try:
             # --hess-out is the same writer as --grad-out, its rows scaled by the same step
-            for path in (grad_out, hess_out):
+            for k, path in enumerate((grad_out, hess_out)):
                 if path is None:
                     continue
                 with _writing():
                     out = _GradFile(path, 1 if vector else 2, protect)
                 if reduction != "none" and not scale_now:
                     out.start_spool()
-                if path is grad_out:
+                if k == 0:
                     writer = out
                 else:
                     hess_writer = out

@@ -172,3 +172,16 @@ def test_python_hess_out_streams_without_holding_the_hessian(tmp_path, monkeypat
     report = losscli.evaluate("mse", p, t, reduction="sum", hess_out=str(out))
     assert report.hess is None and report.hess_written == (40,)
     np.testing.assert_array_equal(np.load(out), np.full(40, 2.0))
+
+
+@pytest.mark.parametrize(
+    ("flags", "option"),
+    [(["--hess"], "--hess"), (["--hess-out", "h.npy"], "--hess-out")],
+)
+def test_dask_refuses_the_hessian_rather_than_drop_it(tmp_path, flags, option):
+    r = runner.invoke(app, ["mse", str(tmp_path), "--pred-col", "a", "--engine", "dask", *flags])
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr == (
+        f"Error: {option} is not available with --engine dask (it gives the value, --top and "
+        "--hist); run it with --engine local\n"
+    )
