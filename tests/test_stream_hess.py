@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from test_engine import _inputs, _write
+from test_engine import _inputs, _peak_mib, _write
 from typer.testing import CliRunner
 
 import losscli
@@ -109,22 +107,6 @@ def test_a_huge_streamed_hessian_points_to_hess_out(tmp_path, monkeypatch):
     assert r.stderr.endswith("write it with --hess-out FILE.npy instead of --hess\n")
 
 
-def _peak_mib(args: list[str], env: dict[str, str]) -> float:
-    code = (
-        "import sys\n"
-        "from losscli.cli import main\n"
-        f"sys.argv = ['losscli', *{args!r}]\n"
-        "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        # VmHWM, not ru_maxrss: the latter can carry the forking parent's peak across exec.
-        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
-        "print(int(hwm.split()[1]) / 1024, file=sys.stderr)\n"
-    )
-    r = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **env}
-    )
-    return float(r.stderr.strip().splitlines()[-1])
-
-
 def test_hess_out_streams_in_bounded_memory(tmp_path):
     n = 6_000_000  # 48 MB of float64 per input; blocks of 64 Ki values
     p = np.lib.format.open_memmap(tmp_path / "p.npy", "w+", np.float64, (n,))
@@ -138,8 +120,8 @@ def test_hess_out_streams_in_bounded_memory(tmp_path):
     args = ["mse", str(tmp_path / "p.npy"), str(tmp_path / "t.npy")]
     out = tmp_path / "h.npy"
     env = {"LOSSCLI_CHUNK_ELEMENTS": "64Ki", "LOSSCLI_STREAM_BYTES": "1M"}
-    streamed = _peak_mib([*args, "--hess-out", str(out)], env)
-    value_only = _peak_mib(args, env)
+    streamed, _ = _peak_mib([*args, "--hess-out", str(out)], env)
+    value_only, _ = _peak_mib(args, env)
     h = np.load(out, mmap_mode="r")
     assert h.shape == (n,) and h[0] == h[-1] == 2.0 / n  # 2/N (hand-derived, as above)
     # Written block by block: the run holds a few blocks, not the 48 MB Hessian nor the
@@ -172,16 +154,3 @@ def test_python_hess_out_streams_without_holding_the_hessian(tmp_path, monkeypat
     report = losscli.evaluate("mse", p, t, reduction="sum", hess_out=str(out))
     assert report.hess is None and report.hess_written == (40,)
     np.testing.assert_array_equal(np.load(out), np.full(40, 2.0))
-
-
-@pytest.mark.parametrize(
-    ("flags", "option"),
-    [(["--hess"], "--hess"), (["--hess-out", "h.npy"], "--hess-out")],
-)
-def test_dask_refuses_the_hessian_rather_than_drop_it(tmp_path, flags, option):
-    r = runner.invoke(app, ["mse", str(tmp_path), "--pred-col", "a", "--engine", "dask", *flags])
-    assert (r.exit_code, r.stdout) == (2, "")
-    assert r.stderr == (
-        f"Error: {option} is not available with --engine dask (it gives the value, --top and "
-        "--hist); run it with --engine local\n"
-    )
