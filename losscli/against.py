@@ -11,6 +11,7 @@ Pure functions over arrays: no printing, no CLI.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,7 +116,7 @@ def compare_gradient(
     if analytic is None:
         analytic = loss.reduce_grad(prepared, reduction=reduction, sample_weights=sample_weights)
     return _against(
-        prepared.predictions,
+        prepared,
         yours,
         analytic,
         lambda: numeric_gradient(
@@ -129,17 +130,23 @@ def compare_gradient(
     )
 
 
-def _against(x, yours, analytic, numeric, what, named, *, eps, rtol, atol) -> AgainstResult:
+def _against(prepared, yours, analytic, numeric, what, named, *, eps, rtol, atol) -> AgainstResult:
     """The one comparison of ``yours`` (a gradient or a Hessian diagonal) with losscli's
     ``analytic`` one and the finite differences ``numeric()``; ``named(yours)`` gives the
     findings for mistakes the loss knows by name, tried before :func:`diagnose`."""
-    mine = match_shape(yours, x.shape, what=what)
+    x = prepared.predictions
+    layout = getattr(prepared, "layout", None)  # K-dim inputs: yours in their own layout
+    if layout is None:
+        mine = match_shape(yours, x.shape, what=what)
+    else:
+        mine = layout.flatten(match_shape(yours, layout.shape, what=what))
     _finite(mine, what)
     numeric = numeric()
     check = compare(x, mine, analytic, eps=eps, rtol=rtol, atol=atol)
     reference = compare(x, analytic, numeric, eps=eps, rtol=rtol, atol=atol)
     findings = [] if check.passed or not named else named(mine)
-    findings = findings or diagnose(mine, analytic, rtol=rtol, atol=atol)
+    at = None if layout is None else layout.index
+    findings = findings or diagnose(mine, analytic, rtol=rtol, atol=atol, index=at)
     if not reference.passed:
         kink = (
             "a kink or a clamp, e.g. |x| at 0"
@@ -151,6 +158,9 @@ def _against(x, yours, analytic, numeric, what, named, *, eps, rtol, atol) -> Ag
             f"{reference.failed} element(s) ({kink}); the comparison uses losscli's analytic "
             "value there"
         )
+    if layout is not None:  # every element named by its full index in the given layout
+        check, reference = check.in_layout(layout), reference.in_layout(layout)
+        numeric = layout.restore(numeric)
     return AgainstResult(check, numeric, reference, findings)
 
 
@@ -185,7 +195,7 @@ def compare_hessian(
     if analytic is None:
         analytic = loss.reduce_hess(prepared, reduction=reduction, sample_weights=sample_weights)
     return _against(
-        prepared.predictions,
+        prepared,
         yours,
         analytic,
         lambda: numeric_hessian_diagonal(
@@ -317,8 +327,10 @@ def diagnose(
     *,
     rtol: float = DEFAULT_RTOL,
     atol: float = DEFAULT_ATOL,
+    index: Callable[[tuple[int, int]], tuple[int, ...]] | None = None,
 ) -> list[str]:
     """Plain-language findings on where ``yours`` differs from ``reference``; [] when they agree.
+    ``index``: the full index of a (row, col) element, for K-dim inputs (``RowLayout.index``).
 
     Looks for one constant ratio over the whole array, then per column, then per row, and
     names it when it is a common factor (N, D, N·D, 2, their inverses, −1 times any).
@@ -356,6 +368,8 @@ def diagnose(
     if rest.any():
         i, j = (int(v) for v in np.argwhere(rest)[0])
         at = f"(row {i}, col {j})" if yours.ndim == 2 else f"(row {i})"
+        if index is not None:
+            at = f"index {index((i, j))}"
         zero = np.abs(y[rest]) <= atol
         if zero.all():
             what = "your gradient is 0 there"

@@ -528,7 +528,7 @@ def _run(
                 quiet=quiet,
                 protect=protect,
                 reading=reading,
-                hess=hess,
+                hess=hess if show_hess else None,  # --hess-out alone: written, not held
                 hess_out=hess_out,
                 against_hess=against_hess,
                 convention=convention,

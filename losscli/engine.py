@@ -276,8 +276,10 @@ def evaluate(
     index column, strict column names), detected when None.
     ``hess``: ``"diag"`` or ``"full"``, the Hessian diagonal (or softmax's row blocks) in the
     report, checked by finite differences too with ``check``; ``hess_out``: write it to a file;
-    ``against_hess``: a Hessian diagonal (path or array) to compare with losscli's. A run with
-    any of these is computed in memory (:mod:`losscli.hessian`).
+    ``against_hess``: a Hessian diagonal (path or array) to compare with losscli's. The
+    diagonal streams (``hess_out`` written block by block, as ``grad_out``); ``hess="full"``,
+    ``hess`` with ``check``, rmse's Hessian and ``against_hess`` are computed in memory
+    (:mod:`losscli.hessian`).
     ``convention``: the value as another framework's default computes it (``keras``,
     ``tf1``, ``optax``, ``sklearn``; see :mod:`losscli.conventions`), value only.
     Other keywords are the loss's own options (``logits=True``, ``class_weights=...``).
@@ -300,6 +302,8 @@ def evaluate(
             "--grad": grad, "--grad-out": grad_out is not None, "--check": check,
             "--against": against is not None, "--sample-weights": sample_weights is not None,
             "--reduction none": reduction == "none", "--convention": convention != "torch",
+            "--hess": hess is not None, "--hess-out": hess_out is not None,
+            "--against-hess": against_hess is not None,
         }  # fmt: skip
         for flag, given in refused.items():
             if given:
@@ -346,7 +350,9 @@ def evaluate(
         id_col=id_col,
         weight_col=weight_col,
         sample_weights=sample_weights,
-        whole=any(x is not None for x in (against, hess, hess_out, against_hess)),
+        whole=against is not None
+        or against_hess is not None
+        or not _streams_hess(loss, hess or ("diag" if hess_out is not None else None), check),
         stdin=stdin,
         reading=reading,
     )
@@ -367,9 +373,16 @@ def evaluate(
                 against_hess=against_hess,
                 **common,
             )
-        return run.streamed(quiet=quiet, **common)
+        return run.streamed(quiet=quiet, hess=hess, hess_out=hess_out, **common)
     finally:
         inputs.close()
+
+
+def _streams_hess(loss: Any, hess: str | None, check: bool) -> bool:
+    """Whether the Hessian asked for streams block by block: the diagonal does (printed, or
+    written to --hess-out like --grad-out), except through rmse's chain rule (it needs the
+    whole gradient too); --hess full and the Hessian's check are read whole."""
+    return hess is None or (hess == "diag" and not check and loss.transform is None)
 
 
 def read_whole(
@@ -550,10 +563,9 @@ class _Run:
         whole = self.inputs.whole()
         prepared = loss.prepare_inputs(whole.predictions, whole.targets, **self.options)
         layout = prepared.layout  # inputs of more than 2 dimensions, laid out as kernel rows
-        if layout is not None and (top is not None or against is not None):
+        if layout is not None and top is not None:
             raise UsageError(
-                f"{'--top' if top is not None else '--against'} takes inputs of one or two "
-                f"dimensions; these have shape {layout.shape}"
+                f"--top takes inputs of one or two dimensions; these have shape {layout.shape}"
             )
         s = loss.sample_weights_for(whole.weights, prepared)
         want_grad = grad or grad_out is not None or check or against is not None
@@ -722,7 +734,21 @@ class _Run:
     # ----------------------------------------------------------------- streamed
 
     def streamed(
-        self, *, grad, grad_out, check, eps, rtol, atol, top, bins, hist_range, quiet, protect
+        self,
+        *,
+        grad,
+        grad_out,
+        check,
+        eps,
+        rtol,
+        atol,
+        top,
+        bins,
+        hist_range,
+        quiet,
+        protect,
+        hess=None,
+        hess_out=None,
     ) -> Report:
         from .progress import Progress
 
@@ -732,8 +758,8 @@ class _Run:
         while True:
             try:
                 with Progress(inputs.nbytes, f"{loss.name}: reading", quiet=quiet) as bar:
-                    state, grads, values, written = self._pass(
-                        grad, grad_out, top, bar, list(protect), span=want_span
+                    state, grads, values, written, second = self._pass(
+                        grad, grad_out, top, bar, list(protect), hess, hess_out, span=want_span
                     )
                 break
             except Restart:
@@ -772,6 +798,7 @@ class _Run:
             grad_written=written,
             ids=self.ids,
             columns=inputs.columns,
+            **second,
         )
 
     def _prepared_stream(self) -> Iterator[tuple[Any, Any]]:
@@ -780,7 +807,7 @@ class _Run:
             prepared = self.loss.prepare_resolved(block.predictions, block.targets, self.merged)
             yield prepared, block.weights
 
-    def _pass(self, grad, grad_out, top, progress, protect, span=False):
+    def _pass(self, grad, grad_out, top, progress, protect, hess=None, hess_out=None, span=False):
         loss, reduction, inputs = self.loss, self.reduction, self.inputs
         known = inputs.known_rows
         if None not in known and len(set(known)) > 1:
@@ -811,12 +838,27 @@ class _Run:
                 and not weighted_rows
             )
         )
-        writer = None
-        if grad_out is not None:
-            with _writing():
-                writer = _GradFile(grad_out, 1 if vector else 2, protect)
-            if reduction != "none" and not scale_now:
-                writer.start_spool()
+        writer = hess_writer = None
+        if hess is not None and p_rows is not None:
+            _check_whole(p_rows * inputs.width, "the Hessian", "--hess-out", "--hess")
+        try:
+            # --hess-out is the same writer as --grad-out, its rows scaled by the same step
+            for k, path in enumerate((grad_out, hess_out)):
+                if path is None:
+                    continue
+                with _writing():
+                    out = _GradFile(path, 1 if vector else 2, protect)
+                if reduction != "none" and not scale_now:
+                    out.start_spool()
+                if k == 0:
+                    writer = out
+                else:
+                    hess_writer = out
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
+        hessians: list[np.ndarray] = []
         state: State | None = None
         grads: list[np.ndarray] = []
         values: list[np.ndarray] = []
@@ -873,6 +915,17 @@ class _Run:
                                 in_place=in_place,
                             )
                         writer.write(g)
+                if hess is not None or hess_writer is not None:
+                    h = loss.scale_row_grad(loss.row_hess(prepared), prepared, "none", s)
+                    if scale_now and reduction != "none":
+                        denominator = float(p_rows) if reduction != "sum" else 1.0
+                        h = loss.finish_hess(None, h, reduction, 0.0, denominator, b.loss.row_size)
+                    if hess is not None:
+                        hessians.append(h)
+                        _check_whole(n * (1 if h.ndim == 1 else h.shape[1]), "the Hessian",
+                                     "--hess-out", "--hess")  # fmt: skip
+                    if hess_writer is not None:
+                        hess_writer.write(h)
                 progress.update(inputs.done)
             counts = inputs.counts
             if len(set(counts)) > 1:
@@ -880,28 +933,42 @@ class _Run:
             if state is None:
                 raise InputError("has no rows", role="predictions")
             written = None
+            total, denominator = float(state.loss.total), float(state.loss.denominator)
+            row_size, exponent = state.loss.row_size, state.loss.exponent
+            rescale = rescale_hess = None
+            if reduction != "none" and not scale_now:
+
+                def rescale(rows: np.ndarray) -> np.ndarray:
+                    return loss.finish_grad(
+                        rows, reduction, total, denominator, row_size, exponent=exponent
+                    )
+
+                def rescale_hess(rows: np.ndarray) -> np.ndarray:
+                    return loss.finish_hess(
+                        None, rows, reduction, total, denominator, row_size, exponent=exponent
+                    )
+
             if writer is not None:
-                rescale = None
-                if reduction != "none" and not scale_now:
-                    total, denominator = float(state.loss.total), float(state.loss.denominator)
-                    row_size, exponent = state.loss.row_size, state.loss.exponent
-
-                    def rescale(rows: np.ndarray) -> np.ndarray:
-                        return loss.finish_grad(
-                            rows, reduction, total, denominator, row_size, exponent=exponent
-                        )
-
                 with _writing():
                     written = writer.finish(rescale)
                 writer = None
+            second: dict[str, Any] = {}
+            if hess is not None:
+                h = np.concatenate(hessians)
+                second["hess"] = h if rescale_hess is None else rescale_hess(h)
+            if hess_writer is not None:
+                with _writing():
+                    second["hess_written"] = hess_writer.finish(rescale_hess)
+                hess_writer = None
             if all_ids:
                 self.ids = all_ids
             elif state.top is not None and state.top.ids is not None:
                 self.ids = dict(zip(state.top.rows.tolist(), state.top.ids, strict=True))
-            return state, grads, values, written
+            return state, grads, values, written, second
         finally:
-            if writer is not None:
-                writer.abort()
+            for out in (writer, hess_writer):
+                if out is not None:
+                    out.abort()
 
     def _prepare(self, block: Block, first: bool) -> Any:
         loss = self.loss
@@ -1045,13 +1112,19 @@ def _shift_rows(error: InputError, offset: int) -> InputError:
     return error
 
 
-def _check_whole(elements: int, what: str) -> None:
+def _check_whole(
+    elements: int, what: str, flag: str = "--grad-out", instead: str | None = None
+) -> None:
     if elements * 8 > WHOLE_ARRAY_MAX_BYTES:
         limit = WHOLE_ARRAY_MAX_BYTES >> 20
+        fix = (
+            f"write it with {flag} FILE.npy instead of {instead}"
+            if instead
+            else f"write the gradient with {flag} FILE.npy and use --reduction mean or sum"
+        )
         raise UsageError(
             f"{what} of this streamed input has {elements} values, more than losscli holds in "
-            f"memory for printing ({limit} MiB); write the gradient with --grad-out FILE.npy "
-            "and use --reduction mean or sum"
+            f"memory for printing ({limit} MiB); {fix}"
         )
 
 

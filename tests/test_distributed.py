@@ -208,6 +208,8 @@ def test_shards_with_different_columns_name_both(cluster, shards):
         (["--against", "g.npy"], "--against"),
         (["-r", "none"], "--reduction none"),
         (["--convention", "keras"], "--convention"),
+        (["--hess"], "--hess"),
+        (["--hess-out", "h.npy"], "--hess-out"),
     ],
 )
 def test_what_dask_does_not_do_is_a_usage_error(tmp_path, flags, option):

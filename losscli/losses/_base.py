@@ -219,6 +219,13 @@ class RowLayout:
         moved = grad.reshape((*self.row_shape, self.shape[self.class_axis]))
         return np.moveaxis(moved, -1, self.class_axis)
 
+    def flatten(self, given: np.ndarray) -> np.ndarray:
+        """An array shaped like the predictions as given, as the kernels' rows (``restore``'s
+        inverse): a user's gradient or Hessian in the inputs' own layout."""
+        if self.class_axis is None:
+            return given.reshape(self.shape[0], -1)
+        return np.moveaxis(given, self.class_axis, -1).reshape(-1, self.shape[self.class_axis])
+
     def restore_rows(self, rows: np.ndarray) -> np.ndarray:
         return rows.reshape(self.row_shape) if self.class_axis is not None else rows
 
@@ -250,10 +257,9 @@ def flatten_layout(
     if class_axis not in (1, -1):
         raise UsageError(f"--class-axis must be 1 (torch) or -1 (optax, Keras), got {class_axis}")
     layout = RowLayout(shape, class_axis)
-    n_classes = shape[class_axis]
-    p = np.moveaxis(predictions, class_axis, -1).reshape(-1, n_classes)
+    p = layout.flatten(predictions)
     if targets.shape == predictions.shape:  # probability targets in the same layout
-        return p, np.moveaxis(targets, class_axis, -1).reshape(-1, n_classes), layout
+        return p, layout.flatten(targets), layout
     if targets.shape == layout.row_shape:  # class indices, one per position
         return p, targets.reshape(-1), layout
     raise InputError(
