@@ -300,6 +300,32 @@ def softmax_focal_cases():
             )
             key = f"softmax-focal-{'logits' if logits else 'probs'}-clipped-{red}"
             add(key, "softmax-focal", {"logits": logits}, red, p, t, v, g, h, call)
+    # alpha as a list, one weight per class (Keras: "a list of floats or a scalar").
+    for logits in (False, True):
+        for alpha, kind in [([0.25, 0.5, 1.0, 0.1], "index"), ([0.9, 0.0, 0.3, 0.6], "prob")]:
+            form = "logits" if logits else "probs"
+            key = f"softmax-focal-{form}-alpha-list-{kind}"
+            rng = rng_for(key)
+            n, c = 5, 4
+            z = rng.normal(0, 2.0, (n, c))
+            p = z if logits else rng.dirichlet(np.ones(c), n) * rng.uniform(0.7, 1.3, (n, 1))
+            labels = rng.integers(0, c, n)
+            t = labels.astype(float) if kind == "index" else rng.dirichlet(np.ones(c), n)
+            y = one_hot(labels, c) if kind == "index" else t
+            opts = {"logits": logits, "alpha": alpha, "target_type": kind}
+            for red in REDUCTIONS:
+
+                def rows(v, y=y, alpha=alpha, logits=logits):
+                    return keras.losses.categorical_focal_crossentropy(
+                        y, v, alpha=alpha, from_logits=logits
+                    )
+
+                v, g, h = jax_derivatives(rows, p, red)
+                call = (
+                    f"keras.losses.categorical_focal_crossentropy(onehot(y), p, alpha={alpha}, "
+                    f"from_logits={logits}), {red}"
+                )
+                add(f"{key}-{red}", "softmax-focal", opts, red, p, t, v, g, h, call)
 
 
 def poly1_cases():

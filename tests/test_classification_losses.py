@@ -502,6 +502,15 @@ def test_cli_hinge_gradient_at_the_margin(tmp_path):
         (("sigmoid-focal", "z2", "y10", "--alpha", "-0.5"), "--alpha must lie in [0, 1], got -0.5"),
         (("softmax-focal", "p2", "i0", "--alpha", "-0.1"), "--alpha must lie in [0, 1], got -0.1"),
         (
+            ("softmax-focal", "p2", "i0", "--alpha", "0.1,0.2,0.3"),
+            "--alpha has 3 values but the predictions have 2 classes (columns); give one "
+            "number, or one per class",
+        ),
+        (
+            ("softmax-focal", "p2", "i0", "--alpha", "0.5,2"),
+            "--alpha must lie in [0, 1], got 2.0 for class 1",
+        ),
+        (
             ("softmax-focal", "p2", "i0", "--gamma", "-2"),
             "--gamma must be a finite number ≥ 0, got -2.0",
         ),

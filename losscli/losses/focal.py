@@ -21,6 +21,7 @@ from ._base import (
     Prepared,
     check_same_shape,
     check_unit_interval,
+    parse_numbers,
     warn,
 )
 from .classification import (
@@ -301,6 +302,29 @@ def _softmax_focal_kinks(p, y, **options):
     return np.broadcast_to(on_edge, p.shape).copy()
 
 
+def _parse_alpha(text: str) -> np.ndarray:
+    return parse_numbers(text, role="alpha")
+
+
+def _class_alpha(alpha: Any, n_classes: int) -> float | np.ndarray:
+    """One α for every class, or one per class (a list, as Keras's ``alpha``)."""
+    if alpha is None:
+        raise UsageError("--alpha must be a number in [0, 1] for softmax-focal (Keras: 0.25)")
+    a = np.asarray(alpha, dtype=np.float64).reshape(-1)
+    if a.size == 1:
+        return check_alpha(float(a[0]))
+    if a.size != n_classes:
+        raise UsageError(
+            f"--alpha has {a.size} values but the predictions have {n_classes} classes "
+            "(columns); give one number, or one per class"
+        )
+    bad = ~((a >= 0.0) & (a <= 1.0))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise UsageError(f"--alpha must lie in [0, 1], got {float(a[i])!r} for class {i}")
+    return a
+
+
 def _prepare_softmax_focal(
     predictions: np.ndarray,
     targets: np.ndarray,
@@ -313,9 +337,7 @@ def _prepare_softmax_focal(
     label_smoothing: Any,
 ) -> Prepared:
     y, kind = dense_class_targets(predictions, targets, target_type)
-    alpha = check_alpha(alpha)
-    if alpha is None:
-        raise UsageError("--alpha must be a number in [0, 1] for softmax-focal (Keras: 0.25)")
+    alpha = _class_alpha(alpha, predictions.shape[1])
     clip = float(clip)
     if not 0.0 < clip < 0.5:
         raise UsageError(f"--clip must lie in (0, 0.5), got {clip!r}")
@@ -363,7 +385,7 @@ def _prepare_softmax_focal(
     describe = {
         "predictions_are": "logits" if logits else "probabilities",
         "targets_are": _targets_describe(kind),
-        "alpha": alpha,
+        "alpha": alpha if np.ndim(alpha) == 0 else ", ".join(f"{a:g}" for a in alpha),
         "gamma": options["gamma"],
     }
     if label_smoothing:
@@ -398,7 +420,15 @@ softmax_focal = Loss(
     params=(
         LOGITS,
         TARGETS,
-        Param("alpha", float, 0.25, "Weight α in [0, 1] of every class (Keras's default 0.25)."),
+        Param(
+            "alpha",
+            str,
+            0.25,
+            "Weight α in [0, 1] of every class (Keras's default 0.25), or one per class as a "
+            "comma list (0.25,0.5,1) or a file of C numbers, as Keras's list alpha.",
+            parse=_parse_alpha,
+            metavar="A",
+        ),
         GAMMA,
         Param(
             "clip",
