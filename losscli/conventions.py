@@ -43,6 +43,8 @@ import numpy as np
 from .errors import LossCliError, UsageError
 from .losses import Loss, log_softmax
 from .losses.classification import resolve_class_targets
+from .losses.relative import mape_values, msle_values
+from .losses.robust import log_cosh_values
 
 __all__ = [
     "CONVENTIONS",
@@ -306,6 +308,19 @@ def _optax_kl(p, t, *, log_target=False, **_):
     return (tlogt - t * p).sum(axis=-1)
 
 
+def _log_cosh(p, t, **_):
+    return log_cosh_values(p, t)
+
+
+def _msle(floor: float | None) -> Callable[..., np.ndarray]:
+    # Keras floors ŷ and y at 1e-7 before log(1 + ·); scikit-learn does not.
+    return lambda p, t, **_: msle_values(p, t, floor=floor)
+
+
+def _percentage(epsilon: float, percent: bool) -> Callable[..., np.ndarray]:
+    return lambda p, t, **_: mape_values(p, t, epsilon=epsilon, percent=percent)
+
+
 def _rules() -> dict[tuple[str, str], Rule]:
     R = Rule
     rules = [
@@ -465,6 +480,49 @@ def _rules() -> dict[tuple[str, str], Rule]:
             ELEMENTS,
             note="one value per example: its mean is torch's batchmean",
             honours=("log_target",),
+        ),
+        R(
+            "log-cosh",
+            "keras",
+            "keras.losses.LogCosh()",
+            _keras_mean_last(_log_cosh),
+            PER_SAMPLE,
+        ),
+        R("log-cosh", "optax", "optax.losses.log_cosh", _log_cosh, ELEMENTS),
+        R(
+            "msle",
+            "keras",
+            "keras.losses.MeanSquaredLogarithmicError()",
+            _keras_mean_last(_msle(KERAS_EPSILON)),
+            PER_SAMPLE,
+            note="ŷ and y floored at 1e-7 first",
+        ),
+        R(
+            "msle",
+            "sklearn",
+            "sklearn.metrics.mean_squared_log_error",
+            _row_mean(_msle(None)),
+            WEIGHT_SUM,
+            sum_ok=False,
+            none_ok=False,
+        ),
+        R(
+            "mape",
+            "keras",
+            "keras.losses.MeanAbsolutePercentageError()",
+            _keras_mean_last(_percentage(KERAS_EPSILON, True)),
+            PER_SAMPLE,
+            note="×100, |y| floored at 1e-7",
+        ),
+        R(
+            "mape",
+            "sklearn",
+            "sklearn.metrics.mean_absolute_percentage_error",
+            _row_mean(_percentage(SKLEARN_EPSILON, False)),
+            WEIGHT_SUM,
+            sum_ok=False,
+            none_ok=False,
+            note="a fraction, |y| floored at 2.2e-16",
         ),
     ]
     return {(r.loss, r.convention): r for r in rules}

@@ -102,7 +102,7 @@ def add(loss, convention, call, p, t, value, *, reduction="mean", weights=None, 
             "options": options,
             "expected": value.tolist(),
             "float32_reference": convention == "tf1"
-            or (convention == "keras" and loss in ("mse", "mae", "huber", "bce")),
+            or (convention == "keras" and loss in ("mse", "mae", "huber", "bce", "log-cosh", "msle", "mape")),
         }
     )
 
@@ -273,6 +273,51 @@ def main() -> None:
                 REG_P,
                 REG_T,
                 fn(REG_T, REG_P, **kw),
+                weights=weights,
+            )
+    # ---------------------------------------------------------------- log-cosh, msle, mape
+    pos_p, pos_t = np.abs(REG_P), np.abs(REG_T)
+    pos_p[1, 1] = 0.0  # below Keras's 1e-7 floor
+    for reduction in ("mean", "sum", "none"):
+        for weights in (None, WEIGHTS):
+            keras_case("log-cosh", "LogCosh", REG_P, REG_T, reduction=reduction, weights=weights)
+            keras_case(
+                "msle",
+                "MeanSquaredLogarithmicError",
+                pos_p,
+                pos_t,
+                reduction=reduction,
+                weights=weights,
+            )
+            keras_case(
+                "mape",
+                "MeanAbsolutePercentageError",
+                REG_P,
+                REG_T,
+                reduction=reduction,
+                weights=weights,
+            )
+        optax_case(
+            "log-cosh",
+            "optax.losses.log_cosh",
+            REG_P,
+            REG_T,
+            optax.losses.log_cosh(jnp.asarray(REG_P), jnp.asarray(REG_T)),
+            reduction=reduction,
+        )
+    for weights in (None, WEIGHTS):
+        kw = {} if weights is None else {"sample_weight": weights}
+        for loss, fn, p, t in (
+            ("msle", skm.mean_squared_log_error, pos_p, pos_t),
+            ("mape", skm.mean_absolute_percentage_error, REG_P, REG_T),
+        ):
+            add(
+                loss,
+                "sklearn",
+                f"sklearn.metrics.{fn.__name__}(y_true, y_pred)",
+                p,
+                t,
+                fn(t, p, **kw),
                 weights=weights,
             )
     # ---------------------------------------------------------------- bce
