@@ -5,8 +5,8 @@ Keras 3 (``KERAS_BACKEND=jax``, floatx float64), TensorFlow's ``tf.compat.v1.los
 optax (``jax_enable_x64``) and scikit-learn. Two references are float32-precise whatever the
 input dtype, and their cases say so (``"float32_reference": true``; the tests compare them at
 rtol 1e-6, every other case at 1e-12): TF1's ``compute_weighted_loss`` casts losses and weights
-to float32, and Keras 3's ``ops.mean`` (the mean over the last axis of mse, mae, huber and bce)
-computes in float32 (``result_type(x.dtype, "float32")``). None of these is a
+to float32, and Keras 3's ``ops.mean`` (the mean over the last axis of mse, mae, huber, bce,
+log-cosh, msle and mape) computes in float32 (``result_type(x.dtype, "float32")``). None of these is a
 dependency of losscli; to regenerate::
 
     pip install keras jax optax tensorflow-cpu scikit-learn
@@ -102,7 +102,10 @@ def add(loss, convention, call, p, t, value, *, reduction="mean", weights=None, 
             "options": options,
             "expected": value.tolist(),
             "float32_reference": convention == "tf1"
-            or (convention == "keras" and loss in ("mse", "mae", "huber", "bce", "log-cosh", "msle", "mape")),
+            or (
+                convention == "keras"
+                and loss in ("mse", "mae", "huber", "bce", "log-cosh", "msle", "mape")
+            ),
         }
     )
 
