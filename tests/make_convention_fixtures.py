@@ -6,8 +6,8 @@ optax (``jax_enable_x64``) and scikit-learn. Two references are float32-precise 
 input dtype, and their cases say so (``"float32_reference": true``; the tests compare them at
 rtol 1e-6, every other case at 1e-12): TF1's ``compute_weighted_loss`` casts losses and weights
 to float32, and Keras 3's ``ops.mean`` (the mean over the last axis of mse, mae, huber, bce,
-log-cosh, msle and mape) computes in float32 (``result_type(x.dtype, "float32")``). None of these is a
-dependency of losscli; to regenerate::
+log-cosh, msle and mape) computes in float32 (``result_type(x.dtype, "float32")``). None of
+these is a dependency of losscli; to regenerate::
 
     pip install keras jax optax tensorflow-cpu scikit-learn
     python tests/make_convention_fixtures.py
