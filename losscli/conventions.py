@@ -321,6 +321,20 @@ def _percentage(epsilon: float, percent: bool) -> Callable[..., np.ndarray]:
     return lambda p, t, **_: mape_values(p, t, epsilon=epsilon, percent=percent)
 
 
+def _keras_hinge(power: int) -> Callable[..., np.ndarray]:
+    def values(p, t, **_):
+        # keras.losses.hinge maps labels to ±1 only when every label is 0 or 1
+        y = 2.0 * t - 1.0 if np.isin(t, (0.0, 1.0)).all() else t
+        return np.maximum(1.0 - y * p, 0.0) ** power
+
+    return values
+
+
+def _optax_hinge(p, t, **_):
+    # optax.losses.hinge_loss takes ±1 targets as they are: a 0 label gives 1 whatever the score
+    return np.maximum(1.0 - t * p, 0.0)
+
+
 def _rules() -> dict[tuple[str, str], Rule]:
     R = Rule
     rules = [
@@ -487,6 +501,30 @@ def _rules() -> dict[tuple[str, str], Rule]:
             "keras.losses.LogCosh()",
             _keras_mean_last(_log_cosh),
             PER_SAMPLE,
+        ),
+        R(
+            "hinge",
+            "keras",
+            "keras.losses.Hinge()",
+            _keras_mean_last(_keras_hinge(1)),
+            PER_SAMPLE,
+            note="0/1 labels mapped to ±1 only when all are 0 or 1",
+        ),
+        R(
+            "hinge",
+            "optax",
+            "optax.losses.hinge_loss",
+            _optax_hinge,
+            ELEMENTS,
+            note="labels taken as given (±1); no 0/1 mapping",
+        ),
+        R(
+            "squared-hinge",
+            "keras",
+            "keras.losses.SquaredHinge()",
+            _keras_mean_last(_keras_hinge(2)),
+            PER_SAMPLE,
+            note="0/1 labels mapped to ±1 only when all are 0 or 1",
         ),
         R("log-cosh", "optax", "optax.losses.log_cosh", _log_cosh, ELEMENTS),
         R(

@@ -6,8 +6,8 @@ optax (``jax_enable_x64``) and scikit-learn. Two references are float32-precise 
 input dtype, and their cases say so (``"float32_reference": true``; the tests compare them at
 rtol 1e-6, every other case at 1e-12): TF1's ``compute_weighted_loss`` casts losses and weights
 to float32, and Keras 3's ``ops.mean`` (the mean over the last axis of mse, mae, huber, bce,
-log-cosh, msle and mape) computes in float32 (``result_type(x.dtype, "float32")``). None of
-these is a dependency of losscli; to regenerate::
+log-cosh, msle, mape, hinge and squared-hinge) computes in float32
+(``result_type(x.dtype, "float32")``). None of these is a dependency of losscli; to regenerate::
 
     pip install keras jax optax tensorflow-cpu scikit-learn
     python tests/make_convention_fixtures.py
@@ -104,7 +104,7 @@ def add(loss, convention, call, p, t, value, *, reduction="mean", weights=None, 
             "float32_reference": convention == "tf1"
             or (
                 convention == "keras"
-                and loss in ("mse", "mae", "huber", "bce", "log-cosh", "msle", "mape")
+                and loss not in ("ce", "kl")  # a sum over classes, not ops.mean
             ),
         }
     )
@@ -322,6 +322,29 @@ def main() -> None:
                 t,
                 fn(t, p, **kw),
                 weights=weights,
+            )
+    # ---------------------------------------------------------------- hinge, squared-hinge
+    signed_t = 2.0 * BIN_T - 1.0
+    for reduction in ("mean", "sum", "none"):
+        for weights in (None, WEIGHTS):
+            for labels in (BIN_T, signed_t):
+                keras_case("hinge", "Hinge", BIN_Z, labels, reduction=reduction, weights=weights)
+                keras_case(
+                    "squared-hinge",
+                    "SquaredHinge",
+                    BIN_Z,
+                    labels,
+                    reduction=reduction,
+                    weights=weights,
+                )
+        for labels in (BIN_T, signed_t):
+            optax_case(
+                "hinge",
+                "optax.losses.hinge_loss",
+                BIN_Z,
+                labels,
+                optax.losses.hinge_loss(jnp.asarray(BIN_Z), jnp.asarray(labels)),
+                reduction=reduction,
             )
     # ---------------------------------------------------------------- bce
     for reduction in ("mean", "sum", "none"):
