@@ -43,6 +43,8 @@ import numpy as np
 from .errors import LossCliError, UsageError
 from .losses import Loss, log_softmax
 from .losses.classification import resolve_class_targets
+from .losses.relative import mape_values, msle_values
+from .losses.robust import log_cosh_values
 
 __all__ = [
     "CONVENTIONS",
@@ -306,6 +308,33 @@ def _optax_kl(p, t, *, log_target=False, **_):
     return (tlogt - t * p).sum(axis=-1)
 
 
+def _log_cosh(p, t, **_):
+    return log_cosh_values(p, t)
+
+
+def _msle(floor: float | None) -> Callable[..., np.ndarray]:
+    # Keras floors ŷ and y at 1e-7 before log(1 + ·); scikit-learn does not.
+    return lambda p, t, **_: msle_values(p, t, floor=floor)
+
+
+def _percentage(epsilon: float, percent: bool) -> Callable[..., np.ndarray]:
+    return lambda p, t, **_: mape_values(p, t, epsilon=epsilon, percent=percent)
+
+
+def _keras_hinge(power: int) -> Callable[..., np.ndarray]:
+    def values(p, t, **_):
+        # keras.losses.hinge maps labels to ±1 only when every label is 0 or 1
+        y = 2.0 * t - 1.0 if np.isin(t, (0.0, 1.0)).all() else t
+        return np.maximum(1.0 - y * p, 0.0) ** power
+
+    return values
+
+
+def _optax_hinge(p, t, **_):
+    # optax.losses.hinge_loss takes ±1 targets as they are: a 0 label gives 1 whatever the score
+    return np.maximum(1.0 - t * p, 0.0)
+
+
 def _rules() -> dict[tuple[str, str], Rule]:
     R = Rule
     rules = [
@@ -465,6 +494,73 @@ def _rules() -> dict[tuple[str, str], Rule]:
             ELEMENTS,
             note="one value per example: its mean is torch's batchmean",
             honours=("log_target",),
+        ),
+        R(
+            "log-cosh",
+            "keras",
+            "keras.losses.LogCosh()",
+            _keras_mean_last(_log_cosh),
+            PER_SAMPLE,
+        ),
+        R(
+            "hinge",
+            "keras",
+            "keras.losses.Hinge()",
+            _keras_mean_last(_keras_hinge(1)),
+            PER_SAMPLE,
+            note="0/1 labels mapped to ±1 only when all are 0 or 1",
+        ),
+        R(
+            "hinge",
+            "optax",
+            "optax.losses.hinge_loss",
+            _optax_hinge,
+            ELEMENTS,
+            note="labels taken as given (±1); no 0/1 mapping",
+        ),
+        R(
+            "squared-hinge",
+            "keras",
+            "keras.losses.SquaredHinge()",
+            _keras_mean_last(_keras_hinge(2)),
+            PER_SAMPLE,
+            note="0/1 labels mapped to ±1 only when all are 0 or 1",
+        ),
+        R("log-cosh", "optax", "optax.losses.log_cosh", _log_cosh, ELEMENTS),
+        R(
+            "msle",
+            "keras",
+            "keras.losses.MeanSquaredLogarithmicError()",
+            _keras_mean_last(_msle(KERAS_EPSILON)),
+            PER_SAMPLE,
+            note="ŷ and y floored at 1e-7 first",
+        ),
+        R(
+            "msle",
+            "sklearn",
+            "sklearn.metrics.mean_squared_log_error",
+            _row_mean(_msle(None)),
+            WEIGHT_SUM,
+            sum_ok=False,
+            none_ok=False,
+        ),
+        R(
+            "mape",
+            "keras",
+            "keras.losses.MeanAbsolutePercentageError()",
+            _keras_mean_last(_percentage(KERAS_EPSILON, True)),
+            PER_SAMPLE,
+            note="×100, |y| floored at 1e-7",
+        ),
+        R(
+            "mape",
+            "sklearn",
+            "sklearn.metrics.mean_absolute_percentage_error",
+            _row_mean(_percentage(SKLEARN_EPSILON, False)),
+            WEIGHT_SUM,
+            sum_ok=False,
+            none_ok=False,
+            note="a fraction, |y| floored at 2.2e-16",
         ),
     ]
     return {(r.loss, r.convention): r for r in rules}

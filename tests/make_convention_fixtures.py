@@ -5,9 +5,9 @@ Keras 3 (``KERAS_BACKEND=jax``, floatx float64), TensorFlow's ``tf.compat.v1.los
 optax (``jax_enable_x64``) and scikit-learn. Two references are float32-precise whatever the
 input dtype, and their cases say so (``"float32_reference": true``; the tests compare them at
 rtol 1e-6, every other case at 1e-12): TF1's ``compute_weighted_loss`` casts losses and weights
-to float32, and Keras 3's ``ops.mean`` (the mean over the last axis of mse, mae, huber and bce)
-computes in float32 (``result_type(x.dtype, "float32")``). None of these is a
-dependency of losscli; to regenerate::
+to float32, and Keras 3's ``ops.mean`` (the mean over the last axis of mse, mae, huber, bce,
+log-cosh, msle, mape, hinge and squared-hinge) computes in float32
+(``result_type(x.dtype, "float32")``). None of these is a dependency of losscli; to regenerate::
 
     pip install keras jax optax tensorflow-cpu scikit-learn
     python tests/make_convention_fixtures.py
@@ -102,7 +102,10 @@ def add(loss, convention, call, p, t, value, *, reduction="mean", weights=None, 
             "options": options,
             "expected": value.tolist(),
             "float32_reference": convention == "tf1"
-            or (convention == "keras" and loss in ("mse", "mae", "huber", "bce")),
+            or (
+                convention == "keras"
+                and loss not in ("ce", "kl")  # a sum over classes, not ops.mean
+            ),
         }
     )
 
@@ -274,6 +277,74 @@ def main() -> None:
                 REG_T,
                 fn(REG_T, REG_P, **kw),
                 weights=weights,
+            )
+    # ---------------------------------------------------------------- log-cosh, msle, mape
+    pos_p, pos_t = np.abs(REG_P), np.abs(REG_T)
+    pos_p[1, 1] = 0.0  # below Keras's 1e-7 floor
+    for reduction in ("mean", "sum", "none"):
+        for weights in (None, WEIGHTS):
+            keras_case("log-cosh", "LogCosh", REG_P, REG_T, reduction=reduction, weights=weights)
+            keras_case(
+                "msle",
+                "MeanSquaredLogarithmicError",
+                pos_p,
+                pos_t,
+                reduction=reduction,
+                weights=weights,
+            )
+            keras_case(
+                "mape",
+                "MeanAbsolutePercentageError",
+                REG_P,
+                REG_T,
+                reduction=reduction,
+                weights=weights,
+            )
+        optax_case(
+            "log-cosh",
+            "optax.losses.log_cosh",
+            REG_P,
+            REG_T,
+            optax.losses.log_cosh(jnp.asarray(REG_P), jnp.asarray(REG_T)),
+            reduction=reduction,
+        )
+    for weights in (None, WEIGHTS):
+        kw = {} if weights is None else {"sample_weight": weights}
+        for loss, fn, p, t in (
+            ("msle", skm.mean_squared_log_error, pos_p, pos_t),
+            ("mape", skm.mean_absolute_percentage_error, REG_P, REG_T),
+        ):
+            add(
+                loss,
+                "sklearn",
+                f"sklearn.metrics.{fn.__name__}(y_true, y_pred)",
+                p,
+                t,
+                fn(t, p, **kw),
+                weights=weights,
+            )
+    # ---------------------------------------------------------------- hinge, squared-hinge
+    signed_t = 2.0 * BIN_T - 1.0
+    for reduction in ("mean", "sum", "none"):
+        for weights in (None, WEIGHTS):
+            for labels in (BIN_T, signed_t):
+                keras_case("hinge", "Hinge", BIN_Z, labels, reduction=reduction, weights=weights)
+                keras_case(
+                    "squared-hinge",
+                    "SquaredHinge",
+                    BIN_Z,
+                    labels,
+                    reduction=reduction,
+                    weights=weights,
+                )
+        for labels in (BIN_T, signed_t):
+            optax_case(
+                "hinge",
+                "optax.losses.hinge_loss",
+                BIN_Z,
+                labels,
+                optax.losses.hinge_loss(jnp.asarray(BIN_Z), jnp.asarray(labels)),
+                reduction=reduction,
             )
     # ---------------------------------------------------------------- bce
     for reduction in ("mean", "sum", "none"):

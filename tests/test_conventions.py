@@ -146,6 +146,21 @@ def test_which_groups_readings_that_agree():
     assert any(lab.startswith("torch mean; keras mean") for lab in labels)
 
 
+def test_an_unsupported_convention_lists_the_ones_the_loss_has():
+    with pytest.raises(
+        UsageError, match=re.escape("optax has no mape loss; mape has: torch, keras, sklearn")
+    ):
+        evaluate_convention(losscli.get_loss("mape"), "optax", [1.0, 2.0], [2.0, 4.0])
+
+
+def test_which_finds_keras_percent_mape():
+    # Hand-derived: |ŷ − y|/|y| = 0.5 and 0.25; sklearn's mean (a fraction) 0.375, Keras's
+    # MeanAbsolutePercentageError ×100: 37.5.
+    found = which(losscli.get_loss("mape"), "37.5", [1.0, 3.0], [2.0, 4.0])
+    assert found[0].label == "keras mean" and found[0].match
+    assert any(c.label.startswith("torch mean") and c.value == 0.375 for c in found)
+
+
 def test_conventions_listed():
     assert CONVENTIONS == ("torch", "keras", "tf1", "optax", "sklearn")
     assert conventions_for(losscli.ce if hasattr(losscli, "ce") else losscli.cross_entropy) == [
