@@ -50,6 +50,7 @@ from .process import (
     silence_stdout,
     stdout_identity,
 )
+from .request import check_request, name_the_file, option_files, resolve_inputs
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 130, 141
@@ -352,56 +353,6 @@ class _LazyCommands(MutableMapping):
 # --------------------------------------------------------------------------- running a loss
 
 
-def _sample_dir() -> Path:
-    """Bundled sample data: inside the installed package, or the checkout's sample_data/."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "sample_data", here.parent / "sample_data"):
-        if candidate.is_dir():
-            return candidate
-    raise UsageError(
-        "the bundled sample data is missing from this installation; give PREDS and TARGETS"
-    )
-
-
-def _resolve_inputs(
-    loss, preds: str | None, targets: str | None, options: dict, one_file: bool = False
-) -> tuple[str, str]:
-    if one_file and preds is not None and targets is None:
-        return preds, preds  # one file holds both; --pred-col/--target-col say which is which
-    if preds is None and targets is None:
-        if loss.sample_data is None:
-            raise UsageError(f"{loss.name} has no sample data; give PREDS and TARGETS")
-        folder = _sample_dir()
-        preds, targets = (str(folder / name) for name in loss.sample_data(options))
-        print(f"Using the bundled sample data: {preds} and {targets}", file=sys.stderr)
-    elif targets is None:
-        raise UsageError(
-            "give both PREDS and TARGETS, or neither to use the bundled sample data "
-            "(or PREDS alone with --pred-col/--target-col)"
-        )
-    return preds, targets
-
-
-# How the command line names each input, for messages about them.
-_ARGUMENT_NAMES = {
-    "predictions": "PREDS",
-    "targets": "TARGETS",
-    "sample weights": "--sample-weights",
-    "gradient": "--against",
-    "hessian": "--against-hess",
-}
-
-
-def _name_the_file(exc: InputError, inputs: dict[str, str]) -> InputError:
-    """Prefix the message with the file it is about, unless the reader already did; an error
-    about no input in particular names them all, one about an option (class weights) none."""
-    if exc.source is None:
-        exc.source = inputs.get(exc.role or "") or (
-            ", ".join(dict.fromkeys(inputs.values())) if exc.role is None else None
-        )
-    return exc
-
-
 def _run(
     loss,
     *,
@@ -448,15 +399,10 @@ def _run(
     reading = reading_options(delimiter, tsv, header, keep_index, strict_columns)
     bounds = parse_range(hist_range)
     show_hess = hess is not None
-    if hess_out is not None and hess is None:
-        hess = "diag"  # --hess-out alone writes the diagonal, as --grad-out the gradient
     one_file = preds is not None and targets is None and bool(pred_col or target_col)
-    if weight_col is not None and not one_file:
-        raise UsageError(
-            "--weight-col takes a column of the one file holding predictions and targets "
-            "(PREDS alone with --pred-col/--target-col); with two files give --sample-weights"
-        )
-    preds, targets = _resolve_inputs(loss, preds, targets, options, one_file)
+    if weight_col is not None and not one_file:  # before the sample data is chosen
+        check_request(loss, inputs={}, one_file=False, weight_col=weight_col)
+    preds, targets = resolve_inputs(loss, preds, targets, options, one_file)
     inputs = {"predictions": preds, "targets": targets}
     if sample_weights is not None:
         inputs["sample weights"] = sample_weights
@@ -464,10 +410,12 @@ def _run(
         inputs["gradient"] = against
     if against_hess is not None:
         inputs["hessian"] = against_hess
-    read = dict(list(inputs.items())[1:]) if one_file else inputs  # one file, read once
-    from_stdin = [_ARGUMENT_NAMES[role] for role, path in read.items() if path == "-"]
-    if len(from_stdin) > 1:
-        raise UsageError(f"only one of {' and '.join(from_stdin)} can be - (stdin)")
+    read = {k: v for k, v in inputs.items() if not (one_file and k == "targets")}
+    # evaluate makes these checks too; made here before the outputs are checked.
+    hess = check_request(
+        loss, inputs=read, one_file=one_file, hess=hess, hess_out=hess_out,
+        against_hess=against_hess,
+    )  # fmt: skip
     selection = {
         "one_file": one_file,
         "pred_cols": pred_col or (),
@@ -476,9 +424,7 @@ def _run(
         "top": top,
         "bins": (bins or 10) if hist or bins or hist_range else None,
     }
-    protect = [p for p in inputs.values() if p != "-"] + _option_files(options)
-    if hess is not None or against_hess is not None:
-        _check_hess_options(loss, hess, hess_out)
+    protect = [p for p in inputs.values() if p != "-"] + option_files(options)
     if output is not None or grad_out is not None or hess_out is not None:
         from .io import check_outputs
 
@@ -535,7 +481,7 @@ def _run(
                 **options,
             )
         except InputError as exc:
-            raise _name_the_file(exc, inputs) from None
+            raise name_the_file(exc, inputs) from None
         finally:
             messages: list[str] = []  # the warnings and notes, each once
             for w in caught:
@@ -601,21 +547,6 @@ def _refuse_to_print_huge(hessian) -> None:
         )
 
 
-def _check_hess_options(loss, hess, hess_out) -> None:
-    """Refuse what cannot work before reading anything: a loss without a Hessian, --hess full
-    where there are no blocks, a --hess-out that cannot hold it."""
-    from .hessian import check_hess_request
-
-    check_hess_request(loss, hess)
-    if hess_out is None:
-        return
-    suffix = hess_out.suffix.lower()
-    if suffix not in (".npy", ".csv", ".tsv"):
-        raise UsageError(f"--hess-out must end in .npy, .csv or .tsv, got {str(hess_out)!r}")
-    if hess == "full" and suffix != ".npy":
-        raise UsageError("--hess full writes N × C × C blocks: give --hess-out a .npy path")
-
-
 def _which(loss, seen, preds, targets, fmt, selection, id_col, weight_col, weights, options):
     """--which VALUE: the readings of the inputs that give VALUE, closest first."""
     from .conventions import precision_of, which
@@ -645,12 +576,6 @@ def _default_format(output: Path | None) -> str:
     if output is None:
         return "table" if sys.stdout.isatty() else "plain"
     return {".json": "json", ".csv": "csv"}.get(output.suffix.lower(), "plain")
-
-
-def _option_files(options: dict[str, Any]) -> list[str]:
-    """Files named by a loss's options (``--class-weights w.csv``): inputs too, so never
-    overwritten by an output."""
-    return [v for v in options.values() if isinstance(v, str) and os.path.isfile(v)]
 
 
 # --------------------------------------------------------------------------- list, explain
