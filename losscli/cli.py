@@ -499,24 +499,10 @@ def _run(
         print(f"Wrote the gradient {report.grad_written} to {grad_out}", file=sys.stderr)
     if hess_out is not None:
         print(f"Wrote the Hessian {report.hess_written} to {hess_out}", file=sys.stderr)
-    if not show_hess:
-        report.hess = report.hess_blocks = None
-    _refuse_to_print_huge(report.hess_blocks if report.hess_blocks is not None else report.hess)
-    if not grad:
-        report.grad = None
-    elif reduction == "none" and fmt in ("plain", "csv"):
-        print(
-            "Note: with --reduction none the gradient is that of each row's own loss",
-            file=sys.stderr,
-        )
-    if report.hist is not None and report.hist.nonfinite and fmt != "table":
-        print(
-            f"Note: {report.hist.nonfinite} rows with a NaN or infinite loss are not in the "
-            "histogram",
-            file=sys.stderr,
-        )
-    from .render import render
+    from .render import render, shown
 
+    for note in shown(report, fmt, grad=grad, hess=show_hess, reduction=reduction):
+        print(f"Note: {note}", file=sys.stderr)
     if output is None:
         render(report, fmt, sys.stdout)
     else:
@@ -533,18 +519,6 @@ def _run(
     for second in (report.hess_check, report.hess_against):
         if second is not None and not second.passed:
             raise typer.Exit(EXIT_CHECK_FAILED)
-
-
-# The most of a Hessian printed to stdout (larger ones go to --hess-out), as for the gradient.
-PRINT_MAX_BYTES = 64 << 20
-
-
-def _refuse_to_print_huge(hessian) -> None:
-    if hessian is not None and hessian.size * 8 > PRINT_MAX_BYTES:
-        raise UsageError(
-            f"the Hessian has {hessian.size:,} values, more than losscli prints "
-            f"({PRINT_MAX_BYTES >> 20} MiB); write it with --hess-out FILE.npy instead of --hess"
-        )
 
 
 def _which(loss, seen, preds, targets, fmt, selection, id_col, weight_col, weights, options):
