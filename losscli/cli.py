@@ -19,7 +19,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperCommand, TyperGroup
@@ -29,15 +29,14 @@ from .errors import InputError, LossCliError, LossCliNote, LossCliWarning, Usage
 from .fastparams import FastParams
 from .helpformat import TidyHelp
 from .options import (
-    FORMATS,
-    HESS_MODES,
-    framework_parameters,
-    loss_parameter,
+    APP_HELP,
+    EXPLAIN_FORMAT,
+    LIST_FORMAT,
+    command_help,
+    command_parameters,
+    hess_value,
     parse_range,
-    pipeline_parameters,
     reading_options,
-    reading_parameters,
-    shared_parameters,
 )
 from .process import (
     STDOUT_NAME,
@@ -76,18 +75,6 @@ def _one_line(message: str) -> str:
     )
 
 
-def _hess_value(argv: list[str]) -> list[str]:
-    """``--hess`` takes an optional value: alone it means ``--hess diag``. click options take a
-    value or none, so the bare flag is spelled out here (never past ``--``)."""
-    out = list(argv)
-    for i, arg in enumerate(out):
-        if arg == "--":
-            break
-        if arg == "--hess" and (i + 1 == len(out) or out[i + 1] not in HESS_MODES):
-            out[i] = "--hess=diag"
-    return out
-
-
 class LossCommand(TidyHelp, FastParams, TyperCommand):
     """A loss command: typer's, converting plain option values without pydantic."""
 
@@ -102,7 +89,7 @@ class LossCliGroup(TidyHelp, FastParams, TyperGroup):
         self.commands = _LazyCommands(self.commands)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
-        argv = _hess_value(list(sys.argv[1:] if args is None else args))
+        argv = hess_value(list(sys.argv[1:] if args is None else args))
         debug = "--debug" in argv or bool(os.environ.get("LOSSCLI_DEBUG"))
         original_stdout = sys.stdout
         if sys.stdout is None:  # started with stdout closed (`>&-`): say so when it is used
@@ -236,17 +223,7 @@ def _internal_error(exc: BaseException, debug: bool) -> int:
 app = typer.Typer(
     name="losscli",
     cls=LossCliGroup,
-    help=(
-        "Loss values, gradients and finite-difference gradient checks from CSV, TSV, NPY and "
-        "Parquet files.\n\nRun a loss without files to try it on the bundled sample data, e.g. "
-        "`losscli ce --logits --grad`; `losscli LOSS --help` for a loss's options.\n\n"
-        "Examples:\n\n"
-        "  $ losscli mse preds.csv targets.csv\n\n"
-        "  $ losscli ce logits.csv labels.csv --logits --grad --check\n\n"
-        "  $ losscli mse scores.csv --pred-col yhat --target-col y --top 5 -f json\n\n"
-        "  $ losscli list\n\n"
-        "  $ losscli explain smooth-l1"
-    ),
+    help=APP_HELP,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -278,22 +255,11 @@ def _make_command(loss) -> Callable[..., None]:
     def command(**kwargs: Any) -> None:
         _run(loss, **kwargs)
 
-    params = (
-        shared_parameters(loss.reductions)
-        + pipeline_parameters()
-        + reading_parameters()
-        + framework_parameters()
-        + [loss_parameter(p) for p in loss.params]
-    )
+    params = command_parameters(loss)
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in params}
     command.__name__ = loss.name
-    examples = "\n\n".join(f"  $ {e}" for e in loss.examples)
-    command.__doc__ = (
-        f"{loss.summary}.\n\n{loss.formula}.\n\nGradient: {loss.gradient_formula}.\n\n"
-        f"Hessian: {loss.hess_summary()}.\n\n"
-        f"Matches {loss.reference}.\n\nExamples:\n\n{examples}"
-    )
+    command.__doc__ = command_help(loss)
     return command
 
 
@@ -554,31 +520,9 @@ def _default_format(output: Path | None) -> str:
 
 # --------------------------------------------------------------------------- list, explain
 
-ListFormat = Annotated[
-    Literal[FORMATS] | None,
-    typer.Option(
-        "--format",
-        "-f",
-        metavar="FORMAT",
-        show_default=False,
-        help="Output format: table, plain, json or csv. Default: table on a terminal, plain "
-        "(tab-separated) otherwise.",
-    ),
-]
-ExplainFormat = Annotated[
-    Literal[("table", "plain", "json")] | None,
-    typer.Option(
-        "--format",
-        "-f",
-        show_default=False,
-        help="table: rendered Markdown (default on a terminal); plain: the Markdown text "
-        '(default otherwise); json: {"markdown": ...}.',
-    ),
-]
-
 
 @app.command("list", cls=LossCommand)
-def list_losses(fmt: ListFormat = None) -> None:
+def list_losses(fmt: LIST_FORMAT = None) -> None:
     """Every loss with its formula, its gradient and the options it takes.
 
     Examples:
@@ -599,7 +543,7 @@ def list_losses(fmt: ListFormat = None) -> None:
 @app.command("explain", cls=LossCommand)
 def explain_loss(
     name: Annotated[str, typer.Argument(metavar="LOSS", help="A loss, e.g. ce or smooth-l1.")],
-    fmt: ExplainFormat = None,
+    fmt: EXPLAIN_FORMAT = None,
 ) -> None:
     """The derivation of a loss and its gradient, with a worked example computed live.
 
