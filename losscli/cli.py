@@ -19,7 +19,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperCommand, TyperGroup
@@ -29,15 +29,14 @@ from .errors import InputError, LossCliError, LossCliNote, LossCliWarning, Usage
 from .fastparams import FastParams
 from .helpformat import TidyHelp
 from .options import (
-    FORMATS,
-    HESS_MODES,
-    framework_parameters,
-    loss_parameter,
+    APP_HELP,
+    EXPLAIN_FORMAT,
+    LIST_FORMAT,
+    command_help,
+    command_parameters,
+    hess_value,
     parse_range,
-    pipeline_parameters,
     reading_options,
-    reading_parameters,
-    shared_parameters,
 )
 from .process import (
     STDOUT_NAME,
@@ -50,6 +49,7 @@ from .process import (
     silence_stdout,
     stdout_identity,
 )
+from .request import check_request, name_the_file, option_files, resolve_inputs
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 130, 141
@@ -75,18 +75,6 @@ def _one_line(message: str) -> str:
     )
 
 
-def _hess_value(argv: list[str]) -> list[str]:
-    """``--hess`` takes an optional value: alone it means ``--hess diag``. click options take a
-    value or none, so the bare flag is spelled out here (never past ``--``)."""
-    out = list(argv)
-    for i, arg in enumerate(out):
-        if arg == "--":
-            break
-        if arg == "--hess" and (i + 1 == len(out) or out[i + 1] not in HESS_MODES):
-            out[i] = "--hess=diag"
-    return out
-
-
 class LossCommand(TidyHelp, FastParams, TyperCommand):
     """A loss command: typer's, converting plain option values without pydantic."""
 
@@ -101,7 +89,7 @@ class LossCliGroup(TidyHelp, FastParams, TyperGroup):
         self.commands = _LazyCommands(self.commands)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
-        argv = _hess_value(list(sys.argv[1:] if args is None else args))
+        argv = hess_value(list(sys.argv[1:] if args is None else args))
         debug = "--debug" in argv or bool(os.environ.get("LOSSCLI_DEBUG"))
         original_stdout = sys.stdout
         if sys.stdout is None:  # started with stdout closed (`>&-`): say so when it is used
@@ -235,17 +223,7 @@ def _internal_error(exc: BaseException, debug: bool) -> int:
 app = typer.Typer(
     name="losscli",
     cls=LossCliGroup,
-    help=(
-        "Loss values, gradients and finite-difference gradient checks from CSV, TSV, NPY and "
-        "Parquet files.\n\nRun a loss without files to try it on the bundled sample data, e.g. "
-        "`losscli ce --logits --grad`; `losscli LOSS --help` for a loss's options.\n\n"
-        "Examples:\n\n"
-        "  $ losscli mse preds.csv targets.csv\n\n"
-        "  $ losscli ce logits.csv labels.csv --logits --grad --check\n\n"
-        "  $ losscli mse scores.csv --pred-col yhat --target-col y --top 5 -f json\n\n"
-        "  $ losscli list\n\n"
-        "  $ losscli explain smooth-l1"
-    ),
+    help=APP_HELP,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -277,22 +255,11 @@ def _make_command(loss) -> Callable[..., None]:
     def command(**kwargs: Any) -> None:
         _run(loss, **kwargs)
 
-    params = (
-        shared_parameters(loss.reductions)
-        + pipeline_parameters()
-        + reading_parameters()
-        + framework_parameters()
-        + [loss_parameter(p) for p in loss.params]
-    )
+    params = command_parameters(loss)
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in params}
     command.__name__ = loss.name
-    examples = "\n\n".join(f"  $ {e}" for e in loss.examples)
-    command.__doc__ = (
-        f"{loss.summary}.\n\n{loss.formula}.\n\nGradient: {loss.gradient_formula}.\n\n"
-        f"Hessian: {loss.hess_summary()}.\n\n"
-        f"Matches {loss.reference}.\n\nExamples:\n\n{examples}"
-    )
+    command.__doc__ = command_help(loss)
     return command
 
 
@@ -352,56 +319,6 @@ class _LazyCommands(MutableMapping):
 # --------------------------------------------------------------------------- running a loss
 
 
-def _sample_dir() -> Path:
-    """Bundled sample data: inside the installed package, or the checkout's sample_data/."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "sample_data", here.parent / "sample_data"):
-        if candidate.is_dir():
-            return candidate
-    raise UsageError(
-        "the bundled sample data is missing from this installation; give PREDS and TARGETS"
-    )
-
-
-def _resolve_inputs(
-    loss, preds: str | None, targets: str | None, options: dict, one_file: bool = False
-) -> tuple[str, str]:
-    if one_file and preds is not None and targets is None:
-        return preds, preds  # one file holds both; --pred-col/--target-col say which is which
-    if preds is None and targets is None:
-        if loss.sample_data is None:
-            raise UsageError(f"{loss.name} has no sample data; give PREDS and TARGETS")
-        folder = _sample_dir()
-        preds, targets = (str(folder / name) for name in loss.sample_data(options))
-        print(f"Using the bundled sample data: {preds} and {targets}", file=sys.stderr)
-    elif targets is None:
-        raise UsageError(
-            "give both PREDS and TARGETS, or neither to use the bundled sample data "
-            "(or PREDS alone with --pred-col/--target-col)"
-        )
-    return preds, targets
-
-
-# How the command line names each input, for messages about them.
-_ARGUMENT_NAMES = {
-    "predictions": "PREDS",
-    "targets": "TARGETS",
-    "sample weights": "--sample-weights",
-    "gradient": "--against",
-    "hessian": "--against-hess",
-}
-
-
-def _name_the_file(exc: InputError, inputs: dict[str, str]) -> InputError:
-    """Prefix the message with the file it is about, unless the reader already did; an error
-    about no input in particular names them all, one about an option (class weights) none."""
-    if exc.source is None:
-        exc.source = inputs.get(exc.role or "") or (
-            ", ".join(dict.fromkeys(inputs.values())) if exc.role is None else None
-        )
-    return exc
-
-
 def _run(
     loss,
     *,
@@ -448,15 +365,10 @@ def _run(
     reading = reading_options(delimiter, tsv, header, keep_index, strict_columns)
     bounds = parse_range(hist_range)
     show_hess = hess is not None
-    if hess_out is not None and hess is None:
-        hess = "diag"  # --hess-out alone writes the diagonal, as --grad-out the gradient
     one_file = preds is not None and targets is None and bool(pred_col or target_col)
-    if weight_col is not None and not one_file:
-        raise UsageError(
-            "--weight-col takes a column of the one file holding predictions and targets "
-            "(PREDS alone with --pred-col/--target-col); with two files give --sample-weights"
-        )
-    preds, targets = _resolve_inputs(loss, preds, targets, options, one_file)
+    if weight_col is not None and not one_file:  # before the sample data is chosen
+        check_request(loss, inputs={}, one_file=False, weight_col=weight_col)
+    preds, targets = resolve_inputs(loss, preds, targets, options, one_file)
     inputs = {"predictions": preds, "targets": targets}
     if sample_weights is not None:
         inputs["sample weights"] = sample_weights
@@ -464,10 +376,12 @@ def _run(
         inputs["gradient"] = against
     if against_hess is not None:
         inputs["hessian"] = against_hess
-    read = dict(list(inputs.items())[1:]) if one_file else inputs  # one file, read once
-    from_stdin = [_ARGUMENT_NAMES[role] for role, path in read.items() if path == "-"]
-    if len(from_stdin) > 1:
-        raise UsageError(f"only one of {' and '.join(from_stdin)} can be - (stdin)")
+    read = {k: v for k, v in inputs.items() if not (one_file and k == "targets")}
+    # evaluate makes these checks too; made here before the outputs are checked.
+    hess = check_request(
+        loss, inputs=read, one_file=one_file, hess=hess, hess_out=hess_out,
+        against_hess=against_hess,
+    )  # fmt: skip
     selection = {
         "one_file": one_file,
         "pred_cols": pred_col or (),
@@ -476,9 +390,7 @@ def _run(
         "top": top,
         "bins": (bins or 10) if hist or bins or hist_range else None,
     }
-    protect = [p for p in inputs.values() if p != "-"] + _option_files(options)
-    if hess is not None or against_hess is not None:
-        _check_hess_options(loss, hess, hess_out)
+    protect = [p for p in inputs.values() if p != "-"] + option_files(options)
     if output is not None or grad_out is not None or hess_out is not None:
         from .io import check_outputs
 
@@ -535,7 +447,7 @@ def _run(
                 **options,
             )
         except InputError as exc:
-            raise _name_the_file(exc, inputs) from None
+            raise name_the_file(exc, inputs) from None
         finally:
             messages: list[str] = []  # the warnings and notes, each once
             for w in caught:
@@ -553,24 +465,10 @@ def _run(
         print(f"Wrote the gradient {report.grad_written} to {grad_out}", file=sys.stderr)
     if hess_out is not None:
         print(f"Wrote the Hessian {report.hess_written} to {hess_out}", file=sys.stderr)
-    if not show_hess:
-        report.hess = report.hess_blocks = None
-    _refuse_to_print_huge(report.hess_blocks if report.hess_blocks is not None else report.hess)
-    if not grad:
-        report.grad = None
-    elif reduction == "none" and fmt in ("plain", "csv"):
-        print(
-            "Note: with --reduction none the gradient is that of each row's own loss",
-            file=sys.stderr,
-        )
-    if report.hist is not None and report.hist.nonfinite and fmt != "table":
-        print(
-            f"Note: {report.hist.nonfinite} rows with a NaN or infinite loss are not in the "
-            "histogram",
-            file=sys.stderr,
-        )
-    from .render import render
+    from .render import render, shown
 
+    for note in shown(report, fmt, grad=grad, hess=show_hess, reduction=reduction):
+        print(f"Note: {note}", file=sys.stderr)
     if output is None:
         render(report, fmt, sys.stdout)
     else:
@@ -587,33 +485,6 @@ def _run(
     for second in (report.hess_check, report.hess_against):
         if second is not None and not second.passed:
             raise typer.Exit(EXIT_CHECK_FAILED)
-
-
-# The most of a Hessian printed to stdout (larger ones go to --hess-out), as for the gradient.
-PRINT_MAX_BYTES = 64 << 20
-
-
-def _refuse_to_print_huge(hessian) -> None:
-    if hessian is not None and hessian.size * 8 > PRINT_MAX_BYTES:
-        raise UsageError(
-            f"the Hessian has {hessian.size:,} values, more than losscli prints "
-            f"({PRINT_MAX_BYTES >> 20} MiB); write it with --hess-out FILE.npy instead of --hess"
-        )
-
-
-def _check_hess_options(loss, hess, hess_out) -> None:
-    """Refuse what cannot work before reading anything: a loss without a Hessian, --hess full
-    where there are no blocks, a --hess-out that cannot hold it."""
-    from .hessian import check_hess_request
-
-    check_hess_request(loss, hess)
-    if hess_out is None:
-        return
-    suffix = hess_out.suffix.lower()
-    if suffix not in (".npy", ".csv", ".tsv"):
-        raise UsageError(f"--hess-out must end in .npy, .csv or .tsv, got {str(hess_out)!r}")
-    if hess == "full" and suffix != ".npy":
-        raise UsageError("--hess full writes N × C × C blocks: give --hess-out a .npy path")
 
 
 def _which(loss, seen, preds, targets, fmt, selection, id_col, weight_col, weights, options):
@@ -647,39 +518,11 @@ def _default_format(output: Path | None) -> str:
     return {".json": "json", ".csv": "csv"}.get(output.suffix.lower(), "plain")
 
 
-def _option_files(options: dict[str, Any]) -> list[str]:
-    """Files named by a loss's options (``--class-weights w.csv``): inputs too, so never
-    overwritten by an output."""
-    return [v for v in options.values() if isinstance(v, str) and os.path.isfile(v)]
-
-
 # --------------------------------------------------------------------------- list, explain
-
-ListFormat = Annotated[
-    Literal[FORMATS] | None,
-    typer.Option(
-        "--format",
-        "-f",
-        metavar="FORMAT",
-        show_default=False,
-        help="Output format: table, plain, json or csv. Default: table on a terminal, plain "
-        "(tab-separated) otherwise.",
-    ),
-]
-ExplainFormat = Annotated[
-    Literal[("table", "plain", "json")] | None,
-    typer.Option(
-        "--format",
-        "-f",
-        show_default=False,
-        help="table: rendered Markdown (default on a terminal); plain: the Markdown text "
-        '(default otherwise); json: {"markdown": ...}.',
-    ),
-]
 
 
 @app.command("list", cls=LossCommand)
-def list_losses(fmt: ListFormat = None) -> None:
+def list_losses(fmt: LIST_FORMAT = None) -> None:
     """Every loss with its formula, its gradient and the options it takes.
 
     Examples:
@@ -700,7 +543,7 @@ def list_losses(fmt: ListFormat = None) -> None:
 @app.command("explain", cls=LossCommand)
 def explain_loss(
     name: Annotated[str, typer.Argument(metavar="LOSS", help="A loss, e.g. ce or smooth-l1.")],
-    fmt: ExplainFormat = None,
+    fmt: EXPLAIN_FORMAT = None,
 ) -> None:
     """The derivation of a loss and its gradient, with a worked example computed live.
 

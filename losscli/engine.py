@@ -46,6 +46,7 @@ from . import io as lio
 from . import sources as src
 from .errors import InputError, LossCliWarning, UsageError
 from .report import Report, top_rows
+from .request import check_request
 from .sources import Block, Restart
 from .states import HistState, LossState, RangeState, TopState, histogram_edges
 
@@ -295,6 +296,16 @@ def evaluate(
     loss.check_reduction(reduction)
     if predictions is None:
         raise UsageError("give the predictions (and the targets, or --pred-col/--target-col)")
+    # validates; --hess-out alone is written block by block, not held (hess stays None)
+    check_request(
+        loss,
+        inputs=_given(predictions, targets, sample_weights, against, against_hess),
+        one_file=targets is None,
+        weight_col=weight_col,
+        hess=hess,
+        hess_out=hess_out,
+        against_hess=against_hess,
+    )
     if scheduler is not None and engine != "dask":
         raise UsageError("--scheduler takes the address of a Dask scheduler: add --engine dask")
     if engine == "dask":
@@ -383,6 +394,10 @@ def _streams_hess(loss: Any, hess: str | None, check: bool) -> bool:
     written to --hess-out like --grad-out), except through rmse's chain rule (it needs the
     whole gradient too); --hess full and the Hessian's check are read whole."""
     return hess is None or (hess == "diag" and not check and loss.transform is None)
+def _given(*values: Any) -> dict[str, Any]:
+    """The inputs given, by role (predictions, targets, sample weights, gradient, hessian)."""
+    roles = ("predictions", "targets", "sample weights", "gradient", "hessian")
+    return {role: v for role, v in zip(roles, values, strict=True) if v is not None}
 
 
 def read_whole(

@@ -16,9 +16,15 @@ import typer
 from .errors import UsageError
 
 __all__ = [
+    "APP_HELP",
+    "command_help",
+    "command_parameters",
+    "EXPLAIN_FORMAT",
     "FORMATS",
     "FRAMEWORK_PANEL",
     "HESS_MODES",
+    "hess_value",
+    "LIST_FORMAT",
     "PIPELINE_PANEL",
     "framework_parameters",
     "loss_parameter",
@@ -417,3 +423,75 @@ def parse_range(text: str | None) -> tuple[float, float] | None:
     if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
         raise UsageError(f"--range takes LO,HI, two finite numbers with LO < HI, got {text!r}")
     return lo, hi
+
+
+# --------------------------------------------------------------------------- commands
+
+# The group's help screen (``losscli --help``).
+APP_HELP = (
+    "Loss values, gradients and finite-difference gradient checks from CSV, TSV, NPY and "
+    "Parquet files.\n\nRun a loss without files to try it on the bundled sample data, e.g. "
+    "`losscli ce --logits --grad`; `losscli LOSS --help` for a loss's options.\n\n"
+    "Examples:\n\n"
+    "  $ losscli mse preds.csv targets.csv\n\n"
+    "  $ losscli ce logits.csv labels.csv --logits --grad --check\n\n"
+    "  $ losscli mse scores.csv --pred-col yhat --target-col y --top 5 -f json\n\n"
+    "  $ losscli list\n\n"
+    "  $ losscli explain smooth-l1"
+)
+
+
+def command_parameters(loss) -> list[inspect.Parameter]:
+    """Every option of a loss's command: the shared ones, then the loss's own."""
+    return (
+        shared_parameters(loss.reductions)
+        + pipeline_parameters()
+        + reading_parameters()
+        + framework_parameters()
+        + [loss_parameter(p) for p in loss.params]
+    )
+
+
+def command_help(loss) -> str:
+    """A loss command's help text: summary, formulas, reference, examples."""
+    examples = "\n\n".join(f"  $ {e}" for e in loss.examples)
+    return (
+        f"{loss.summary}.\n\n{loss.formula}.\n\nGradient: {loss.gradient_formula}.\n\n"
+        f"Hessian: {loss.hess_summary()}.\n\n"
+        f"Matches {loss.reference}.\n\nExamples:\n\n{examples}"
+    )
+
+
+def hess_value(argv: list[str]) -> list[str]:
+    """``--hess`` takes an optional value: alone it means ``--hess diag``. click options take a
+    value or none, so the bare flag is spelled out here (never past ``--``)."""
+    out = list(argv)
+    for i, arg in enumerate(out):
+        if arg == "--":
+            break
+        if arg == "--hess" and (i + 1 == len(out) or out[i + 1] not in HESS_MODES):
+            out[i] = "--hess=diag"
+    return out
+
+
+LIST_FORMAT = Annotated[
+    Literal[FORMATS] | None,
+    typer.Option(
+        "--format",
+        "-f",
+        metavar="FORMAT",
+        show_default=False,
+        help="Output format: table, plain, json or csv. Default: table on a terminal, plain "
+        "(tab-separated) otherwise.",
+    ),
+]
+EXPLAIN_FORMAT = Annotated[
+    Literal[("table", "plain", "json")] | None,
+    typer.Option(
+        "--format",
+        "-f",
+        show_default=False,
+        help="table: rendered Markdown (default on a terminal); plain: the Markdown text "
+        '(default otherwise); json: {"markdown": ...}.',
+    ),
+]

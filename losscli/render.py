@@ -12,11 +12,21 @@ from typing import IO, Any
 
 import numpy as np
 
+from .errors import UsageError
 from .gradcheck import CheckResult
 from .io import format_float
 from .report import Histogram, Report, TopRows
 
-__all__ = ["FORMATS", "Report", "render", "render_listing", "render_markdown", "SHOW_ROWS"]
+__all__ = [
+    "FORMATS",
+    "PRINT_MAX_BYTES",
+    "Report",
+    "render",
+    "render_listing",
+    "render_markdown",
+    "shown",
+    "SHOW_ROWS",
+]
 
 FORMATS = ("table", "plain", "json", "csv")
 SHOW_ROWS = 20  # rows of a gradient or check table shown to a person; the rest are counted
@@ -25,6 +35,34 @@ SHOW_COLS = 10
 
 def render(report: Report, fmt: str, out: IO[str]) -> None:
     {"table": _table, "plain": _plain, "json": _json, "csv": _csv}[fmt](report, out)
+
+
+# The most of a Hessian printed to stdout (larger ones go to --hess-out), as for the gradient.
+PRINT_MAX_BYTES = 64 << 20
+
+
+def shown(report: Report, fmt: str, *, grad: bool, hess: bool, reduction: str) -> list[str]:
+    """Drop from ``report`` what was computed but not asked to be shown (the gradient of
+    --grad-out alone, the Hessian of --hess-out alone) and return the notes for stderr about
+    what is shown. A Hessian too large to print is refused (it goes to --hess-out)."""
+    if not hess:
+        report.hess = report.hess_blocks = None
+    hessian = report.hess_blocks if report.hess_blocks is not None else report.hess
+    if hessian is not None and hessian.size * 8 > PRINT_MAX_BYTES:
+        raise UsageError(
+            f"the Hessian has {hessian.size:,} values, more than losscli prints "
+            f"({PRINT_MAX_BYTES >> 20} MiB); write it with --hess-out FILE.npy instead of --hess"
+        )
+    notes = []
+    if not grad:
+        report.grad = None
+    elif reduction == "none" and fmt in ("plain", "csv"):
+        notes.append("with --reduction none the gradient is that of each row's own loss")
+    if report.hist is not None and report.hist.nonfinite and fmt != "table":
+        notes.append(
+            f"{report.hist.nonfinite} rows with a NaN or infinite loss are not in the histogram"
+        )
+    return notes
 
 
 # --------------------------------------------------------------------------- scripts

@@ -248,9 +248,9 @@ def test_inputs_big_enough_to_stream_are_read_whole_for_the_hessian(mse_files, m
 
 
 def test_a_huge_hessian_goes_to_hess_out_not_stdout(mse_files, monkeypatch):
-    from losscli import cli
+    from losscli import render
 
-    monkeypatch.setattr(cli, "PRINT_MAX_BYTES", 8)
+    monkeypatch.setattr(render, "PRINT_MAX_BYTES", 8)
     r = run("mse", *mse_files, "--hess")
     assert (r.exit_code, r.stdout) == (2, "")
     assert r.stderr == (
