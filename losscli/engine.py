@@ -394,6 +394,8 @@ def _streams_hess(loss: Any, hess: str | None, check: bool) -> bool:
     written to --hess-out like --grad-out), except through rmse's chain rule (it needs the
     whole gradient too); --hess full and the Hessian's check are read whole."""
     return hess is None or (hess == "diag" and not check and loss.transform is None)
+
+
 def _given(*values: Any) -> dict[str, Any]:
     """The inputs given, by role (predictions, targets, sample weights, gradient, hessian)."""
     roles = ("predictions", "targets", "sample weights", "gradient", "hessian")
