@@ -664,3 +664,27 @@ def test_reductions_are_consistent(loss):
     assert np.shape(rows) == (len(preds),)
     assert total == pytest.approx(rows.sum() * d, rel=1e-14)
     assert mean == pytest.approx(rows.mean(), rel=1e-14)
+
+
+@pytest.mark.filterwarnings("ignore::losscli.errors.LossCliWarning")  # perturbed rows ≠ 1
+@pytest.mark.parametrize("logits", [False, True])
+def test_softmax_focal_per_class_alpha_gradient_matches_central_differences(logits):
+    # central differences of the loss itself (step 1e-6, error O(h²) ≈ 1e-12), by hand
+    loss = losscli.get_loss("softmax-focal")
+    rng = np.random.default_rng(7)
+    z = rng.normal(0, 1.5, (4, 3))
+    p = z if logits else rng.dirichlet(np.ones(3), 4)
+    y = np.array([0.0, 2.0, 1.0, 2.0])
+    opts = {"logits": logits, "alpha": [0.25, 0.5, 1.0], "gamma": 2.0}
+    analytic = loss.grad(p, y, **opts)
+    numeric = np.empty_like(p)
+    h = 1e-6
+    for idx in np.ndindex(p.shape):
+        up, down = p.copy(), p.copy()
+        up[idx] += h
+        down[idx] -= h
+        numeric[idx] = (loss(up, y, **opts) - loss(down, y, **opts)) / (2 * h)
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-9)
+    # a per-class alpha of all 0.5 is the scalar 0.5
+    same = loss(p, y, **{**opts, "alpha": [0.5, 0.5, 0.5]})
+    assert same == loss(p, y, **{**opts, "alpha": 0.5})
