@@ -139,21 +139,7 @@ def shared_parameters(reductions: tuple[str, ...]) -> list[inspect.Parameter]:
             ],
             None,
         ),
-        opt(
-            "fmt",
-            Annotated[
-                Literal[FORMATS] | None,
-                typer.Option(
-                    "--format",
-                    "-f",
-                    metavar="FORMAT",
-                    show_default=False,
-                    help="Output format: table, plain, json or csv. Default: table on a "
-                    "terminal, plain otherwise.",
-                ),
-            ],
-            None,
-        ),
+        opt("fmt", format_option("plain"), None),
         opt(
             "grad_out",
             Annotated[
@@ -474,17 +460,22 @@ def hess_value(argv: list[str]) -> list[str]:
     return out
 
 
-LIST_FORMAT = Annotated[
-    Literal[FORMATS] | None,
-    typer.Option(
-        "--format",
-        "-f",
-        metavar="FORMAT",
-        show_default=False,
-        help="Output format: table, plain, json or csv. Default: table on a terminal, plain "
-        "(tab-separated) otherwise.",
-    ),
-]
+def format_option(otherwise: str) -> Any:
+    """The one ``-f/--format`` option of the loss commands and ``list``."""
+    return Annotated[
+        Literal[FORMATS] | None,
+        typer.Option(
+            "--format",
+            "-f",
+            metavar="FORMAT",
+            show_default=False,
+            help=f"Output format: table, plain, json or csv. Default: table on a terminal, "
+            f"{otherwise} otherwise.",
+        ),
+    ]
+
+
+LIST_FORMAT = format_option("plain (tab-separated)")
 EXPLAIN_FORMAT = Annotated[
     Literal[("table", "plain", "json")] | None,
     typer.Option(
