@@ -172,6 +172,14 @@ def _block_state(
     if k:
         rows, row_grad = loss.rows_and_row_grad(prepared.scaled(k))
         row_grad = np.ldexp(row_grad, k) if want_grad else None
+    elif reduction == "none" and loss.row_scales(prepared) is not None:
+        # rmse rows whose squares overflow: their values and gradients come scaled, row by
+        # row (reduce_values, _none_grad); these unscaled rows only fill the sums
+        with np.errstate(over="ignore", under="ignore"):
+            if want_grad:
+                rows, row_grad = loss.rows_and_row_grad(prepared)
+            else:
+                rows = loss.row_values(prepared)
     elif want_grad:
         rows, row_grad = loss.rows_and_row_grad(prepared)
     elif fused and s is None:
@@ -708,7 +716,10 @@ class _Run:
                 else loss.reduce_values(blocks[0][1], reduction="none", sample_weights=blocks[0][2])
             )
             if grads[0] is not None:
-                parts = [_none_grad(loss, g, r) for g, r in zip(grads, rows, strict=True)]
+                parts = [
+                    _none_grad(loss, g, r, p, sp)
+                    for g, r, (_, p, sp) in zip(grads, rows, blocks, strict=True)
+                ]
                 gradient = parts[0] if len(parts) == 1 else np.concatenate(parts)
             return value, gradient
         value = state.value(loss, reduction)
@@ -911,7 +922,7 @@ class _Run:
                     values.append(loss.reduce_values(prepared, reduction="none", sample_weights=s))
                     _check_whole(n, "the row values of --reduction none")
                     if g is not None:
-                        g = _none_grad(loss, g, rows)
+                        g = _none_grad(loss, g, rows, prepared, s)
                 if g is not None:
                     if grad:
                         grads.append(g if writer is None else g.copy())
@@ -1086,10 +1097,15 @@ def _writing() -> Iterator[None]:
         raise
 
 
-def _none_grad(loss: Any, weighted: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """``--reduction none``: each row's own gradient (rmse: through its own square root)."""
+def _none_grad(
+    loss: Any, weighted: np.ndarray, rows: np.ndarray, prepared: Any = None, s: Any = None
+) -> np.ndarray:
+    """``--reduction none``: each row's own gradient (rmse: through its own square root; rows
+    whose squares overflow or underflow, with their errors scaled first)."""
     if loss.transform is None:
         return weighted
+    if prepared is not None and loss.row_scales(prepared) is not None:
+        return loss.reduce_both(prepared, reduction="none", sample_weights=s)[1]
     factor = np.asarray(loss.transform_grad(rows))
     return weighted * (factor[:, None] if factor.ndim == 1 and weighted.ndim == 2 else factor)
 

@@ -724,3 +724,44 @@ def test_mse_of_errors_too_large_for_float64_is_inf_with_a_warning(tmp_path):
     r = run("mse", tmp_path / "p.csv", tmp_path / "t.csv")
     assert (r.exit_code, r.stdout) == (0, "inf\n")
     assert "overflowed float64 to inf" in r.stderr
+
+
+@pytest.mark.parametrize("block", [None, "16"])
+def test_rmse_none_of_huge_and_tiny_rows_is_finite(tmp_path, block):
+    # hand-derived: each row's √(mean of squares) = |(3, 4)|/√2 · scale = √12.5 · scale, its
+    # gradient e/(D·rmse_i) = (3, 4)/(2·√12.5) whatever the scale; the row (1, 2): √2.5
+    p, t = tmp_path / "p.csv", tmp_path / "t.csv"
+    p.write_text("3e305,4e305\n1,2\n3e-170,4e-170\n")
+    t.write_text("0,0\n0,0\n0,0\n")
+    env = {**os.environ, **({"LOSSCLI_STREAM_BYTES": block} if block else {})}
+    r = subprocess.run(
+        [sys.executable, "-m", "losscli", "rmse", str(p), str(t), "-r", "none", "--grad",
+         "-f", "json"],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "overflow" not in r.stderr and "Warning" not in r.stderr
+    out = json.loads(r.stdout)
+    expected = [12.5**0.5 * 1e305, 2.5**0.5, 12.5**0.5 * 1e-170]
+    np.testing.assert_allclose(out["value"], expected, rtol=1e-15)
+    unit = np.array([3.0, 4.0]) / (2 * 12.5**0.5)
+    np.testing.assert_allclose(
+        out["grad"], [unit, np.array([1.0, 2.0]) / (2 * 2.5**0.5), unit], rtol=1e-15
+    )
+
+
+def test_rmse_none_gradient_at_huge_scale_matches_relative_central_differences():
+    # the row loss is homogeneous of degree 1: central differences with a step relative to
+    # the errors (1e-6·|e|) give the gradient to ~1e-10
+    p = np.array([[3e305, -4e305, 1e305]])
+    t = np.zeros_like(p)
+    g = losscli.rmse.grad(p, t, reduction="none")
+    numeric = np.empty_like(p)
+    for j in range(3):
+        h = 1e-6 * abs(p[0, j])
+        up, down = p.copy(), p.copy()
+        up[0, j] += h
+        down[0, j] -= h
+        diff = losscli.rmse(up, t, reduction="none") - losscli.rmse(down, t, reduction="none")
+        numeric[0, j] = diff[0] / (2 * h)
+    np.testing.assert_allclose(g, numeric, rtol=1e-8)

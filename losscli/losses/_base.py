@@ -290,6 +290,11 @@ class Prepared:
             targets=np.ldexp(np.asarray(self.targets, dtype=np.float64), -k),
         )
 
+    def scaled_rows(self, k: np.ndarray) -> Prepared:
+        """Each row's inputs times its own 2^-k_i (``k``: one exponent per row)."""
+        kk = k.reshape((-1,) + (1,) * (np.ndim(self.predictions) - 1))
+        return self.scaled(kk)  # type: ignore[arg-type]
+
     def take_rows(self, rows: slice) -> Prepared:
         """The same inputs restricted to ``rows``: predictions, targets and per-row options."""
         options = {
@@ -641,9 +646,43 @@ class Loss:
         k = int(np.frexp(biggest)[1])
         return k if abs(k) > _SAFE_EXPONENT else 0
 
+    def row_scales(self, prepared: Prepared) -> np.ndarray | None:
+        """``--reduction none``'s :meth:`square_scale`: one k per row, from the row's largest
+        |ŷ − y|; None when every row is within 2^±400 (or the loss has no ``scaled_squares``)."""
+        p = prepared.predictions
+        if not self.scaled_squares or not np.size(p) or np.ndim(p) == 0:
+            return None
+        with np.errstate(over="ignore", invalid="ignore"):
+            biggest = np.abs(p - prepared.targets).reshape(len(p), -1).max(axis=1)
+        k = np.frexp(np.where(np.isfinite(biggest), biggest, 0.0))[1]
+        k = np.where(np.abs(k) > _SAFE_EXPONENT, k, 0)
+        return k if k.any() else None
+
+    def _scaled_none(
+        self, prepared: Prepared, k: np.ndarray, sample_weights: Any, grad: bool
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Each row's value (and gradient) under ``none`` with its errors scaled by 2^-k_i:
+        √ of the scaled row mean, times 2^k_i; the gradient e/(D·rmse_i) is scale-free."""
+        scaled = prepared.scaled_rows(k)
+        s = self._sample_weights(sample_weights, prepared)
+        if grad:
+            rows, row_grad = self.rows_and_row_grad(scaled)
+        else:
+            rows, row_grad = self.row_values(scaled), None
+        value = np.ldexp(np.asarray(self.transform(rows)), k)
+        if s is not None:
+            value = value * s
+        if row_grad is None:
+            return value, None
+        g = self.scale_row_grad(row_grad, scaled, "none", sample_weights)
+        factor = np.asarray(self.transform_grad(rows))
+        return value, g * (factor[:, None] if factor.ndim == 1 and g.ndim == 2 else factor)
+
     def reduce_values(
         self, prepared: Prepared, *, reduction: str, sample_weights: Any = None
     ) -> float | np.ndarray:
+        if reduction == "none" and (k_rows := self.row_scales(prepared)) is not None:
+            return self._scaled_none(prepared, k_rows, sample_weights, grad=False)[0]
         k = self.square_scale(prepared, reduction)
         if k:
             self._check_reduction(reduction)
@@ -666,6 +705,8 @@ class Loss:
     def reduce_both(
         self, prepared: Prepared, *, reduction: str = "mean", sample_weights: Any = None
     ) -> tuple[float | np.ndarray, np.ndarray]:
+        if reduction == "none" and (k_rows := self.row_scales(prepared)) is not None:
+            return self._scaled_none(prepared, k_rows, sample_weights, grad=True)  # type: ignore[return-value]
         k = self.square_scale(prepared, reduction)
         # k ≠ 0: the squares scaled by 4^-k, so the inner value stays finite; ∂(e²) = 2e is
         # linear, so its rows are unscaled by 2^k exactly
