@@ -30,6 +30,7 @@ def objective(
     *,
     layout: str = "auto",
     hess_floor: float = 0.0,
+    match_xgboost: bool = False,
     **options: Any,
 ) -> Callable[[Any, Any], tuple[np.ndarray, np.ndarray]]:
     """A custom objective ``(preds, data) -> (grad, hess)`` for ``xgboost.train(obj=...)`` and
@@ -45,6 +46,12 @@ def objective(
 
     ``hess_floor`` raises the Hessian to at least that value (XGBoost floors its own at 1e-16,
     so a confident prediction never gives a zero Hessian); 0 (default) leaves it exact.
+
+    ``match_xgboost=True`` (bce with ``logits=True`` only) computes as XGBoost's built-in
+    ``binary:logistic`` does, in float32: p = 1/(1 + expf(−m)), gradient (p − y)·w, Hessian
+    max(p(1 − p), 1e-16)·w, so ``obj=`` trains the same model bit for bit. The default is the
+    exact float64 derivative, which XGBoost rounds to float32 when it stores it: margins then
+    agree with the built-in's to float32 resolution (~1e-7), not to the bit.
 
     >>> import numpy as np, losscli
     >>> class Data:  # what xgboost.DMatrix and lightgbm.Dataset offer
@@ -72,6 +79,11 @@ def objective(
             "final transform), so it has no per-sample gradient for a boosting objective"
         )
     resolved = loss.resolve_options(**options)  # bad options fail now, not in round 1
+    if match_xgboost and (loss.name != "bce" or options != {"logits": True}):
+        raise UsageError(
+            "match_xgboost reproduces XGBoost's binary:logistic: use it with losscli.bce and "
+            "logits=True alone"
+        )
 
     def gbdt_objective(preds: Any, data: Any) -> tuple[np.ndarray, np.ndarray]:
         margins = np.asarray(preds, dtype=np.float64)
@@ -79,6 +91,8 @@ def objective(
         weights = data.get_weight() if hasattr(data, "get_weight") else None
         if weights is not None and np.size(weights) == 0:
             weights = None  # xgboost.DMatrix gives an empty array when it has none
+        if match_xgboost:
+            return _xgboost_logistic(preds, labels, weights)
         matrix = _unflatten(margins, len(labels), layout, loss)
         _, grad, hess = loss.value_grad_hess(
             matrix, labels, reduction="sum", sample_weights=weights, **resolved
@@ -90,6 +104,20 @@ def objective(
     gbdt_objective.__name__ = f"{loss.name}_objective"
     gbdt_objective.__doc__ = f"losscli {loss.name} as a boosting objective (per-sample)."
     return gbdt_objective
+
+
+def _xgboost_logistic(preds: Any, labels: np.ndarray, weights: Any) -> tuple[Any, Any]:
+    """XGBoost's binary:logistic gradient and Hessian in its own float32 arithmetic
+    (src/objective/regression_loss.h, LogisticRegression; expf is the correctly rounded float
+    of the float64 exp, as glibc's is)."""
+    m = np.asarray(preds, dtype=np.float32)
+    one = np.float32(1.0)
+    with np.errstate(over="ignore"):
+        p = one / (one + np.exp(-m.astype(np.float64)).astype(np.float32))
+    w = one if weights is None else np.asarray(weights, dtype=np.float32)
+    grad = (p - labels.astype(np.float32)) * w
+    hess = np.maximum(p * (one - p), np.float32(1e-16)) * w
+    return grad, hess
 
 
 def _unflatten(margins: np.ndarray, n: int, layout: str, loss: Loss) -> np.ndarray:

@@ -196,6 +196,44 @@ def test_xgboost_train_with_losscli_objective_equals_binary_logistic():
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
 
 
+def test_match_xgboost_trains_the_binary_logistic_model_bit_for_bit():
+    xgb = pytest.importorskip("xgboost")
+    x, y, w = _binary_data()
+    zero = np.zeros(len(y))
+
+    def margins(**kwargs):
+        data = xgb.DMatrix(x, label=y, weight=w, base_margin=zero)
+        params = {"max_depth": 3, "eta": 0.3, "tree_method": "exact", "nthread": 1, "seed": 0}
+        params.update(kwargs.pop("params", {}))
+        booster = xgb.train(params, data, num_boost_round=5, **kwargs)
+        return booster.predict(xgb.DMatrix(x, base_margin=zero), output_margin=True)
+
+    expected = margins(params={"objective": "binary:logistic"})
+    obj = losscli.objective(losscli.bce, logits=True, match_xgboost=True)
+    np.testing.assert_array_equal(margins(obj=obj), expected)
+
+
+def test_match_xgboost_gradient_is_float32_bce_and_is_refused_elsewhere():
+    class Data:
+        def get_label(self):
+            return np.array([1.0, 0.0, 1.0])
+
+        def get_weight(self):
+            return np.array([1.0, 2.0, 0.5])
+
+    m = np.array([0.0, 2.0, -1.5], dtype=np.float32)
+    grad, hess = losscli.objective(losscli.bce, logits=True, match_xgboost=True)(m, Data())
+    # hand-derived: p = σ(m) = (0.5, 0.8808, 0.1824); (p − y)·w and p(1 − p)·w, to float32
+    p = 1 / (1 + np.exp(-m.astype(np.float64)))
+    np.testing.assert_allclose(grad, (p - [1, 0, 1]) * [1, 2, 0.5], rtol=1e-6)
+    np.testing.assert_allclose(hess, p * (1 - p) * [1, 2, 0.5], rtol=1e-6)
+    assert grad.dtype == np.float32
+    with pytest.raises(losscli.UsageError, match="binary:logistic"):
+        losscli.objective(losscli.mse, match_xgboost=True)
+    with pytest.raises(losscli.UsageError, match="logits=True alone"):
+        losscli.objective(losscli.bce, match_xgboost=True)
+
+
 def test_lightgbm_binary_and_multiclass_are_bit_identical():
     lgb = pytest.importorskip("lightgbm")
     x, y, _ = _binary_data()
