@@ -919,6 +919,10 @@ class _TableFile:
             schema = self._pf.schema_arrow
             names = [str(n) for n in schema.names]
         except Exception:
+            # drop the half-read file now: destroyed at interpreter exit, after pyarrow's
+            # threads, it could abort the process ("terminate called without an active
+            # exception", exit 134) after the error was printed
+            self._close_parquet()
             self._open_exact()  # the exact reader words the error
             return
         if not names or self._pf.metadata.num_rows == 0:
@@ -935,6 +939,12 @@ class _TableFile:
             if not (pt.is_integer(kind) or pt.is_floating(kind) or pt.is_boolean(kind)):
                 self._open_exact()  # "column "x" is not numeric (type string)"
                 return
+
+    def _close_parquet(self) -> None:
+        pf, self._pf = getattr(self, "_pf", None), None
+        if pf is not None:
+            with contextlib.suppress(Exception):
+                pf.close()
 
     def _numeric_columns(self) -> list[int]:
         c = self.choice

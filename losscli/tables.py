@@ -151,7 +151,11 @@ def arrow_frame(f: BinaryIO, display: str, role: str) -> _ArrowFrame:
     try:
         # use_threads=False: pyarrow 26 can abort the process at exit (exit 134, "terminate
         # called without an active exception") after its reader threads met a damaged file.
-        table = pq.read_table(f, use_threads=False)
+        # From bytes, not the Python file: pyarrow's I/O threads calling back into a Python
+        # file object after an error could still abort the process at exit.
+        import pyarrow as pa
+
+        table = pq.read_table(pa.BufferReader(f.read()), use_threads=False)
         # A damaged file can read and still hold names that are not UTF-8 or data that does
         # not match its schema: find out now, not while converting a column.
         names = [str(n) for n in table.column_names]
