@@ -162,14 +162,6 @@ class LossCliGroup(TidyHelp, FastParams, TyperGroup):
                 # threading or atexit.
                 with contextlib.suppress(ValueError):  # not the main thread
                     signal.signal(signal.SIGINT, signal.SIG_IGN)
-                if "pyarrow" in sys.modules and "distributed" not in sys.modules:
-                    # pyarrow's threads can abort the interpreter's shutdown after a damaged
-                    # file ("terminate called without an active exception", exit 134, with
-                    # the error already printed): everything is written, so leave now
-                    for stream in (sys.stdout, sys.stderr):
-                        with contextlib.suppress(Exception):
-                            stream.flush()
-                    os._exit(rc)
             sys.exit(rc)
         return rc
 
