@@ -168,20 +168,21 @@ def _binary_data():
     return x, y, w
 
 
-def test_xgboost_train_with_losscli_objective_equals_binary_logistic():
-    xgb = pytest.importorskip("xgboost")
+def _train_binary(xgb, **kwargs):
+    """(booster, margins) after 5 rounds on the weighted binary data, base margin 0."""
     x, y, w = _binary_data()
     zero = np.zeros(len(y))
+    data = xgb.DMatrix(x, label=y, weight=w, base_margin=zero)
+    params = {"max_depth": 3, "eta": 0.3, "tree_method": "exact", "nthread": 1, "seed": 0}
+    params.update(kwargs.pop("params", {}))
+    booster = xgb.train(params, data, num_boost_round=5, **kwargs)
+    return booster, booster.predict(xgb.DMatrix(x, base_margin=zero), output_margin=True)
 
-    def train(**kwargs):
-        data = xgb.DMatrix(x, label=y, weight=w, base_margin=zero)
-        params = {"max_depth": 3, "eta": 0.3, "tree_method": "exact", "nthread": 1, "seed": 0}
-        params.update(kwargs.pop("params", {}))
-        booster = xgb.train(params, data, num_boost_round=5, **kwargs)
-        return booster, booster.predict(xgb.DMatrix(x, base_margin=zero), output_margin=True)
 
-    builtin, expected = train(params={"objective": "binary:logistic"})
-    ours, got = train(obj=losscli.objective(losscli.bce, logits=True))
+def test_xgboost_train_with_losscli_objective_equals_binary_logistic():
+    xgb = pytest.importorskip("xgboost")
+    builtin, expected = _train_binary(xgb, params={"objective": "binary:logistic"})
+    ours, got = _train_binary(xgb, obj=losscli.objective(losscli.bce, logits=True))
 
     # XGBoost holds gradients in float32 and computes its own in float32 arithmetic, so the
     # two models agree to float32 resolution, not to the last float64 bit: the same splits,
@@ -198,19 +199,9 @@ def test_xgboost_train_with_losscli_objective_equals_binary_logistic():
 
 def test_match_xgboost_trains_the_binary_logistic_model_bit_for_bit():
     xgb = pytest.importorskip("xgboost")
-    x, y, w = _binary_data()
-    zero = np.zeros(len(y))
-
-    def margins(**kwargs):
-        data = xgb.DMatrix(x, label=y, weight=w, base_margin=zero)
-        params = {"max_depth": 3, "eta": 0.3, "tree_method": "exact", "nthread": 1, "seed": 0}
-        params.update(kwargs.pop("params", {}))
-        booster = xgb.train(params, data, num_boost_round=5, **kwargs)
-        return booster.predict(xgb.DMatrix(x, base_margin=zero), output_margin=True)
-
-    expected = margins(params={"objective": "binary:logistic"})
+    _, expected = _train_binary(xgb, params={"objective": "binary:logistic"})
     obj = losscli.objective(losscli.bce, logits=True, match_xgboost=True)
-    np.testing.assert_array_equal(margins(obj=obj), expected)
+    np.testing.assert_array_equal(_train_binary(xgb, obj=obj)[1], expected)
 
 
 def test_match_xgboost_gradient_is_float32_bce_and_is_refused_elsewhere():
