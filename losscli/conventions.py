@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from .errors import LossCliError, UsageError
-from .losses import Loss, log_softmax
+from .losses import Loss, log_softmax, softmax
 from .losses.classification import resolve_class_targets
 from .losses.relative import mape_values, msle_values
 from .losses.robust import log_cosh_values
@@ -563,7 +563,322 @@ def _rules() -> dict[tuple[str, str], Rule]:
             note="a fraction, |y| floored at 2.2e-16",
         ),
     ]
+    rules += _classification_rules()
     return {(r.loss, r.convention): r for r in rules}
+
+
+# --------------------------------------------------------------------------- classification
+# Focal, Dice/Tversky, hinge-family and TF1 cosine rules (issue 10). Each value function is the
+# framework's own formula, op for op where its clips or its order of operations change the
+# number; tests/make_convention_fixtures_classification.py records the frameworks' values.
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _keras_binary_focal(z, t, *, alpha=None, gamma=2.0, **_):
+    # keras.losses.binary_focal_crossentropy(from_logits=True): σ(z), then the clipped bce of
+    # ops.binary_crossentropy (clip to [1e-7, 1 − 1e-7]); the focal factor uses σ(z) unclipped.
+    # losscli's alpha None is Keras's apply_class_balancing=False.
+    q = _sigmoid(z)
+    c = np.clip(q, KERAS_EPSILON, 1.0 - KERAS_EPSILON)
+    bce = -(t * np.log(c) + (1.0 - t) * np.log(1.0 - c))
+    p_t = t * q + (1.0 - t) * (1.0 - q)
+    loss = np.power(1.0 - p_t, gamma) * bce
+    if alpha is not None:
+        loss = (t * alpha + (1.0 - t) * (1.0 - alpha)) * loss
+    return loss
+
+
+def _optax_sigmoid_focal(z, t, *, alpha=None, gamma=2.0, **_):
+    # optax.losses.sigmoid_focal_loss: the stable bce times exp(γ·log(1 − p_t)), 1 − p_t from
+    # log σ(z) and log σ(−z) (logsumexp), so no 1 − σ(z) cancellation.
+    bce = _stable_sigmoid_bce(z, t)
+    one_minus_pt = (1.0 - t) * _sigmoid(z) + t * _sigmoid(-z)
+    with np.errstate(divide="ignore"):
+        weight = np.exp(gamma * np.log(one_minus_pt))
+    loss = bce * weight
+    if alpha is not None:
+        loss = (alpha * t + (1.0 - alpha) * (1.0 - t)) * loss
+    return loss
+
+
+def _keras_categorical_focal(p, t, *, logits=False, alpha=0.25, gamma=2.0, **options):
+    # keras.losses.categorical_focal_crossentropy: label smoothing y(1 − A) + A/C, softmax if
+    # from_logits, each row divided by its sum, clipped to [1e-7, 1 − 1e-7], then
+    # Σ_c α·(1 − o_c)^γ·(−y_c log o_c).
+    y = _class_rows(p, t, **options)
+    q = softmax(p) if logits else p
+    o = np.clip(q / q.sum(axis=1, keepdims=True), KERAS_EPSILON, 1.0 - KERAS_EPSILON)
+    a = np.asarray(alpha, dtype=np.float64)
+    return (np.power(1.0 - o, gamma) * a * (-y * np.log(o))).sum(axis=1)
+
+
+def _rows2(a: np.ndarray) -> np.ndarray:
+    return a.reshape(len(a), -1)
+
+
+def _optax_tversky(p, t, *, alpha=0.5, beta=0.5, smooth=1.0, logits=False, **_):
+    # optax.losses.dice_loss(z[..., None], y[..., None], alpha, beta, smooth): one channel, σ(z)
+    # (apply_softmax), sums over the D elements of each row.
+    if not logits:
+        raise UsageError(
+            "optax's dice_loss takes logits here: with apply_softmax=False it requires each "
+            "element's class probabilities to sum to 1, which one channel does only for p = 1; "
+            "pass --logits with raw scores"
+        )
+    q, y = _rows2(_sigmoid(p)), _rows2(t)
+    inter = (q * y).sum(axis=1)
+    den = inter + alpha * (q.sum(axis=1) - inter) + beta * (y.sum(axis=1) - inter) + smooth
+    return 1.0 - (inter + smooth) / den
+
+
+def _keras_overlap(dice: bool) -> Callable[..., np.ndarray]:
+    """Per row (I, D): I = Σ p·y and D the weighted mismatch — FN + FP for Keras's Dice
+    (Σy + Σp = 2I + FN + FP), α·Σ(1 − p)y + β·Σ p(1 − y) for its Tversky. Keras's code names
+    Σ(1 − y_pred)·y_true "fp": its alpha weighs what optax and losscli call false negatives;
+    under --convention keras, --alpha and --beta are Keras's own."""
+
+    def values(p, t, *, logits=False, alpha=0.5, beta=0.5, **_):
+        if logits:
+            raise UsageError(
+                "Keras's Dice and Tversky take probabilities (no from_logits); drop --logits"
+            )
+        q, y = _rows2(p), _rows2(t)
+        fn, fp = ((1.0 - q) * y).sum(axis=1), (q * (1.0 - y)).sum(axis=1)
+        mismatch = fn + fp if dice else alpha * fn + beta * fp
+        return np.stack([(q * y).sum(axis=1), mismatch], axis=1)
+
+    return values
+
+
+def _keras_dice_pooled(inter: float, mismatch: float) -> float:
+    # keras.losses.dice(axis=None): 1 − 2I/(Σy + Σp + 1e-7)
+    return 1.0 - 2.0 * inter / (2.0 * inter + mismatch + KERAS_EPSILON)
+
+
+def _keras_tversky_pooled(inter: float, mismatch: float) -> float:
+    # keras.losses.tversky(axis=None): 1 − I/(I + α·Σ(1 − p)y + β·Σ p(1 − y) + 1e-7)
+    return 1.0 - inter / (inter + mismatch + KERAS_EPSILON)
+
+
+@dataclass(frozen=True)
+class PooledRule(Rule):
+    """A loss Keras computes once over the whole batch (``axis=None``, its default): the
+    pooled sums of every row give one value g; sample weights then scale it as a per-sample
+    loss would, ``sum_over_batch_size`` = g·Σs/N, ``sum`` = g·Σs (g without weights).
+
+    ``values`` gives each row's sums (N, k); ``pooled(*sums)`` gives g. The state is
+    (the k sums, Σs, the number of weighted rows) over N, which adds up over blocks."""
+
+    pooled: Callable[..., float] | None = None
+
+    def partial(self, predictions, targets, sample_weights=None, **options) -> ConventionState:
+        rows = self.values(predictions, targets, **options)
+        if sample_weights is None:
+            s_sum, weighted = float(len(rows)), 0.0
+        else:
+            s = np.asarray(sample_weights, dtype=np.float64).reshape(-1)
+            if len(s) != len(rows):
+                raise UsageError(
+                    f"sample weights have {len(s)} values but there are {len(rows)} samples"
+                )
+            s_sum, weighted = math.fsum(s), float(len(s))
+        sums = [math.fsum(col) for col in rows.T]
+        return ConventionState(np.array([*sums, s_sum, weighted]), float(len(rows)))
+
+    def reduce(self, state: ConventionState, reduction: str) -> float:
+        k = len(state.numerator) - 2
+        g = self.pooled(*state.numerator[:k])
+        s_sum, weighted = state.numerator[k], state.numerator[k + 1]
+        if reduction == "sum":
+            return float(g * s_sum if weighted else g)
+        return float(g * s_sum / state.denominator) if state.denominator else 0.0
+
+
+def _categorical_hinge_rows(x, t, **options):
+    # keras.losses.categorical_hinge: max(max_c((1 − y_c)·x_c) − Σ_c y_c x_c + 1, 0)
+    y = _class_rows(x, t, **options)
+    neg = ((1.0 - y) * x).max(axis=1)
+    return np.maximum(neg - (y * x).sum(axis=1) + 1.0, 0.0)
+
+
+def _one_hot_labels(x, t, framework: str, **options) -> np.ndarray:
+    y = _class_rows(x, t, **options)
+    if not (np.isin(y, (0.0, 1.0)).all() and (y.sum(axis=1) == 1.0).all()):
+        raise UsageError(f"{framework} takes class labels (or one-hot rows), not soft rows")
+    return y.argmax(axis=1)
+
+
+def _crammer_singer(framework: str) -> Callable[..., np.ndarray]:
+    def values(x, t, **options):
+        # sklearn.metrics.hinge_loss(y, scores, labels=range(C)) with C ≥ 3 columns and
+        # optax.losses.multiclass_hinge_loss: max(0, 1 − (x_y − max_{c≠y} x_c)) (Crammer–Singer)
+        labels = _one_hot_labels(x, t, framework, **options)
+        rows = np.arange(len(x))
+        others = x.copy()
+        others[rows, labels] = -np.inf
+        return np.maximum(1.0 - (x[rows, labels] - others.max(axis=1)), 0.0)
+
+    return values
+
+
+def _tf1_hinge(x, t, **_):
+    # tf.compat.v1.losses.hinge_loss: labels mapped 2t − 1 whatever they are (±1 labels become
+    # +1 and −3), then relu(1 − y·x)
+    return np.maximum(1.0 - (2.0 * t - 1.0) * x, 0.0)
+
+
+def _sklearn_binary_hinge(x, t, **_):
+    # sklearn.metrics.hinge_loss(y, decision) for two classes: LabelBinarizer(neg_label=−1)
+    # maps the smaller label to −1, the larger to +1; then max(0, 1 − y·x)
+    if x.ndim == 2 and x.shape[1] != 1:
+        raise UsageError(
+            "scikit-learn's binary hinge_loss takes one column of decision values; use "
+            "categorical-hinge for several classes"
+        )
+    x, t = x.reshape(-1), t.reshape(-1)
+    classes = np.unique(t)
+    if len(classes) != 2:
+        raise UsageError(
+            f"scikit-learn's binary hinge_loss needs labels of two classes; these have "
+            f"{len(classes)}"
+        )
+    y = np.where(t == classes[1], 1.0, -1.0)
+    return np.maximum(1.0 - y * x, 0.0)
+
+
+def _tf1_cosine_distance(p, t, **_):
+    # tf.compat.v1.losses.cosine_distance(labels, predictions, axis=1): 1 − Σ ŷ·y per row,
+    # with no normalisation (TF1 assumes unit rows; losscli's −cos is this − 1 on unit rows)
+    return 1.0 - (p * t).sum(axis=1)
+
+
+def _classification_rules() -> list[Rule]:
+    R = Rule
+    return [
+        R(
+            "sigmoid-focal",
+            "keras",
+            "keras.losses.BinaryFocalCrossentropy(apply_class_balancing=alpha is not None, "
+            "alpha, gamma, from_logits=True)",
+            _keras_mean_last(_keras_binary_focal),
+            PER_SAMPLE,
+            note="σ(z) clipped to [1e-7, 1 − 1e-7] in the bce; --alpha is apply_class_balancing",
+            honours=("alpha", "gamma"),
+        ),
+        R(
+            "sigmoid-focal",
+            "optax",
+            "optax.losses.sigmoid_focal_loss(alpha, gamma)",
+            _optax_sigmoid_focal,
+            ELEMENTS,
+            honours=("alpha", "gamma"),
+        ),
+        R(
+            "softmax-focal",
+            "keras",
+            "keras.losses.CategoricalFocalCrossentropy(alpha, gamma, from_logits=logits, "
+            "label_smoothing)",
+            _keras_categorical_focal,
+            PER_SAMPLE,
+            note="rows divided by their sum, then clipped to [1e-7, 1 − 1e-7]",
+            honours=("alpha", "gamma", "label_smoothing"),
+        ),
+        R(
+            "dice",
+            "optax",
+            "optax.losses.dice_loss(z[..., None], y[..., None], smooth)",
+            _optax_tversky,
+            ELEMENTS,
+            note="logits only (σ on one channel)",
+            honours=("smooth",),
+        ),
+        PooledRule(
+            "dice",
+            "keras",
+            "keras.losses.Dice()",
+            _keras_overlap(dice=True),
+            PER_SAMPLE,
+            note="axis=None: one Dice over the whole batch, 1 − 2I/(Σp + Σy + 1e-7); no smooth",
+            none_ok=False,
+            pooled=_keras_dice_pooled,
+        ),
+        R(
+            "tversky",
+            "optax",
+            "optax.losses.dice_loss(z[..., None], y[..., None], alpha, beta, smooth)",
+            _optax_tversky,
+            ELEMENTS,
+            note="logits only (σ on one channel)",
+            honours=("alpha", "beta", "smooth"),
+        ),
+        PooledRule(
+            "tversky",
+            "keras",
+            "keras.losses.Tversky(alpha, beta)",
+            _keras_overlap(dice=False),
+            PER_SAMPLE,
+            note="axis=None: one value over the whole batch, + 1e-7, no smooth; its alpha "
+            "weighs Σ(1 − p)y",
+            none_ok=False,
+            honours=("alpha", "beta"),
+            pooled=_keras_tversky_pooled,
+        ),
+        R(
+            "categorical-hinge",
+            "keras",
+            "keras.losses.CategoricalHinge()",
+            _categorical_hinge_rows,
+            PER_SAMPLE,
+        ),
+        R(
+            "categorical-hinge",
+            "optax",
+            "optax.losses.multiclass_hinge_loss",
+            _crammer_singer("optax's multiclass_hinge_loss"),
+            ELEMENTS,
+            note="Crammer–Singer: 1 − (x_y − max_{c≠y} x_c), not Keras's max over (1 − y)·x",
+        ),
+        R(
+            "categorical-hinge",
+            "sklearn",
+            "sklearn.metrics.hinge_loss(y, scores, labels=range(C))",
+            _crammer_singer("scikit-learn's hinge_loss"),
+            WEIGHT_SUM,
+            sum_ok=False,
+            none_ok=False,
+            note="Crammer–Singer, as optax",
+        ),
+        R(
+            "hinge",
+            "tf1",
+            "tf.compat.v1.losses.hinge_loss",
+            _tf1_hinge,
+            NONZERO,
+            note="labels always mapped 2y − 1: give 0/1 labels",
+        ),
+        R(
+            "hinge",
+            "sklearn",
+            "sklearn.metrics.hinge_loss(y, decision)",
+            _sklearn_binary_hinge,
+            WEIGHT_SUM,
+            sum_ok=False,
+            none_ok=False,
+            note="one column; the smaller of two labels is −1",
+        ),
+        R(
+            "cosine-similarity",
+            "tf1",
+            "tf.compat.v1.losses.cosine_distance(axis=1)",
+            _tf1_cosine_distance,
+            NONZERO,
+            note="1 − Σ ŷ·y per row, unnormalised (TF1 assumes unit rows)",
+        ),
+    ]
 
 
 RULES = _rules()

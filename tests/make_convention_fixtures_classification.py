@@ -1,0 +1,635 @@
+"""Write tests/fixtures/conventions_classification.json: what each framework itself reports for
+the focal, Dice/Tversky, hinge-family and TF1 cosine losses (``--convention``, issue 10).
+
+Every expected value comes from the call named in its case, in float64: Keras 3
+(``KERAS_BACKEND=jax``, floatx float64), optax (``jax_enable_x64``), TensorFlow's
+``tf.compat.v1.losses`` and scikit-learn. torchvision is not installed here, so its
+``sigmoid_focal_loss`` is written out below in torch ops, line for line from
+``torchvision/ops/focal_loss.py`` (the case names say so). Two references are float32-precise
+whatever the input dtype, and their cases say so (``"float32_reference": true``, compared at
+rtol 1e-6; every other case at 1e-12): TF1's ``hinge_loss`` and ``cosine_distance`` cast to
+float32, and Keras's ``ops.mean`` (the last-axis mean of ``binary_focal_crossentropy``)
+computes in float32 — so each Keras binary-focal case is also recorded with that one mean
+done in float64 (``keras.ops.mean`` replaced, named in the case), to check the elementwise
+formula at 1e-12. To regenerate::
+
+    pip install keras jax optax tensorflow-cpu scikit-learn torch
+    python tests/make_convention_fixtures_classification.py
+
+Deterministic: the inputs are fixed below, so a rerun writes the same file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+import jax  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)
+
+import jax.numpy as jnp  # noqa: E402
+import keras  # noqa: E402
+
+keras.config.set_floatx("float64")
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+import sklearn.metrics as skm  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from keras.src.losses import losses as keras_losses_module  # noqa: E402
+
+OUT = Path(__file__).parent / "fixtures" / "conventions_classification.json"
+tf1 = tf.compat.v1.losses
+TF1_REDUCTIONS = {
+    "mean": tf1.Reduction.SUM_BY_NONZERO_WEIGHTS,
+    "sum": tf1.Reduction.SUM,
+    "none": tf1.Reduction.NONE,
+}
+KERAS_REDUCTIONS = {"mean": "sum_over_batch_size", "sum": "sum", "none": None}
+REDUCTIONS = ("mean", "sum", "none")
+
+WEIGHTS = np.array([1.0, 0.0, 2.0, 0.5, 3.0])  # a zero weight: TF1's denominator skips it
+# logits: moderate ones, and 9.5 / −9 whose σ is within 1e-4 of 0 or 1
+BIN_Z = np.array(
+    [[1.2, -0.7, 2.5], [-1.9, 0.3, 9.5], [0.05, -2.2, 1.1], [3.1, -9.0, -0.4], [-0.6, 1.7, 0.0]]
+)
+BIN_T = np.array(
+    [[1.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]
+)
+SOFT_T = np.array(
+    [[0.9, 0.1, 1.0], [0.0, 0.7, 0.2], [1.0, 0.5, 0.0], [0.3, 0.0, 1.0], [1.0, 0.0, 0.6]]
+)
+# Keras clips σ(z) at 1 − 1e-7 in its bce: a logit of 20 with label 0 costs −log(1e-7)·σ(20)^γ
+CLIP_Z = np.array([[20.0, -1.0], [0.5, -17.0], [-2.0, 1.0]])
+CLIP_T = np.array([[0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
+CLS_Z = np.array(
+    [
+        [1.3, -0.4, 0.2, 2.1],
+        [-1.1, 0.6, -2.3, 0.9],
+        [0.0, 3.2, -0.5, 0.4],
+        [-0.8, -0.8, 1.5, -2.6],
+        [2.4, 0.1, -1.7, 0.3],
+    ]
+)
+CLS_LABELS = np.array([3, 1, 1, 0, 2])
+CLS_ONEHOT = np.eye(4)[CLS_LABELS]
+CLS_SOFT = np.array(
+    [
+        [0.7, 0.1, 0.1, 0.1],
+        [0.0, 0.0, 0.5, 0.5],
+        [0.25, 0.25, 0.25, 0.25],
+        [0.0, 1.0, 0.0, 0.0],
+        [0.1, 0.2, 0.3, 0.4],
+    ]
+)
+CLS_P = np.array(  # rows not summing to 1 (Keras renormalises) and an exact zero (clipped)
+    [
+        [0.6, 0.2, 0.1, 0.1],
+        [0.1, 0.2, 0.3, 0.2],
+        [0.0, 0.9, 0.05, 0.05],
+        [0.25, 0.25, 0.25, 0.25],
+        [0.1, 0.1, 0.1, 0.7],
+    ]
+)
+# scores where Keras's categorical hinge and Crammer–Singer differ: row 3's non-target scores
+# are all negative (Keras's max over (1 − y)·x is then 0, not the largest of them)
+HINGE_S = np.array(
+    [
+        [0.5, -0.2, 1.4, 0.9],
+        [-1.0, 2.0, 0.3, -0.4],
+        [0.2, 0.1, 0.25, -0.3],
+        [1.5, -0.6, -2.0, -0.1],
+        [0.0, 0.8, 0.8, -1.2],
+    ]
+)
+SEG_P = np.array(
+    [
+        [0.9, 0.2, 0.6, 0.05, 0.7],
+        [0.4, 0.7, 0.1, 0.3, 0.0],
+        [0.5, 0.5, 0.5, 0.5, 0.5],
+        [0.0, 0.1, 0.95, 0.8, 0.2],
+        [0.3, 0.6, 0.2, 0.9, 1.0],
+    ]
+)
+SEG_Z = np.array(
+    [
+        [2.2, -1.4, 0.4, -3.0, 1.0],
+        [-0.4, 0.9, -2.1, -0.8, -4.0],
+        [0.0, 0.3, -0.3, 0.6, -0.6],
+        [-5.0, -2.2, 2.9, 1.4, -1.3],
+        [-0.8, 0.4, -1.4, 2.2, 3.5],
+    ]
+)
+SEG_Y = np.array(
+    [
+        [1.0, 0.0, 1.0, 0.0, 1.0],
+        [0.0, 1.0, 0.0, 0.0, 0.0],
+        [1.0, 1.0, 0.0, 0.0, 0.5],
+        [0.0, 0.0, 1.0, 1.0, 0.0],
+        [0.0, 1.0, 0.0, 1.0, 1.0],
+    ]
+)
+COS_P = np.array(
+    [[0.3, -1.2, 0.8], [1.0, 0.5, -0.2], [-0.7, 0.1, 0.4], [0.0, 2.0, 1.0], [0.6, 0.6, -0.6]]
+)
+COS_T = np.array(
+    [[0.5, -1.0, 0.0], [0.8, 0.6, 0.0], [-1.0, 0.2, 0.9], [0.1, 1.5, 0.7], [0.0, 0.3, -1.1]]
+)
+COS_UNIT_P = COS_P / np.linalg.norm(COS_P, axis=1, keepdims=True)
+COS_UNIT_T = COS_T / np.linalg.norm(COS_T, axis=1, keepdims=True)
+
+cases: list[dict] = []
+
+
+def add(
+    loss, convention, call, p, t, value, *, reduction="mean", weights=None, f32=False, **options
+):
+    cases.append(
+        {
+            "loss": loss,
+            "convention": convention,
+            "call": call,
+            "reduction": reduction,
+            "predictions": np.asarray(p).tolist(),
+            "targets": np.asarray(t).tolist(),
+            "sample_weights": None if weights is None else np.asarray(weights).tolist(),
+            "options": options,
+            "expected": np.asarray(value, dtype=np.float64).tolist(),
+            "float32_reference": f32,
+        }
+    )
+
+
+@contextlib.contextmanager
+def float64_keras_mean():
+    """keras.ops.mean as a float64 mean, inside Keras's losses module only."""
+    original = keras_losses_module.ops.mean
+
+    def mean(x, axis=None, keepdims=False):
+        return jnp.mean(jnp.asarray(x, jnp.float64), axis=axis, keepdims=keepdims)
+
+    keras_losses_module.ops.mean = mean
+    try:
+        yield
+    finally:
+        keras_losses_module.ops.mean = original
+
+
+def keras_value(obj_name, y_true, y_pred, *, reduction, weights, kwargs):
+    obj = getattr(keras.losses, obj_name)(
+        reduction=KERAS_REDUCTIONS[reduction], dtype="float64", **kwargs
+    )
+    args = (np.asarray(y_true, np.float64), np.asarray(y_pred, np.float64))
+    return np.asarray(obj(*args) if weights is None else obj(*args, sample_weight=weights))
+
+
+def keras_case(
+    loss,
+    obj_name,
+    p,
+    t,
+    *,
+    reduction,
+    weights=None,
+    kwargs=None,
+    options=None,
+    y_true=None,
+    f32=False,
+    note="",
+):
+    kwargs = dict(kwargs or {})
+    value = keras_value(
+        obj_name,
+        t if y_true is None else y_true,
+        p,
+        reduction=reduction,
+        weights=weights,
+        kwargs=kwargs,
+    )
+    call = f"keras.losses.{obj_name}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
+    add(
+        loss,
+        "keras",
+        f"{call}(y_true, y_pred) reduction={KERAS_REDUCTIONS[reduction]!r}{note}",
+        p,
+        t,
+        value,
+        reduction=reduction,
+        weights=weights,
+        f32=f32,
+        **(options or {}),
+    )
+
+
+def reduce_plain(v, reduction):
+    v = np.asarray(v, dtype=np.float64)
+    return {"mean": v.mean(), "sum": v.sum(), "none": v}[reduction]
+
+
+def optax_case(loss, call, p, t, values, *, reduction, options=None):
+    add(
+        loss,
+        "optax",
+        f"{call} then {'jnp.' + reduction if reduction != 'none' else 'as is'}",
+        p,
+        t,
+        reduce_plain(values, reduction),
+        reduction=reduction,
+        **(options or {}),
+    )
+
+
+def tf1_case(
+    loss,
+    fn_name,
+    labels,
+    p,
+    t,
+    *,
+    reduction,
+    weights=None,
+    weight_shape=(-1, 1),
+    kwargs=None,
+    note="",
+):
+    fn = getattr(tf1, fn_name)
+    w = 1.0 if weights is None else np.asarray(weights, np.float64).reshape(weight_shape)
+    value = fn(
+        tf.constant(labels, dtype=tf.float64),
+        tf.constant(p, dtype=tf.float64),
+        weights=w,
+        reduction=TF1_REDUCTIONS[reduction],
+        **(kwargs or {}),
+    )
+    add(
+        loss,
+        "tf1",
+        f"tf.compat.v1.losses.{fn_name}("
+        + "".join(f"{k}={v!r}, " for k, v in (kwargs or {}).items())
+        + f"reduction={TF1_REDUCTIONS[reduction]}){note}",
+        p,
+        t,
+        np.asarray(value).reshape(-1)
+        if fn_name == "cosine_distance" and reduction == "none"
+        else np.asarray(value),
+        reduction=reduction,
+        weights=weights,
+        f32=True,
+    )
+
+
+def torchvision_sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2.0, reduction="none"):
+    """torchvision.ops.sigmoid_focal_loss, line for line (torchvision is not installed)."""
+    p = torch.sigmoid(inputs)
+    ce_loss = F.binary_cross_entropy_with_logits(inputs, targets, reduction="none")
+    p_t = p * targets + (1 - p) * (1 - targets)
+    loss = ce_loss * ((1 - p_t) ** gamma)
+    if alpha >= 0:
+        alpha_t = alpha * targets + (1 - alpha) * (1 - targets)
+        loss = alpha_t * loss
+    if reduction == "mean":
+        loss = loss.mean()
+    elif reduction == "sum":
+        loss = loss.sum()
+    return loss
+
+
+def sigmoid_focal_cases():
+    for z, t in ((BIN_Z, BIN_T), (BIN_Z, SOFT_T), (CLIP_Z, CLIP_T)):
+        for reduction in REDUCTIONS:
+            for weights in (None, WEIGHTS[: len(z)]):
+                for kwargs, options in (
+                    ({}, {}),
+                    ({"apply_class_balancing": True, "alpha": 0.25}, {"alpha": 0.25}),
+                    (
+                        {"apply_class_balancing": True, "alpha": 0.6, "gamma": 1.5},
+                        {"alpha": 0.6, "gamma": 1.5},
+                    ),
+                    ({"gamma": 0.0}, {"gamma": 0.0}),
+                ):
+                    kw = {"from_logits": True, **kwargs}
+                    keras_case(
+                        "sigmoid-focal",
+                        "BinaryFocalCrossentropy",
+                        z,
+                        t,
+                        reduction=reduction,
+                        weights=weights,
+                        kwargs=kw,
+                        options=options,
+                        f32=True,
+                    )
+                    with float64_keras_mean():
+                        keras_case(
+                            "sigmoid-focal",
+                            "BinaryFocalCrossentropy",
+                            z,
+                            t,
+                            reduction=reduction,
+                            weights=weights,
+                            kwargs=kw,
+                            options=options,
+                            note=" with keras.ops.mean replaced by a float64 mean",
+                        )
+            for alpha, gamma in ((None, 2.0), (0.25, 2.0), (0.7, 0.5)):
+                options = {"gamma": gamma} if alpha is None else {"alpha": alpha, "gamma": gamma}
+                optax_case(
+                    "sigmoid-focal",
+                    f"optax.losses.sigmoid_focal_loss(alpha={alpha}, gamma={gamma})",
+                    z,
+                    t,
+                    optax.losses.sigmoid_focal_loss(
+                        jnp.asarray(z), jnp.asarray(t), alpha=alpha, gamma=gamma
+                    ),
+                    reduction=reduction,
+                    options=options,
+                )
+            for alpha, gamma in ((0.25, 2.0), (-1.0, 2.0), (0.6, 1.0)):
+                options = {"gamma": gamma} if alpha < 0 else {"alpha": alpha, "gamma": gamma}
+                value = torchvision_sigmoid_focal_loss(
+                    torch.tensor(z, dtype=torch.float64),
+                    torch.tensor(t, dtype=torch.float64),
+                    alpha=alpha,
+                    gamma=gamma,
+                    reduction=reduction,
+                )
+                if reduction == "none":  # losscli's unreduced values are one per row
+                    value = value.mean(dim=1)
+                add(
+                    "sigmoid-focal",
+                    "torch",
+                    "torchvision.ops.sigmoid_focal_loss("
+                    f"alpha={alpha}, gamma={gamma}, reduction={reduction!r})"
+                    f"{'.mean(dim=1)' if reduction == 'none' else ''} "
+                    "(its formula in torch ops: torchvision not importable)",
+                    z,
+                    t,
+                    value.numpy(),
+                    reduction=reduction,
+                    **options,
+                )
+    # a vector is N samples of one output for Keras, (N,) elementwise for optax
+    z, t = BIN_Z[:, 0].copy(), BIN_T[:, 0].copy()
+    for reduction in REDUCTIONS:
+        with float64_keras_mean():
+            keras_value_ = keras_value(
+                "BinaryFocalCrossentropy",
+                t.reshape(-1, 1),
+                z.reshape(-1, 1),
+                reduction=reduction,
+                weights=WEIGHTS,
+                kwargs={"from_logits": True},
+            )
+        add(
+            "sigmoid-focal",
+            "keras",
+            "keras.losses.BinaryFocalCrossentropy(from_logits=True)(y_true[:, None], "
+            f"y_pred[:, None]) reduction={KERAS_REDUCTIONS[reduction]!r} with keras.ops.mean "
+            "replaced by a float64 mean",
+            z,
+            t,
+            keras_value_,
+            reduction=reduction,
+            weights=WEIGHTS,
+        )
+
+
+def softmax_focal_cases():
+    for reduction in REDUCTIONS:
+        for weights in (None, WEIGHTS):
+            for p, t, y_true, kwargs, options in (
+                (CLS_P, CLS_LABELS, CLS_ONEHOT, {}, {}),
+                (CLS_P, CLS_SOFT, None, {"alpha": 0.5, "gamma": 1.0}, {"alpha": 0.5, "gamma": 1.0}),
+                (CLS_Z, CLS_LABELS, CLS_ONEHOT, {"from_logits": True}, {"logits": True}),
+                (
+                    CLS_Z,
+                    CLS_SOFT,
+                    None,
+                    {"from_logits": True, "label_smoothing": 0.1},
+                    {"logits": True, "label_smoothing": 0.1},
+                ),
+                (
+                    CLS_P,
+                    CLS_ONEHOT,
+                    None,
+                    {"label_smoothing": 0.2, "gamma": 3.0},
+                    {"label_smoothing": 0.2, "gamma": 3.0},
+                ),
+                (
+                    CLS_Z,
+                    CLS_LABELS,
+                    CLS_ONEHOT,
+                    {"from_logits": True, "alpha": [0.1, 0.2, 0.3, 0.4]},
+                    {"logits": True, "alpha": "0.1,0.2,0.3,0.4"},
+                ),
+                (
+                    CLS_Z * 8.0,
+                    CLS_LABELS,
+                    CLS_ONEHOT,
+                    {"from_logits": True},
+                    {"logits": True},
+                ),  # softmax below 1e-7: clipped
+            ):
+                keras_case(
+                    "softmax-focal",
+                    "CategoricalFocalCrossentropy",
+                    p,
+                    t,
+                    y_true=y_true,
+                    reduction=reduction,
+                    weights=weights,
+                    kwargs=kwargs,
+                    options=options,
+                )
+
+
+def dice_cases():
+    for reduction in ("mean", "sum"):
+        for weights in (None, WEIGHTS):
+            for p, t in ((SEG_P, SEG_Y), (SEG_P[:2], SEG_Y[:2])):
+                w = None if weights is None else weights[: len(p)]
+                keras_case("dice", "Dice", p, t, reduction=reduction, weights=w)
+                keras_case("tversky", "Tversky", p, t, reduction=reduction, weights=w)
+                keras_case(
+                    "tversky",
+                    "Tversky",
+                    p,
+                    t,
+                    reduction=reduction,
+                    weights=w,
+                    kwargs={"alpha": 0.3, "beta": 0.7},
+                    options={"alpha": 0.3, "beta": 0.7},
+                )
+    for reduction in REDUCTIONS:
+        for smooth in (1.0, 0.5, 0.0):
+            v = optax.losses.dice_loss(
+                jnp.asarray(SEG_Z)[..., None], jnp.asarray(SEG_Y)[..., None], smooth=smooth
+            )
+            optax_case(
+                "dice",
+                f"optax.losses.dice_loss(z[..., None], y[..., None], smooth={smooth})",
+                SEG_Z,
+                SEG_Y,
+                v,
+                reduction=reduction,
+                options={"logits": True, "smooth": smooth},
+            )
+        for alpha, beta, smooth in ((0.3, 0.7, 1.0), (0.8, 0.1, 0.0)):
+            v = optax.losses.dice_loss(
+                jnp.asarray(SEG_Z)[..., None],
+                jnp.asarray(SEG_Y)[..., None],
+                alpha=alpha,
+                beta=beta,
+                smooth=smooth,
+            )
+            optax_case(
+                "tversky",
+                "optax.losses.dice_loss(z[..., None], y[..., None], "
+                f"alpha={alpha}, beta={beta}, smooth={smooth})",
+                SEG_Z,
+                SEG_Y,
+                v,
+                reduction=reduction,
+                options={"logits": True, "alpha": alpha, "beta": beta, "smooth": smooth},
+            )
+        v = optax.losses.binary_dice_loss(jnp.asarray(SEG_Z[:, 0]), jnp.asarray(SEG_Y[:, 0]))
+        optax_case(
+            "dice",
+            "optax.losses.binary_dice_loss(z, y) on a vector",
+            SEG_Z[:, 0],
+            SEG_Y[:, 0],
+            v,
+            reduction=reduction,
+            options={"logits": True},
+        )
+
+
+def hinge_cases():
+    signed = 2.0 * BIN_T - 1.0
+    for reduction in REDUCTIONS:
+        for weights in (None, WEIGHTS):
+            for p, t in ((HINGE_S, CLS_LABELS), (HINGE_S, CLS_ONEHOT)):
+                keras_case(
+                    "categorical-hinge",
+                    "CategoricalHinge",
+                    p,
+                    t,
+                    y_true=CLS_ONEHOT,
+                    reduction=reduction,
+                    weights=weights,
+                )
+            tf1_case(
+                "hinge", "hinge_loss", BIN_T, BIN_Z, BIN_T, reduction=reduction, weights=weights
+            )
+            tf1_case(
+                "hinge",
+                "hinge_loss",
+                signed,
+                BIN_Z,
+                signed,
+                reduction=reduction,
+                weights=weights,
+                note=" on ±1 labels (mapped to 1 and −3)",
+            )
+            # its unreduced values are (N, 1) (keepdims): recorded as losscli's (N,) row values
+            tf1_case(
+                "cosine-similarity",
+                "cosine_distance",
+                COS_T,
+                COS_P,
+                COS_T,
+                reduction=reduction,
+                weights=weights,
+                kwargs={"axis": 1},
+                note=" [:, 0]" * (reduction == "none"),
+            )
+            tf1_case(
+                "cosine-similarity",
+                "cosine_distance",
+                COS_UNIT_T,
+                COS_UNIT_P,
+                COS_UNIT_T,
+                reduction=reduction,
+                weights=weights,
+                kwargs={"axis": 1},
+                note=" on unit rows" + " [:, 0]" * (reduction == "none"),
+            )
+        for t in (CLS_LABELS, CLS_ONEHOT):
+            optax_case(
+                "categorical-hinge",
+                "optax.losses.multiclass_hinge_loss(scores, labels)",
+                HINGE_S,
+                t,
+                optax.losses.multiclass_hinge_loss(jnp.asarray(HINGE_S), jnp.asarray(CLS_LABELS)),
+                reduction=reduction,
+            )
+    for weights in (None, WEIGHTS):
+        kw = {} if weights is None else {"sample_weight": weights}
+        for t in (CLS_LABELS, CLS_ONEHOT):
+            add(
+                "categorical-hinge",
+                "sklearn",
+                "sklearn.metrics.hinge_loss(y_true, scores, labels=range(4))",
+                HINGE_S,
+                t,
+                skm.hinge_loss(CLS_LABELS, HINGE_S, labels=range(4), **kw),
+                weights=weights,
+            )
+        z = BIN_Z[:, 0].copy()
+        for t in (BIN_T[:, 0], signed[:, 0]):
+            add(
+                "hinge",
+                "sklearn",
+                "sklearn.metrics.hinge_loss(y_true, decision)",
+                z,
+                t,
+                skm.hinge_loss(t, z, **kw),
+                weights=weights,
+            )
+        add(
+            "hinge",
+            "sklearn",
+            "sklearn.metrics.hinge_loss(y_true, decision[:, 0]) of one column",
+            z.reshape(-1, 1),
+            BIN_T[:, :1],
+            skm.hinge_loss(BIN_T[:, 0], z, **kw),
+            weights=weights,
+        )
+
+
+def main() -> None:
+    sigmoid_focal_cases()
+    softmax_focal_cases()
+    dice_cases()
+    hinge_cases()
+    OUT.write_text(
+        json.dumps(
+            {
+                "generated_by": "tests/make_convention_fixtures_classification.py",
+                "versions": {
+                    "keras": keras.__version__,
+                    "tensorflow": tf.__version__,
+                    "optax": optax.__version__,
+                    "jax": jax.__version__,
+                    "scikit-learn": __import__("sklearn").__version__,
+                    "torch": torch.__version__,
+                },
+                "cases": cases,
+            },
+            indent=1,
+        )
+        + "\n"
+    )
+    print(f"wrote {len(cases)} cases to {OUT}")
+
+
+if __name__ == "__main__":
+    main()

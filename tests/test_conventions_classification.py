@@ -1,0 +1,263 @@
+"""--convention and --which for the focal, Dice/Tversky, hinge-family and TF1 cosine losses.
+
+Expected values come from the frameworks themselves (Keras 3, optax, tf.compat.v1.losses,
+scikit-learn, torchvision's formula in torch ops), recorded by
+tests/make_convention_fixtures_classification.py in
+tests/fixtures/conventions_classification.json.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import losscli
+from losscli.conventions import conventions_for, evaluate_convention, which
+from losscli.errors import UsageError
+from tests.test_conventions import _cli, _id, _write
+
+FIXTURES = json.loads(
+    (Path(__file__).parent / "fixtures" / "conventions_classification.json").read_text()
+)
+CASES = FIXTURES["cases"]
+NEW_RULES = {
+    ("sigmoid-focal", "keras"),
+    ("sigmoid-focal", "optax"),
+    ("softmax-focal", "keras"),
+    ("dice", "keras"),
+    ("dice", "optax"),
+    ("tversky", "keras"),
+    ("tversky", "optax"),
+    ("categorical-hinge", "keras"),
+    ("categorical-hinge", "optax"),
+    ("categorical-hinge", "sklearn"),
+    ("hinge", "tf1"),
+    ("hinge", "sklearn"),
+    ("cosine-similarity", "tf1"),
+}
+
+
+def _evaluate(case, reduction=None):
+    return evaluate_convention(
+        losscli.get_loss(case["loss"]),
+        case["convention"],
+        np.array(case["predictions"]),
+        np.array(case["targets"]),
+        reduction=reduction or case["reduction"],
+        sample_weights=case["sample_weights"],
+        **case["options"],
+    )
+
+
+def _rtol(case) -> float:
+    # TF1's hinge_loss and cosine_distance, and Keras's last-axis ops.mean, are float32 whatever
+    # the input (see the fixture script); every other reference is float64 throughout.
+    return 1e-6 if case["float32_reference"] else 1e-12
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_id(c) for c in CASES])
+def test_matches_the_framework(case):
+    got = _evaluate(case)
+    atol = 1e-7 if case["float32_reference"] else 1e-15
+    np.testing.assert_allclose(got, np.array(case["expected"]), rtol=_rtol(case), atol=atol)
+
+
+def test_every_new_rule_has_fixtures_of_each_reduction_it_has():
+    covered = {(c["loss"], c["convention"], c["reduction"]) for c in CASES}
+    for loss_name, convention in NEW_RULES:
+        assert convention in conventions_for(losscli.get_loss(loss_name))
+        assert (loss_name, convention, "mean") in covered
+    weighted = {(c["loss"], c["convention"]) for c in CASES if c["sample_weights"] is not None}
+    assert {r for r in NEW_RULES if r[1] != "optax"} <= weighted
+
+
+def test_torchvision_sigmoid_focal_is_losscli_own():
+    assert any(c["convention"] == "torch" and "torchvision" in c["call"] for c in CASES)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [c for c in CASES if c["reduction"] == "mean" and c["convention"] != "torch"],
+    ids=_id,
+)
+def test_which_finds_the_value_each_framework_printed(case):
+    # a value as a training log prints it: 10 significant digits (6 of a float32 reference)
+    seen = f"{case['expected']:.{6 if case['float32_reference'] else 10}g}"
+    found = which(
+        losscli.get_loss(case["loss"]),
+        seen,
+        np.array(case["predictions"]),
+        np.array(case["targets"]),
+        sample_weights=case["sample_weights"],
+        **case["options"],
+    )
+    matches = [c for c in found if c.match]
+    assert matches, (seen, [(c.label, c.value) for c in found[:3]])
+    assert any(f"{case['convention']} mean" in c.label for c in matches)
+
+
+def test_keras_dice_pools_the_batch():
+    # Hand-derived: I = 1·1 + 0·1 = 1, Σp + Σy = 1 + 2 = 3 over both rows; Keras's default
+    # axis=None gives one Dice 1 − 2/(3 + 1e-7); weights 1 and 3 scale it by their mean, 2.
+    p, t = [[1.0], [0.0]], [[1.0], [1.0]]
+    g = 1.0 - 2.0 / (3.0 + 1e-7)
+    dice = losscli.get_loss("dice")
+    assert evaluate_convention(dice, "keras", p, t) == pytest.approx(g, rel=1e-15)
+    assert evaluate_convention(dice, "keras", p, t, sample_weights=[1.0, 3.0]) == pytest.approx(
+        2.0 * g, rel=1e-15
+    )
+    assert evaluate_convention(
+        dice, "keras", p, t, reduction="sum", sample_weights=[1.0, 3.0]
+    ) == pytest.approx(4.0 * g, rel=1e-15)
+    assert evaluate_convention(dice, "keras", p, t, reduction="sum") == pytest.approx(g, rel=1e-15)
+
+
+def test_keras_dice_state_adds_up_over_blocks():
+    from losscli.conventions import get_rule
+
+    dice = losscli.get_loss("dice")
+    rule = get_rule(dice, "keras")
+    p = np.array([[0.9, 0.2], [0.4, 0.7], [0.1, 0.5]])
+    t = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    s = np.array([1.0, 2.0, 0.5])
+    whole = rule.reduce(rule.partial(p, t, s), "mean")
+    merged = rule.partial(p[:1], t[:1], s[:1]).merge(rule.partial(p[1:], t[1:], s[1:]))
+    assert rule.reduce(merged, "mean") == pytest.approx(whole, rel=1e-15)
+
+
+def test_crammer_singer_differs_from_keras_when_other_scores_are_negative():
+    # Hand-derived: scores [1.5, −0.6, −2, −0.1], class 0. Keras: max((1 − y)·x) = 0 (the
+    # zeroed target slot), 0 − 1.5 + 1 < 0 → 0. Crammer–Singer: 1 − (1.5 − (−0.1)) < 0 → 0 too;
+    # with class 1: Keras max(1.5, 0, ...) = 1.5 → 1.5 + 0.6 + 1 = 3.1, Crammer–Singer the same;
+    # scores [−1, −2, −3], class 0: Keras 0 + 1 + 1 = 2, Crammer–Singer 1 − (−1 + 2) = 0.
+    loss = losscli.get_loss("categorical-hinge")
+    x, y = [[-1.0, -2.0, -3.0]], [0]
+    assert evaluate_convention(loss, "keras", x, y) == 2.0
+    assert evaluate_convention(loss, "sklearn", x, y) == 0.0
+    assert evaluate_convention(loss, "optax", x, y) == 0.0
+
+
+def test_tf1_hinge_maps_every_label():
+    # Hand-derived: TF1 maps y → 2y − 1 always, so a −1 label becomes −3: score 0.5 gives
+    # relu(1 + 1.5) = 2.5 (Keras and losscli read −1 as −1: 1.5).
+    hinge = losscli.get_loss("hinge")
+    assert evaluate_convention(hinge, "tf1", [0.5], [-1.0]) == 2.5
+    assert evaluate_convention(hinge, "keras", [0.5], [-1.0]) == 1.5
+
+
+@pytest.mark.parametrize(
+    "loss, convention, p, t, kwargs, message",
+    [
+        (
+            "dice",
+            "optax",
+            [[0.2, 0.8]],
+            [[0.0, 1.0]],
+            {},
+            "optax's dice_loss takes logits here",
+        ),
+        (
+            "dice",
+            "keras",
+            [[0.2, 0.8]],
+            [[0.0, 1.0]],
+            {"logits": True},
+            "Keras's Dice and Tversky take probabilities (no from_logits); drop --logits",
+        ),
+        ("dice", "keras", [[0.2, 0.8]], [[0.0, 1.0]], {"reduction": "none"}, "returns one number"),
+        ("dice", "keras", [[0.2, 0.8]], [[0.0, 1.0]], {"smooth": 0.0}, "--smooth follows torch"),
+        (
+            "softmax-focal",
+            "keras",
+            [[0.2, 0.8]],
+            [1],
+            {"clip": 1e-3},
+            "--clip follows torch's semantics",
+        ),
+        (
+            "hinge",
+            "sklearn",
+            [[0.2, 0.8]],
+            [[0.0, 1.0]],
+            {},
+            "scikit-learn's binary hinge_loss takes one column",
+        ),
+        ("hinge", "sklearn", [0.2, 0.8], [1.0, 1.0], {}, "needs labels of two classes"),
+        (
+            "categorical-hinge",
+            "sklearn",
+            [[0.2, 0.8]],
+            [[0.5, 0.5]],
+            {},
+            "scikit-learn's hinge_loss takes class labels (or one-hot rows), not soft rows",
+        ),
+        ("sigmoid-focal", "optax", [0.2], [1.0], {"sample_weights": [1.0]}, "no sample weights"),
+        ("categorical-hinge", "sklearn", [[0.2, 0.8]], [1], {"reduction": "sum"}, "no sum"),
+    ],
+)
+def test_refused(loss, convention, p, t, kwargs, message):
+    with pytest.raises(UsageError, match=re.escape(message)):
+        evaluate_convention(losscli.get_loss(loss), convention, p, t, **kwargs)
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+def _flags(case):
+    args = []
+    for name, value in case["options"].items():
+        flag = "--" + name.replace("_", "-")
+        args += [flag] if value is True else [flag, value]
+    return args
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        next(c for c in CASES if (c["loss"], c["convention"]) == rule and c["reduction"] == "mean")
+        for rule in sorted(NEW_RULES)
+    ],
+    ids=_id,
+)
+def test_cli_prints_the_frameworks_value(tmp_path, case):
+    p = _write(tmp_path / "p.csv", case["predictions"])
+    t = _write(tmp_path / "t.csv", case["targets"])
+    args = ["--convention", case["convention"], "-f", "plain"]
+    if case["sample_weights"] is not None:
+        args += ["--sample-weights", _write(tmp_path / "w.csv", case["sample_weights"])]
+    r = _cli(case["loss"], p, t, *args, *_flags(case))
+    assert r.exit_code == 0, r.output
+    assert float(r.stdout) == pytest.approx(case["expected"], rel=_rtol(case))
+
+
+def test_cli_which_names_keras_pooled_dice(tmp_path):
+    case = next(
+        c
+        for c in CASES
+        if (c["loss"], c["convention"], c["reduction"]) == ("dice", "keras", "mean")
+        and c["sample_weights"] is not None
+    )
+    p = _write(tmp_path / "p.csv", case["predictions"])
+    t = _write(tmp_path / "t.csv", case["targets"])
+    w = _write(tmp_path / "w.csv", case["sample_weights"])
+    seen = f"{case['expected']:.8f}"
+    r = _cli("dice", p, t, "--sample-weights", w, "--which", seen, "-f", "plain")
+    assert r.exit_code == 0, r.output
+    first = r.stdout.splitlines()[0].split("\t")
+    assert first[2:] == ["match", "keras mean", "--convention keras --reduction mean"]
+
+
+def test_cli_optax_dice_needs_logits(tmp_path):
+    p = _write(tmp_path / "p.csv", [[0.2, 0.8], [0.6, 0.4]])
+    t = _write(tmp_path / "t.csv", [[0.0, 1.0], [1.0, 0.0]])
+    r = _cli("dice", p, t, "--convention", "optax")
+    assert r.exit_code == 2
+    assert r.stderr == (
+        "Error: optax's dice_loss takes logits here: with apply_softmax=False it requires each "
+        "element's class probabilities to sum to 1, which one channel does only for p = 1; "
+        "pass --logits with raw scores\n"
+    )
