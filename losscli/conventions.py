@@ -716,6 +716,12 @@ def _crammer_singer(framework: str) -> Callable[..., np.ndarray]:
     def values(x, t, **options):
         # sklearn.metrics.hinge_loss(y, scores, labels=range(C)) with C ≥ 3 columns and
         # optax.losses.multiclass_hinge_loss: max(0, 1 − (x_y − max_{c≠y} x_c)) (Crammer–Singer)
+        if framework.startswith("scikit-learn") and x.shape[1] < 3:
+            # two labels take sklearn's binary path: one column of decision values
+            raise UsageError(
+                "scikit-learn's hinge_loss reads two classes as binary: give one column of "
+                "decision values to hinge (categorical-hinge needs 3 or more columns)"
+            )
         labels = _one_hot_labels(x, t, framework, **options)
         rows = np.arange(len(x))
         others = x.copy()

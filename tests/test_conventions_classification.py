@@ -190,13 +190,21 @@ def test_tf1_hinge_maps_every_label():
         (
             "categorical-hinge",
             "sklearn",
-            [[0.2, 0.8]],
-            [[0.5, 0.5]],
+            [[0.2, 0.7, 0.1]],
+            [[0.5, 0.5, 0.0]],
             {},
             "scikit-learn's hinge_loss takes class labels (or one-hot rows), not soft rows",
         ),
+        (
+            "categorical-hinge",
+            "sklearn",
+            [[0.2, 0.8]],
+            [1],
+            {},
+            "scikit-learn's hinge_loss reads two classes as binary: give one column",
+        ),
         ("sigmoid-focal", "optax", [0.2], [1.0], {"sample_weights": [1.0]}, "no sample weights"),
-        ("categorical-hinge", "sklearn", [[0.2, 0.8]], [1], {"reduction": "sum"}, "no sum"),
+        ("categorical-hinge", "sklearn", [[0.2, 0.8, 0.1]], [1], {"reduction": "sum"}, "no sum"),
     ],
 )
 def test_refused(loss, convention, p, t, kwargs, message):
