@@ -762,6 +762,39 @@ def _tf1_cosine_distance(p, t, **_):
     return 1.0 - (p * t).sum(axis=1)
 
 
+def _optax_poly1(z, t, *, epsilon=2.0, **options):
+    # optax.losses.poly_loss_cross_entropy: softmax_cross_entropy + ε·Σ_c y_c (1 − softmax_c)
+    y = _class_rows(z, t, **options)
+    return -(y * log_softmax(z)).sum(axis=1) + epsilon * (y * (1.0 - softmax(z))).sum(axis=1)
+
+
+def _keras_per_sample_overlap(p, t, s, *, dice: bool, alpha=0.5, beta=0.5) -> float:
+    """Keras's Dice(axis=1) / Tversky(axis=1) under sum_over_batch_size: one value per sample,
+    + 1e-7 and no smooth, Σ s·L / N."""
+    q, y = _rows2(np.asarray(p, dtype=np.float64)), _rows2(np.asarray(t, dtype=np.float64))
+    inter = (q * y).sum(axis=1)
+    fn, fp = ((1.0 - q) * y).sum(axis=1), (q * (1.0 - y)).sum(axis=1)
+    if dice:
+        v = 1.0 - 2.0 * inter / (2.0 * inter + fn + fp + KERAS_EPSILON)
+    else:
+        v = 1.0 - inter / (inter + alpha * fn + beta * fp + KERAS_EPSILON)
+    w = _broadcast_weights(s, v, "keras")
+    return math.fsum(v if w is None else v * w) / len(v)
+
+
+def _classification_readings(loss: Loss, p: Any, t: Any, s: Any, options: dict[str, Any]):
+    """--which readings beyond each framework's default: Keras's Dice and Tversky with
+    axis=1 (one value per sample rather than pooled over the batch)."""
+    if loss.name in ("dice", "tversky") and not options.get("logits", False):
+        dice = loss.name == "dice"
+        ab = {} if dice else {k: options[k] for k in ("alpha", "beta") if k in options}
+        yield (
+            f"keras {'Dice' if dice else 'Tversky'}(axis=1) mean: per sample, + 1e-7, no smooth",
+            "(≈ --smooth 0)" if dice else "(≈ --smooth 0 --alpha β --beta α)",
+            lambda: _keras_per_sample_overlap(p, t, s, dice=dice, **ab),
+        )
+
+
 def _classification_rules() -> list[Rule]:
     R = Rule
     return [
@@ -875,6 +908,14 @@ def _classification_rules() -> list[Rule]:
             sum_ok=False,
             none_ok=False,
             note="one column; the smaller of two labels is −1",
+        ),
+        R(
+            "poly1",
+            "optax",
+            "optax.losses.poly_loss_cross_entropy(epsilon)",
+            _optax_poly1,
+            ELEMENTS,
+            honours=("epsilon",),
         ),
         R(
             "cosine-similarity",
@@ -1120,6 +1161,7 @@ def _mistakes(loss: Loss, p: Any, t: Any, s: Any, options: dict[str, Any]):
             "(= mean / ln 2)",
             lambda: mean() / math.log(2.0),
         )
+    yield from _classification_readings(loss, p, t, s, options)
 
 
 def _squash(loss: Loss, p: Any) -> np.ndarray:

@@ -147,6 +147,9 @@ COS_UNIT_P = COS_P / np.linalg.norm(COS_P, axis=1, keepdims=True)
 COS_UNIT_T = COS_T / np.linalg.norm(COS_T, axis=1, keepdims=True)
 
 cases: list[dict] = []
+# values that are not a framework's default but that --which should name (Keras's Dice and
+# Tversky with axis=1): {"loss", "label", "call", inputs, "expected"}
+readings: list[dict] = []
 
 
 def add(
@@ -512,6 +515,52 @@ def dice_cases():
         )
 
 
+def dice_readings():
+    for weights in (None, WEIGHTS):
+        for obj_name, loss, kwargs, options in (
+            ("Dice", "dice", {}, {}),
+            ("Tversky", "tversky", {"alpha": 0.3, "beta": 0.7}, {"alpha": 0.3, "beta": 0.7}),
+        ):
+            value = keras_value(
+                obj_name,
+                SEG_Y,
+                SEG_P,
+                reduction="mean",
+                weights=weights,
+                kwargs={"axis": 1, **kwargs},
+            )
+            readings.append(
+                {
+                    "loss": loss,
+                    "label": f"keras {obj_name}(axis=1) mean",
+                    "call": f"keras.losses.{obj_name}(axis=1, {kwargs})(y_true, y_pred) "
+                    "reduction='sum_over_batch_size'",
+                    "predictions": SEG_P.tolist(),
+                    "targets": SEG_Y.tolist(),
+                    "sample_weights": None if weights is None else weights.tolist(),
+                    "options": options,
+                    "expected": float(value),
+                }
+            )
+
+
+def poly1_cases():
+    for reduction in REDUCTIONS:
+        for t, y in ((CLS_LABELS, CLS_ONEHOT), (CLS_SOFT, CLS_SOFT)):
+            for epsilon in (2.0, -1.0):
+                optax_case(
+                    "poly1",
+                    f"optax.losses.poly_loss_cross_entropy(z, y, epsilon={epsilon})",
+                    CLS_Z,
+                    t,
+                    optax.losses.poly_loss_cross_entropy(
+                        jnp.asarray(CLS_Z), jnp.asarray(y), epsilon=epsilon
+                    ),
+                    reduction=reduction,
+                    options={"epsilon": epsilon},
+                )
+
+
 def hinge_cases():
     signed = 2.0 * BIN_T - 1.0
     for reduction in REDUCTIONS:
@@ -610,6 +659,8 @@ def main() -> None:
     softmax_focal_cases()
     dice_cases()
     hinge_cases()
+    poly1_cases()
+    dice_readings()
     OUT.write_text(
         json.dumps(
             {
@@ -623,12 +674,13 @@ def main() -> None:
                     "torch": torch.__version__,
                 },
                 "cases": cases,
+                "readings": readings,
             },
             indent=1,
         )
         + "\n"
     )
-    print(f"wrote {len(cases)} cases to {OUT}")
+    print(f"wrote {len(cases)} cases and {len(readings)} readings to {OUT}")
 
 
 if __name__ == "__main__":

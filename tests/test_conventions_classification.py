@@ -38,6 +38,7 @@ NEW_RULES = {
     ("hinge", "tf1"),
     ("hinge", "sklearn"),
     ("cosine-similarity", "tf1"),
+    ("poly1", "optax"),
 }
 
 
@@ -98,6 +99,24 @@ def test_which_finds_the_value_each_framework_printed(case):
     matches = [c for c in found if c.match]
     assert matches, (seen, [(c.label, c.value) for c in found[:3]])
     assert any(f"{case['convention']} mean" in c.label for c in matches)
+
+
+@pytest.mark.parametrize(
+    "reading",
+    FIXTURES["readings"],
+    ids=[f"{r['call']}-{r['sample_weights'] is not None}" for r in FIXTURES["readings"]],
+)
+def test_which_names_keras_per_sample_dice(reading):
+    found = which(
+        losscli.get_loss(reading["loss"]),
+        f"{reading['expected']:.10g}",
+        np.array(reading["predictions"]),
+        np.array(reading["targets"]),
+        sample_weights=reading["sample_weights"],
+        **reading["options"],
+    )
+    assert found[0].match and found[0].label.startswith(reading["label"])
+    assert found[0].value == pytest.approx(reading["expected"], rel=1e-12)
 
 
 def test_keras_dice_pools_the_batch():
