@@ -27,7 +27,8 @@ loss, exactly, from the same arrays losscli reads:
 
 Every reduction is a ratio of two sums over rows, so :meth:`Rule.partial` gives a block's
 ``(numerator, denominator)`` that add up over blocks; a vector of them for scikit-learn's RMSE,
-which averages the RMSE of each output column.
+which averages the RMSE of each output column, and the batch's sums for Keras's Dice and
+Tversky, which pool the whole batch into one value (:class:`PooledRule`).
 """
 
 from __future__ import annotations
