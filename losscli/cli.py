@@ -533,11 +533,13 @@ def list_losses(fmt: LIST_FORMAT = None) -> None:
 
       $ losscli list -f csv > losses.csv
     """
+    from .conventions import conventions_for
     from .losses import REGISTRY
     from .render import render_listing
 
     fmt = fmt or ("table" if sys.stdout.isatty() else "plain")
-    render_listing([loss.info() for loss in REGISTRY.values()], fmt, sys.stdout)
+    infos = [{**loss.info(), "conventions": conventions_for(loss)} for loss in REGISTRY.values()]
+    render_listing(infos, fmt, sys.stdout)
 
 
 @app.command("explain", cls=LossCommand)

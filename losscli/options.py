@@ -440,11 +440,15 @@ def command_parameters(loss) -> list[inspect.Parameter]:
 
 def command_help(loss) -> str:
     """A loss command's help text: summary, formulas, reference, examples."""
+    from .conventions import conventions_for
+
     examples = "\n\n".join(f"  $ {e}" for e in loss.examples)
     return (
         f"{loss.summary}.\n\n{loss.formula}.\n\nGradient: {loss.gradient_formula}.\n\n"
         f"Hessian: {loss.hess_summary()}.\n\n"
-        f"Matches {loss.reference}.\n\nExamples:\n\n{examples}"
+        f"Matches {loss.reference}.\n\n"
+        f"Conventions (--convention): {', '.join(conventions_for(loss))}.\n\n"
+        f"Examples:\n\n{examples}"
     )
 
 
