@@ -945,6 +945,13 @@ def _mistakes(loss: Loss, p: Any, t: Any, s: Any, options: dict[str, Any]):
                 "--logits",
                 torch(logits=True),
             )
+    if loss.name == "cosine-similarity":
+        yield (
+            "mistake: the similarity +cos, not the loss −cos (torch's and optax's "
+            "cosine_similarity)",
+            "(= −mean)",
+            lambda: -mean(),
+        )
     if loss.name in ("ce", "bce", "nll", "kl"):
         yield (
             "mistake: log base 2 (bits, not nats)",
