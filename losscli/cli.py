@@ -37,6 +37,7 @@ from .options import (
     hess_value,
     parse_range,
     reading_options,
+    with_conventions,
 )
 from .process import (
     STDOUT_NAME,
@@ -77,6 +78,10 @@ def _one_line(message: str) -> str:
 
 class LossCommand(TidyHelp, FastParams, TyperCommand):
     """A loss command: typer's, converting plain option values without pydantic."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self.help = with_conventions(self.help or "", self.name)
+        return super().format_help(ctx, formatter)
 
 
 class LossCliGroup(TidyHelp, FastParams, TyperGroup):

@@ -34,6 +34,7 @@ __all__ = [
     "reading_options",
     "reading_parameters",
     "shared_parameters",
+    "with_conventions",
 ]
 
 FORMATS = ("table", "plain", "json", "csv")  # mirrors render.FORMATS without importing numpy
@@ -440,16 +441,28 @@ def command_parameters(loss) -> list[inspect.Parameter]:
 
 def command_help(loss) -> str:
     """A loss command's help text: summary, formulas, reference, examples."""
-    from .conventions import conventions_for
-
     examples = "\n\n".join(f"  $ {e}" for e in loss.examples)
     return (
         f"{loss.summary}.\n\n{loss.formula}.\n\nGradient: {loss.gradient_formula}.\n\n"
         f"Hessian: {loss.hess_summary()}.\n\n"
-        f"Matches {loss.reference}.\n\n"
-        f"Conventions (--convention): {', '.join(conventions_for(loss))}.\n\n"
-        f"Examples:\n\n{examples}"
+        f"Matches {loss.reference}.\n\n{CONVENTIONS_LINE}\n\nExamples:\n\n{examples}"
     )
+
+
+# Filled in by with_conventions when the help is shown: every run builds its command's help
+# text, and only a help screen needs losscli.conventions.
+CONVENTIONS_LINE = "Conventions (--convention): {conventions}."
+
+
+def with_conventions(text: str, loss_name: str) -> str:
+    """``text`` (:func:`command_help`) with the conventions of the loss named."""
+    if CONVENTIONS_LINE not in text:
+        return text
+    from .conventions import conventions_for
+    from .losses import get_loss
+
+    names = ", ".join(conventions_for(get_loss(loss_name)))
+    return text.replace(CONVENTIONS_LINE, CONVENTIONS_LINE.format(conventions=names))
 
 
 def hess_value(argv: list[str]) -> list[str]:

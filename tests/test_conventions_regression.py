@@ -350,3 +350,28 @@ def test_list_names_the_conventions():
     doc = json.loads(_cli("list", "-f", "json").stdout)
     assert {e["name"]: e["conventions"] for e in doc}["brier"] == ["torch", "sklearn"]
     assert _cli("list", "-f", "csv").stdout.splitlines()[0].endswith(",hessian,conventions")
+
+
+def test_a_run_does_not_import_the_conventions_only_its_help_does(tmp_path):
+    # the Conventions line of LOSS --help is filled in when the help is shown
+    import os
+    import subprocess
+    import sys
+
+    p = _write(tmp_path / "p.csv", [1.0, 2.0])
+    code = (
+        "import sys\nfrom losscli.cli import main\nsys.argv = ['losscli', *sys.argv[1:]]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('losscli.conventions' in sys.modules, file=sys.stderr)\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root), "COLUMNS": "80"}
+
+    def imports_conventions(*args):
+        r = subprocess.run(
+            [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env
+        )
+        return r.stderr.strip().splitlines()[-1] == "True"
+
+    assert not imports_conventions("mse", str(p), str(p))
+    assert imports_conventions("mse", "--help")
