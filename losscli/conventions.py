@@ -360,6 +360,15 @@ def _optax_cosine_distance(p, t, *, epsilon=0.0, **_):
     return 1.0 + cosine_similarity_values(p, t, epsilon=epsilon)
 
 
+def _tf1_cosine_distance(p, t, *, epsilon=0.0, **_):
+    if epsilon:
+        raise UsageError(
+            "tf.compat.v1.losses.cosine_distance does not normalise (it takes unit vectors), so "
+            "it has no epsilon; drop --epsilon"
+        )
+    return 1.0 - np.einsum("ij,ij->i", p, t)
+
+
 def _keras_poisson(p, t, *, log_input=True, epsilon=TORCH_POISSON_EPSILON, **_):
     if log_input:
         raise UsageError(
@@ -419,6 +428,15 @@ def _regression_rules() -> list[Rule]:
             _optax_cosine_distance,
             ELEMENTS,
             note="1 − cos: losscli's value + 1; optax's epsilon floors the squared norm",
+            honours=("epsilon",),
+        ),
+        R(
+            "cosine-similarity",
+            "tf1",
+            "tf.compat.v1.losses.cosine_distance(axis=1)",
+            _tf1_cosine_distance,
+            NONZERO,
+            note="1 − ŷ·y: the vectors are taken as unit vectors, not normalised",
             honours=("epsilon",),
         ),
         R(

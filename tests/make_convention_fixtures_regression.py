@@ -3,15 +3,16 @@ the regression and pair losses of issue 10 — cosine similarity, Poisson, pinba
 Tweedie deviances — under ``--convention``.
 
 Every expected value comes from the framework's own call, named in the case, in float64:
-Keras 3 (``KERAS_BACKEND=jax``, floatx float64), optax (``jax_enable_x64``), scikit-learn and
-torch. One reference is float32-precise whatever the input dtype, and its cases say so
-(``"float32_reference": true``; the tests compare them at rtol 1e-6, every other case at
-1e-12): Keras 3's ``ops.mean`` — the mean over the last axis inside ``keras.losses.Poisson`` —
-computes in float32 (``result_type(x.dtype, "float32")``). ``CosineSimilarity`` sums over the
-last axis (``ops.sum``) and is float64 throughout. None of these is a dependency of losscli; to
-regenerate::
+Keras 3 (``KERAS_BACKEND=jax``, floatx float64), TensorFlow's ``tf.compat.v1.losses``, optax
+(``jax_enable_x64``), scikit-learn and torch. Two references are float32-precise whatever the
+input dtype, and their cases say so (``"float32_reference": true``; the tests compare them at
+rtol 1e-6, every other case at 1e-12): Keras 3's ``ops.mean`` — the mean over the last axis
+inside ``keras.losses.Poisson`` — computes in float32 (``result_type(x.dtype, "float32")``),
+and ``tf.compat.v1.losses.cosine_distance`` casts its inputs to float32. ``CosineSimilarity``
+sums over the last axis (``ops.sum``) and is float64 throughout. None of these is a
+dependency of losscli; to regenerate::
 
-    pip install keras jax optax scikit-learn torch
+    pip install keras jax optax scikit-learn torch tensorflow-cpu
     python tests/make_convention_fixtures_regression.py
 
 Deterministic: the inputs are fixed below, so a rerun writes the same file.
@@ -24,6 +25,8 @@ import os
 from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # exact float64 kernels, reproducible
 
 import jax  # noqa: E402
 
@@ -37,10 +40,17 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 import sklearn  # noqa: E402
 import sklearn.metrics as skm  # noqa: E402
+import tensorflow as tf  # noqa: E402
 import torch  # noqa: E402
 
 OUT = Path(__file__).parent / "fixtures" / "conventions_regression.json"
 KERAS_REDUCTIONS = {"mean": "sum_over_batch_size", "sum": "sum", "none": None}
+tf1 = tf.compat.v1.losses
+TF1_REDUCTIONS = {
+    "mean": tf1.Reduction.SUM_BY_NONZERO_WEIGHTS,
+    "sum": tf1.Reduction.SUM,
+    "none": tf1.Reduction.NONE,
+}
 
 rng = np.random.default_rng(20261210)
 # Cosine: rows of 3-vectors; row 3 of COS_P is tiny (norm 4e-8, below Keras's 1e-7 floor) and
@@ -208,6 +218,29 @@ def cosine() -> None:
             )
 
 
+def tf1_cosine() -> None:
+    # TF1's cosine_distance takes unit vectors as given: 1 − ŷ·y per row, no normalisation.
+    for reduction in ("mean", "sum", "none"):
+        for weights in (None, WEIGHTS):
+            w = 1.0 if weights is None else np.asarray(weights).reshape(-1, 1)
+            value = tf1.cosine_distance(
+                tf.constant(COS_T), tf.constant(COS_P), axis=1, weights=w,
+                reduction=TF1_REDUCTIONS[reduction],
+            )  # fmt: skip
+            add(
+                "cosine-similarity",
+                "tf1",
+                f"tf.compat.v1.losses.cosine_distance(axis=1, reduction="
+                f"{TF1_REDUCTIONS[reduction]}) (none: its (N, 1) output as N values)",
+                COS_P,
+                COS_T,
+                np.asarray(value).reshape(-1) if reduction == "none" else np.asarray(value),
+                reduction=reduction,
+                weights=weights,
+                float32=True,  # cosine_distance casts to float32
+            )
+
+
 def poisson() -> None:
     for reduction in ("mean", "sum", "none"):
         for weights in (None, WEIGHTS):
@@ -325,6 +358,7 @@ def brier() -> None:
 
 def main() -> None:
     cosine()
+    tf1_cosine()
     poisson()
     pinball()
     brier()
@@ -337,6 +371,7 @@ def main() -> None:
                     "optax": optax.__version__,
                     "jax": jax.__version__,
                     "scikit-learn": sklearn.__version__,
+                    "tensorflow": tf.__version__,
                     "torch": torch.__version__,
                 },
                 "cases": cases,

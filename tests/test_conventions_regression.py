@@ -31,6 +31,7 @@ CASES = FIXTURES["cases"]
 NEW = {
     ("cosine-similarity", "keras"),
     ("cosine-similarity", "optax"),
+    ("cosine-similarity", "tf1"),
     ("poisson-nll", "keras"),
     ("poisson-deviance", "sklearn"),
     ("gamma-deviance", "sklearn"),
@@ -58,7 +59,7 @@ def test_every_new_rule_has_fixtures_with_and_without_weights():
 
 def test_the_conventions_each_loss_has():
     have = {name: conventions_for(loss) for name, loss in REGISTRY.items()}
-    assert have["cosine-similarity"] == ["torch", "keras", "optax"]
+    assert have["cosine-similarity"] == ["torch", "keras", "tf1", "optax"]
     assert have["poisson-nll"] == ["torch", "keras"]
     for name in ("pinball", "brier", "tweedie", "poisson-deviance", "gamma-deviance"):
         assert have[name] == ["torch", "sklearn"]
@@ -86,6 +87,16 @@ def test_optax_reports_the_cosine_distance():
     assert evaluate_convention(losscli.cosine_similarity, "keras", p, t) == -0.5
     got = evaluate_convention(losscli.cosine_similarity, "optax", p, t, reduction="none")
     np.testing.assert_array_equal(got, [0.0, 1.0])
+
+
+def test_tf1_takes_the_vectors_as_unit_vectors():
+    # 1 − ŷ·y, not normalised: 1 − 2 = −1 and 1 − 3 = −2; weights 1, 0 over one non-zero
+    # weight (SUM_BY_NONZERO_WEIGHTS): −1.
+    p, t = [[1.0, 0.0], [3.0, 4.0]], [[2.0, 0.0], [1.0, 0.0]]
+    got = evaluate_convention(losscli.cosine_similarity, "tf1", p, t, sample_weights=[1.0, 0.0])
+    assert got == -1.0
+    with pytest.raises(UsageError, match="cosine_distance does not normalise"):
+        evaluate_convention(losscli.cosine_similarity, "tf1", p, t, epsilon=1e-7)
 
 
 def test_keras_poisson_adds_1e_7_inside_the_log():
@@ -195,7 +206,8 @@ def test_keras_poisson_adds_1e_7_inside_the_log():
             [[1.0, 2.0]],
             [[2.0, 1.0]],
             {},
-            "sklearn has no cosine-similarity loss; cosine-similarity has: torch, keras, optax",
+            "sklearn has no cosine-similarity loss; cosine-similarity has: torch, keras, tf1, "
+            "optax",
         ),
         (
             "margin-ranking",
@@ -319,19 +331,27 @@ def test_cli_a_convention_without_the_loss_is_one_error_line(
 
 
 def test_cli_which_finds_optax_cosine_distance(tmp_path):
-    # Hand-derived above: optax's mean cosine distance 0.5; Keras's −0.5.
-    p = _write(tmp_path / "p.csv", [[1.0, 0.0], [0.0, 2.0]])
-    t = _write(tmp_path / "t.csv", [[3.0, 0.0], [1.0, 0.0]])
-    r = _cli("cosine-similarity", p, t, "--which", "-0.5", "-f", "plain")
+    # cos 1 and 3/5: losscli's −cos −0.8, optax's 1 − cos 0.2 (with ε = 0 its norms are not
+    # floored), TF1's 1 − ŷ·y: 1 − 2 and 1 − 3, mean −1.5; the similarity 0.8.
+    p = _write(tmp_path / "p.csv", [[1.0, 0.0], [3.0, 4.0]])
+    t = _write(tmp_path / "t.csv", [[2.0, 0.0], [1.0, 0.0]])
+    r = _cli("cosine-similarity", p, t, "--which", "0.2", "-f", "plain")
     assert r.exit_code == 0, r.output
-    assert r.stdout.splitlines()[0] == (
-        "-0.5\t0.0\tmatch\ttorch mean; keras mean\t--convention torch --reduction mean"
-    )
+    lines = r.stdout.splitlines()
+    assert lines[0].split("\t")[2:] == [
+        "match",
+        "optax mean",
+        "--convention optax --reduction mean",
+    ]
+    assert float(lines[0].split("\t")[0]) == pytest.approx(0.2, rel=1e-15)
+    assert sum("\tmatch\t" in line for line in lines) == 1
+    tf1 = [line for line in lines if "\ttf1 mean\t" in line]
+    assert len(tf1) == 1 and float(tf1[0].split("\t")[0]) == -1.5
 
 
 def test_help_names_the_conventions(tmp_path):
     for loss, text in (
-        ("cosine-similarity", "Conventions (--convention): torch, keras, optax."),
+        ("cosine-similarity", "Conventions (--convention): torch, keras, tf1, optax."),
         ("brier", "Conventions (--convention): torch, sklearn."),
         ("margin-ranking", "Conventions (--convention): torch."),
     ):
@@ -343,7 +363,7 @@ def test_help_names_the_conventions(tmp_path):
 def test_list_names_the_conventions():
     lines = _cli("list").stdout.splitlines()
     fields = {line.split("\t")[0]: line.split("\t") for line in lines}
-    assert fields["cosine-similarity"][-1] == "torch keras optax"
+    assert fields["cosine-similarity"][-1] == "torch keras tf1 optax"
     assert fields["poisson-nll"][-1] == "torch keras"
     assert fields["margin-ranking"][-1] == "torch"
     assert fields["mse"][-1] == "torch keras tf1 optax sklearn"
