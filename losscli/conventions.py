@@ -963,6 +963,21 @@ def _mistakes(loss: Loss, p: Any, t: Any, s: Any, options: dict[str, Any]):
                 "--logits",
                 torch(logits=True),
             )
+    if loss.name == "poisson-nll":
+        if options.get("log_input", True):
+            yield (
+                "keras mean of the rates e^x (keras.losses.Poisson takes rates)",
+                "--convention keras --no-log-input on e^x",
+                lambda: evaluate_convention(
+                    loss, "keras", np.exp(p), t, sample_weights=s, **{**options, "log_input": False}
+                ),
+            )
+        else:
+            yield (
+                "mistake: rates read as log-rates (torch's default log_input=True)",
+                "--log-input",
+                torch(log_input=True),
+            )
     if loss.name == "cosine-similarity":
         yield (
             "mistake: the similarity +cos, not the loss −cos (torch's and optax's "

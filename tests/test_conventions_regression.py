@@ -270,6 +270,22 @@ def test_which_names_the_similarity_for_the_loss():
     assert [c.value for c in found if c.label.startswith("optax mean")] == [pytest.approx(0.2)]
 
 
+def test_which_reads_log_rates_as_keras_would_see_their_rates():
+    # log-rate 0 (rate 1) for a count of 2: Keras on the rate: 1 − 2·log(1 + 1e-7); torch on
+    # the log-rate: e^0 − 2·0 = 1.
+    seen = f"{1.0 - 2.0 * math.log1p(1e-7):.12f}"
+    found = which(losscli.poisson_nll, seen, [0.0], [2.0])
+    assert found[0].label == "keras mean of the rates e^x (keras.losses.Poisson takes rates)"
+    assert found[0].match
+
+
+def test_which_names_rates_read_as_log_rates():
+    # rate 1 for a count of 2 read as a log-rate by torch's default: e^1 − 2·1 = e − 2.
+    found = which(losscli.poisson_nll, f"{math.e - 2.0:.10f}", [1.0], [2.0], log_input=False)
+    assert found[0].label == "mistake: rates read as log-rates (torch's default log_input=True)"
+    assert found[0].match
+
+
 # --------------------------------------------------------------------------- the command line
 
 
