@@ -483,7 +483,7 @@ def _regression_rules() -> list[Rule]:
             "pinball",
             "sklearn",
             "sklearn.metrics.mean_pinball_loss(alpha=quantile)",
-            _row_mean(lambda p, t, *, quantile, **_: pinball_values(p, t, quantile=quantile)),
+            _row_mean(pinball_values),
             WEIGHT_SUM,
             sum_ok=False,
             none_ok=False,
