@@ -1,4 +1,4 @@
-"""--convention for the regression and pair losses of issue 10: cosine similarity (Keras,
+"""--convention for the regression and pair losses of issue 10: cosine similarity (Keras, TF1,
 optax), Poisson (Keras), pinball, Brier and the Tweedie deviances (scikit-learn); `--which`
 finds their values; `losscli list` and `LOSS --help` name each loss's conventions.
 
