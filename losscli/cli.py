@@ -37,6 +37,7 @@ from .options import (
     hess_value,
     parse_range,
     reading_options,
+    with_conventions,
 )
 from .process import (
     STDOUT_NAME,
@@ -77,6 +78,10 @@ def _one_line(message: str) -> str:
 
 class LossCommand(TidyHelp, FastParams, TyperCommand):
     """A loss command: typer's, converting plain option values without pydantic."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self.help = with_conventions(self.help or "", self.name)
+        return super().format_help(ctx, formatter)
 
 
 class LossCliGroup(TidyHelp, FastParams, TyperGroup):
@@ -533,11 +538,13 @@ def list_losses(fmt: LIST_FORMAT = None) -> None:
 
       $ losscli list -f csv > losses.csv
     """
+    from .conventions import conventions_for
     from .losses import REGISTRY
     from .render import render_listing
 
     fmt = fmt or ("table" if sys.stdout.isatty() else "plain")
-    render_listing([loss.info() for loss in REGISTRY.values()], fmt, sys.stdout)
+    infos = [{**loss.info(), "conventions": conventions_for(loss)} for loss in REGISTRY.values()]
+    render_listing(infos, fmt, sys.stdout)
 
 
 @app.command("explain", cls=LossCommand)

@@ -44,8 +44,11 @@ import numpy as np
 from .errors import LossCliError, UsageError
 from .losses import Loss, log_softmax, softmax
 from .losses.classification import resolve_class_targets
+from .losses.likelihood import tweedie_values
 from .losses.relative import mape_values, msle_values
-from .losses.robust import log_cosh_values
+from .losses.robust import log_cosh_values, pinball_values
+from .losses.scoring import brier
+from .losses.similarity import cosine_similarity_values
 
 __all__ = [
     "CONVENTIONS",
@@ -336,6 +339,172 @@ def _optax_hinge(p, t, **_):
     return np.maximum(1.0 - t * p, 0.0)
 
 
+# ------------------------------------------------ regression and pair losses (issue 10)
+# cosine similarity, Poisson, pinball, Brier and the Tweedie deviances; their rules are
+# listed by _regression_rules() below, which _rules() appends to its own.
+
+TORCH_POISSON_EPSILON = 1e-8  # torch.nn.functional.poisson_nll_loss's eps, losscli's default
+
+
+def _keras_cosine(p, t, *, epsilon=0.0, **_):
+    # keras normalises with x·min(rsqrt(Σx²), 1/ε), ε = 1e-7: each norm floored at 1e-7
+    if epsilon not in (0.0, KERAS_EPSILON):
+        raise UsageError(
+            "keras.losses.CosineSimilarity floors each norm at 1e-7 (keras.backend.epsilon()); "
+            "drop --epsilon or give 1e-7"
+        )
+    return cosine_similarity_values(p, t, epsilon=KERAS_EPSILON)
+
+
+def _optax_cosine_distance(p, t, *, epsilon=0.0, **_):
+    # optax.losses.cosine_distance = 1 − cos; its epsilon floors the squared norm (ε² here)
+    return 1.0 + cosine_similarity_values(p, t, epsilon=epsilon)
+
+
+def _tf1_cosine_distance(p, t, *, epsilon=0.0, **_):
+    if epsilon:
+        raise UsageError(
+            "tf.compat.v1.losses.cosine_distance does not normalise (it takes unit vectors), so "
+            "it has no epsilon; drop --epsilon"
+        )
+    return 1.0 - np.einsum("ij,ij->i", p, t)
+
+
+def _keras_poisson(p, t, *, log_input=True, epsilon=TORCH_POISSON_EPSILON, **_):
+    if log_input:
+        raise UsageError(
+            "keras.losses.Poisson takes rates, not log-rates; pass --no-log-input with rates "
+            "(or exponentiate the log-rates)"
+        )
+    if epsilon not in (TORCH_POISSON_EPSILON, KERAS_EPSILON):
+        raise UsageError(
+            "keras.losses.Poisson adds 1e-7 (keras.backend.epsilon()) inside the log; drop "
+            "--epsilon or give 1e-7"
+        )
+    return p - t * np.log(p + KERAS_EPSILON)
+
+
+def _sklearn_deviance(call: str, fixed_power: float | None = None) -> Callable[..., np.ndarray]:
+    def values(p, t, *, power=0.0, **_):
+        if p.ndim == 2 and p.shape[1] != 1:
+            raise UsageError(
+                f"{call} takes one output column, these predictions have {p.shape[1]}; give "
+                "one column (losscli's own mean, --convention torch, averages all elements)"
+            )
+        power = power if fixed_power is None else fixed_power
+        return tweedie_values(p.reshape(-1), t.reshape(-1), power=power)
+
+    return values
+
+
+def _sklearn_brier(p, t, *, target_type="auto", scale_by_half="auto", **_):
+    if p.ndim == 2 and p.shape[1] > 1:
+        y = _class_rows(p, t, target_type=target_type)
+        if not np.isin(y, (0.0, 1.0)).all():
+            raise UsageError(
+                "scikit-learn's brier_score_loss takes class labels (or one-hot rows), not "
+                "probability rows"
+            )
+    else:  # the binary form: P(positive) against 0/1 labels (pos_label: the greater, 1)
+        y = t.reshape(p.shape)
+    return brier.values(p, y, scale_by_half=scale_by_half)
+
+
+def _regression_rules() -> list[Rule]:
+    R = Rule
+    return [
+        R(
+            "cosine-similarity",
+            "keras",
+            "keras.losses.CosineSimilarity()",
+            _keras_cosine,
+            PER_SAMPLE,
+            note="−cos per sample; each norm floored at 1e-7",
+            honours=("epsilon",),
+        ),
+        R(
+            "cosine-similarity",
+            "optax",
+            "optax.losses.cosine_distance(epsilon=ε²)",
+            _optax_cosine_distance,
+            ELEMENTS,
+            note="1 − cos: losscli's value + 1; optax's epsilon floors the squared norm",
+            honours=("epsilon",),
+        ),
+        R(
+            "cosine-similarity",
+            "tf1",
+            "tf.compat.v1.losses.cosine_distance(axis=1)",
+            _tf1_cosine_distance,
+            NONZERO,
+            note="1 − ŷ·y: the vectors are taken as unit vectors, not normalised",
+            honours=("epsilon",),
+        ),
+        R(
+            "poisson-nll",
+            "keras",
+            "keras.losses.Poisson()",
+            _keras_mean_last(_keras_poisson),
+            PER_SAMPLE,
+            note="rates (--no-log-input): ŷ − y·log(ŷ + 1e-7)",
+            honours=("log_input", "epsilon"),
+        ),
+        R(
+            "poisson-deviance",
+            "sklearn",
+            "sklearn.metrics.mean_poisson_deviance",
+            _sklearn_deviance("sklearn.metrics.mean_poisson_deviance", 1.0),
+            WEIGHT_SUM,
+            sum_ok=False,
+            none_ok=False,
+            note="one output column",
+        ),
+        R(
+            "gamma-deviance",
+            "sklearn",
+            "sklearn.metrics.mean_gamma_deviance",
+            _sklearn_deviance("sklearn.metrics.mean_gamma_deviance", 2.0),
+            WEIGHT_SUM,
+            sum_ok=False,
+            none_ok=False,
+            note="one output column",
+        ),
+        R(
+            "tweedie",
+            "sklearn",
+            "sklearn.metrics.mean_tweedie_deviance(power=power)",
+            _sklearn_deviance("sklearn.metrics.mean_tweedie_deviance"),
+            WEIGHT_SUM,
+            sum_ok=False,
+            none_ok=False,
+            note="one output column",
+            honours=("power",),
+        ),
+        R(
+            "pinball",
+            "sklearn",
+            "sklearn.metrics.mean_pinball_loss(alpha=quantile)",
+            _row_mean(pinball_values),
+            WEIGHT_SUM,
+            sum_ok=False,
+            none_ok=False,
+            note="uniform_average of the column means",
+            honours=("quantile",),
+        ),
+        R(
+            "brier",
+            "sklearn",
+            "sklearn.metrics.brier_score_loss",
+            _sklearn_brier,
+            WEIGHT_SUM,
+            sum_ok=False,
+            none_ok=False,
+            note="class labels, not probability rows",
+            honours=("scale_by_half",),
+        ),
+    ]
+
+
 def _rules() -> dict[tuple[str, str], Rule]:
     R = Rule
     rules = [
@@ -565,7 +734,11 @@ def _rules() -> dict[tuple[str, str], Rule]:
         ),
     ]
     rules += _classification_rules()
-    return {(r.loss, r.convention): r for r in rules}
+    rules += _regression_rules()  # cosine, Poisson, pinball, Brier, deviances
+    table = {(r.loss, r.convention): r for r in rules}
+    # two blocks defining the same rule would otherwise let the later one win silently
+    assert len(table) == len(rules), "a (loss, convention) rule is defined twice"
+    return table
 
 
 # --------------------------------------------------------------------------- classification
@@ -757,12 +930,6 @@ def _sklearn_binary_hinge(x, t, **_):
     return np.maximum(1.0 - y * x, 0.0)
 
 
-def _tf1_cosine_distance(p, t, **_):
-    # tf.compat.v1.losses.cosine_distance(labels, predictions, axis=1): 1 − Σ ŷ·y per row,
-    # with no normalisation (TF1 assumes unit rows; losscli's −cos is this − 1 on unit rows)
-    return 1.0 - (p * t).sum(axis=1)
-
-
 def _optax_poly1(z, t, *, epsilon=2.0, **options):
     # optax.losses.poly_loss_cross_entropy: softmax_cross_entropy + ε·Σ_c y_c (1 − softmax_c)
     y = _class_rows(z, t, **options)
@@ -917,14 +1084,6 @@ def _classification_rules() -> list[Rule]:
             _optax_poly1,
             ELEMENTS,
             honours=("epsilon",),
-        ),
-        R(
-            "cosine-similarity",
-            "tf1",
-            "tf.compat.v1.losses.cosine_distance(axis=1)",
-            _tf1_cosine_distance,
-            NONZERO,
-            note="1 − Σ ŷ·y per row, unnormalised (TF1 assumes unit rows)",
         ),
     ]
 
@@ -1156,6 +1315,28 @@ def _mistakes(loss: Loss, p: Any, t: Any, s: Any, options: dict[str, Any]):
                 "--logits",
                 torch(logits=True),
             )
+    if loss.name == "poisson-nll":
+        if options.get("log_input", True):
+            yield (
+                "keras mean of the rates e^x (keras.losses.Poisson takes rates)",
+                "--convention keras --no-log-input on e^x",
+                lambda: evaluate_convention(
+                    loss, "keras", np.exp(p), t, sample_weights=s, **{**options, "log_input": False}
+                ),
+            )
+        else:
+            yield (
+                "mistake: rates read as log-rates (torch's default log_input=True)",
+                "--log-input",
+                torch(log_input=True),
+            )
+    if loss.name == "cosine-similarity":
+        yield (
+            "mistake: the similarity +cos, not the loss −cos (torch's and optax's "
+            "cosine_similarity)",
+            "(= −mean)",
+            lambda: -mean(),
+        )
     if loss.name in ("ce", "bce", "nll", "kl"):
         yield (
             "mistake: log base 2 (bits, not nats)",

@@ -34,6 +34,7 @@ __all__ = [
     "reading_options",
     "reading_parameters",
     "shared_parameters",
+    "with_conventions",
 ]
 
 FORMATS = ("table", "plain", "json", "csv")  # mirrors render.FORMATS without importing numpy
@@ -444,8 +445,24 @@ def command_help(loss) -> str:
     return (
         f"{loss.summary}.\n\n{loss.formula}.\n\nGradient: {loss.gradient_formula}.\n\n"
         f"Hessian: {loss.hess_summary()}.\n\n"
-        f"Matches {loss.reference}.\n\nExamples:\n\n{examples}"
+        f"Matches {loss.reference}.\n\n{CONVENTIONS_LINE}\n\nExamples:\n\n{examples}"
     )
+
+
+# Filled in by with_conventions when the help is shown: every run builds its command's help
+# text, and only a help screen needs losscli.conventions.
+CONVENTIONS_LINE = "Conventions (--convention): {conventions}."
+
+
+def with_conventions(text: str, loss_name: str) -> str:
+    """``text`` (:func:`command_help`) with the conventions of the loss named."""
+    if CONVENTIONS_LINE not in text:
+        return text
+    from .conventions import conventions_for
+    from .losses import get_loss
+
+    names = ", ".join(conventions_for(get_loss(loss_name)))
+    return text.replace(CONVENTIONS_LINE, CONVENTIONS_LINE.format(conventions=names))
 
 
 def hess_value(argv: list[str]) -> list[str]:

@@ -774,7 +774,16 @@ def render_listing(infos: list[dict[str, Any]], fmt: str, out: IO[str]) -> None:
         writer = csv.writer(out, delimiter="\t" if fmt == "plain" else ",", lineterminator="\n")
         if fmt == "csv":
             writer.writerow(
-                ["name", "aliases", "formula", "gradient", "reference", "options", "hessian"]
+                [
+                    "name",
+                    "aliases",
+                    "formula",
+                    "gradient",
+                    "reference",
+                    "options",
+                    "hessian",
+                    "conventions",
+                ]
             )
         for info in infos:
             writer.writerow(
@@ -786,6 +795,7 @@ def render_listing(infos: list[dict[str, Any]], fmt: str, out: IO[str]) -> None:
                     info["reference"],
                     " ".join(_option_text(o) for o in info["options"]),
                     info.get("hessian", "none"),
+                    " ".join(info.get("conventions", ())),
                 ]
             )
         return
@@ -796,10 +806,18 @@ def render_listing(infos: list[dict[str, Any]], fmt: str, out: IO[str]) -> None:
     table = Table(show_lines=True)
     for name in ("loss", "formula", "gradient", "options", "hessian"):
         table.add_column(name)
+    table.add_column("conventions", no_wrap=True)
     for info in infos:
         name = info["name"] + "".join(f"\n[dim]{a}[/dim]" for a in info["aliases"])
         options = "\n".join(_option_text(o) for o in info["options"]) or "[dim]—[/dim]"
-        table.add_row(name, info["formula"], info["gradient"], options, info.get("hessian", "none"))
+        table.add_row(
+            name,
+            info["formula"],
+            info["gradient"],
+            options,
+            info.get("hessian", "none"),
+            "\n".join(info.get("conventions", ())),  # one a line: a narrow column
+        )
     console.print(table)
     console.print(
         "[dim]Every loss also takes --grad, --check, --against, --reduction, --sample-weights, "

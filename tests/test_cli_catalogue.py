@@ -197,15 +197,17 @@ def test_list_plain_is_one_tab_separated_line_per_loss():
     assert lines[0] == (
         "mse\t\tmean over elements of (ŷ − y)²\t2(ŷ − y)/(N·D) for mean; 2(ŷ − y) for sum; "
         "2(ŷ − y)/D per row for none\ttorch.nn.functional.mse_loss\t\tdiagonal"
+        "\ttorch keras tf1 optax sklearn"
     )
     assert lines[list(REGISTRY).index("kl")] == (
         "kl\t\tΣ_c q_c (log q_c − x_c) per row; use --reduction batchmean for the KL per sample"
         "\t−q; divided by N for batchmean, N·C for mean\ttorch.nn.functional.kl_div\t--log-target"
-        "\tdiagonal; 0 everywhere: KL is linear in the log-probabilities x"
+        "\tdiagonal; 0 everywhere: KL is linear in the log-probabilities x\ttorch keras optax"
     )
     ce = lines[list(REGISTRY).index("ce")].split("\t")
     assert ce[1] == "cross-entropy"
-    assert ce[-2] == (
+    assert ce[-1] == "torch keras tf1 optax sklearn"  # the conventions (--convention)
+    assert ce[-3] == (
         "--logits --targets auto|index|prob --clip FLOAT --class-weights W --ignore-index K "
         "--class-axis AXIS --label-smoothing A"
     )
@@ -235,7 +237,7 @@ def test_list_table_and_csv():
         assert name in r.stdout
     assert "--label-smoothing A" in r.stdout
     rows = run("list", "-f", "csv").stdout.splitlines()
-    assert rows[0] == "name,aliases,formula,gradient,reference,options,hessian"
+    assert rows[0] == "name,aliases,formula,gradient,reference,options,hessian,conventions"
     assert len(rows) == 1 + len(REGISTRY)
 
 
