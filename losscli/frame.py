@@ -29,6 +29,7 @@ from .io import (
     NUMBER,
     clean_cell,
     csv_rows,
+    display_name,
     input_error,
     open_decompressed,
     open_input,
@@ -111,9 +112,9 @@ def _open_frame(source, role: str, stdin) -> Frame | tuple[bytes, str, str]:
             return arrow_frame(io.BytesIO(raw), display, role)
         return raw, display, ""
 
-    display = os.fsdecode(os.fspath(source))
+    display = display_name(source)  # <stdin> for stdin's spool
     err = input_error(role, display)
-    ext, compression = split_extension(display)
+    ext, compression = split_extension(os.fsdecode(os.fspath(source)))
     with open_input(source, err) as f:
         if compression:  # p.csv.gz: CSV/TSV inside, as losscli.io reads it
             with open_decompressed(f, compression, err) as text:
