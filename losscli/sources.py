@@ -818,6 +818,8 @@ def _is_table_text(path: str) -> bool:
     text piped in (stdin's spool has no extension; losscli.layout decides its delimiter)."""
     ext, compression = lio.split_extension(path)
     return ext in _TEXT or (not ext and not compression and lio.is_stdin_spool(path))
+
+
 SHARD_EXTENSIONS = (*PARQUET, *_TEXT, ".npy")  # what a folder of shards is read for
 
 
