@@ -17,6 +17,8 @@ Reading
     Everything else — one file holding several columns (``--pred-col``), ids, Parquet, stdin,
     ``--against``, and inputs smaller than ``STREAM_BYTES`` — is read whole by
     :func:`losscli.select.read_inputs`, and its blocks are views of those arrays.
+    stdin (``-``) is first copied to a private temporary file (:func:`losscli.io.spool_stdin`,
+    named ``<stdin>`` in messages, removed by :meth:`Inputs.close`), then read as that file.
 
 Settings (environment)
     ``LOSSCLI_STREAM_BYTES`` (default 64 MiB): two-file inputs at least this big are streamed.
