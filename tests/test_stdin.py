@@ -290,3 +290,58 @@ def test_stdin_streams_in_bounded_memory(tmp_path):
     # measured 143 MiB streamed (as from the file; 143 with half the rows), 228 read whole
     assert streamed < whole - 40, (streamed, whole)
     assert list(folder.iterdir()) == []
+
+
+def test_evaluate_reads_a_given_stdin_and_leaves_no_copy(tmp_path, spool_dir, mode):
+    import losscli
+
+    p, t = _two_files(tmp_path, "csv")
+    report = losscli.evaluate("mse", "-", str(t), stdin=io.BytesIO(p.read_bytes()), grad=True)
+    assert report.value == 0.25
+    # two columns: 2 · 0.5 / (2N) for each element, hand-derived
+    assert report.grad.tolist() == [[1 / (2 * ROWS)] * 2] * ROWS
+    assert report.inputs["predictions"] == "-"
+    assert list(spool_dir.iterdir()) == []
+
+
+def test_a_temporary_directory_that_cannot_take_the_copy(tmp_path, monkeypatch):
+    p, t = _two_files(tmp_path, "csv")
+    missing = tmp_path / "gone"
+    monkeypatch.setattr(tempfile, "tempdir", str(missing))
+    r = _invoke(["mse", "-", str(t)], p.read_bytes())
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr == (
+        f"Error: <stdin>: cannot copy stdin to the temporary directory {missing} (No such file "
+        "or directory); set TMPDIR to a directory with room, or give a file instead of -\n"
+    )
+
+
+@pytest.mark.parametrize("delay", [0.2, 0.4, 0.6, 0.9])
+def test_the_copy_is_gone_after_sigint_while_streaming(tmp_path, delay):
+    folder = tmp_path / "tmpdir"
+    folder.mkdir()
+    rng = np.random.default_rng(4)
+    np.save(tmp_path / "z.npy", rng.standard_normal((300_000, 10)))
+    np.save(tmp_path / "y.npy", rng.integers(0, 10, 300_000))
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "TMPDIR": str(folder),
+        "LOSSCLI_STREAM_BYTES": "4096",
+        "LOSSCLI_CHUNK_ELEMENTS": "64Ki",
+    }
+    with open(tmp_path / "z.npy", "rb") as piped:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "losscli", "ce", "-", str(tmp_path / "y.npy"), "--logits"],
+            stdin=piped,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=tmp_path,
+            env=env,
+        )
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode in (0, 130), stderr
+    assert b"Traceback" not in stderr
+    assert list(folder.iterdir()) == []
