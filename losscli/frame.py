@@ -26,6 +26,7 @@ import numpy as np
 
 from . import layout
 from .io import (
+    NPY_MAGIC,
     NUMBER,
     clean_cell,
     csv_rows,
@@ -57,9 +58,6 @@ __all__ = [
     "read_parquet_array",
     "number_label",
 ]
-
-_NPY_MAGIC = b"\x93NUMPY"
-
 
 # --------------------------------------------------------------------------- reading
 
@@ -106,7 +104,7 @@ def _open_frame(source, role: str, stdin) -> Frame | tuple[bytes, str, str]:
         display = "<stdin>"
         err = input_error(role, display)
         raw = read_stdin(stdin, err)
-        if raw.startswith(_NPY_MAGIC):
+        if raw.startswith(NPY_MAGIC):
             return _ArrayFrame(display, role, read_npy(io.BytesIO(raw), err))
         if raw.startswith(PARQUET_MAGIC):
             return arrow_frame(io.BytesIO(raw), display, role)

@@ -45,7 +45,7 @@ import numpy.lib.format as npy_format
 
 from losscli.errors import InputError, UsageError
 from losscli.layout import Layout, Options
-from losscli.tables import plural
+from losscli.tables import PARQUET_MAGIC, plural
 
 from . import layout as layout_rules
 
@@ -71,6 +71,7 @@ _PANDAS_MIN_BYTES = 1 << 20
 
 # Compressed text, by extension: the extension before it chooses the separator (p.tsv.gz).
 COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd"}
+NPY_MAGIC = b"\x93NUMPY"  # the first bytes of every NPY file
 # What a cell may hold (see losscli.layout).
 _NUMBER = layout_rules.NUMBER
 _STDIN_TTY = (
@@ -187,9 +188,9 @@ def _open_input(source, role: str, stdin) -> Table | _TextInput:
         display = "<stdin>"
         err = _error(role, display)
         raw = _read_stdin(stdin, err)
-        if raw.startswith(b"\x93NUMPY"):  # NPY piped in: these magic bytes cannot start a CSV
+        if raw.startswith(NPY_MAGIC):  # NPY piped in: these magic bytes cannot start a CSV
             return _npy_result(_read_npy(io.BytesIO(raw), err), display)
-        if raw.startswith(b"PAR1"):  # Parquet piped in
+        if raw.startswith(PARQUET_MAGIC):  # Parquet piped in
             return _parquet_result(io.BytesIO(raw), role, display)
         return _TextInput(display, role, "", raw, None)
 
@@ -312,7 +313,8 @@ def _stdin_stream(stdin: BinaryIO | TextIO | None, err: _Err) -> BinaryIO | Text
 STDIN_NAME = "<stdin>"
 SPOOL_CHUNK_BYTES = 1 << 20
 _SPOOLS: dict[str, str] = {}  # spool path -> its display name
-_MAGIC = ((b"\x93NUMPY", ".npy"), (b"PAR1", ".parquet"))
+# stdin's formats by their first bytes, as _open_input tells them apart
+_MAGIC = ((NPY_MAGIC, ".npy"), (PARQUET_MAGIC, ".parquet"))
 
 
 def spool_stdin(stdin: BinaryIO | TextIO | None = None, *, role: str = "input") -> str:

@@ -14,9 +14,9 @@ Reading
     thread of its own; a block either reader rejects makes the pass start again with
     losscli's own scanner (:class:`Restart`), which reads the file exactly as the whole-file
     reader does or reports the same one-line error.
-    Everything else — one file holding several columns (``--pred-col``), ids, Parquet, stdin,
-    ``--against``, and inputs smaller than ``STREAM_BYTES`` — is read whole by
-    :func:`losscli.select.read_inputs`, and its blocks are views of those arrays.
+    Everything else — one file holding several columns (``--pred-col``) below
+    ``TABLE_STREAM_BYTES``, ``--against``, and inputs smaller than ``STREAM_BYTES`` — is read
+    whole by :func:`losscli.select.read_inputs`, and its blocks are views of those arrays.
     stdin (``-``) is first copied to a private temporary file (:func:`losscli.io.spool_stdin`,
     named ``<stdin>`` in messages, removed by :meth:`Inputs.close`), then read as that file.
 
@@ -815,14 +815,14 @@ PARQUET = (".parquet", ".pq")
 _TEXT = (".csv", ".tsv", ".tab")
 
 
+SHARD_EXTENSIONS = (*PARQUET, *_TEXT, ".npy")  # what a folder of shards is read for
+
+
 def _is_table_text(path: str) -> bool:
     """A table read as text by the streaming table reader: CSV/TSV (plain or compressed), or
     text piped in (stdin's spool has no extension; losscli.layout decides its delimiter)."""
     ext, compression = lio.split_extension(path)
     return ext in _TEXT or (not ext and not compression and lio.is_stdin_spool(path))
-
-
-SHARD_EXTENSIONS = (*PARQUET, *_TEXT, ".npy")  # what a folder of shards is read for
 
 
 def expand_shards(path: str) -> list[str] | None:
@@ -892,7 +892,7 @@ class _TableFile:
         if first is not None and first.kind != "exact" and first.columns != columns:
             self.columns, self.width_all, self.kind = columns, width, "names"
             raise _layout_error(first, self, "columns")
-        frame = _Header(lio.display_name(self.path), "predictions", columns, width)
+        frame = _Header(self.display, "predictions", columns, width)
         frame.index = index  # a pandas index: not among the columns a side takes by default
         s = self.selection
         self.columns, self.width_all = columns, width
