@@ -345,3 +345,46 @@ def test_the_copy_is_gone_after_sigint_while_streaming(tmp_path, delay):
     assert proc.returncode in (0, 130), stderr
     assert b"Traceback" not in stderr
     assert list(folder.iterdir()) == []
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+BAD_INPUTS = {
+    "ragged": ("", b"1,2\n3\n"),
+    "empty": ("", b""),
+    "header only": ("", b"a,b\n"),
+    "not UTF-8": ("", b"\xff\xfe1,2\n"),
+    "NaN": ("", b"1,2\nnan,3\n"),
+    "truncated NPY": (".npy", _npy_bytes(np.ones((4, 2)))[:-8]),
+    "NPY with inf": (".npy", _npy_bytes(np.array([[1.0, np.inf], [0.0, 1.0]]))),
+    "NPY of text": (".npy", _npy_bytes(np.array(["a", "b"]))),
+    "damaged Parquet": (".parquet", b"PAR1 not really parquet PAR1"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_on_stdin_is_the_file_s_error_naming_stdin(tmp_path, spool_dir, mode, case):
+    suffix, data = BAD_INPUTS[case]
+    (tmp_path / "t.csv").write_text("0.5,1\n1,0.5\n")
+    path = tmp_path / f"p{suffix}"  # text: no extension, as stdin has none
+    path.write_bytes(data)
+    on_disk = _invoke(["mse", str(path), str(tmp_path / "t.csv")])
+    piped = _invoke(["mse", "-", str(tmp_path / "t.csv")], data)
+    assert (piped.exit_code, piped.stdout) == (on_disk.exit_code, on_disk.stdout) == (2, "")
+    assert piped.stderr == on_disk.stderr.replace(str(path), "<stdin>")
+    assert piped.stderr.startswith("Error: <stdin>: ")
+    assert list(spool_dir.iterdir()) == []
+
+
+def test_an_error_about_both_inputs_names_stdin(tmp_path, spool_dir):
+    (tmp_path / "t.csv").write_text("0.5,1\n1,0.5\n")
+    r = _invoke(["mse", "-", str(tmp_path / "t.csv")], b"1\n2\n")
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr == (
+        f"Error: <stdin>, {tmp_path / 't.csv'}: predictions and targets differ in shape: "
+        "(2,) vs (2, 2)\n"
+    )
