@@ -310,6 +310,8 @@ class CsvSource:
                 self._pandas_chunks(rows_per_chunk, put)
             else:
                 self._arrow_chunks(rows_per_chunk, put)
+            if self._out == 0 and self.engine != "scan":  # no rows: the scanner says why
+                raise Restart  # ("file is empty", "has a header row but no data rows")
 
         return _Handoff(produce, name=f"losscli-read-{self.path}")
 
