@@ -1,7 +1,9 @@
 """The command line: one command per registered loss, all sharing one set of options.
 
-Thin by design: it parses, calls the readers, the numeric core, the checker and the renderer,
-and maps failures to exit codes. numpy, pandas and rich are imported only once a command runs.
+Thin by design: it parses, calls :func:`losscli.evaluate` (or, for ``--which``,
+:func:`losscli.engine.which_readings`), renders, and maps failures to exit codes; the commands
+and their options are built in :mod:`losscli.options`. numpy, pandas and rich are imported only
+once a command runs.
 
 Exit codes: 0 ok; 1 a gradient check failed; 2 bad usage or bad input; 3 internal error (a bug);
 130 interrupted; 141 stdout closed early (``| head``).
@@ -10,14 +12,11 @@ Exit codes: 0 ok; 1 a gradient check failed; 2 bad usage or bad input; 3 interna
 from __future__ import annotations
 
 import contextlib
-import inspect
 import io
 import os
-import re
 import signal
 import sys
 import warnings
-from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,12 +31,14 @@ from .options import (
     APP_HELP,
     EXPLAIN_FORMAT,
     LIST_FORMAT,
-    command_help,
-    command_parameters,
+    LazyCommands,
     hess_value,
+    loss_commands,
     parse_range,
     reading_options,
+    suggest_choice,
     with_conventions,
+    with_defaults,
 )
 from .process import (
     STDOUT_NAME,
@@ -91,7 +92,11 @@ class LossCliGroup(TidyHelp, FastParams, TyperGroup):
         super().__init__(*args, **kwargs)
         # The loss commands are built on first use, so --version never imports the registry
         # (and numpy with it).
-        self.commands = _LazyCommands(self.commands)
+        self.commands = LazyCommands(self.commands, self._loss_commands)
+
+    @staticmethod
+    def _loss_commands(only: str | None) -> dict[str, Any]:
+        return loss_commands(_run, LossCommand, only)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         argv = hess_value(list(sys.argv[1:] if args is None else args))
@@ -125,7 +130,7 @@ class LossCliGroup(TidyHelp, FastParams, TyperGroup):
         except ClickUsageError as exc:
             # Typer validates through pydantic, whose messages start "Value error, ".
             message = exc.format_message().replace("Value error, ", "").replace("\n", " ")
-            _error(message + _suggest_choice(exc, message))
+            _error(message + suggest_choice(exc, message))
             rc = EXIT_BAD_INPUT
         except LossCliError as exc:
             if debug:
@@ -183,33 +188,7 @@ class LossCliGroup(TidyHelp, FastParams, TyperGroup):
         if found is None:
             return super().get_command(ctx, cmd_name)
         command = super().get_command(ctx, found[0])
-        return _with_defaults(command, found[1]) if found[1] else command
-
-
-def _with_defaults(command: Any, defaults: dict[str, Any]) -> Any:
-    """A copy of ``command`` whose options named in ``defaults`` default to those values."""
-    import copy
-
-    command = copy.copy(command)
-    command.params = [copy.copy(p) for p in command.params]
-    for param in command.params:
-        if param.name in defaults:
-            param.default = defaults[param.name]
-    return command
-
-
-def _suggest_choice(exc: Exception, message: str) -> str:
-    """`` Did you mean 'mean'?`` for a choice option given a value close to one of its
-    choices (``-r mena``, ``--format JSON``), else ``""``."""
-    param = getattr(exc, "param", None)
-    choices = getattr(getattr(param, "type_descriptor", None), "choices", None)
-    bad = re.search(r": '(.*)' is not one of ", message)
-    if not choices or not bad:
-        return ""
-    from .losses.names import nearest
-
-    match = nearest(bad.group(1), [str(c) for c in choices])
-    return f" Did you mean {match!r}?" if match else ""
+        return with_defaults(command, found[1]) if found[1] else command
 
 
 def _internal_error(exc: BaseException, debug: bool) -> int:
@@ -254,71 +233,6 @@ def _root(
     ] = False,
 ) -> None:
     """Loss values, gradients and gradient checks from files."""
-
-
-def _make_command(loss) -> Callable[..., None]:
-    def command(**kwargs: Any) -> None:
-        _run(loss, **kwargs)
-
-    params = command_parameters(loss)
-    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-    command.__annotations__ = {p.name: p.annotation for p in params}
-    command.__name__ = loss.name
-    command.__doc__ = command_help(loss)
-    return command
-
-
-def _register_commands(only: str | None = None) -> dict[str, Any]:
-    """The click commands of the registered losses (or of the one called ``only``), built by
-    typer from a Typer app of their own.
-
-    Called on first access to the group's commands (see :class:`_LazyCommands`).
-    """
-    from .losses import REGISTRY
-
-    losses = typer.Typer(pretty_exceptions_enable=False)
-    for loss in REGISTRY.values():
-        for name in (loss.name, *loss.aliases):  # aliases (`losscli l1`) are listed by `list`
-            if only is None or name == only:
-                losses.command(
-                    name, cls=LossCommand, no_args_is_help=False, hidden=name != loss.name
-                )(_make_command(loss))
-    if not losses.registered_commands:
-        return {}
-    return dict(typer.main.get_group(losses).commands)
-
-
-class _LazyCommands(MutableMapping):
-    """The group's command table, filled from the registry the first time anyone looks: a
-    lookup by name builds that command alone (what a run needs), anything else builds all."""
-
-    def __init__(self, own: MutableMapping[str, Any]) -> None:
-        self._own, self._loaded = own, False
-
-    def _table(self) -> MutableMapping[str, Any]:
-        if not self._loaded:
-            self._loaded = True
-            self._own = {**_register_commands(), **self._own}
-        return self._own
-
-    def __getitem__(self, name: str) -> Any:
-        if not self._loaded and name not in self._own:
-            self._own.update(_register_commands(only=name))
-        if name in self._own:
-            return self._own[name]
-        return self._table()[name]
-
-    def __setitem__(self, name: str, command: Any) -> None:
-        self._table()[name] = command
-
-    def __delitem__(self, name: str) -> None:
-        del self._table()[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._table())
-
-    def __len__(self) -> int:
-        return len(self._table())
 
 
 # --------------------------------------------------------------------------- running a loss
@@ -407,19 +321,17 @@ def _run(
         try:
             from .engine import evaluate
 
-            if which is not None:
-                return _which(
-                    loss,
-                    which,
-                    preds,
-                    None if one_file else targets,
-                    fmt,
-                    selection,
-                    id_col,
-                    weight_col,
-                    sample_weights,
-                    {**options, "reading": reading},
-                )
+            if which is not None:  # the readings that give a value seen elsewhere
+                from .engine import which_readings
+                from .render import render_which
+
+                found = which_readings(
+                    loss, which, preds, None if one_file else targets,
+                    pred_cols=selection["pred_cols"], target_cols=selection["target_cols"],
+                    id_col=id_col, weight_col=weight_col, sample_weights=sample_weights,
+                    reading=reading, **options,
+                )  # fmt: skip
+                return render_which(loss.name, which, *found, fmt, sys.stdout)
             report = evaluate(
                 loss,
                 preds,
@@ -490,30 +402,6 @@ def _run(
     for second in (report.hess_check, report.hess_against):
         if second is not None and not second.passed:
             raise typer.Exit(EXIT_CHECK_FAILED)
-
-
-def _which(loss, seen, preds, targets, fmt, selection, id_col, weight_col, weights, options):
-    """--which VALUE: the readings of the inputs that give VALUE, closest first."""
-    from .conventions import precision_of, which
-    from .engine import read_whole
-    from .render import render_which
-
-    tolerance = precision_of(seen)
-    block, options = read_whole(
-        loss,
-        preds,
-        targets,
-        pred_cols=selection["pred_cols"],
-        target_cols=selection["target_cols"],
-        id_col=id_col,
-        weight_col=weight_col,
-        sample_weights=weights,
-        **options,
-    )
-    found = which(
-        loss, seen, block.predictions, block.targets, sample_weights=block.weights, **options
-    )
-    render_which(loss.name, seen, tolerance, found, fmt, sys.stdout)
 
 
 def _default_format(output: Path | None) -> str:

@@ -50,7 +50,7 @@ from .request import check_request
 from .sources import Block, Restart
 from .states import HistState, LossState, RangeState, TopState, histogram_edges
 
-__all__ = ["evaluate", "partial", "fold", "State", "Block", "ENGINES"]
+__all__ = ["evaluate", "which_readings", "partial", "fold", "State", "Block", "ENGINES"]
 
 ENGINES = ("local", "dask")
 WHOLE_ARRAY_MAX_BYTES = 64 << 20
@@ -444,6 +444,23 @@ def read_whole(
         return inputs.whole(), options
     finally:
         inputs.close()
+
+
+def which_readings(
+    loss: Any, seen: str, predictions: Any, targets: Any = None, **selection: Any
+) -> tuple[float, list[Any]]:
+    """``--which VALUE``: the match tolerance of ``seen`` (a number as text) and the readings
+    of the inputs — conventions, common mistakes — that give it, closest first
+    (:func:`losscli.conventions.which`). ``selection``: as :func:`read_whole` takes it."""
+    from .conventions import precision_of, which
+
+    loss = _get_loss(loss)
+    tolerance = precision_of(seen)  # a bad number is refused before anything is read
+    block, options = read_whole(loss, predictions, targets, **selection)
+    found = which(
+        loss, seen, block.predictions, block.targets, sample_weights=block.weights, **options
+    )
+    return tolerance, found
 
 
 def _convention_report(

@@ -26,9 +26,11 @@ import numpy as np
 
 from . import layout
 from .io import (
+    NPY_MAGIC,
     NUMBER,
     clean_cell,
     csv_rows,
+    display_name,
     input_error,
     open_decompressed,
     open_input,
@@ -56,9 +58,6 @@ __all__ = [
     "read_parquet_array",
     "number_label",
 ]
-
-_NPY_MAGIC = b"\x93NUMPY"
-
 
 # --------------------------------------------------------------------------- reading
 
@@ -105,15 +104,15 @@ def _open_frame(source, role: str, stdin) -> Frame | tuple[bytes, str, str]:
         display = "<stdin>"
         err = input_error(role, display)
         raw = read_stdin(stdin, err)
-        if raw.startswith(_NPY_MAGIC):
+        if raw.startswith(NPY_MAGIC):
             return _ArrayFrame(display, role, read_npy(io.BytesIO(raw), err))
         if raw.startswith(PARQUET_MAGIC):
             return arrow_frame(io.BytesIO(raw), display, role)
         return raw, display, ""
 
-    display = os.fsdecode(os.fspath(source))
+    display = display_name(source)  # <stdin> for stdin's spool
     err = input_error(role, display)
-    ext, compression = split_extension(display)
+    ext, compression = split_extension(os.fsdecode(os.fspath(source)))
     with open_input(source, err) as f:
         if compression:  # p.csv.gz: CSV/TSV inside, as losscli.io reads it
             with open_decompressed(f, compression, err) as text:

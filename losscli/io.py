@@ -45,7 +45,7 @@ import numpy.lib.format as npy_format
 
 from losscli.errors import InputError, UsageError
 from losscli.layout import Layout, Options
-from losscli.tables import plural
+from losscli.tables import PARQUET_MAGIC, plural
 
 from . import layout as layout_rules
 
@@ -60,6 +60,9 @@ __all__ = [
     "check_outputs",
     "remove_temporaries",
     "register_temporary",
+    "spool_stdin",
+    "discard_spool",
+    "display_name",
     "format_float",
 ]
 
@@ -68,6 +71,7 @@ _PANDAS_MIN_BYTES = 1 << 20
 
 # Compressed text, by extension: the extension before it chooses the separator (p.tsv.gz).
 COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd"}
+NPY_MAGIC = b"\x93NUMPY"  # the first bytes of every NPY file
 # What a cell may hold (see losscli.layout).
 _NUMBER = layout_rules.NUMBER
 _STDIN_TTY = (
@@ -184,15 +188,15 @@ def _open_input(source, role: str, stdin) -> Table | _TextInput:
         display = "<stdin>"
         err = _error(role, display)
         raw = _read_stdin(stdin, err)
-        if raw.startswith(b"\x93NUMPY"):  # NPY piped in: these magic bytes cannot start a CSV
+        if raw.startswith(NPY_MAGIC):  # NPY piped in: these magic bytes cannot start a CSV
             return _npy_result(_read_npy(io.BytesIO(raw), err), display)
-        if raw.startswith(b"PAR1"):  # Parquet piped in
+        if raw.startswith(PARQUET_MAGIC):  # Parquet piped in
             return _parquet_result(io.BytesIO(raw), role, display)
         return _TextInput(display, role, "", raw, None)
 
-    display = os.fsdecode(os.fspath(source))
+    display = display_name(source)
     err = _error(role, display)
-    ext, compression = split_extension(display)
+    ext, compression = split_extension(os.fsdecode(os.fspath(source)))
     if ext in (".parquet", ".pq") and not compression:
         with _open(source, err) as f:
             return _parquet_result(io.BytesIO(f.read()), role, display)
@@ -256,6 +260,7 @@ def open_decompressed(f: BinaryIO, compression: str, err: _Err) -> Iterator[Bina
 
 
 def _error(role: str, display: str) -> _Err:
+    display = display_name(display)  # stdin's spool is <stdin>
     return lambda message: InputError(message, role=role, source=display)
 
 
@@ -278,6 +283,13 @@ def _open(path, err: _Err) -> Iterator[BinaryIO]:
 
 
 def _read_stdin(stdin: BinaryIO | TextIO | None, err: _Err) -> bytes:
+    data = _stdin_stream(stdin, err).read()
+    return data.encode() if isinstance(data, str) else data
+
+
+def _stdin_stream(stdin: BinaryIO | TextIO | None, err: _Err) -> BinaryIO | TextIO:
+    """The stream ``-`` reads (``sys.stdin``'s bytes unless given); a terminal is refused
+    rather than waited on."""
     if stdin is None:
         stdin = sys.stdin.buffer if sys.stdin is not None else io.BytesIO()
     try:
@@ -286,8 +298,97 @@ def _read_stdin(stdin: BinaryIO | TextIO | None, err: _Err) -> bytes:
         tty = False
     if tty:
         raise err(_STDIN_TTY)
-    data = stdin.read()
-    return data.encode() if isinstance(data, str) else data
+    return stdin
+
+
+# --- stdin spooled -----------------------------------------------------------------------------
+#
+# ``-`` given to the sources is copied, SPOOL_CHUNK_BYTES at a time, to a private file in the
+# temporary directory ($TMPDIR), which every reader then reads as a file on disk: streamed
+# above the same sizes, NPY memory-mapped, Parquet seekable. Its format is decided once, from
+# its first bytes, as for stdin read whole: NPY's magic, Parquet's ``PAR1``, else text (no
+# extension: delimiter and header detected from the lines). The spool is registered (removed
+# on a signal or an error) and named ``<stdin>`` in every message (:func:`display_name`).
+
+STDIN_NAME = "<stdin>"
+SPOOL_CHUNK_BYTES = 1 << 20
+_SPOOLS: dict[str, str] = {}  # spool path -> its display name
+# stdin's formats by their first bytes, as _open_input tells them apart
+_MAGIC = ((NPY_MAGIC, ".npy"), (PARQUET_MAGIC, ".parquet"))
+
+
+def spool_stdin(stdin: BinaryIO | TextIO | None = None, *, role: str = "input") -> str:
+    """Copy stdin to a private temporary file and return its path, named ``<stdin>`` in
+    messages; its extension says the format (``.npy``, ``.parquet``, none for text). Free it
+    with :func:`discard_spool` (:func:`remove_temporaries` does on a signal or an error)."""
+    err = _error(role, STDIN_NAME)
+    stream = _stdin_stream(stdin, err)
+
+    def chunk() -> bytes:
+        data = stream.read(SPOOL_CHUNK_BYTES)
+        return data.encode() if isinstance(data, str) else data
+
+    first = chunk()
+    while 0 < len(first) < 8:  # a raw pipe may return less than asked: enough for the magic
+        more = chunk()
+        if not more:
+            break
+        first += more
+    suffix = next((ext for magic, ext in _MAGIC if first.startswith(magic)), "")
+    import tempfile  # here: 4 ms of imports (shutil, random) a run without stdin skips
+
+    folder = tempfile.gettempdir()
+    for _ in range(100):
+        # Registered before it exists, as an output's temporary file (see _temporary_beside).
+        path = os.path.join(folder, f"losscli-stdin-{secrets.token_hex(6)}{suffix}")
+        register_temporary(path)
+        try:
+            fd = os.open(
+                path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600
+            )
+            break
+        except FileExistsError:
+            _TEMPORARIES.discard(path)
+        except OSError as e:
+            _TEMPORARIES.discard(path)
+            raise err(_spool_problem(folder, e)) from None
+    else:
+        raise err(f"cannot create a file in the temporary directory {folder}")
+    _SPOOLS[path] = STDIN_NAME
+    try:
+        with os.fdopen(fd, "wb") as f:
+            while first:
+                f.write(first)
+                first = chunk()
+    except BaseException as e:  # including Ctrl-C: never leave the copy behind
+        discard_spool(path)
+        if isinstance(e, OSError):
+            raise err(_spool_problem(folder, e)) from None
+        raise
+    return path
+
+
+def _spool_problem(folder: str, e: OSError) -> str:
+    return (
+        f"cannot copy stdin to the temporary directory {folder} ({e.strerror or e}); "
+        "set TMPDIR to a directory with room, or give a file instead of -"
+    )
+
+
+def discard_spool(path: str) -> None:
+    """Remove a copy of stdin made by :func:`spool_stdin`."""
+    discard_output(path)
+    _SPOOLS.pop(path, None)
+
+
+def display_name(path: str | os.PathLike) -> str:
+    """How messages name an input: ``<stdin>`` for stdin's spool, else the path as given."""
+    name = os.fsdecode(os.fspath(path))
+    return _SPOOLS.get(name, name)
+
+
+def is_stdin_spool(path: str | os.PathLike) -> bool:
+    return os.fsdecode(os.fspath(path)) in _SPOOLS
 
 
 # --- CSV ---------------------------------------------------------------------------------------

@@ -1,13 +1,14 @@
 """The options of the loss commands, defined once: those every command takes, the data
 pipeline's (columns, per-row reports, output, engine), other frameworks' conventions, and
 each loss's own (:class:`~losscli.losses.Param`) — as :class:`inspect.Parameter` lists that
-:mod:`losscli.cli` turns into typer commands. Only typer is imported here (start-up stays
-fast)."""
+:mod:`losscli.cli` turns into typer commands, and the table of those commands, built on first
+use. Only typer is imported here (start-up stays fast)."""
 
 from __future__ import annotations
 
 import inspect
 import re
+from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -24,6 +25,8 @@ __all__ = [
     "FRAMEWORK_PANEL",
     "HESS_MODES",
     "hess_value",
+    "LazyCommands",
+    "loss_commands",
     "LIST_FORMAT",
     "PIPELINE_PANEL",
     "framework_parameters",
@@ -35,6 +38,8 @@ __all__ = [
     "reading_parameters",
     "shared_parameters",
     "with_conventions",
+    "suggest_choice",
+    "with_defaults",
 ]
 
 FORMATS = ("table", "plain", "json", "csv")  # mirrors render.FORMATS without importing numpy
@@ -503,3 +508,98 @@ EXPLAIN_FORMAT = Annotated[
         '(default otherwise); json: {"markdown": ...}.',
     ),
 ]
+
+
+# --------------------------------------------------------------------------- the commands
+
+
+def loss_commands(run: Callable[..., None], cls: type, only: str | None = None) -> dict[str, Any]:
+    """The click commands of the registered losses (or of the one called ``only``), built by
+    typer from a Typer app of their own; each calls ``run(loss, **options)``."""
+    from .losses import REGISTRY
+
+    losses = typer.Typer(pretty_exceptions_enable=False)
+    for loss in REGISTRY.values():
+        for name in (loss.name, *loss.aliases):  # aliases (`losscli l1`) are listed by `list`
+            if only is None or name == only:
+                losses.command(name, cls=cls, no_args_is_help=False, hidden=name != loss.name)(
+                    _command(loss, run)
+                )
+    if not losses.registered_commands:
+        return {}
+    return dict(typer.main.get_group(losses).commands)
+
+
+def _command(loss, run: Callable[..., None]) -> Callable[..., None]:
+    def command(**kwargs: Any) -> None:
+        run(loss, **kwargs)
+
+    params = command_parameters(loss)
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    command.__name__ = loss.name
+    command.__doc__ = command_help(loss)
+    return command
+
+
+class LazyCommands(MutableMapping):
+    """A group's command table, filled by ``build(only)`` (:func:`loss_commands`) the first
+    time anyone looks: a lookup by name builds that command alone (what a run needs), anything
+    else builds all — so ``--version`` never imports the registry (and numpy with it)."""
+
+    def __init__(
+        self, own: MutableMapping[str, Any], build: Callable[[str | None], dict[str, Any]]
+    ) -> None:
+        self._own, self._build, self._loaded = own, build, False
+
+    def _table(self) -> MutableMapping[str, Any]:
+        if not self._loaded:
+            self._loaded = True
+            self._own = {**self._build(None), **self._own}
+        return self._own
+
+    def __getitem__(self, name: str) -> Any:
+        if not self._loaded and name not in self._own:
+            self._own.update(self._build(name))
+        if name in self._own:
+            return self._own[name]
+        return self._table()[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._table()[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._table()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
+
+
+def with_defaults(command: Any, defaults: dict[str, Any]) -> Any:
+    """A copy of ``command`` whose options named in ``defaults`` default to those values
+    (``BCEWithLogits`` is ``bce`` with ``--logits`` on)."""
+    import copy
+
+    command = copy.copy(command)
+    command.params = [copy.copy(p) for p in command.params]
+    for param in command.params:
+        if param.name in defaults:
+            param.default = defaults[param.name]
+    return command
+
+
+def suggest_choice(exc: Exception, message: str) -> str:
+    """`` Did you mean 'mean'?`` for a choice option given a value close to one of its
+    choices (``-r mena``, ``--format JSON``), else ``""``."""
+    param = getattr(exc, "param", None)
+    choices = getattr(getattr(param, "type_descriptor", None), "choices", None)
+    bad = re.search(r": '(.*)' is not one of ", message)
+    if not choices or not bad:
+        return ""
+    from .losses.names import nearest
+
+    match = nearest(bad.group(1), [str(c) for c in choices])
+    return f" Did you mean {match!r}?" if match else ""

@@ -116,10 +116,12 @@ def resolve_inputs(
 
 def name_the_file(exc: InputError, inputs: Mapping[str, str]) -> InputError:
     """Prefix the message with the file it is about, unless the reader already did; an error
-    about no input in particular names them all, one about an option (class weights) none."""
+    about no input in particular names them all, one about an option (class weights) none;
+    stdin (``-``) is ``<stdin>``, as the readers name it."""
+    names = {role: "<stdin>" if path == "-" else path for role, path in inputs.items()}
     if exc.source is None:
-        exc.source = inputs.get(exc.role or "") or (
-            ", ".join(dict.fromkeys(inputs.values())) if exc.role is None else None
+        exc.source = names.get(exc.role or "") or (
+            ", ".join(dict.fromkeys(names.values())) if exc.role is None else None
         )
     return exc
 

@@ -14,9 +14,11 @@ Reading
     thread of its own; a block either reader rejects makes the pass start again with
     losscli's own scanner (:class:`Restart`), which reads the file exactly as the whole-file
     reader does or reports the same one-line error.
-    Everything else — one file holding several columns (``--pred-col``), ids, Parquet, stdin,
-    ``--against``, and inputs smaller than ``STREAM_BYTES`` — is read whole by
-    :func:`losscli.select.read_inputs`, and its blocks are views of those arrays.
+    Everything else — one file holding several columns (``--pred-col``) below
+    ``TABLE_STREAM_BYTES``, ``--against``, and inputs smaller than ``STREAM_BYTES`` — is read
+    whole by :func:`losscli.select.read_inputs`, and its blocks are views of those arrays.
+    stdin (``-``) is first copied to a private temporary file (:func:`losscli.io.spool_stdin`,
+    named ``<stdin>`` in messages, removed by :meth:`Inputs.close`), then read as that file.
 
 Settings (environment)
     ``LOSSCLI_STREAM_BYTES`` (default 64 MiB): two-file inputs at least this big are streamed.
@@ -268,8 +270,8 @@ class CsvSource:
         with lio.open_input(path, err) as f:
             if compression:
                 with lio.open_decompressed(f, compression, err) as data:
-                    return layout_rules.read_head(data, path, role, ext)
-            return layout_rules.read_head(f, path, role, ext)
+                    return layout_rules.read_head(data, lio.display_name(path), role, ext)
+            return layout_rules.read_head(f, lio.display_name(path), role, ext)
 
     def _arranged(self, block: np.ndarray) -> np.ndarray:
         """A parsed block as the losses take it: index column checked and dropped, columns
@@ -308,6 +310,8 @@ class CsvSource:
                 self._pandas_chunks(rows_per_chunk, put)
             else:
                 self._arrow_chunks(rows_per_chunk, put)
+            if self._out == 0 and self.engine != "scan":  # no rows: the scanner says why
+                raise Restart  # ("file is empty", "has a header row but no data rows")
 
         return _Handoff(produce, name=f"losscli-read-{self.path}")
 
@@ -511,6 +515,7 @@ class Inputs:
 
     def __init__(self, paths: dict[str, str]) -> None:
         self.paths = paths
+        self.spools: list[str] = []  # stdin's copy (lio.spool_stdin), removed by close
 
     def blocks(self, rows: int | None = None) -> Iterator[Block]:
         raise NotImplementedError
@@ -524,7 +529,11 @@ class Inputs:
         return 0
 
     def close(self) -> None:
-        """Release the files (memory maps); the blocks' threads are stopped by then."""
+        """Release the files (memory maps) and remove stdin's copy; the blocks' threads are
+        stopped by then."""
+        for spool in self.spools:
+            lio.discard_spool(spool)
+        self.spools = []
 
 
 class MemoryInputs(Inputs):
@@ -568,7 +577,7 @@ class StreamedInputs(Inputs):
         self._open()
 
     def _open(self) -> None:
-        self.close()
+        self._close_sources()
         self.sources = [
             _open_source(path, role, self.engine, self.layouts) for role, path in self.paths.items()
         ]
@@ -630,9 +639,13 @@ class StreamedInputs(Inputs):
         """Count the rows of every file to its end (after an error in the first block)."""
         return [sum(len(b) for b in s.chunks(rows_per_block(s.width))) for s in self.sources]
 
-    def close(self) -> None:
+    def _close_sources(self) -> None:
         for s in self.sources:
             s.close()
+
+    def close(self) -> None:
+        self._close_sources()
+        super().close()
 
 
 def _is_regular_file(path: Any) -> bool:
@@ -675,6 +688,36 @@ def open_inputs(
     ``reading`` says how text is read (delimiter, header, index column; see
     :mod:`losscli.layout`).
     """
+    given = {"predictions": predictions, "targets": targets, "sample weights": sample_weights}
+    piped = [role for role, x in given.items() if isinstance(x, str) and x == "-"]
+    if not piped:
+        return _open_paths(
+            predictions, targets, pred_cols, target_cols, id_col, weight_col, sample_weights,
+            whole, stdin, reading,
+        )  # fmt: skip
+    # stdin is copied to a file once (bounded memory), then read as any file on disk
+    spool = lio.spool_stdin(stdin, role=piped[0])
+    for role in piped:
+        given[role] = spool
+    try:
+        inputs = _open_paths(
+            given["predictions"], given["targets"], pred_cols, target_cols, id_col,
+            weight_col, given["sample weights"], whole, stdin, reading,
+        )  # fmt: skip
+    except BaseException:
+        lio.discard_spool(spool)
+        raise
+    if inputs.in_memory:
+        lio.discard_spool(spool)  # read: the copy is no longer needed
+    else:
+        inputs.spools.append(spool)  # removed by inputs.close()
+    return inputs
+
+
+def _open_paths(
+    predictions, targets, pred_cols, target_cols, id_col, weight_col, sample_weights, whole,
+    stdin, reading,
+) -> Inputs:  # fmt: skip
     for role, x in (
         ("predictions", predictions),
         ("targets", targets),
@@ -710,7 +753,7 @@ def open_inputs(
             and (pred_cols or target_cols)
             and _is_regular_file(display)
             and os.stat(display).st_size >= TABLE_STREAM_BYTES
-            and lio.split_extension(display)[0] in (*PARQUET, *_TEXT)
+            and (lio.split_extension(display)[0] in PARQUET or _is_table_text(display))
         ):
             return TableInputs([display], display, selection)
     paths = {"predictions": predictions, "targets": targets}
@@ -772,7 +815,16 @@ def _read_whole(predictions, targets, selection, sample_weights, stdin):
 
 PARQUET = (".parquet", ".pq")
 _TEXT = (".csv", ".tsv", ".tab")
+
+
 SHARD_EXTENSIONS = (*PARQUET, *_TEXT, ".npy")  # what a folder of shards is read for
+
+
+def _is_table_text(path: str) -> bool:
+    """A table read as text by the streaming table reader: CSV/TSV (plain or compressed), or
+    text piped in (stdin's spool has no extension; losscli.layout decides its delimiter)."""
+    ext, compression = lio.split_extension(path)
+    return ext in _TEXT or (not ext and not compression and lio.is_stdin_spool(path))
 
 
 def expand_shards(path: str) -> list[str] | None:
@@ -816,6 +868,7 @@ class _TableFile:
         self, path: str, selection: dict[str, Any], reference: _TableFile | None = None
     ) -> None:
         self.path, self.selection, self.reference = path, selection, reference
+        self.display = lio.display_name(path)
         self.err = lio.input_error("predictions", path)
         ext, compression = lio.split_extension(path)
         self.parquet = ext in PARQUET
@@ -827,7 +880,7 @@ class _TableFile:
         self.index: tuple[int, int] | None = None  # (column, first value) of a pandas index
         if self.parquet:
             self._open_parquet()
-        elif ext not in _TEXT or not _importable("pyarrow"):
+        elif not _is_table_text(path) or not _importable("pyarrow"):
             self._open_exact()
         else:
             self._open_text()
@@ -841,7 +894,7 @@ class _TableFile:
         if first is not None and first.kind != "exact" and first.columns != columns:
             self.columns, self.width_all, self.kind = columns, width, "names"
             raise _layout_error(first, self, "columns")
-        frame = _Header(self.path, "predictions", columns, width)
+        frame = _Header(self.display, "predictions", columns, width)
         frame.index = index  # a pandas index: not among the columns a side takes by default
         s = self.selection
         self.columns, self.width_all = columns, width
@@ -886,7 +939,7 @@ class _TableFile:
         try:
             with contextlib.ExitStack() as stack:  # through the decompressor, if any
                 f, _ = self._open_stream(stack)
-                head = layout_rules.read_head(f, self.path, "predictions", ext)
+                head = layout_rules.read_head(f, self.display, "predictions", ext)
             lines = head.text.splitlines()
             if not lines or not lines[0].strip():  # empty, leading blank lines: exact
                 self._open_exact()
