@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -53,6 +53,38 @@ class AgainstResult:
     @property
     def passed(self) -> bool:
         return self.check.passed
+
+    def elements(self, limit: int) -> list[Row]:
+        """The ``limit`` elements furthest past their tolerance, worst first (as
+        :meth:`AgainstState.elements`)."""
+        check = self.check
+        abs_err, rel_err, ok = check.abs_err, check.rel_err, check.ok
+        return [
+            Row(
+                idx,
+                float(check.inputs[idx]),
+                float(check.analytic[idx]),
+                float(check.numeric[idx]),
+                float(self.numeric[idx]),
+                float(abs_err[idx]),
+                float(rel_err[idx]),
+                bool(ok[idx]),
+            )
+            for idx in check.worst(limit)
+        ]
+
+
+class Row(NamedTuple):
+    """One compared element as the reports show it."""
+
+    index: tuple[int, ...]
+    input: float
+    yours: float
+    analytic: float
+    numeric: float  # finite differences
+    abs_err: float
+    rel_err: float
+    ok: bool
 
 
 def match_shape(yours: Any, shape: tuple[int, ...], *, what: str = "gradient") -> np.ndarray:
@@ -272,31 +304,80 @@ def _factors(n: int, d: int) -> list[tuple[float, str, str]]:
     return out + signed
 
 
-def _ratio(
-    yours: np.ndarray, reference: np.ndarray, rtol: float, atol: float
-) -> tuple[float, int] | None:
-    """The constant c with yours ≈ c × reference over these elements, and how many elements
-    fix it (those where the reference is not negligible); None when there is no such c."""
-    informative = np.abs(reference) > atol
-    if not informative.any():
-        return None
-    ratios = yours[informative] / reference[informative]
-    c = float(np.median(ratios))
-    if c == 0.0 or not np.all(np.abs(ratios - c) <= rtol * abs(c)):
-        return None
-    rest = ~informative
-    if rest.any() and not np.all(np.abs(yours[rest]) <= atol * max(1.0, abs(c))):
-        return None
-    return c, int(informative.sum())
+@dataclass(frozen=True)
+class Ratios:
+    """What decides whether yours = c × losscli's for one constant c over each of a set of
+    groups of elements (the columns; the rows of a block): where losscli's is not negligible
+    (``|r| > atol``) the ``count`` of elements and the least and greatest ratio ``lo``, ``hi``;
+    elsewhere the largest ``|yours|`` (``rest``). One value per group, merged group by group,
+    exactly (sums of counts, minima, maxima), so any split of the rows gives the same state.
+
+    The constant is the midpoint ``c = (lo + hi)/2``; a group has one when every ratio lies
+    within ``rtol·|c|`` of it (``max(hi − c, c − lo) ≤ rtol·|c|``) and ``|yours| ≤
+    atol·max(1, |c|)`` where losscli's is negligible. (The midpoint replaced a median, which no
+    bounded state gives exactly; wherever the ratios agree to within rtol the two differ by
+    less than rtol·|c|.)
+    """
+
+    count: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    rest: np.ndarray
+
+    @classmethod
+    def of(cls, yours: np.ndarray, reference: np.ndarray, atol: float, axis: int) -> Ratios:
+        informative = np.abs(reference) > atol
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratios = yours / reference
+        return cls(
+            informative.sum(axis=axis),
+            np.where(informative, ratios, np.inf).min(axis=axis),
+            np.where(informative, ratios, -np.inf).max(axis=axis),
+            np.where(informative, 0.0, np.abs(yours)).max(axis=axis),
+        )
+
+    def merge(self, other: Ratios) -> Ratios:
+        return Ratios(
+            self.count + other.count,
+            np.minimum(self.lo, other.lo),
+            np.maximum(self.hi, other.hi),
+            np.maximum(self.rest, other.rest),
+        )
+
+    def total(self) -> Ratios:
+        """The one group of all the groups' elements."""
+        return Ratios(
+            np.array([self.count.sum()]),
+            np.array([self.lo.min()]),
+            np.array([self.hi.max()]),
+            np.array([self.rest.max()]),
+        )
+
+    def constants(self, rtol: float, atol: float) -> tuple[np.ndarray, np.ndarray]:
+        """``(has, c)``: whether each group has a constant ratio, and the constant."""
+        with np.errstate(invalid="ignore", over="ignore"):
+            c = 0.5 * self.lo + 0.5 * self.hi
+            spread = rtol * np.abs(c)
+            has = (
+                (self.count > 0)
+                & (c != 0.0)
+                & (self.hi - c <= spread)
+                & (c - self.lo <= spread)
+                & (self.rest <= atol * np.maximum(1.0, np.abs(c)))
+            )
+        return has, c
+
+    def hints(self, n: int, d: int, rtol: float, atol: float) -> list[str | None]:
+        """The finding for each group (:func:`_explain`), None where there is none."""
+        has, c = self.constants(rtol, atol)
+        out: list[str | None] = [None] * len(has)
+        for k in np.flatnonzero(has):
+            out[k] = _explain(float(c[k]), int(self.count[k]), n, d, rtol)
+        return out
 
 
-def _explain(
-    yours: np.ndarray, reference: np.ndarray, n: int, d: int, rtol: float, atol: float
-) -> str | None:
-    found = _ratio(yours, reference, rtol, atol)
-    if found is None:
-        return None
-    c, support = found
+def _explain(c: float, support: int, n: int, d: int, rtol: float) -> str | None:
+    """The finding for yours = c × losscli's over ``support`` informative elements."""
     if abs(c - 1.0) <= rtol:
         return None
     times = (
@@ -312,13 +393,159 @@ def _explain(
     return f"a constant factor of {_number(c)} ({times})"
 
 
-def _listing(ks: list[int]) -> str:
+def _listing(ks: list[int], total: int | None = None) -> str:
+    total = len(ks) if total is None else total
     shown = ", ".join(str(k) for k in ks[:MAX_LISTED])
-    return shown + (f" and {len(ks) - MAX_LISTED} more" if len(ks) > MAX_LISTED else "")
+    return shown + (f" and {total - MAX_LISTED} more" if total > MAX_LISTED else "")
 
 
 def _number(x: float) -> str:
     return f"{x:.6g}".replace("-", "−")
+
+
+def _bad(y: np.ndarray, r: np.ndarray, rtol: float, atol: float) -> np.ndarray:
+    return np.abs(y - r) > atol + rtol * np.abs(r)
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """The first pass of :func:`diagnose`, mergeable over blocks of rows: per column the
+    :class:`Ratios` and how many elements differ, and the rows seen. ``plan`` then decides
+    the findings of the whole array and of the columns, and whether a second pass over the
+    rows (:class:`RowFindings`) is needed."""
+
+    columns: Ratios
+    bad: np.ndarray  # elements that differ, per column
+    rows: int
+    vector: bool
+
+    @classmethod
+    def of(cls, yours: np.ndarray, reference: np.ndarray, *, rtol: float, atol: float) -> Diagnosis:
+        y = yours.reshape(len(yours), -1)
+        r = reference.reshape(len(reference), -1)
+        bad = _bad(y, r, rtol, atol).sum(axis=0)
+        return cls(Ratios.of(y, r, atol, axis=0), bad, len(y), yours.ndim == 1)
+
+    def merge(self, other: Diagnosis) -> Diagnosis:
+        return Diagnosis(
+            self.columns.merge(other.columns),
+            self.bad + other.bad,
+            self.rows + other.rows,
+            self.vector,
+        )
+
+    def plan(self, *, rtol: float, atol: float) -> Plan:
+        n, d = self.rows, len(self.bad)
+        if not self.bad.any():
+            return Plan(n, d, self.vector, [], None)
+        whole = self.columns.total().hints(n, d, rtol, atol)[0]
+        if whole is not None:
+            return Plan(n, d, self.vector, [f"every element is off by {whole}"], None)
+        explained = np.zeros(d, dtype=bool)
+        by_hint: dict[str, list[int]] = {}
+        if d > 1:
+            for j, hint in enumerate(self.columns.hints(n, d, rtol, atol)):
+                if self.bad[j] and hint is not None:
+                    explained[j] = True
+                    by_hint.setdefault(hint, []).append(j)
+        findings = [_grouped("column", ks, len(ks), hint) for hint, ks in by_hint.items()]
+        return Plan(n, d, self.vector, findings, explained if self.bad[~explained].any() else None)
+
+
+def _grouped(kind: str, ks: list[int], total: int, hint: str) -> str:
+    if total == 1:
+        return f"{kind} {_listing(ks, total)} is off by {hint}"
+    return f"{kind}s {_listing(ks, total)} are off by {hint}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The findings so far; ``columns`` (which columns a factor explains) when elements
+    outside them differ and the rows must be looked at (a second pass)."""
+
+    n: int
+    d: int
+    vector: bool
+    findings: list[str]
+    columns: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class RowFindings:
+    """The second pass of :func:`diagnose`, mergeable over consecutive blocks of rows (left
+    first): the rows a constant factor explains, by finding (how many, the first few), and
+    the elements left unexplained (how many, the first, whether yours is 0 at all of them)."""
+
+    hints: dict[str, tuple[int, tuple[int, ...]]]
+    rest: int = 0
+    first: tuple[int, int, float, float] | None = None  # row, col, yours, losscli's
+    nonzero: bool = False
+
+    @classmethod
+    def of(
+        cls,
+        yours: np.ndarray,
+        reference: np.ndarray,
+        plan: Plan,
+        *,
+        start: int = 0,
+        rtol: float,
+        atol: float,
+    ) -> RowFindings:
+        assert plan.columns is not None
+        y = yours.reshape(len(yours), -1)
+        r = reference.reshape(len(reference), -1)
+        left = _bad(y, r, rtol, atol) & ~plan.columns
+        hints: dict[str, tuple[int, tuple[int, ...]]] = {}
+        if plan.n > 1:
+            candidates = np.flatnonzero(left.any(axis=1))
+            found = Ratios.of(y[candidates], r[candidates], atol, axis=1)
+            for i, hint in zip(candidates, found.hints(plan.n, plan.d, rtol, atol), strict=True):
+                if hint is not None:
+                    left[i] = False
+                    count, rows = hints.get(hint, (0, ()))
+                    if len(rows) < MAX_LISTED:
+                        rows = (*rows, start + int(i))
+                    hints[hint] = (count + 1, rows)
+        rest = int(left.sum())
+        if not rest:
+            return cls(hints)
+        i, j = (int(v) for v in np.unravel_index(int(np.argmax(left)), left.shape))
+        nonzero = bool((np.abs(y[left]) > atol).any())
+        return cls(hints, rest, (start + i, j, float(y[i, j]), float(r[i, j])), nonzero)
+
+    def merge(self, other: RowFindings) -> RowFindings:
+        hints = dict(self.hints)
+        for hint, (count, rows) in other.hints.items():
+            before, first = hints.get(hint, (0, ()))
+            hints[hint] = (before + count, (*first, *rows)[:MAX_LISTED])
+        return RowFindings(
+            hints,
+            self.rest + other.rest,
+            self.first if self.first is not None else other.first,
+            self.nonzero or other.nonzero,
+        )
+
+    def findings(
+        self, plan: Plan, index: Callable[[tuple[int, int]], tuple[int, ...]] | None = None
+    ) -> list[str]:
+        findings = plan.findings + [
+            _grouped("row", list(rows), count, hint) for hint, (count, rows) in self.hints.items()
+        ]
+        if self.rest:
+            assert self.first is not None
+            i, j, y, r = self.first
+            at = f"(row {i})" if plan.vector else f"(row {i}, col {j})"
+            if index is not None:
+                at = f"index {index((i, j))}"
+            if self.nonzero:
+                what = f"e.g. at {at} yours is {_number(y)}, losscli's {_number(r)}"
+            else:
+                what = "your gradient is 0 there"
+            findings.append(
+                f"{self.rest} of {plan.n * plan.d} elements differ with no common factor ({what})"
+            )
+        return findings
 
 
 def diagnose(
@@ -332,50 +559,13 @@ def diagnose(
     """Plain-language findings on where ``yours`` differs from ``reference``; [] when they agree.
     ``index``: the full index of a (row, col) element, for K-dim inputs (``RowLayout.index``).
 
-    Looks for one constant ratio over the whole array, then per column, then per row, and
-    names it when it is a common factor (N, D, N·D, 2, their inverses, −1 times any).
+    Looks for one constant ratio over the whole array, then per column, then per row (see
+    :class:`Ratios`), and names it when it is a common factor (N, D, N·D, 2, their inverses,
+    −1 times any). The one-block case of :class:`Diagnosis` and :class:`RowFindings`, which a
+    streamed comparison folds over its blocks.
     """
-    y = yours.reshape(len(yours), -1)
-    r = reference.reshape(len(reference), -1)
-    n, d = y.shape
-    bad = np.abs(y - r) > atol + rtol * np.abs(r)
-    if not bad.any():
-        return []
-    whole = _explain(y, r, n, d, rtol, atol)
-    if whole is not None:
-        return [f"every element is off by {whole}"]
-    explained = np.zeros_like(bad)
-    groups = []
-    if d > 1:
-        groups += [("column", j, (slice(None), j)) for j in range(d)]
-    if n > 1:
-        groups += [("row", i, (i, slice(None))) for i in range(n)]
-    by_hint: dict[tuple[str, str], list[int]] = {}  # (kind, hint) -> columns or rows
-    for kind, k, where in groups:
-        if not (bad[where] & ~explained[where]).any():
-            continue
-        hint = _explain(y[where], r[where], n, d, rtol, atol)
-        if hint is not None:
-            explained[where] = True
-            by_hint.setdefault((kind, hint), []).append(k)
-    findings = [
-        f"{kind} {_listing(ks)} is off by {hint}"
-        if len(ks) == 1
-        else f"{kind}s {_listing(ks)} are off by {hint}"
-        for (kind, hint), ks in by_hint.items()
-    ]
-    rest = bad & ~explained
-    if rest.any():
-        i, j = (int(v) for v in np.argwhere(rest)[0])
-        at = f"(row {i}, col {j})" if yours.ndim == 2 else f"(row {i})"
-        if index is not None:
-            at = f"index {index((i, j))}"
-        zero = np.abs(y[rest]) <= atol
-        if zero.all():
-            what = "your gradient is 0 there"
-        else:
-            what = f"e.g. at {at} yours is {_number(y[i, j])}, losscli's {_number(r[i, j])}"
-        findings.append(
-            f"{int(rest.sum())} of {y.size} elements differ with no common factor ({what})"
-        )
-    return findings
+    plan = Diagnosis.of(yours, reference, rtol=rtol, atol=atol).plan(rtol=rtol, atol=atol)
+    if plan.columns is None:
+        return plan.findings
+    rows = RowFindings.of(yours, reference, plan, rtol=rtol, atol=atol)
+    return rows.findings(plan, index)
