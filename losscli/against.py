@@ -11,8 +11,9 @@ Pure functions over arrays: no printing, no CLI.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -28,7 +29,17 @@ from .gradcheck import (
 )
 from .losses import Loss, Prepared
 
-__all__ = ["AgainstResult", "compare_gradient", "compare_hessian", "diagnose", "match_shape"]
+__all__ = [
+    "AgainstResult",
+    "AgainstState",
+    "Diagnosis",
+    "RowFindings",
+    "StreamedAgainst",
+    "compare_gradient",
+    "compare_hessian",
+    "diagnose",
+    "match_shape",
+]
 
 MAX_LISTED = 8  # columns or rows named in one finding before "and k more"
 
@@ -180,20 +191,188 @@ def _against(prepared, yours, analytic, numeric, what, named, *, eps, rtol, atol
     at = None if layout is None else layout.index
     findings = findings or diagnose(mine, analytic, rtol=rtol, atol=atol, index=at)
     if not reference.passed:
-        kink = (
-            "a kink or a clamp, e.g. |x| at 0"
-            if what == "gradient"
-            else "a kink of the gradient, e.g. huber at |e| = δ"
-        )
-        findings.append(
-            f"note: losscli's analytic {_NOUN[what]} and finite differences disagree at "
-            f"{reference.failed} element(s) ({kink}); the comparison uses losscli's analytic "
-            "value there"
-        )
+        findings.append(_reference_note(what, reference.failed))
     if layout is not None:  # every element named by its full index in the given layout
         check, reference = check.in_layout(layout), reference.in_layout(layout)
         numeric = layout.restore(numeric)
     return AgainstResult(check, numeric, reference, findings)
+
+
+def _reference_note(what: str, failed: int) -> str:
+    kink = (
+        "a kink or a clamp, e.g. |x| at 0"
+        if what == "gradient"
+        else "a kink of the gradient, e.g. huber at |e| = δ"
+    )
+    return (
+        f"note: losscli's analytic {_NOUN[what]} and finite differences disagree at "
+        f"{failed} element(s) ({kink}); the comparison uses losscli's analytic value there"
+    )
+
+
+def _key(value: float) -> float:
+    return math.inf if math.isnan(value) else value
+
+
+def _larger(a: tuple[float, Any], b: tuple[float, Any]) -> tuple[float, Any]:
+    """The larger of two ``(value, index)`` maxima, NaN the largest, the first by index on a
+    tie (as ``argmax`` over the whole array)."""
+
+    def key(m: tuple[float, Any]) -> tuple[bool, float]:
+        return (True, 0.0) if math.isnan(m[0]) else (False, m[0])
+
+    if key(a) != key(b):
+        return a if key(a) > key(b) else b
+    return a if a[1] <= b[1] else b
+
+
+class Reference(NamedTuple):
+    """losscli's analytic values against finite differences: how many disagree."""
+
+    failed: int
+
+    @property
+    def passed(self) -> bool:
+        return self.failed == 0
+
+
+@dataclass(frozen=True)
+class AgainstState:
+    """The comparison of the user's values with losscli's over a block of rows, or several
+    merged (associative; blocks merge in any grouping): the counts, the largest errors, the
+    ``keep`` worst elements (a top-K by error ÷ allowed error, ties by position, each with
+    its full index and the row's id), losscli's own check against finite differences, and the
+    first pass of the diagnosis (:class:`Diagnosis`). What a report shows of
+    :class:`AgainstResult`, without the arrays; :meth:`result` finishes it."""
+
+    eps: float
+    rtol: float
+    atol: float
+    checked: int
+    failed: int
+    reference_failed: int
+    max_abs: tuple[float, tuple[int, ...]]
+    max_rel: tuple[float, tuple[int, ...]]
+    worst: tuple[tuple[float, tuple[int, ...], Row, Any], ...]
+    diagnosis: Diagnosis
+    keep: int
+
+    @classmethod
+    def of(
+        cls,
+        x: np.ndarray,
+        yours: np.ndarray,
+        analytic: np.ndarray,
+        numeric: np.ndarray,
+        *,
+        start: int = 0,
+        ids: Any = None,
+        eps: float = DEFAULT_EPS,
+        rtol: float = DEFAULT_RTOL,
+        atol: float = DEFAULT_ATOL,
+        keep: int = 20,
+    ) -> AgainstState:
+        """One block: rows ``start …`` of the input, arrays shaped like its predictions."""
+        check = compare(x, yours, analytic, eps=eps, rtol=rtol, atol=atol)
+        reference = compare(x, analytic, numeric, eps=eps, rtol=rtol, atol=atol)
+
+        def shifted(idx: tuple[int, ...]) -> tuple[int, ...]:
+            return (start + idx[0], *idx[1:])
+
+        result = AgainstResult(check, numeric, reference, [])
+        worst = tuple(
+            (
+                _key(float(check.badness[row.index])),
+                shifted(row.index),
+                row._replace(index=shifted(row.index)),
+                None if ids is None else ids[row.index[0]],
+            )
+            for row in result.elements(keep)
+        )
+        extremes = []
+        for value, at in ((check.max_abs_err, check.max_abs_err_at), (check.max_rel_err,
+                          check.max_rel_err_at)):  # fmt: skip
+            extremes.append((value, (start, 0) if at is None else shifted(at)))
+        return cls(
+            eps, rtol, atol, check.checked, check.failed, reference.failed, *extremes, worst,
+            Diagnosis.of(yours, analytic, rtol=rtol, atol=atol), keep,
+        )  # fmt: skip
+
+    def merge(self, other: AgainstState) -> AgainstState:
+        worst = sorted((*self.worst, *other.worst), key=lambda w: (-w[0], w[1]))[: self.keep]
+        return replace(
+            self,
+            checked=self.checked + other.checked,
+            failed=self.failed + other.failed,
+            reference_failed=self.reference_failed + other.reference_failed,
+            max_abs=_larger(self.max_abs, other.max_abs),
+            max_rel=_larger(self.max_rel, other.max_rel),
+            worst=tuple(worst),
+            diagnosis=self.diagnosis.merge(other.diagnosis),
+        )
+
+    # what a report reads of a check (as of CheckResult)
+    @property
+    def check(self) -> AgainstState:
+        return self
+
+    @property
+    def passed(self) -> bool:
+        return self.failed == 0
+
+    @property
+    def max_abs_err(self) -> float:
+        return self.max_abs[0]
+
+    @property
+    def max_rel_err(self) -> float:
+        return self.max_rel[0]
+
+    @property
+    def reference_check(self) -> Reference:
+        return Reference(self.reference_failed)
+
+    def elements(self, limit: int) -> list[Row]:
+        return [row for _, _, row, _ in self.worst[:limit]]
+
+    @property
+    def ids(self) -> dict[int, Any]:
+        """The ids of the worst elements' rows (when the input has ids)."""
+        return {row.index[0]: label for _, _, row, label in self.worst if label is not None}
+
+    def result(self, rows: RowFindings | None = None, *, what: str = "gradient") -> StreamedAgainst:
+        """The finished comparison; ``rows``: the diagnosis's second pass, when
+        ``self.diagnosis.plan(...)`` asked for one."""
+        plan = self.diagnosis.plan(rtol=self.rtol, atol=self.atol)
+        findings = plan.findings if rows is None else rows.findings(plan)
+        if self.reference_failed:
+            findings = [*findings, _reference_note(what, self.reference_failed)]
+        return StreamedAgainst(self, findings)
+
+
+@dataclass(frozen=True)
+class StreamedAgainst:
+    """A comparison folded over blocks (:class:`AgainstState`) with its findings: what the
+    reports read of :class:`AgainstResult` (``check``, ``findings``, ``reference_check``,
+    ``passed``, ``elements``), without the arrays."""
+
+    state: AgainstState
+    findings: list[str]
+
+    @property
+    def check(self) -> AgainstState:
+        return self.state
+
+    @property
+    def reference_check(self) -> Reference:
+        return self.state.reference_check
+
+    @property
+    def passed(self) -> bool:
+        return self.state.passed
+
+    def elements(self, limit: int) -> list[Row]:
+        return self.state.elements(limit)
 
 
 def compare_hessian(

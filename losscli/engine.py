@@ -369,7 +369,7 @@ def evaluate(
         id_col=id_col,
         weight_col=weight_col,
         sample_weights=sample_weights,
-        whole=against is not None
+        whole=(against is not None and not _streams_against(loss, against))
         or against_hess is not None
         or not _streams_hess(loss, hess or ("diag" if hess_out is not None else None), check),
         stdin=stdin,
@@ -392,7 +392,9 @@ def evaluate(
                 against_hess=against_hess,
                 **common,
             )
-        return run.streamed(quiet=quiet, hess=hess, hess_out=hess_out, **common)
+        return run.streamed(
+            quiet=quiet, hess=hess, hess_out=hess_out, against=against, reading=reading, **common
+        )
     finally:
         inputs.close()
 
@@ -402,6 +404,13 @@ def _streams_hess(loss: Any, hess: str | None, check: bool) -> bool:
     written to --hess-out like --grad-out), except through rmse's chain rule (it needs the
     whole gradient too); --hess full and the Hessian's check are read whole."""
     return hess is None or (hess == "diag" and not check and loss.transform is None)
+
+
+def _streams_against(loss: Any, against: Any) -> bool:
+    """Whether ``--against FILE`` is read block by block beside the predictions: a file that
+    streams (NPY, CSV/TSV) and a separable loss (rmse's finite differences perturb the whole
+    mean, one element at a time: read whole)."""
+    return isinstance(against, str | os.PathLike) and src.streamable(against) and loss.separable
 
 
 def _given(*values: Any) -> dict[str, Any]:
@@ -777,6 +786,8 @@ class _Run:
         protect,
         hess=None,
         hess_out=None,
+        against=None,
+        reading=None,
     ) -> Report:
         from .progress import Progress
 
@@ -814,6 +825,11 @@ class _Run:
         result = None
         if check:
             result = self._check_pass(state, eps=eps, rtol=rtol, atol=atol, quiet=quiet)
+        compared = None
+        if against is not None:
+            compared = self._against_pass(
+                state, against, reading, eps=eps, rtol=rtol, atol=atol, quiet=quiet
+            )
         hist = None
         if bins is not None:
             hist = self._histogram(self._prepared_stream(), bins, hist_range, self.span)
@@ -822,6 +838,7 @@ class _Run:
             value,
             gradient,
             check=result,
+            against=compared,
             hist=hist,
             grad_written=written,
             ids=self.ids,
@@ -1084,6 +1101,108 @@ class _Run:
                 bar.update(self.inputs.done)
         warn_if_uncertain(result)
         return result
+
+
+    def _against_pass(self, state: State, path: Any, reading: Any, *, eps, rtol, atol, quiet):
+        """``--against FILE`` streamed: the user's gradient read block by block beside the
+        predictions (:class:`losscli.sources.AlignedFile`), compared with losscli's analytic
+        gradient and finite differences of each block, folded into an
+        :class:`~losscli.against.AgainstState`; a further pass over the rows when the
+        diagnosis needs one (elements that differ outside the columns a factor explains)."""
+        from .against import AgainstState, RowFindings, match_shape
+        from .gradcheck import row_estimate
+        from .progress import Progress
+
+        loss, reduction = self.loss, self.reduction
+        total, denominator = float(state.loss.total), float(state.loss.denominator)
+        row_size, exponent = state.loss.row_size, state.loss.exponent
+        shape = tuple(int(n) for n in state.loss.shape)
+        rows = shape[0]
+        yours = src.AlignedFile(os.fsdecode(path), "gradient", reading)
+
+        def standin(shape: tuple[int, ...]) -> np.ndarray:
+            return np.broadcast_to(np.float64(0.0), shape)
+
+        def wrong_shape() -> None:
+            """The in-memory message, with the file's full shape (its rows counted)."""
+            match_shape(standin(yours.shape(yours.count())), shape)
+
+        def blocks() -> Iterator[tuple[Block, Any, Any, np.ndarray, np.ndarray]]:
+            """(block, prepared, s, losscli's gradient there, yours there), in row order."""
+            yours.begin()
+            for block in self.inputs.blocks():
+                prepared = loss.prepare_resolved(block.predictions, block.targets, self.merged)
+                s = None
+                if block.weights is not None:
+                    s = loss.sample_weights_for(block.weights, prepared)
+                values, row_grad = loss.rows_and_row_grad(prepared)
+                if s is not None:
+                    row_grad = row_grad * (s if row_grad.ndim == 1 else s[:, None])
+                if reduction == "none":
+                    analytic = _none_grad(loss, row_grad, values, prepared, s)
+                else:
+                    analytic = loss.finish_grad(
+                        row_grad, reduction, total, denominator, row_size, exponent=exponent
+                    )
+                mine = yours.rows(len(block))
+                if len(mine) < len(block):
+                    wrong_shape()
+                x = prepared.predictions
+                yield block, prepared, s, analytic, match_shape(mine, x.shape)
+                bar.update(self.inputs.done + yours.done)
+            if yours.count() != rows:
+                wrong_shape()
+
+        def numeric(prepared: Any, s: Any) -> np.ndarray:
+            found = row_estimate(loss, prepared, eps=eps)  # as gradcheck.numeric_gradient
+            return found.scaled(
+                lambda a: loss.scale_row_grad(a, prepared, reduction, s)
+                if reduction == "none"
+                else loss.finish_grad(
+                    a if s is None else a * (s if a.ndim == 1 else s[:, None]),
+                    reduction, total, denominator, row_size, exponent=exponent,
+                )
+            ).numeric  # fmt: skip
+
+        try:
+            if yours.known_rows is not None:
+                match_shape(standin(yours.shape(yours.known_rows)), shape)
+            else:
+                try:
+                    match_shape(standin(yours.shape(rows)), shape)
+                except InputError:
+                    yours.begin()
+                    wrong_shape()
+            nbytes = self.inputs.nbytes + yours.nbytes
+            while True:
+                try:
+                    acc = found = None
+                    with Progress(nbytes, f"{loss.name}: comparing", quiet=quiet) as bar:
+                        for block, prepared, s, analytic, mine in blocks():
+                            b = AgainstState.of(
+                                prepared.predictions, mine, analytic, numeric(prepared, s),
+                                start=block.start, ids=block.ids, eps=eps, rtol=rtol, atol=atol,
+                            )  # fmt: skip
+                            acc = b if acc is None else acc.merge(b)
+                        assert acc is not None
+                        plan = acc.diagnosis.plan(rtol=rtol, atol=atol)
+                        if plan.columns is not None:  # the rows: one more pass
+                            for block, _, _, analytic, mine in blocks():
+                                f = RowFindings.of(
+                                    mine, analytic, plan, start=block.start, rtol=rtol, atol=atol
+                                )
+                                found = f if found is None else found.merge(f)
+                    break
+                except Restart:
+                    self.inputs.restart()
+                    yours.restart()
+        finally:
+            yours.close()
+        if acc.ids:
+            self.ids = acc.ids if self.ids is None else self.ids
+            if isinstance(self.ids, dict):
+                self.ids = {**acc.ids, **self.ids}
+        return acc.result(found)
 
 
 @contextlib.contextmanager

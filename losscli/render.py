@@ -699,8 +699,7 @@ def _print_with_verdict(console, table, check: CheckResult, counts: str, step: s
 
 def _against_rows(result, limit: int | None = SHOW_ROWS):
     """(index, input, yours, analytic, numeric, abs_err, rel_err, ok), worst first."""
-    for idx, inp, yours, analytic, ae, re, ok in _check_rows(result.check, limit):
-        yield idx, inp, yours, analytic, float(result.numeric[idx]), ae, re, ok
+    yield from result.elements(result.check.checked if limit is None else limit)
 
 
 def _against_plain(result, label: str = "against:") -> str:
