@@ -1102,7 +1102,6 @@ class _Run:
         warn_if_uncertain(result)
         return result
 
-
     def _against_pass(self, state: State, path: Any, reading: Any, *, eps, rtol, atol, quiet):
         """``--against FILE`` streamed: the user's gradient read block by block beside the
         predictions (:class:`losscli.sources.AlignedFile`), compared with losscli's analytic
