@@ -26,7 +26,9 @@ Whole-array output
     A streamed gradient on stdout or ``--reduction none`` values are held in memory only up
     to ``WHOLE_ARRAY_MAX_BYTES``; above it the run stops with an error pointing to
     ``--grad-out``. A streamed ``--check`` is a second pass over all elements, or over a
-    seeded random sample of rows when there are more than ``CHECK_MAX_ELEMENTS``.
+    seeded random sample of rows when there are more than ``CHECK_MAX_ELEMENTS``. A streamed
+    ``--against FILE`` is a pass of its own too, the file read beside the blocks
+    (:meth:`_Run._against_pass`).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ __all__ = ["evaluate", "partial", "fold", "State", "Block", "ENGINES"]
 ENGINES = ("local", "dask")
 WHOLE_ARRAY_MAX_BYTES = 64 << 20
 CHECK_MAX_ELEMENTS = 1 << 22  # as gradcheck.MAX_CHECKED, the in-memory threshold
+COMPARE_ELEMENTS = 1 << 16  # values per piece of a streamed --against's comparison
 _NPY_HEADER_BYTES = 128  # room for any shape; rewritten at the end
 
 
@@ -1153,15 +1156,13 @@ class _Run:
                 wrong_shape()
 
         def numeric(prepared: Any, s: Any) -> np.ndarray:
-            found = row_estimate(loss, prepared, eps=eps)  # as gradcheck.numeric_gradient
-            return found.scaled(
-                lambda a: loss.scale_row_grad(a, prepared, reduction, s)
-                if reduction == "none"
-                else loss.finish_grad(
-                    a if s is None else a * (s if a.ndim == 1 else s[:, None]),
-                    reduction, total, denominator, row_size, exponent=exponent,
-                )
-            ).numeric  # fmt: skip
+            # gradcheck.numeric_gradient: each row's estimate through the reduction's chain rule
+            a = row_estimate(loss, prepared, eps=eps).numeric
+            if reduction == "none":
+                return loss.scale_row_grad(a, prepared, reduction, s)
+            if s is not None:
+                a = a * (s if a.ndim == 1 else s[:, None])
+            return loss.finish_grad(a, reduction, total, denominator, row_size, exponent=exponent)
 
         try:
             if yours.known_rows is not None:
@@ -1178,11 +1179,20 @@ class _Run:
                     acc = found = None
                     with Progress(nbytes, f"{loss.name}: comparing", quiet=quiet) as bar:
                         for block, prepared, s, analytic, mine in blocks():
-                            b = AgainstState.of(
-                                prepared.predictions, mine, analytic, numeric(prepared, s),
-                                start=block.start, ids=block.ids, eps=eps, rtol=rtol, atol=atol,
-                            )  # fmt: skip
-                            acc = b if acc is None else acc.merge(b)
+                            # the finite differences hold ~30 temporaries of a block's size:
+                            # computed over pieces of COMPARE_ELEMENTS (states merge exactly)
+                            step = max(1, COMPARE_ELEMENTS // max(1, mine[:1].size))
+                            for at in range(0, len(block), step):
+                                part = slice(at, at + step)
+                                piece = prepared.take_rows(part)
+                                sp = None if s is None else s[part]
+                                b = AgainstState.of(
+                                    piece.predictions, mine[part], analytic[part],
+                                    numeric(piece, sp), start=block.start + at,
+                                    ids=None if block.ids is None else block.ids[part],
+                                    eps=eps, rtol=rtol, atol=atol,
+                                )  # fmt: skip
+                                acc = b if acc is None else acc.merge(b)
                         assert acc is not None
                         plan = acc.diagnosis.plan(rtol=rtol, atol=atol)
                         if plan.columns is not None:  # the rows: one more pass

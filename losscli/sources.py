@@ -14,9 +14,10 @@ Reading
     thread of its own; a block either reader rejects makes the pass start again with
     losscli's own scanner (:class:`Restart`), which reads the file exactly as the whole-file
     reader does or reports the same one-line error.
-    Everything else — one file holding several columns (``--pred-col``), ids, Parquet, stdin,
-    ``--against``, and inputs smaller than ``STREAM_BYTES`` — is read whole by
+    Everything else — one file holding several columns (``--pred-col``) below
+    ``TABLE_STREAM_BYTES``, stdin, and inputs smaller than ``STREAM_BYTES`` — is read whole by
     :func:`losscli.select.read_inputs`, and its blocks are views of those arrays.
+    ``--against FILE`` beside streamed inputs is an :class:`AlignedFile`.
 
 Settings (environment)
     ``LOSSCLI_STREAM_BYTES`` (default 64 MiB): two-file inputs at least this big are streamed.

@@ -78,6 +78,8 @@ def _invoke(monkeypatch, args, *, elements: int | None) -> tuple[int, str, str]:
     monkeypatch.setattr(sources, "STREAM_BYTES", 0 if stream else 1 << 62)
     monkeypatch.setattr(sources, "CHUNK_ELEMENTS", elements or (1 << 20))
     monkeypatch.setattr(sources, "MEMORY_BLOCK_ELEMENTS", 0)
+    # blocks of 10,000 values compared in pieces of 5 (the pieces of a big block)
+    monkeypatch.setattr(engine, "COMPARE_ELEMENTS", 5 if elements == 10_000 else 1 << 16)
     real, calls = engine._Run.streamed, []
     monkeypatch.setattr(engine._Run, "streamed", lambda *a, **k: calls.append(1) or real(*a, **k))
 
