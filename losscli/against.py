@@ -256,6 +256,7 @@ class AgainstState:
     worst: tuple[tuple[float, tuple[int, ...], Row, Any], ...]
     diagnosis: Diagnosis
     keep: int
+    mistakes: Mistakes | None = None  # a Hessian's: the loss's common mistakes matched
 
     @classmethod
     def of(
@@ -271,8 +272,10 @@ class AgainstState:
         rtol: float = DEFAULT_RTOL,
         atol: float = DEFAULT_ATOL,
         keep: int = 20,
+        mistakes: Mistakes | None = None,
     ) -> AgainstState:
-        """One block: rows ``start …`` of the input, arrays shaped like its predictions."""
+        """One block: rows ``start …`` of the input, arrays shaped like its predictions
+        (``mistakes``: :meth:`Mistakes.of` the block, for a Hessian)."""
         check = compare(x, yours, analytic, eps=eps, rtol=rtol, atol=atol)
         reference = compare(x, analytic, numeric, eps=eps, rtol=rtol, atol=atol)
 
@@ -295,7 +298,7 @@ class AgainstState:
             extremes.append((value, (start, 0) if at is None else shifted(at)))
         return cls(
             eps, rtol, atol, check.checked, check.failed, reference.failed, *extremes, worst,
-            Diagnosis.of(yours, analytic, rtol=rtol, atol=atol), keep,
+            Diagnosis.of(yours, analytic, rtol=rtol, atol=atol), keep, mistakes,
         )  # fmt: skip
 
     def merge(self, other: AgainstState) -> AgainstState:
@@ -309,6 +312,7 @@ class AgainstState:
             max_rel=_larger(self.max_rel, other.max_rel),
             worst=tuple(worst),
             diagnosis=self.diagnosis.merge(other.diagnosis),
+            mistakes=None if self.mistakes is None else self.mistakes.merge(other.mistakes),
         )
 
     # what a report reads of a check (as of CheckResult)
@@ -340,11 +344,16 @@ class AgainstState:
         """The ids of the worst elements' rows (when the input has ids)."""
         return {row.index[0]: label for _, _, row, label in self.worst if label is not None}
 
+    @property
+    def named(self) -> list[str]:
+        """The common mistake yours matches, when it differs (a Hessian's; else [])."""
+        return [] if self.passed or self.mistakes is None else self.mistakes.findings()
+
     def result(self, rows: RowFindings | None = None, *, what: str = "gradient") -> StreamedAgainst:
         """The finished comparison; ``rows``: the diagnosis's second pass, when
-        ``self.diagnosis.plan(...)`` asked for one."""
+        ``self.diagnosis.plan(...)`` asked for one (and :attr:`named` found nothing)."""
         plan = self.diagnosis.plan(rtol=self.rtol, atol=self.atol)
-        findings = plan.findings if rows is None else rows.findings(plan)
+        findings = self.named or (plan.findings if rows is None else rows.findings(plan))
         if self.reference_failed:
             findings = [*findings, _reference_note(what, self.reference_failed)]
         return StreamedAgainst(self, findings)
@@ -430,17 +439,58 @@ def _named_mistakes(
 ) -> list[str]:
     """The loss's own list of common Hessian mistakes, each a ratio (yours / losscli's) that
     the mistake produces element by element: name the first one ``yours`` matches."""
-    if loss.hess_mistakes is None:
+    found = Mistakes.of(loss, prepared, yours, analytic, rtol=rtol, atol=atol)
+    return [] if found is None else found.findings()
+
+
+@dataclass(frozen=True)
+class Mistakes:
+    """Which of the loss's common Hessian mistakes (``Loss.hess_mistakes``) yours matches,
+    mergeable over blocks of rows: per mistake, whether losscli's value is informative
+    anywhere (``|h| > atol``), whether the mistake changes nothing at every element (within
+    rtol/atol: it is then not evidence), and whether yours equals the mistake's value at every
+    element — "any" and "all" over the blocks, exactly."""
+
+    names: tuple[str, ...]
+    informative: tuple[bool, ...]
+    unchanged: tuple[bool, ...]
+    matches: tuple[bool, ...]
+
+    @classmethod
+    def of(cls, loss: Loss, prepared: Prepared, yours, analytic, *, rtol, atol) -> Mistakes | None:
+        if loss.hess_mistakes is None:
+            return None
+        mistakes = loss.hess_mistakes(prepared.predictions, prepared.targets, **prepared.options)
+        names, informative, unchanged, matches = [], [], [], []
+        for name, ratio in mistakes:
+            candidate = analytic * ratio
+            names.append(name)
+            informative.append(bool((np.abs(analytic) > atol).any()))
+            unchanged.append(bool(np.allclose(candidate, analytic, rtol=rtol, atol=atol)))
+            close = np.abs(yours - candidate) <= atol + rtol * np.abs(candidate)
+            matches.append(bool(np.all(close)))
+        return cls(tuple(names), tuple(informative), tuple(unchanged), tuple(matches))
+
+    def merge(self, other: Mistakes) -> Mistakes:
+        def both(f, a, b):
+            return tuple(f(x, y) for x, y in zip(a, b, strict=True))
+
+        return Mistakes(
+            self.names,
+            both(lambda x, y: x or y, self.informative, other.informative),
+            both(lambda x, y: x and y, self.unchanged, other.unchanged),
+            both(lambda x, y: x and y, self.matches, other.matches),
+        )
+
+    def findings(self) -> list[str]:
+        for name, informative, unchanged, matches in zip(
+            self.names, self.informative, self.unchanged, self.matches, strict=True
+        ):
+            if not informative or unchanged:
+                continue  # the mistake makes no difference on these inputs
+            if matches:
+                return [f"every element matches a common mistake: {name}"]
         return []
-    mistakes = loss.hess_mistakes(prepared.predictions, prepared.targets, **prepared.options)
-    for name, ratio in mistakes:
-        candidate = analytic * ratio
-        informative = np.abs(analytic) > atol
-        if not informative.any() or np.allclose(candidate, analytic, rtol=rtol, atol=atol):
-            continue  # the mistake makes no difference on these inputs
-        if np.all(np.abs(yours - candidate) <= atol + rtol * np.abs(candidate)):
-            return [f"every element matches a common mistake: {name}"]
-    return []
 
 
 # --------------------------------------------------------------------------- diagnosis

@@ -373,7 +373,7 @@ def evaluate(
         weight_col=weight_col,
         sample_weights=sample_weights,
         whole=(against is not None and not _streams_against(loss, against))
-        or against_hess is not None
+        or (against_hess is not None and not _streams_against(loss, against_hess))
         or not _streams_hess(loss, hess or ("diag" if hess_out is not None else None), check),
         stdin=stdin,
         reading=reading,
@@ -396,8 +396,9 @@ def evaluate(
                 **common,
             )
         return run.streamed(
-            quiet=quiet, hess=hess, hess_out=hess_out, against=against, reading=reading, **common
-        )
+            quiet=quiet, hess=hess, hess_out=hess_out, against=against, reading=reading,
+            against_hess=against_hess, **common,
+        )  # fmt: skip
     finally:
         inputs.close()
 
@@ -791,6 +792,7 @@ class _Run:
         hess_out=None,
         against=None,
         reading=None,
+        against_hess=None,
     ) -> Report:
         from .progress import Progress
 
@@ -829,9 +831,12 @@ class _Run:
         if check:
             result = self._check_pass(state, eps=eps, rtol=rtol, atol=atol, quiet=quiet)
         compared = None
+        settings = {"eps": eps, "rtol": rtol, "atol": atol, "quiet": quiet}
         if against is not None:
-            compared = self._against_pass(
-                state, against, reading, eps=eps, rtol=rtol, atol=atol, quiet=quiet
+            compared = self._against_pass(state, against, reading, **settings)
+        if against_hess is not None:  # read as in memory: without --delimiter/--header
+            second["hess_against"] = self._against_pass(
+                state, against_hess, None, what="hessian", **settings
             )
         hist = None
         if bins is not None:
@@ -1105,14 +1110,18 @@ class _Run:
         warn_if_uncertain(result)
         return result
 
-    def _against_pass(self, state: State, path: Any, reading: Any, *, eps, rtol, atol, quiet):
-        """``--against FILE`` streamed: the user's gradient read block by block beside the
-        predictions (:class:`losscli.sources.AlignedFile`), compared with losscli's analytic
-        gradient and finite differences of each block, folded into an
+    def _against_pass(
+        self, state: State, path: Any, reading: Any, *, eps, rtol, atol, quiet, what="gradient"
+    ):
+        """``--against FILE`` (``what`` "gradient") or ``--against-hess FILE`` ("hessian")
+        streamed: the user's array read block by block beside the predictions
+        (:class:`losscli.sources.AlignedFile`), compared with losscli's analytic one and
+        finite differences of each block, folded into an
         :class:`~losscli.against.AgainstState`; a further pass over the rows when the
         diagnosis needs one (elements that differ outside the columns a factor explains)."""
-        from .against import AgainstState, RowFindings, match_shape
+        from .against import AgainstState, Mistakes, RowFindings, match_shape
         from .gradcheck import row_estimate
+        from .hesscheck import numeric_hessian_diagonal
         from .progress import Progress
 
         loss, reduction = self.loss, self.reduction
@@ -1120,14 +1129,14 @@ class _Run:
         row_size, exponent = state.loss.row_size, state.loss.exponent
         shape = tuple(int(n) for n in state.loss.shape)
         rows = shape[0]
-        yours = src.AlignedFile(os.fsdecode(path), "gradient", reading)
+        yours = src.AlignedFile(os.fsdecode(path), what, reading)
 
         def standin(shape: tuple[int, ...]) -> np.ndarray:
             return np.broadcast_to(np.float64(0.0), shape)
 
         def wrong_shape() -> None:
             """The in-memory message, with the file's full shape (its rows counted)."""
-            match_shape(standin(yours.shape(yours.count())), shape)
+            match_shape(standin(yours.shape(yours.count())), shape, what=what)
 
         def blocks() -> Iterator[tuple[Block, Any, Any, np.ndarray, np.ndarray]]:
             """(block, prepared, s, losscli's gradient there, yours there), in row order."""
@@ -1137,39 +1146,57 @@ class _Run:
                 s = None
                 if block.weights is not None:
                     s = loss.sample_weights_for(block.weights, prepared)
-                values, row_grad = loss.rows_and_row_grad(prepared)
-                if s is not None:
-                    row_grad = row_grad * (s if row_grad.ndim == 1 else s[:, None])
-                if reduction == "none":
-                    analytic = _none_grad(loss, row_grad, values, prepared, s)
-                else:
-                    analytic = loss.finish_grad(
-                        row_grad, reduction, total, denominator, row_size, exponent=exponent
-                    )
+                analytic = mine_of(prepared, s)
                 mine = yours.rows(len(block))
                 if len(mine) < len(block):
                     wrong_shape()
                 x = prepared.predictions
-                yield block, prepared, s, analytic, match_shape(mine, x.shape)
+                yield block, prepared, s, analytic, match_shape(mine, x.shape, what=what)
                 bar.update(self.inputs.done + yours.done)
             if yours.count() != rows:
                 wrong_shape()
 
-        def numeric(prepared: Any, s: Any) -> np.ndarray:
-            # gradcheck.numeric_gradient: each row's estimate through the reduction's chain rule
-            a = row_estimate(loss, prepared, eps=eps).numeric
+        def weighted(a: np.ndarray, s: Any) -> np.ndarray:
+            return a if s is None else a * (s if a.ndim == 1 else s[:, None])
+
+        def mine_of(prepared: Any, s: Any) -> np.ndarray:
+            """losscli's gradient (or Hessian diagonal) of these rows, of the whole reduction."""
+            if what == "hessian":  # as the streamed --hess
+                h = weighted(loss.row_hess(prepared), s)
+                if reduction == "none":
+                    return h
+                return loss.finish_hess(
+                    None, h, reduction, total, denominator, row_size, exponent=exponent
+                )
+            values, row_grad = loss.rows_and_row_grad(prepared)
+            row_grad = weighted(row_grad, s)
             if reduction == "none":
-                return loss.scale_row_grad(a, prepared, reduction, s)
-            if s is not None:
-                a = a * (s if a.ndim == 1 else s[:, None])
-            return loss.finish_grad(a, reduction, total, denominator, row_size, exponent=exponent)
+                return _none_grad(loss, row_grad, values, prepared, s)
+            return loss.finish_grad(
+                row_grad, reduction, total, denominator, row_size, exponent=exponent
+            )
+
+        def numeric(prepared: Any, s: Any) -> np.ndarray:
+            """Finite differences, each row's through the reduction's chain rule (as
+            gradcheck.numeric_gradient / hesscheck.numeric_hessian_diagonal)."""
+
+            def scale(a: np.ndarray) -> np.ndarray:
+                if reduction == "none":
+                    return loss.scale_row_grad(a, prepared, reduction, s)
+                return loss.finish_grad(
+                    weighted(a, s), reduction, total, denominator, row_size, exponent=exponent
+                )
+
+            if what == "hessian":
+                return numeric_hessian_diagonal(loss, prepared, eps=eps, scale=scale)
+            return scale(row_estimate(loss, prepared, eps=eps).numeric)
 
         try:
             if yours.known_rows is not None:
-                match_shape(standin(yours.shape(yours.known_rows)), shape)
+                match_shape(standin(yours.shape(yours.known_rows)), shape, what=what)
             else:
                 try:
-                    match_shape(standin(yours.shape(rows)), shape)
+                    match_shape(standin(yours.shape(rows)), shape, what=what)
                 except InputError:
                     yours.begin()
                     wrong_shape()
@@ -1186,16 +1213,20 @@ class _Run:
                                 part = slice(at, at + step)
                                 piece = prepared.take_rows(part)
                                 sp = None if s is None else s[part]
+                                m, a = mine[part], analytic[part]
+                                named = None
+                                if what == "hessian":
+                                    named = Mistakes.of(loss, piece, m, a, rtol=rtol, atol=atol)
                                 b = AgainstState.of(
-                                    piece.predictions, mine[part], analytic[part],
-                                    numeric(piece, sp), start=block.start + at,
+                                    piece.predictions, m, a, numeric(piece, sp),
+                                    start=block.start + at,
                                     ids=None if block.ids is None else block.ids[part],
-                                    eps=eps, rtol=rtol, atol=atol,
+                                    eps=eps, rtol=rtol, atol=atol, mistakes=named,
                                 )  # fmt: skip
                                 acc = b if acc is None else acc.merge(b)
                         assert acc is not None
                         plan = acc.diagnosis.plan(rtol=rtol, atol=atol)
-                        if plan.columns is not None:  # the rows: one more pass
+                        if plan.columns is not None and not acc.named:  # the rows: a pass
                             for block, _, _, analytic, mine in blocks():
                                 f = RowFindings.of(
                                     mine, analytic, plan, start=block.start, rtol=rtol, atol=atol
@@ -1211,7 +1242,7 @@ class _Run:
             self.ids = acc.ids if self.ids is None else self.ids
             if isinstance(self.ids, dict):
                 self.ids = {**acc.ids, **self.ids}
-        return acc.result(found)
+        return acc.result(found, what=what)
 
 
 @contextlib.contextmanager

@@ -14,6 +14,7 @@ transform (rmse) is perturbed one element at a time through the reduced gradient
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -34,9 +35,12 @@ def numeric_hessian_diagonal(
     reduction: str = "mean",
     sample_weights: Any = None,
     eps: float = DEFAULT_EPS,
+    scale: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
     """Central differences of the analytic gradient: the Hessian diagonal of the reduced loss
-    (for ``none``: of each row's own loss), shaped like the predictions."""
+    (for ``none``: of each row's own loss), shaped like the predictions. ``scale``: the
+    reduction's chain rule for rows' own diagonals, when these rows are a block of a larger
+    input (a separable loss; default: the reduction over these rows)."""
     x = prepared.predictions
     if not loss.separable:
         return _per_element(loss, prepared, reduction, sample_weights, eps)
@@ -57,6 +61,8 @@ def numeric_hessian_diagonal(
             shifted[:, j] = columns[:, j]
             row_hess[:, j] = (plus - minus) / (2.0 * eps)
         row_hess = row_hess.reshape(x.shape)
+    if scale is not None:
+        return scale(row_hess)
     return loss.scale_row_grad(row_hess, prepared, reduction, sample_weights)
 
 
