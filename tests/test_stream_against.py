@@ -84,7 +84,7 @@ def _invoke(monkeypatch, args, *, elements: int | None) -> tuple[int, str, str]:
     monkeypatch.setattr(engine._Run, "streamed", lambda *a, **k: calls.append(1) or real(*a, **k))
 
     def whole(path, *a, role=None, **k):
-        assert not (stream and role == "gradient"), "the gradient file was read whole"
+        assert not (stream and role in ("gradient", "hessian")), f"the {role} file was read whole"
         return READ_ARRAY(path, *a, role=role, **k)
 
     monkeypatch.setattr(lio, "read_array", whole)
@@ -138,6 +138,52 @@ def test_streamed_against_is_the_in_memory_report(tmp_path, monkeypatch, name, w
     if wrong == "right":
         doc = json.loads(expected) if fmt == "json" else None
         assert doc is None or doc["against"]["passed"]
+
+
+def _hess_inputs(name: str, rng):
+    """Predictions, targets, options and the Hessian diagonal of the mean (hand-derived)."""
+    if name == "ce":  # p(1 − p)/N, p = softmax(z)
+        z, y = rng.standard_normal((61, 5)) * 2, rng.integers(0, 5, 61)
+        p = _softmax(z)
+        return z, y, ["--logits"], p * (1 - p) / len(z), p / len(z)
+    if name == "bce":  # σ(z)(1 − σ(z))/(N·D)
+        z, y = rng.standard_normal((67, 2)), rng.integers(0, 2, (67, 2)).astype(float)
+        p = 1 / (1 + np.exp(-z))
+        return z, y, ["--logits"], p * (1 - p) / z.size, p / z.size
+    assert name == "mse"  # 2/(N·D) everywhere
+    p, t = rng.standard_normal((103, 3)), rng.standard_normal((103, 3))
+    return p, t, [], np.full(p.shape, 2 / p.size), None
+
+
+HESS_CASES = [
+    (name, wrong)
+    for name in ("ce", "bce", "mse")
+    for wrong in ("right", "twice", "times-n", "rows", "mistake")
+    if not (name == "mse" and wrong == "mistake")
+]
+
+
+@pytest.mark.parametrize(("name", "wrong"), HESS_CASES, ids=["-".join(c) for c in HESS_CASES])
+def test_streamed_against_hess_is_the_in_memory_report(tmp_path, monkeypatch, name, wrong):
+    rng = np.random.default_rng(abs(hash((name, wrong, "hess"))) % 2**32)
+    p, t, options, h, mistake = _hess_inputs(name, rng)
+    yours = mistake if wrong == "mistake" else _wrong(wrong, h, rng)
+    for kind in ("npy", "csv"):
+        files = [_write(tmp_path, "p", p, kind), _write(tmp_path, "t", t, kind)]
+        against = _write(tmp_path, "h", yours, "csv" if kind == "npy" else "npy")
+        args = [name, *files, *options, "--against-hess", against, "-f", "json"]
+        code, expected, err = _invoke(monkeypatch, args, elements=None)
+        assert code == (0 if wrong == "right" else 1), err
+        doc = json.loads(expected)
+        for elements in SIZES:
+            got = _invoke(monkeypatch, args, elements=elements)
+            assert got[0] == code and got[2] == err
+            assert json.loads(got[1])["against_hess"] == doc["against_hess"], (kind, elements)
+    if wrong == "mistake":
+        named = {"ce": "p instead of p(1 − p)", "bce": "σ(z) instead of σ(z)(1 − σ(z))"}[name]
+        assert doc["against_hess"]["findings"][0].startswith(
+            f"every element matches a common mistake: {named}"
+        )
 
 
 def test_streamed_against_finds_a_factor_of_n_on_the_rows_of_a_big_file(tmp_path, monkeypatch):
@@ -401,3 +447,17 @@ def test_streamed_against_does_not_read_the_files_whole(tmp_path):
     assert doc["passed"] and doc["checked"] == n * d
     # the three files alone are 144 MiB (in memory, with the arrays it computes: ~400 MiB)
     assert streamed_mib - baseline_mib < 100, (streamed_mib, baseline_mib)
+
+
+@pytest.mark.parametrize("kind", ["npy", "csv"])
+def test_a_hessian_file_of_another_shape_is_one_error(tmp_path, monkeypatch, kind):
+    p = np.arange(12.0).reshape(6, 2)
+    files = [_write(tmp_path, "p", p, "npy"), _write(tmp_path, "t", np.zeros((6, 2)), "csv")]
+    against = _write(tmp_path, "h", np.ones((4, 2)), kind)
+    message = (
+        f"Error: {against}: the Hessian diagonal has shape (4, 2) but the predictions have "
+        "shape (6, 2); give one value per prediction\n"
+    )
+    for elements in (None, 1, 7):
+        args = ["mse", *files, "--against-hess", against]
+        assert _invoke(monkeypatch, args, elements=elements) == (2, "", message)
