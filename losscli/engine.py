@@ -405,9 +405,11 @@ def evaluate(
 
 def _streams_hess(loss: Any, hess: str | None, check: bool) -> bool:
     """Whether the Hessian asked for streams block by block: the diagonal does (printed, or
-    written to --hess-out like --grad-out), except through rmse's chain rule (it needs the
-    whole gradient too); --hess full and the Hessian's check are read whole."""
-    return hess is None or (hess == "diag" and not check and loss.transform is None)
+    written to --hess-out like --grad-out, checked by a pass of its own with --check), except
+    through rmse's chain rule (it needs the whole gradient too); --hess full is read whole."""
+    return hess is None or (
+        hess == "diag" and loss.transform is None and (loss.separable or not check)
+    )
 
 
 def _streams_against(loss: Any, against: Any) -> bool:
@@ -834,6 +836,8 @@ class _Run:
         settings = {"eps": eps, "rtol": rtol, "atol": atol, "quiet": quiet}
         if against is not None:
             compared = self._against_pass(state, against, reading, **settings)
+        if check and hess is not None:
+            second["hess_check"] = self._hess_check_pass(state, **settings)
         if against_hess is not None:  # read as in memory: without --delimiter/--header
             second["hess_against"] = self._against_pass(
                 state, against_hess, None, what="hessian", **settings
@@ -1110,6 +1114,80 @@ class _Run:
         warn_if_uncertain(result)
         return result
 
+    def _reduced(self, state: State, prepared: Any, s: Any, what: str) -> np.ndarray:
+        """losscli's gradient (``what`` "gradient") or Hessian diagonal ("hessian") of a
+        block's rows, of the whole run's reduction (``state``: the merged first pass)."""
+        loss, reduction = self.loss, self.reduction
+        total, denominator = float(state.loss.total), float(state.loss.denominator)
+        row_size, exponent = state.loss.row_size, state.loss.exponent
+        if what == "hessian":  # as the streamed --hess
+            h = _weighted(loss.row_hess(prepared), s)
+            if reduction == "none":
+                return h
+            return loss.finish_hess(
+                None, h, reduction, total, denominator, row_size, exponent=exponent
+            )
+        values, row_grad = loss.rows_and_row_grad(prepared)
+        row_grad = _weighted(row_grad, s)
+        if reduction == "none":
+            return _none_grad(loss, row_grad, values, prepared, s)
+        return loss.finish_grad(
+            row_grad, reduction, total, denominator, row_size, exponent=exponent
+        )
+
+    def _differenced(self, state: State, prepared: Any, s: Any, what: str, eps: float):
+        """Finite differences of a block's rows, each row's through the whole run's chain
+        rule (as gradcheck.numeric_gradient / hesscheck.numeric_hessian_diagonal in memory)."""
+        from .gradcheck import row_estimate
+        from .hesscheck import numeric_hessian_diagonal
+
+        loss, reduction = self.loss, self.reduction
+        total, denominator = float(state.loss.total), float(state.loss.denominator)
+        row_size, exponent = state.loss.row_size, state.loss.exponent
+
+        def scale(a: np.ndarray) -> np.ndarray:
+            if reduction == "none":
+                return loss.scale_row_grad(a, prepared, reduction, s)
+            return loss.finish_grad(
+                _weighted(a, s), reduction, total, denominator, row_size, exponent=exponent
+            )
+
+        if what == "hessian":
+            return numeric_hessian_diagonal(loss, prepared, eps=eps, scale=scale)
+        return scale(row_estimate(loss, prepared, eps=eps).numeric)
+
+    def _hess_check_pass(self, state: State, *, eps, rtol, atol, quiet):
+        """``--hess --check`` streamed: a pass of central differences of the analytic
+        gradient against the analytic Hessian diagonal, block by block, folded as the
+        gradient's streamed check (:class:`~losscli.gradcheck.StreamedCheck`)."""
+        from .gradcheck import StreamedCheck, compare
+        from .hesscheck import mark_kinks, warn_on_kinks
+        from .progress import Progress
+
+        loss = self.loss
+        result = StreamedCheck(eps=eps, rtol=rtol, atol=atol)
+        vector, on_kink = state.loss.width is None, 0
+        with Progress(self.inputs.nbytes, f"{loss.name}: checking the Hessian", quiet=quiet) as bar:
+            for block in self.inputs.blocks():
+                prepared = loss.prepare_resolved(block.predictions, block.targets, self.merged)
+                s = None
+                if block.weights is not None:
+                    s = loss.sample_weights_for(block.weights, prepared)
+                chunk = compare(
+                    prepared.predictions,
+                    self._reduced(state, prepared, s, "hessian"),
+                    self._differenced(state, prepared, s, "hessian", eps),
+                    eps=eps,
+                    rtol=rtol,
+                    atol=atol,
+                )
+                chunk, kinks = mark_kinks(loss, prepared, chunk)
+                on_kink += kinks
+                result.add(chunk, np.arange(block.start, block.start + len(block)), vector)
+                bar.update(self.inputs.done)
+        warn_on_kinks(loss, on_kink)
+        return result
+
     def _against_pass(
         self, state: State, path: Any, reading: Any, *, eps, rtol, atol, quiet, what="gradient"
     ):
@@ -1120,13 +1198,9 @@ class _Run:
         :class:`~losscli.against.AgainstState`; a further pass over the rows when the
         diagnosis needs one (elements that differ outside the columns a factor explains)."""
         from .against import AgainstState, Mistakes, RowFindings, match_shape
-        from .gradcheck import row_estimate
-        from .hesscheck import numeric_hessian_diagonal
         from .progress import Progress
 
-        loss, reduction = self.loss, self.reduction
-        total, denominator = float(state.loss.total), float(state.loss.denominator)
-        row_size, exponent = state.loss.row_size, state.loss.exponent
+        loss = self.loss
         shape = tuple(int(n) for n in state.loss.shape)
         rows = shape[0]
         yours = src.AlignedFile(os.fsdecode(path), what, reading)
@@ -1156,40 +1230,11 @@ class _Run:
             if yours.count() != rows:
                 wrong_shape()
 
-        def weighted(a: np.ndarray, s: Any) -> np.ndarray:
-            return a if s is None else a * (s if a.ndim == 1 else s[:, None])
-
         def mine_of(prepared: Any, s: Any) -> np.ndarray:
-            """losscli's gradient (or Hessian diagonal) of these rows, of the whole reduction."""
-            if what == "hessian":  # as the streamed --hess
-                h = weighted(loss.row_hess(prepared), s)
-                if reduction == "none":
-                    return h
-                return loss.finish_hess(
-                    None, h, reduction, total, denominator, row_size, exponent=exponent
-                )
-            values, row_grad = loss.rows_and_row_grad(prepared)
-            row_grad = weighted(row_grad, s)
-            if reduction == "none":
-                return _none_grad(loss, row_grad, values, prepared, s)
-            return loss.finish_grad(
-                row_grad, reduction, total, denominator, row_size, exponent=exponent
-            )
+            return self._reduced(state, prepared, s, what)
 
         def numeric(prepared: Any, s: Any) -> np.ndarray:
-            """Finite differences, each row's through the reduction's chain rule (as
-            gradcheck.numeric_gradient / hesscheck.numeric_hessian_diagonal)."""
-
-            def scale(a: np.ndarray) -> np.ndarray:
-                if reduction == "none":
-                    return loss.scale_row_grad(a, prepared, reduction, s)
-                return loss.finish_grad(
-                    weighted(a, s), reduction, total, denominator, row_size, exponent=exponent
-                )
-
-            if what == "hessian":
-                return numeric_hessian_diagonal(loss, prepared, eps=eps, scale=scale)
-            return scale(row_estimate(loss, prepared, eps=eps).numeric)
+            return self._differenced(state, prepared, s, what, eps)
 
         try:
             if yours.known_rows is not None:
@@ -1254,6 +1299,11 @@ def _writing() -> Iterator[None]:
         if e.role is None:
             e.role = "output"
         raise
+
+
+def _weighted(a: np.ndarray, s: Any) -> np.ndarray:
+    """Rows' own values times their sample weights (None: unweighted)."""
+    return a if s is None else a * (s if a.ndim == 1 else s[:, None])
 
 
 def _none_grad(

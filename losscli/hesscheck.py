@@ -25,7 +25,7 @@ from .gradcheck import DEFAULT_ATOL, DEFAULT_EPS, DEFAULT_RTOL, KINK, CheckResul
 from .losses import Loss, Prepared
 from .losses._base import warn
 
-__all__ = ["hesscheck", "numeric_hessian_diagonal"]
+__all__ = ["hesscheck", "mark_kinks", "numeric_hessian_diagonal", "warn_on_kinks"]
 
 
 def numeric_hessian_diagonal(
@@ -125,20 +125,33 @@ def hesscheck(
         loss, prepared, reduction=reduction, sample_weights=sample_weights, eps=eps
     )
     result = compare(prepared.predictions, analytic, numeric, eps=eps, rtol=rtol, atol=atol)
-    # where the gradient has a kink (hess_kinks), or none at all (kinks: the loss's own kinks)
+    result, on_kink = mark_kinks(loss, prepared, result)
+    warn_on_kinks(loss, on_kink)
+    return result
+
+
+def mark_kinks(loss: Loss, prepared: Prepared, result: CheckResult) -> tuple[CheckResult, int]:
+    """``result`` with the failing elements on a kink of the gradient (``loss.hess_kinks``, or
+    the loss's own ``kinks``) labelled "kink", never a failure (as the gradient's), and how
+    many there are (any block of rows: the counts add up)."""
     marks = loss.hess_kinks or loss.kinks
     if marks is None or result.passed:
-        return result
+        return result, 0
     kinks = np.asarray(
         marks(prepared.predictions, prepared.targets, **prepared.options), dtype=bool
     )
     on_kink = int((kinks & ~result.ok).sum())
     if not on_kink:
-        return result
-    warn(
-        f"{on_kink} element(s) lie on a kink of {loss.name}'s gradient, where the Hessian does "
-        "not exist (a central difference there is about 1/eps, or the average of the two "
-        "sides); they are shown but not counted as failures"
-    )
+        return result, 0
     codes = np.where(kinks & ~result.ok, KINK, result.status_codes).astype(np.int8)
-    return replace(result, codes=codes)  # labelled "kink", never a failure (as the gradient's)
+    return replace(result, codes=codes), on_kink
+
+
+def warn_on_kinks(loss: Loss, on_kink: int) -> None:
+    """The warning for elements on a kink of the gradient, where the Hessian does not exist."""
+    if on_kink:
+        warn(
+            f"{on_kink} element(s) lie on a kink of {loss.name}'s gradient, where the Hessian "
+            "does not exist (a central difference there is about 1/eps, or the average of the "
+            "two sides); they are shown but not counted as failures"
+        )

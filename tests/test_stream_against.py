@@ -461,3 +461,42 @@ def test_a_hessian_file_of_another_shape_is_one_error(tmp_path, monkeypatch, kin
     for elements in (None, 1, 7):
         args = ["mse", *files, "--against-hess", against]
         assert _invoke(monkeypatch, args, elements=elements) == (2, "", message)
+
+
+# --------------------------------------------------------------------------- --hess --check
+
+
+def _hess_check_inputs(name: str, rng):
+    if name == "huber":  # errors of exactly ±δ = 1 on some elements: kinks of the gradient
+        t = np.round(rng.standard_normal((53, 2)) * 4) / 4  # quarters: t ± 1 is exact
+        p = t + rng.standard_normal((53, 2))
+        p[::5, 0] = t[::5, 0] + 1.0
+        p[2::7, 1] = t[2::7, 1] - 1.0
+        return p, t, []
+    if name == "mse-vector":
+        return rng.standard_normal(89), rng.standard_normal(89), []
+    p, t, options, _, _ = _hess_inputs(name, rng)
+    return p, t, options
+
+
+@pytest.mark.parametrize("name", ["ce", "bce", "mse", "huber", "mse-vector"])
+def test_streamed_hess_check_is_the_in_memory_one(tmp_path, monkeypatch, name):
+    rng = np.random.default_rng(abs(hash((name, "hess-check"))) % 2**32)
+    p, t, options = _hess_check_inputs(name, rng)
+    loss = name.removesuffix("-vector")
+    for kind in ("npy", "csv"):
+        files = [_write(tmp_path, "p", p, kind), _write(tmp_path, "t", t, kind)]
+        for reduction in ("mean", "sum"):
+            args = [loss, *files, *options, "-r", reduction, "--hess", "--check", "-f", "json"]
+            code, expected, err = _invoke(monkeypatch, args, elements=None)
+            doc = json.loads(expected)
+            # (huber: the gradient's own check fails next to its kinks; the Hessian's passes)
+            assert code in (0, 1) and doc["hess_check"]["passed"], err
+            if name == "huber":
+                assert err.startswith("Warning: ") and "lie on a kink of huber's gradient" in err
+            for elements in SIZES:
+                got = _invoke(monkeypatch, args, elements=elements)
+                assert got[0] == code and got[2] == err, (kind, reduction, elements)
+                streamed = json.loads(got[1])
+                assert streamed["hess_check"] == doc["hess_check"], (kind, reduction, elements)
+                np.testing.assert_allclose(streamed["hess"], doc["hess"], rtol=1e-12, atol=0)
