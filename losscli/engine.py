@@ -289,9 +289,9 @@ def evaluate(
     ``hess``: ``"diag"`` or ``"full"``, the Hessian diagonal (or softmax's row blocks) in the
     report, checked by finite differences too with ``check``; ``hess_out``: write it to a file;
     ``against_hess``: a Hessian diagonal (path or array) to compare with losscli's. The
-    diagonal streams (``hess_out`` written block by block, as ``grad_out``); ``hess="full"``,
-    ``hess`` with ``check``, rmse's Hessian and ``against_hess`` are computed in memory
-    (:mod:`losscli.hessian`).
+    diagonal streams (``hess_out`` written block by block, as ``grad_out``; its check and
+    ``against``/``against_hess`` files a pass each); ``hess="full"``, rmse's Hessian and
+    arrays given as ``against``/``against_hess`` are computed in memory (:mod:`losscli.hessian`).
     ``convention``: the value as another framework's default computes it (``keras``,
     ``tf1``, ``optax``, ``sklearn``; see :mod:`losscli.conventions`), value only.
     Other keywords are the loss's own options (``logits=True``, ``class_weights=...``).
