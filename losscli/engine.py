@@ -1237,6 +1237,8 @@ class _Run:
             return self._differenced(state, prepared, s, what, eps)
 
         try:
+            if yours.source is None:  # an NPY of 0 or more than 2 dimensions
+                match_shape(standin(yours.npy_shape), shape, what=what)
             if yours.known_rows is not None:
                 match_shape(standin(yours.shape(yours.known_rows)), shape, what=what)
             else:

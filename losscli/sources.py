@@ -647,6 +647,15 @@ class AlignedFile:
         self.engine = "pandas"
         self.source: Any = None
         self._it: Any = None
+        # an NPY of 0 or more than 2 dimensions is no block of rows (source None): its shape,
+        # for the caller's message (it cannot match predictions that stream)
+        self.npy_shape: tuple[int, ...] | None = None
+        if _is_npy(path):
+            err = lio.input_error(role, path)
+            with lio.open_input(path, err) as f:
+                self.npy_shape = tuple(lio.npy_header(f, err)[0])
+            if len(self.npy_shape) not in (1, 2):
+                return  # self.source stays None
         self._open()
 
     def _open(self) -> None:
@@ -660,7 +669,7 @@ class AlignedFile:
 
     @property
     def known_rows(self) -> int | None:
-        return self.source.rows
+        return self.npy_shape[0] if self.npy_shape is not None else self.source.rows
 
     @property
     def nbytes(self) -> int:
@@ -671,6 +680,8 @@ class AlignedFile:
         return self.source.done
 
     def shape(self, rows: int) -> tuple[int, ...]:
+        if self.npy_shape is not None:
+            return (rows, *self.npy_shape[1:])
         return (rows,) if self.source.vector else (rows, self.source.width)
 
     def begin(self) -> None:

@@ -500,3 +500,32 @@ def test_streamed_hess_check_is_the_in_memory_one(tmp_path, monkeypatch, name):
                 streamed = json.loads(got[1])
                 assert streamed["hess_check"] == doc["hess_check"], (kind, reduction, elements)
                 np.testing.assert_allclose(streamed["hess"], doc["hess"], rtol=1e-12, atol=0)
+
+
+def test_a_gradient_npy_of_three_dimensions_is_one_error(tmp_path, monkeypatch):
+    against = _write(tmp_path, "g", np.ones((6, 2, 1)), "npy")
+    message = (
+        f"Error: {against}: the gradient has shape (6, 2, 1) but the predictions have shape "
+        "(6, 2); give one value per prediction\n"
+    )
+    for elements in (None, 7):
+        assert _error(monkeypatch, tmp_path, against, elements=elements) == (2, "", message)
+
+
+def test_gradient_files_with_a_header_tabs_or_gzip_stream_as_read_whole(tmp_path, monkeypatch):
+    import gzip
+
+    rng = np.random.default_rng(10)
+    p, t, _, g = _inputs("mse", rng)
+    yours = _wrong("rows", g, rng)
+    files = [_write(tmp_path, "p", p, "npy"), _write(tmp_path, "t", t, "csv")]
+    header = tmp_path / "g.csv"
+    np.savetxt(header, yours, delimiter=",", fmt="%.17g", header="a,b,c", comments="")
+    (tmp_path / "g.csv.gz").write_bytes(gzip.compress(header.read_bytes()))
+    for against in (str(header), _write(tmp_path, "g", yours, "tsv"), str(header) + ".gz"):
+        args = ["mse", *files, "--against", against, "-f", "json"]
+        expected = _invoke(monkeypatch, args, elements=None)
+        assert expected[0] == 1
+        for elements in (1, 64):
+            got = _invoke(monkeypatch, args, elements=elements)
+            assert json.loads(got[1])["against"] == json.loads(expected[1])["against"]
