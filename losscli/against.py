@@ -6,6 +6,12 @@ user's gradient as the candidate and losscli's as the reference). :func:`diagnos
 for the usual mistakes: a constant ratio between the two over the whole array, a column or a
 row, named when it is a common factor (N, D, N·D, 2, their inverses, a sign flip).
 
+Streamed (a file beside blocks of rows), the same comparison is a mergeable state:
+:class:`AgainstState` per block (counts, largest errors, the worst elements, the first pass
+of the diagnosis, :class:`Diagnosis`), merged in any grouping, and when the diagnosis needs
+the rows a second pass of :class:`RowFindings`; :func:`diagnose` is their one-block case, so
+the findings are the same for any split of the rows.
+
 Pure functions over arrays: no printing, no CLI.
 """
 
@@ -33,6 +39,8 @@ __all__ = [
     "AgainstResult",
     "AgainstState",
     "Diagnosis",
+    "Mistakes",
+    "Ratios",
     "RowFindings",
     "StreamedAgainst",
     "compare_gradient",

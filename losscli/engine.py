@@ -1220,7 +1220,7 @@ class _Run:
                 s = None
                 if block.weights is not None:
                     s = loss.sample_weights_for(block.weights, prepared)
-                analytic = mine_of(prepared, s)
+                analytic = self._reduced(state, prepared, s, what)
                 mine = yours.rows(len(block))
                 if len(mine) < len(block):
                     wrong_shape()
@@ -1229,12 +1229,6 @@ class _Run:
                 bar.update(self.inputs.done + yours.done)
             if yours.count() != rows:
                 wrong_shape()
-
-        def mine_of(prepared: Any, s: Any) -> np.ndarray:
-            return self._reduced(state, prepared, s, what)
-
-        def numeric(prepared: Any, s: Any) -> np.ndarray:
-            return self._differenced(state, prepared, s, what, eps)
 
         try:
             if yours.source is None:  # an NPY of 0 or more than 2 dimensions
@@ -1265,7 +1259,8 @@ class _Run:
                                 if what == "hessian":
                                     named = Mistakes.of(loss, piece, m, a, rtol=rtol, atol=atol)
                                 b = AgainstState.of(
-                                    piece.predictions, m, a, numeric(piece, sp),
+                                    piece.predictions, m, a,
+                                    self._differenced(state, piece, sp, what, eps),
                                     start=block.start + at,
                                     ids=None if block.ids is None else block.ids[part],
                                     eps=eps, rtol=rtol, atol=atol, mistakes=named,

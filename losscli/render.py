@@ -72,21 +72,6 @@ def _values(report: Report) -> list[float]:
     return np.ravel(report.value).tolist()  # K-dim none values: in row-major order
 
 
-def _check_rows(check: CheckResult, limit: int | None = SHOW_ROWS):
-    """(index, input, analytic, numeric, abs_err, rel_err, ok) of the worst elements."""
-    abs_err, rel_err, ok = check.abs_err, check.rel_err, check.ok
-    for idx in check.worst(check.checked if limit is None else limit):
-        yield (
-            idx,
-            float(check.inputs[idx]),
-            float(check.analytic[idx]),
-            float(check.numeric[idx]),
-            float(abs_err[idx]),
-            float(rel_err[idx]),
-            bool(ok[idx]),
-        )
-
-
 def _check_summary_fields(check: CheckResult) -> dict[str, Any]:
     return {
         "passed": check.passed,
