@@ -6,14 +6,21 @@ user's gradient as the candidate and losscli's as the reference). :func:`diagnos
 for the usual mistakes: a constant ratio between the two over the whole array, a column or a
 row, named when it is a common factor (N, D, N·D, 2, their inverses, a sign flip).
 
+Streamed (a file beside blocks of rows), the same comparison is a mergeable state:
+:class:`AgainstState` per block (counts, largest errors, the worst elements, the first pass
+of the diagnosis, :class:`Diagnosis`), merged in any grouping, and when the diagnosis needs
+the rows a second pass of :class:`RowFindings`; :func:`diagnose` is their one-block case, so
+the findings are the same for any split of the rows.
+
 Pure functions over arrays: no printing, no CLI.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -28,7 +35,19 @@ from .gradcheck import (
 )
 from .losses import Loss, Prepared
 
-__all__ = ["AgainstResult", "compare_gradient", "compare_hessian", "diagnose", "match_shape"]
+__all__ = [
+    "AgainstResult",
+    "AgainstState",
+    "Diagnosis",
+    "Mistakes",
+    "Ratios",
+    "RowFindings",
+    "StreamedAgainst",
+    "compare_gradient",
+    "compare_hessian",
+    "diagnose",
+    "match_shape",
+]
 
 MAX_LISTED = 8  # columns or rows named in one finding before "and k more"
 
@@ -53,6 +72,38 @@ class AgainstResult:
     @property
     def passed(self) -> bool:
         return self.check.passed
+
+    def elements(self, limit: int) -> list[Row]:
+        """The ``limit`` elements furthest past their tolerance, worst first (as
+        :meth:`AgainstState.elements`)."""
+        check = self.check
+        abs_err, rel_err, ok = check.abs_err, check.rel_err, check.ok
+        return [
+            Row(
+                idx,
+                float(check.inputs[idx]),
+                float(check.analytic[idx]),
+                float(check.numeric[idx]),
+                float(self.numeric[idx]),
+                float(abs_err[idx]),
+                float(rel_err[idx]),
+                bool(ok[idx]),
+            )
+            for idx in check.worst(limit)
+        ]
+
+
+class Row(NamedTuple):
+    """One compared element as the reports show it."""
+
+    index: tuple[int, ...]
+    input: float
+    yours: float
+    analytic: float
+    numeric: float  # finite differences
+    abs_err: float
+    rel_err: float
+    ok: bool
 
 
 def match_shape(yours: Any, shape: tuple[int, ...], *, what: str = "gradient") -> np.ndarray:
@@ -148,20 +199,197 @@ def _against(prepared, yours, analytic, numeric, what, named, *, eps, rtol, atol
     at = None if layout is None else layout.index
     findings = findings or diagnose(mine, analytic, rtol=rtol, atol=atol, index=at)
     if not reference.passed:
-        kink = (
-            "a kink or a clamp, e.g. |x| at 0"
-            if what == "gradient"
-            else "a kink of the gradient, e.g. huber at |e| = δ"
-        )
-        findings.append(
-            f"note: losscli's analytic {_NOUN[what]} and finite differences disagree at "
-            f"{reference.failed} element(s) ({kink}); the comparison uses losscli's analytic "
-            "value there"
-        )
+        findings.append(_reference_note(what, reference.failed))
     if layout is not None:  # every element named by its full index in the given layout
         check, reference = check.in_layout(layout), reference.in_layout(layout)
         numeric = layout.restore(numeric)
     return AgainstResult(check, numeric, reference, findings)
+
+
+def _reference_note(what: str, failed: int) -> str:
+    kink = (
+        "a kink or a clamp, e.g. |x| at 0"
+        if what == "gradient"
+        else "a kink of the gradient, e.g. huber at |e| = δ"
+    )
+    return (
+        f"note: losscli's analytic {_NOUN[what]} and finite differences disagree at "
+        f"{failed} element(s) ({kink}); the comparison uses losscli's analytic value there"
+    )
+
+
+def _key(value: float) -> float:
+    return math.inf if math.isnan(value) else value
+
+
+def _larger(a: tuple[float, Any], b: tuple[float, Any]) -> tuple[float, Any]:
+    """The larger of two ``(value, index)`` maxima, NaN the largest, the first by index on a
+    tie (as ``argmax`` over the whole array)."""
+
+    def key(m: tuple[float, Any]) -> tuple[bool, float]:
+        return (True, 0.0) if math.isnan(m[0]) else (False, m[0])
+
+    if key(a) != key(b):
+        return a if key(a) > key(b) else b
+    return a if a[1] <= b[1] else b
+
+
+class Reference(NamedTuple):
+    """losscli's analytic values against finite differences: how many disagree."""
+
+    failed: int
+
+    @property
+    def passed(self) -> bool:
+        return self.failed == 0
+
+
+@dataclass(frozen=True)
+class AgainstState:
+    """The comparison of the user's values with losscli's over a block of rows, or several
+    merged (associative; blocks merge in any grouping): the counts, the largest errors, the
+    ``keep`` worst elements (a top-K by error ÷ allowed error, ties by position, each with
+    its full index and the row's id), losscli's own check against finite differences, and the
+    first pass of the diagnosis (:class:`Diagnosis`). What a report shows of
+    :class:`AgainstResult`, without the arrays; :meth:`result` finishes it."""
+
+    eps: float
+    rtol: float
+    atol: float
+    checked: int
+    failed: int
+    reference_failed: int
+    max_abs: tuple[float, tuple[int, ...]]
+    max_rel: tuple[float, tuple[int, ...]]
+    worst: tuple[tuple[float, tuple[int, ...], Row, Any], ...]
+    diagnosis: Diagnosis
+    keep: int
+    mistakes: Mistakes | None = None  # a Hessian's: the loss's common mistakes matched
+
+    @classmethod
+    def of(
+        cls,
+        x: np.ndarray,
+        yours: np.ndarray,
+        analytic: np.ndarray,
+        numeric: np.ndarray,
+        *,
+        start: int = 0,
+        ids: Any = None,
+        eps: float = DEFAULT_EPS,
+        rtol: float = DEFAULT_RTOL,
+        atol: float = DEFAULT_ATOL,
+        keep: int = 20,
+        mistakes: Mistakes | None = None,
+    ) -> AgainstState:
+        """One block: rows ``start …`` of the input, arrays shaped like its predictions
+        (``mistakes``: :meth:`Mistakes.of` the block, for a Hessian)."""
+        check = compare(x, yours, analytic, eps=eps, rtol=rtol, atol=atol)
+        reference = compare(x, analytic, numeric, eps=eps, rtol=rtol, atol=atol)
+
+        def shifted(idx: tuple[int, ...]) -> tuple[int, ...]:
+            return (start + idx[0], *idx[1:])
+
+        result = AgainstResult(check, numeric, reference, [])
+        worst = tuple(
+            (
+                _key(float(check.badness[row.index])),
+                shifted(row.index),
+                row._replace(index=shifted(row.index)),
+                None if ids is None else ids[row.index[0]],
+            )
+            for row in result.elements(keep)
+        )
+        extremes = []
+        for value, at in ((check.max_abs_err, check.max_abs_err_at), (check.max_rel_err,
+                          check.max_rel_err_at)):  # fmt: skip
+            extremes.append((value, (start, 0) if at is None else shifted(at)))
+        return cls(
+            eps, rtol, atol, check.checked, check.failed, reference.failed, *extremes, worst,
+            Diagnosis.of(yours, analytic, rtol=rtol, atol=atol), keep, mistakes,
+        )  # fmt: skip
+
+    def merge(self, other: AgainstState) -> AgainstState:
+        worst = sorted((*self.worst, *other.worst), key=lambda w: (-w[0], w[1]))[: self.keep]
+        return replace(
+            self,
+            checked=self.checked + other.checked,
+            failed=self.failed + other.failed,
+            reference_failed=self.reference_failed + other.reference_failed,
+            max_abs=_larger(self.max_abs, other.max_abs),
+            max_rel=_larger(self.max_rel, other.max_rel),
+            worst=tuple(worst),
+            diagnosis=self.diagnosis.merge(other.diagnosis),
+            mistakes=None if self.mistakes is None else self.mistakes.merge(other.mistakes),
+        )
+
+    # what a report reads of a check (as of CheckResult)
+    @property
+    def check(self) -> AgainstState:
+        return self
+
+    @property
+    def passed(self) -> bool:
+        return self.failed == 0
+
+    @property
+    def max_abs_err(self) -> float:
+        return self.max_abs[0]
+
+    @property
+    def max_rel_err(self) -> float:
+        return self.max_rel[0]
+
+    @property
+    def reference_check(self) -> Reference:
+        return Reference(self.reference_failed)
+
+    def elements(self, limit: int) -> list[Row]:
+        return [row for _, _, row, _ in self.worst[:limit]]
+
+    @property
+    def ids(self) -> dict[int, Any]:
+        """The ids of the worst elements' rows (when the input has ids)."""
+        return {row.index[0]: label for _, _, row, label in self.worst if label is not None}
+
+    @property
+    def named(self) -> list[str]:
+        """The common mistake yours matches, when it differs (a Hessian's; else [])."""
+        return [] if self.passed or self.mistakes is None else self.mistakes.findings()
+
+    def result(self, rows: RowFindings | None = None, *, what: str = "gradient") -> StreamedAgainst:
+        """The finished comparison; ``rows``: the diagnosis's second pass, when
+        ``self.diagnosis.plan(...)`` asked for one (and :attr:`named` found nothing)."""
+        plan = self.diagnosis.plan(rtol=self.rtol, atol=self.atol)
+        findings = self.named or (plan.findings if rows is None else rows.findings(plan))
+        if self.reference_failed:
+            findings = [*findings, _reference_note(what, self.reference_failed)]
+        return StreamedAgainst(self, findings)
+
+
+@dataclass(frozen=True)
+class StreamedAgainst:
+    """A comparison folded over blocks (:class:`AgainstState`) with its findings: what the
+    reports read of :class:`AgainstResult` (``check``, ``findings``, ``reference_check``,
+    ``passed``, ``elements``), without the arrays."""
+
+    state: AgainstState
+    findings: list[str]
+
+    @property
+    def check(self) -> AgainstState:
+        return self.state
+
+    @property
+    def reference_check(self) -> Reference:
+        return self.state.reference_check
+
+    @property
+    def passed(self) -> bool:
+        return self.state.passed
+
+    def elements(self, limit: int) -> list[Row]:
+        return self.state.elements(limit)
 
 
 def compare_hessian(
@@ -219,17 +447,58 @@ def _named_mistakes(
 ) -> list[str]:
     """The loss's own list of common Hessian mistakes, each a ratio (yours / losscli's) that
     the mistake produces element by element: name the first one ``yours`` matches."""
-    if loss.hess_mistakes is None:
+    found = Mistakes.of(loss, prepared, yours, analytic, rtol=rtol, atol=atol)
+    return [] if found is None else found.findings()
+
+
+@dataclass(frozen=True)
+class Mistakes:
+    """Which of the loss's common Hessian mistakes (``Loss.hess_mistakes``) yours matches,
+    mergeable over blocks of rows: per mistake, whether losscli's value is informative
+    anywhere (``|h| > atol``), whether the mistake changes nothing at every element (within
+    rtol/atol: it is then not evidence), and whether yours equals the mistake's value at every
+    element — "any" and "all" over the blocks, exactly."""
+
+    names: tuple[str, ...]
+    informative: tuple[bool, ...]
+    unchanged: tuple[bool, ...]
+    matches: tuple[bool, ...]
+
+    @classmethod
+    def of(cls, loss: Loss, prepared: Prepared, yours, analytic, *, rtol, atol) -> Mistakes | None:
+        if loss.hess_mistakes is None:
+            return None
+        mistakes = loss.hess_mistakes(prepared.predictions, prepared.targets, **prepared.options)
+        names, informative, unchanged, matches = [], [], [], []
+        for name, ratio in mistakes:
+            candidate = analytic * ratio
+            names.append(name)
+            informative.append(bool((np.abs(analytic) > atol).any()))
+            unchanged.append(bool(np.allclose(candidate, analytic, rtol=rtol, atol=atol)))
+            close = np.abs(yours - candidate) <= atol + rtol * np.abs(candidate)
+            matches.append(bool(np.all(close)))
+        return cls(tuple(names), tuple(informative), tuple(unchanged), tuple(matches))
+
+    def merge(self, other: Mistakes) -> Mistakes:
+        def both(f, a, b):
+            return tuple(f(x, y) for x, y in zip(a, b, strict=True))
+
+        return Mistakes(
+            self.names,
+            both(lambda x, y: x or y, self.informative, other.informative),
+            both(lambda x, y: x and y, self.unchanged, other.unchanged),
+            both(lambda x, y: x and y, self.matches, other.matches),
+        )
+
+    def findings(self) -> list[str]:
+        for name, informative, unchanged, matches in zip(
+            self.names, self.informative, self.unchanged, self.matches, strict=True
+        ):
+            if not informative or unchanged:
+                continue  # the mistake makes no difference on these inputs
+            if matches:
+                return [f"every element matches a common mistake: {name}"]
         return []
-    mistakes = loss.hess_mistakes(prepared.predictions, prepared.targets, **prepared.options)
-    for name, ratio in mistakes:
-        candidate = analytic * ratio
-        informative = np.abs(analytic) > atol
-        if not informative.any() or np.allclose(candidate, analytic, rtol=rtol, atol=atol):
-            continue  # the mistake makes no difference on these inputs
-        if np.all(np.abs(yours - candidate) <= atol + rtol * np.abs(candidate)):
-            return [f"every element matches a common mistake: {name}"]
-    return []
 
 
 # --------------------------------------------------------------------------- diagnosis
@@ -272,31 +541,80 @@ def _factors(n: int, d: int) -> list[tuple[float, str, str]]:
     return out + signed
 
 
-def _ratio(
-    yours: np.ndarray, reference: np.ndarray, rtol: float, atol: float
-) -> tuple[float, int] | None:
-    """The constant c with yours ≈ c × reference over these elements, and how many elements
-    fix it (those where the reference is not negligible); None when there is no such c."""
-    informative = np.abs(reference) > atol
-    if not informative.any():
-        return None
-    ratios = yours[informative] / reference[informative]
-    c = float(np.median(ratios))
-    if c == 0.0 or not np.all(np.abs(ratios - c) <= rtol * abs(c)):
-        return None
-    rest = ~informative
-    if rest.any() and not np.all(np.abs(yours[rest]) <= atol * max(1.0, abs(c))):
-        return None
-    return c, int(informative.sum())
+@dataclass(frozen=True)
+class Ratios:
+    """What decides whether yours = c × losscli's for one constant c over each of a set of
+    groups of elements (the columns; the rows of a block): where losscli's is not negligible
+    (``|r| > atol``) the ``count`` of elements and the least and greatest ratio ``lo``, ``hi``;
+    elsewhere the largest ``|yours|`` (``rest``). One value per group, merged group by group,
+    exactly (sums of counts, minima, maxima), so any split of the rows gives the same state.
+
+    The constant is the midpoint ``c = (lo + hi)/2``; a group has one when every ratio lies
+    within ``rtol·|c|`` of it (``max(hi − c, c − lo) ≤ rtol·|c|``) and ``|yours| ≤
+    atol·max(1, |c|)`` where losscli's is negligible. (The midpoint replaced a median, which no
+    bounded state gives exactly; wherever the ratios agree to within rtol the two differ by
+    less than rtol·|c|.)
+    """
+
+    count: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    rest: np.ndarray
+
+    @classmethod
+    def of(cls, yours: np.ndarray, reference: np.ndarray, atol: float, axis: int) -> Ratios:
+        informative = np.abs(reference) > atol
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratios = yours / reference
+        return cls(
+            informative.sum(axis=axis),
+            np.where(informative, ratios, np.inf).min(axis=axis),
+            np.where(informative, ratios, -np.inf).max(axis=axis),
+            np.where(informative, 0.0, np.abs(yours)).max(axis=axis),
+        )
+
+    def merge(self, other: Ratios) -> Ratios:
+        return Ratios(
+            self.count + other.count,
+            np.minimum(self.lo, other.lo),
+            np.maximum(self.hi, other.hi),
+            np.maximum(self.rest, other.rest),
+        )
+
+    def total(self) -> Ratios:
+        """The one group of all the groups' elements."""
+        return Ratios(
+            np.array([self.count.sum()]),
+            np.array([self.lo.min()]),
+            np.array([self.hi.max()]),
+            np.array([self.rest.max()]),
+        )
+
+    def constants(self, rtol: float, atol: float) -> tuple[np.ndarray, np.ndarray]:
+        """``(has, c)``: whether each group has a constant ratio, and the constant."""
+        with np.errstate(invalid="ignore", over="ignore"):
+            c = 0.5 * self.lo + 0.5 * self.hi
+            spread = rtol * np.abs(c)
+            has = (
+                (self.count > 0)
+                & (c != 0.0)
+                & (self.hi - c <= spread)
+                & (c - self.lo <= spread)
+                & (self.rest <= atol * np.maximum(1.0, np.abs(c)))
+            )
+        return has, c
+
+    def hints(self, n: int, d: int, rtol: float, atol: float) -> list[str | None]:
+        """The finding for each group (:func:`_explain`), None where there is none."""
+        has, c = self.constants(rtol, atol)
+        out: list[str | None] = [None] * len(has)
+        for k in np.flatnonzero(has):
+            out[k] = _explain(float(c[k]), int(self.count[k]), n, d, rtol)
+        return out
 
 
-def _explain(
-    yours: np.ndarray, reference: np.ndarray, n: int, d: int, rtol: float, atol: float
-) -> str | None:
-    found = _ratio(yours, reference, rtol, atol)
-    if found is None:
-        return None
-    c, support = found
+def _explain(c: float, support: int, n: int, d: int, rtol: float) -> str | None:
+    """The finding for yours = c × losscli's over ``support`` informative elements."""
     if abs(c - 1.0) <= rtol:
         return None
     times = (
@@ -312,13 +630,159 @@ def _explain(
     return f"a constant factor of {_number(c)} ({times})"
 
 
-def _listing(ks: list[int]) -> str:
+def _listing(ks: list[int], total: int | None = None) -> str:
+    total = len(ks) if total is None else total
     shown = ", ".join(str(k) for k in ks[:MAX_LISTED])
-    return shown + (f" and {len(ks) - MAX_LISTED} more" if len(ks) > MAX_LISTED else "")
+    return shown + (f" and {total - MAX_LISTED} more" if total > MAX_LISTED else "")
 
 
 def _number(x: float) -> str:
     return f"{x:.6g}".replace("-", "−")
+
+
+def _bad(y: np.ndarray, r: np.ndarray, rtol: float, atol: float) -> np.ndarray:
+    return np.abs(y - r) > atol + rtol * np.abs(r)
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """The first pass of :func:`diagnose`, mergeable over blocks of rows: per column the
+    :class:`Ratios` and how many elements differ, and the rows seen. ``plan`` then decides
+    the findings of the whole array and of the columns, and whether a second pass over the
+    rows (:class:`RowFindings`) is needed."""
+
+    columns: Ratios
+    bad: np.ndarray  # elements that differ, per column
+    rows: int
+    vector: bool
+
+    @classmethod
+    def of(cls, yours: np.ndarray, reference: np.ndarray, *, rtol: float, atol: float) -> Diagnosis:
+        y = yours.reshape(len(yours), -1)
+        r = reference.reshape(len(reference), -1)
+        bad = _bad(y, r, rtol, atol).sum(axis=0)
+        return cls(Ratios.of(y, r, atol, axis=0), bad, len(y), yours.ndim == 1)
+
+    def merge(self, other: Diagnosis) -> Diagnosis:
+        return Diagnosis(
+            self.columns.merge(other.columns),
+            self.bad + other.bad,
+            self.rows + other.rows,
+            self.vector,
+        )
+
+    def plan(self, *, rtol: float, atol: float) -> Plan:
+        n, d = self.rows, len(self.bad)
+        if not self.bad.any():
+            return Plan(n, d, self.vector, [], None)
+        whole = self.columns.total().hints(n, d, rtol, atol)[0]
+        if whole is not None:
+            return Plan(n, d, self.vector, [f"every element is off by {whole}"], None)
+        explained = np.zeros(d, dtype=bool)
+        by_hint: dict[str, list[int]] = {}
+        if d > 1:
+            for j, hint in enumerate(self.columns.hints(n, d, rtol, atol)):
+                if self.bad[j] and hint is not None:
+                    explained[j] = True
+                    by_hint.setdefault(hint, []).append(j)
+        findings = [_grouped("column", ks, len(ks), hint) for hint, ks in by_hint.items()]
+        return Plan(n, d, self.vector, findings, explained if self.bad[~explained].any() else None)
+
+
+def _grouped(kind: str, ks: list[int], total: int, hint: str) -> str:
+    if total == 1:
+        return f"{kind} {_listing(ks, total)} is off by {hint}"
+    return f"{kind}s {_listing(ks, total)} are off by {hint}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The findings so far; ``columns`` (which columns a factor explains) when elements
+    outside them differ and the rows must be looked at (a second pass)."""
+
+    n: int
+    d: int
+    vector: bool
+    findings: list[str]
+    columns: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class RowFindings:
+    """The second pass of :func:`diagnose`, mergeable over consecutive blocks of rows (left
+    first): the rows a constant factor explains, by finding (how many, the first few), and
+    the elements left unexplained (how many, the first, whether yours is 0 at all of them)."""
+
+    hints: dict[str, tuple[int, tuple[int, ...]]]
+    rest: int = 0
+    first: tuple[int, int, float, float] | None = None  # row, col, yours, losscli's
+    nonzero: bool = False
+
+    @classmethod
+    def of(
+        cls,
+        yours: np.ndarray,
+        reference: np.ndarray,
+        plan: Plan,
+        *,
+        start: int = 0,
+        rtol: float,
+        atol: float,
+    ) -> RowFindings:
+        assert plan.columns is not None
+        y = yours.reshape(len(yours), -1)
+        r = reference.reshape(len(reference), -1)
+        left = _bad(y, r, rtol, atol) & ~plan.columns
+        hints: dict[str, tuple[int, tuple[int, ...]]] = {}
+        if plan.n > 1:
+            candidates = np.flatnonzero(left.any(axis=1))
+            found = Ratios.of(y[candidates], r[candidates], atol, axis=1)
+            for i, hint in zip(candidates, found.hints(plan.n, plan.d, rtol, atol), strict=True):
+                if hint is not None:
+                    left[i] = False
+                    count, rows = hints.get(hint, (0, ()))
+                    if len(rows) < MAX_LISTED:
+                        rows = (*rows, start + int(i))
+                    hints[hint] = (count + 1, rows)
+        rest = int(left.sum())
+        if not rest:
+            return cls(hints)
+        i, j = (int(v) for v in np.unravel_index(int(np.argmax(left)), left.shape))
+        nonzero = bool((np.abs(y[left]) > atol).any())
+        return cls(hints, rest, (start + i, j, float(y[i, j]), float(r[i, j])), nonzero)
+
+    def merge(self, other: RowFindings) -> RowFindings:
+        hints = dict(self.hints)
+        for hint, (count, rows) in other.hints.items():
+            before, first = hints.get(hint, (0, ()))
+            hints[hint] = (before + count, (*first, *rows)[:MAX_LISTED])
+        return RowFindings(
+            hints,
+            self.rest + other.rest,
+            self.first if self.first is not None else other.first,
+            self.nonzero or other.nonzero,
+        )
+
+    def findings(
+        self, plan: Plan, index: Callable[[tuple[int, int]], tuple[int, ...]] | None = None
+    ) -> list[str]:
+        findings = plan.findings + [
+            _grouped("row", list(rows), count, hint) for hint, (count, rows) in self.hints.items()
+        ]
+        if self.rest:
+            assert self.first is not None
+            i, j, y, r = self.first
+            at = f"(row {i})" if plan.vector else f"(row {i}, col {j})"
+            if index is not None:
+                at = f"index {index((i, j))}"
+            if self.nonzero:
+                what = f"e.g. at {at} yours is {_number(y)}, losscli's {_number(r)}"
+            else:
+                what = "your gradient is 0 there"
+            findings.append(
+                f"{self.rest} of {plan.n * plan.d} elements differ with no common factor ({what})"
+            )
+        return findings
 
 
 def diagnose(
@@ -332,50 +796,13 @@ def diagnose(
     """Plain-language findings on where ``yours`` differs from ``reference``; [] when they agree.
     ``index``: the full index of a (row, col) element, for K-dim inputs (``RowLayout.index``).
 
-    Looks for one constant ratio over the whole array, then per column, then per row, and
-    names it when it is a common factor (N, D, N·D, 2, their inverses, −1 times any).
+    Looks for one constant ratio over the whole array, then per column, then per row (see
+    :class:`Ratios`), and names it when it is a common factor (N, D, N·D, 2, their inverses,
+    −1 times any). The one-block case of :class:`Diagnosis` and :class:`RowFindings`, which a
+    streamed comparison folds over its blocks.
     """
-    y = yours.reshape(len(yours), -1)
-    r = reference.reshape(len(reference), -1)
-    n, d = y.shape
-    bad = np.abs(y - r) > atol + rtol * np.abs(r)
-    if not bad.any():
-        return []
-    whole = _explain(y, r, n, d, rtol, atol)
-    if whole is not None:
-        return [f"every element is off by {whole}"]
-    explained = np.zeros_like(bad)
-    groups = []
-    if d > 1:
-        groups += [("column", j, (slice(None), j)) for j in range(d)]
-    if n > 1:
-        groups += [("row", i, (i, slice(None))) for i in range(n)]
-    by_hint: dict[tuple[str, str], list[int]] = {}  # (kind, hint) -> columns or rows
-    for kind, k, where in groups:
-        if not (bad[where] & ~explained[where]).any():
-            continue
-        hint = _explain(y[where], r[where], n, d, rtol, atol)
-        if hint is not None:
-            explained[where] = True
-            by_hint.setdefault((kind, hint), []).append(k)
-    findings = [
-        f"{kind} {_listing(ks)} is off by {hint}"
-        if len(ks) == 1
-        else f"{kind}s {_listing(ks)} are off by {hint}"
-        for (kind, hint), ks in by_hint.items()
-    ]
-    rest = bad & ~explained
-    if rest.any():
-        i, j = (int(v) for v in np.argwhere(rest)[0])
-        at = f"(row {i}, col {j})" if yours.ndim == 2 else f"(row {i})"
-        if index is not None:
-            at = f"index {index((i, j))}"
-        zero = np.abs(y[rest]) <= atol
-        if zero.all():
-            what = "your gradient is 0 there"
-        else:
-            what = f"e.g. at {at} yours is {_number(y[i, j])}, losscli's {_number(r[i, j])}"
-        findings.append(
-            f"{int(rest.sum())} of {y.size} elements differ with no common factor ({what})"
-        )
-    return findings
+    plan = Diagnosis.of(yours, reference, rtol=rtol, atol=atol).plan(rtol=rtol, atol=atol)
+    if plan.columns is None:
+        return plan.findings
+    rows = RowFindings.of(yours, reference, plan, rtol=rtol, atol=atol)
+    return rows.findings(plan, index)

@@ -26,7 +26,9 @@ Whole-array output
     A streamed gradient on stdout or ``--reduction none`` values are held in memory only up
     to ``WHOLE_ARRAY_MAX_BYTES``; above it the run stops with an error pointing to
     ``--grad-out``. A streamed ``--check`` is a second pass over all elements, or over a
-    seeded random sample of rows when there are more than ``CHECK_MAX_ELEMENTS``.
+    seeded random sample of rows when there are more than ``CHECK_MAX_ELEMENTS``. A streamed
+    ``--against FILE`` is a pass of its own too, the file read beside the blocks
+    (:meth:`_Run._against_pass`).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ __all__ = ["evaluate", "which_readings", "partial", "fold", "State", "Block", "E
 ENGINES = ("local", "dask")
 WHOLE_ARRAY_MAX_BYTES = 64 << 20
 CHECK_MAX_ELEMENTS = 1 << 22  # as gradcheck.MAX_CHECKED, the in-memory threshold
+COMPARE_ELEMENTS = 1 << 16  # values per piece of a streamed --against's comparison
 _NPY_HEADER_BYTES = 128  # room for any shape; rewritten at the end
 
 
@@ -286,9 +289,9 @@ def evaluate(
     ``hess``: ``"diag"`` or ``"full"``, the Hessian diagonal (or softmax's row blocks) in the
     report, checked by finite differences too with ``check``; ``hess_out``: write it to a file;
     ``against_hess``: a Hessian diagonal (path or array) to compare with losscli's. The
-    diagonal streams (``hess_out`` written block by block, as ``grad_out``); ``hess="full"``,
-    ``hess`` with ``check``, rmse's Hessian and ``against_hess`` are computed in memory
-    (:mod:`losscli.hessian`).
+    diagonal streams (``hess_out`` written block by block, as ``grad_out``; its check and
+    ``against``/``against_hess`` files a pass each); ``hess="full"``, rmse's Hessian and
+    arrays given as ``against``/``against_hess`` are computed in memory (:mod:`losscli.hessian`).
     ``convention``: the value as another framework's default computes it (``keras``,
     ``tf1``, ``optax``, ``sklearn``; see :mod:`losscli.conventions`), value only.
     Other keywords are the loss's own options (``logits=True``, ``class_weights=...``).
@@ -369,8 +372,8 @@ def evaluate(
         id_col=id_col,
         weight_col=weight_col,
         sample_weights=sample_weights,
-        whole=against is not None
-        or against_hess is not None
+        whole=(against is not None and not _streams_against(loss, against))
+        or (against_hess is not None and not _streams_against(loss, against_hess))
         or not _streams_hess(loss, hess or ("diag" if hess_out is not None else None), check),
         stdin=stdin,
         reading=reading,
@@ -392,16 +395,28 @@ def evaluate(
                 against_hess=against_hess,
                 **common,
             )
-        return run.streamed(quiet=quiet, hess=hess, hess_out=hess_out, **common)
+        return run.streamed(
+            quiet=quiet, hess=hess, hess_out=hess_out, against=against, reading=reading,
+            against_hess=against_hess, **common,
+        )  # fmt: skip
     finally:
         inputs.close()
 
 
 def _streams_hess(loss: Any, hess: str | None, check: bool) -> bool:
     """Whether the Hessian asked for streams block by block: the diagonal does (printed, or
-    written to --hess-out like --grad-out), except through rmse's chain rule (it needs the
-    whole gradient too); --hess full and the Hessian's check are read whole."""
-    return hess is None or (hess == "diag" and not check and loss.transform is None)
+    written to --hess-out like --grad-out, checked by a pass of its own with --check), except
+    through rmse's chain rule (it needs the whole gradient too); --hess full is read whole."""
+    return hess is None or (
+        hess == "diag" and loss.transform is None and (loss.separable or not check)
+    )
+
+
+def _streams_against(loss: Any, against: Any) -> bool:
+    """Whether ``--against FILE`` is read block by block beside the predictions: a file that
+    streams (NPY, CSV/TSV) and a separable loss (rmse's finite differences perturb the whole
+    mean, one element at a time: read whole)."""
+    return isinstance(against, str | os.PathLike) and src.streamable(against) and loss.separable
 
 
 def _given(*values: Any) -> dict[str, Any]:
@@ -794,6 +809,9 @@ class _Run:
         protect,
         hess=None,
         hess_out=None,
+        against=None,
+        reading=None,
+        against_hess=None,
     ) -> Report:
         from .progress import Progress
 
@@ -831,6 +849,16 @@ class _Run:
         result = None
         if check:
             result = self._check_pass(state, eps=eps, rtol=rtol, atol=atol, quiet=quiet)
+        compared = None
+        settings = {"eps": eps, "rtol": rtol, "atol": atol, "quiet": quiet}
+        if against is not None:
+            compared = self._against_pass(state, against, reading, **settings)
+        if check and hess is not None:
+            second["hess_check"] = self._hess_check_pass(state, **settings)
+        if against_hess is not None:  # read as in memory: without --delimiter/--header
+            second["hess_against"] = self._against_pass(
+                state, against_hess, None, what="hessian", **settings
+            )
         hist = None
         if bins is not None:
             hist = self._histogram(self._prepared_stream(), bins, hist_range, self.span)
@@ -839,6 +867,7 @@ class _Run:
             value,
             gradient,
             check=result,
+            against=compared,
             hist=hist,
             grad_written=written,
             ids=self.ids,
@@ -1102,6 +1131,178 @@ class _Run:
         warn_if_uncertain(result)
         return result
 
+    def _reduced(self, state: State, prepared: Any, s: Any, what: str) -> np.ndarray:
+        """losscli's gradient (``what`` "gradient") or Hessian diagonal ("hessian") of a
+        block's rows, of the whole run's reduction (``state``: the merged first pass)."""
+        loss, reduction = self.loss, self.reduction
+        total, denominator = float(state.loss.total), float(state.loss.denominator)
+        row_size, exponent = state.loss.row_size, state.loss.exponent
+        if what == "hessian":  # as the streamed --hess
+            h = _weighted(loss.row_hess(prepared), s)
+            if reduction == "none":
+                return h
+            return loss.finish_hess(
+                None, h, reduction, total, denominator, row_size, exponent=exponent
+            )
+        values, row_grad = loss.rows_and_row_grad(prepared)
+        row_grad = _weighted(row_grad, s)
+        if reduction == "none":
+            return _none_grad(loss, row_grad, values, prepared, s)
+        return loss.finish_grad(
+            row_grad, reduction, total, denominator, row_size, exponent=exponent
+        )
+
+    def _differenced(self, state: State, prepared: Any, s: Any, what: str, eps: float):
+        """Finite differences of a block's rows, each row's through the whole run's chain
+        rule (as gradcheck.numeric_gradient / hesscheck.numeric_hessian_diagonal in memory)."""
+        from .gradcheck import row_estimate
+        from .hesscheck import numeric_hessian_diagonal
+
+        loss, reduction = self.loss, self.reduction
+        total, denominator = float(state.loss.total), float(state.loss.denominator)
+        row_size, exponent = state.loss.row_size, state.loss.exponent
+
+        def scale(a: np.ndarray) -> np.ndarray:
+            if reduction == "none":
+                return loss.scale_row_grad(a, prepared, reduction, s)
+            return loss.finish_grad(
+                _weighted(a, s), reduction, total, denominator, row_size, exponent=exponent
+            )
+
+        if what == "hessian":
+            return numeric_hessian_diagonal(loss, prepared, eps=eps, scale=scale)
+        return scale(row_estimate(loss, prepared, eps=eps).numeric)
+
+    def _hess_check_pass(self, state: State, *, eps, rtol, atol, quiet):
+        """``--hess --check`` streamed: a pass of central differences of the analytic
+        gradient against the analytic Hessian diagonal, block by block, folded as the
+        gradient's streamed check (:class:`~losscli.gradcheck.StreamedCheck`)."""
+        from .gradcheck import StreamedCheck, compare
+        from .hesscheck import mark_kinks, warn_on_kinks
+        from .progress import Progress
+
+        loss = self.loss
+        result = StreamedCheck(eps=eps, rtol=rtol, atol=atol)
+        vector, on_kink = state.loss.width is None, 0
+        with Progress(self.inputs.nbytes, f"{loss.name}: checking the Hessian", quiet=quiet) as bar:
+            for block in self.inputs.blocks():
+                prepared = loss.prepare_resolved(block.predictions, block.targets, self.merged)
+                s = None
+                if block.weights is not None:
+                    s = loss.sample_weights_for(block.weights, prepared)
+                chunk = compare(
+                    prepared.predictions,
+                    self._reduced(state, prepared, s, "hessian"),
+                    self._differenced(state, prepared, s, "hessian", eps),
+                    eps=eps,
+                    rtol=rtol,
+                    atol=atol,
+                )
+                chunk, kinks = mark_kinks(loss, prepared, chunk)
+                on_kink += kinks
+                result.add(chunk, np.arange(block.start, block.start + len(block)), vector)
+                bar.update(self.inputs.done)
+        warn_on_kinks(loss, on_kink)
+        return result
+
+    def _against_pass(
+        self, state: State, path: Any, reading: Any, *, eps, rtol, atol, quiet, what="gradient"
+    ):
+        """``--against FILE`` (``what`` "gradient") or ``--against-hess FILE`` ("hessian")
+        streamed: the user's array read block by block beside the predictions
+        (:class:`losscli.sources.AlignedFile`), compared with losscli's analytic one and
+        finite differences of each block, folded into an
+        :class:`~losscli.against.AgainstState`; a further pass over the rows when the
+        diagnosis needs one (elements that differ outside the columns a factor explains)."""
+        from .against import AgainstState, Mistakes, RowFindings, match_shape
+        from .progress import Progress
+
+        loss = self.loss
+        shape = tuple(int(n) for n in state.loss.shape)
+        rows = shape[0]
+        yours = src.AlignedFile(os.fsdecode(path), what, reading)
+
+        def standin(shape: tuple[int, ...]) -> np.ndarray:
+            return np.broadcast_to(np.float64(0.0), shape)
+
+        def wrong_shape() -> None:
+            """The in-memory message, with the file's full shape (its rows counted)."""
+            match_shape(standin(yours.shape(yours.count())), shape, what=what)
+
+        def blocks() -> Iterator[tuple[Block, Any, Any, np.ndarray, np.ndarray]]:
+            """(block, prepared, s, losscli's gradient there, yours there), in row order."""
+            yours.begin()
+            for block in self.inputs.blocks():
+                prepared = loss.prepare_resolved(block.predictions, block.targets, self.merged)
+                s = None
+                if block.weights is not None:
+                    s = loss.sample_weights_for(block.weights, prepared)
+                analytic = self._reduced(state, prepared, s, what)
+                mine = yours.rows(len(block))
+                if len(mine) < len(block):
+                    wrong_shape()
+                x = prepared.predictions
+                yield block, prepared, s, analytic, match_shape(mine, x.shape, what=what)
+                bar.update(self.inputs.done + yours.done)
+            if yours.count() != rows:
+                wrong_shape()
+
+        try:
+            if yours.source is None:  # an NPY of 0 or more than 2 dimensions
+                match_shape(standin(yours.npy_shape), shape, what=what)
+            if yours.known_rows is not None:
+                match_shape(standin(yours.shape(yours.known_rows)), shape, what=what)
+            else:
+                try:
+                    match_shape(standin(yours.shape(rows)), shape, what=what)
+                except InputError:
+                    yours.begin()
+                    wrong_shape()
+            nbytes = self.inputs.nbytes + yours.nbytes
+            while True:
+                try:
+                    acc = found = None
+                    with Progress(nbytes, f"{loss.name}: comparing", quiet=quiet) as bar:
+                        for block, prepared, s, analytic, mine in blocks():
+                            # the finite differences hold ~30 temporaries of a block's size:
+                            # computed over pieces of COMPARE_ELEMENTS (states merge exactly)
+                            step = max(1, COMPARE_ELEMENTS // max(1, mine[:1].size))
+                            for at in range(0, len(block), step):
+                                part = slice(at, at + step)
+                                piece = prepared.take_rows(part)
+                                sp = None if s is None else s[part]
+                                m, a = mine[part], analytic[part]
+                                named = None
+                                if what == "hessian":
+                                    named = Mistakes.of(loss, piece, m, a, rtol=rtol, atol=atol)
+                                b = AgainstState.of(
+                                    piece.predictions, m, a,
+                                    self._differenced(state, piece, sp, what, eps),
+                                    start=block.start + at,
+                                    ids=None if block.ids is None else block.ids[part],
+                                    eps=eps, rtol=rtol, atol=atol, mistakes=named,
+                                )  # fmt: skip
+                                acc = b if acc is None else acc.merge(b)
+                        assert acc is not None
+                        plan = acc.diagnosis.plan(rtol=rtol, atol=atol)
+                        if plan.columns is not None and not acc.named:  # the rows: a pass
+                            for block, _, _, analytic, mine in blocks():
+                                f = RowFindings.of(
+                                    mine, analytic, plan, start=block.start, rtol=rtol, atol=atol
+                                )
+                                found = f if found is None else found.merge(f)
+                    break
+                except Restart:
+                    self.inputs.restart()
+                    yours.restart()
+        finally:
+            yours.close()
+        if acc.ids:
+            self.ids = acc.ids if self.ids is None else self.ids
+            if isinstance(self.ids, dict):
+                self.ids = {**acc.ids, **self.ids}
+        return acc.result(found, what=what)
+
 
 @contextlib.contextmanager
 def _writing() -> Iterator[None]:
@@ -1112,6 +1313,11 @@ def _writing() -> Iterator[None]:
         if e.role is None:
             e.role = "output"
         raise
+
+
+def _weighted(a: np.ndarray, s: Any) -> np.ndarray:
+    """Rows' own values times their sample weights (None: unweighted)."""
+    return a if s is None else a * (s if a.ndim == 1 else s[:, None])
 
 
 def _none_grad(

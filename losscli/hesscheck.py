@@ -14,6 +14,7 @@ transform (rmse) is perturbed one element at a time through the reduced gradient
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -24,7 +25,7 @@ from .gradcheck import DEFAULT_ATOL, DEFAULT_EPS, DEFAULT_RTOL, KINK, CheckResul
 from .losses import Loss, Prepared
 from .losses._base import warn
 
-__all__ = ["hesscheck", "numeric_hessian_diagonal"]
+__all__ = ["hesscheck", "mark_kinks", "numeric_hessian_diagonal", "warn_on_kinks"]
 
 
 def numeric_hessian_diagonal(
@@ -34,9 +35,12 @@ def numeric_hessian_diagonal(
     reduction: str = "mean",
     sample_weights: Any = None,
     eps: float = DEFAULT_EPS,
+    scale: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
     """Central differences of the analytic gradient: the Hessian diagonal of the reduced loss
-    (for ``none``: of each row's own loss), shaped like the predictions."""
+    (for ``none``: of each row's own loss), shaped like the predictions. ``scale``: the
+    reduction's chain rule for rows' own diagonals, when these rows are a block of a larger
+    input (a separable loss; default: the reduction over these rows)."""
     x = prepared.predictions
     if not loss.separable:
         return _per_element(loss, prepared, reduction, sample_weights, eps)
@@ -57,6 +61,8 @@ def numeric_hessian_diagonal(
             shifted[:, j] = columns[:, j]
             row_hess[:, j] = (plus - minus) / (2.0 * eps)
         row_hess = row_hess.reshape(x.shape)
+    if scale is not None:
+        return scale(row_hess)
     return loss.scale_row_grad(row_hess, prepared, reduction, sample_weights)
 
 
@@ -119,20 +125,33 @@ def hesscheck(
         loss, prepared, reduction=reduction, sample_weights=sample_weights, eps=eps
     )
     result = compare(prepared.predictions, analytic, numeric, eps=eps, rtol=rtol, atol=atol)
-    # where the gradient has a kink (hess_kinks), or none at all (kinks: the loss's own kinks)
+    result, on_kink = mark_kinks(loss, prepared, result)
+    warn_on_kinks(loss, on_kink)
+    return result
+
+
+def mark_kinks(loss: Loss, prepared: Prepared, result: CheckResult) -> tuple[CheckResult, int]:
+    """``result`` with the failing elements on a kink of the gradient (``loss.hess_kinks``, or
+    the loss's own ``kinks``) labelled "kink", never a failure (as the gradient's), and how
+    many there are (any block of rows: the counts add up)."""
     marks = loss.hess_kinks or loss.kinks
     if marks is None or result.passed:
-        return result
+        return result, 0
     kinks = np.asarray(
         marks(prepared.predictions, prepared.targets, **prepared.options), dtype=bool
     )
     on_kink = int((kinks & ~result.ok).sum())
     if not on_kink:
-        return result
-    warn(
-        f"{on_kink} element(s) lie on a kink of {loss.name}'s gradient, where the Hessian does "
-        "not exist (a central difference there is about 1/eps, or the average of the two "
-        "sides); they are shown but not counted as failures"
-    )
+        return result, 0
     codes = np.where(kinks & ~result.ok, KINK, result.status_codes).astype(np.int8)
-    return replace(result, codes=codes)  # labelled "kink", never a failure (as the gradient's)
+    return replace(result, codes=codes), on_kink
+
+
+def warn_on_kinks(loss: Loss, on_kink: int) -> None:
+    """The warning for elements on a kink of the gradient, where the Hessian does not exist."""
+    if on_kink:
+        warn(
+            f"{on_kink} element(s) lie on a kink of {loss.name}'s gradient, where the Hessian "
+            "does not exist (a central difference there is about 1/eps, or the average of the "
+            "two sides); they are shown but not counted as failures"
+        )

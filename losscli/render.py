@@ -72,21 +72,6 @@ def _values(report: Report) -> list[float]:
     return np.ravel(report.value).tolist()  # K-dim none values: in row-major order
 
 
-def _check_rows(check: CheckResult, limit: int | None = SHOW_ROWS):
-    """(index, input, analytic, numeric, abs_err, rel_err, ok) of the worst elements."""
-    abs_err, rel_err, ok = check.abs_err, check.rel_err, check.ok
-    for idx in check.worst(check.checked if limit is None else limit):
-        yield (
-            idx,
-            float(check.inputs[idx]),
-            float(check.analytic[idx]),
-            float(check.numeric[idx]),
-            float(abs_err[idx]),
-            float(rel_err[idx]),
-            bool(ok[idx]),
-        )
-
-
 def _check_summary_fields(check: CheckResult) -> dict[str, Any]:
     return {
         "passed": check.passed,
@@ -699,8 +684,7 @@ def _print_with_verdict(console, table, check: CheckResult, counts: str, step: s
 
 def _against_rows(result, limit: int | None = SHOW_ROWS):
     """(index, input, yours, analytic, numeric, abs_err, rel_err, ok), worst first."""
-    for idx, inp, yours, analytic, ae, re, ok in _check_rows(result.check, limit):
-        yield idx, inp, yours, analytic, float(result.numeric[idx]), ae, re, ok
+    yield from result.elements(result.check.checked if limit is None else limit)
 
 
 def _against_plain(result, label: str = "against:") -> str:

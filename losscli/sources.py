@@ -15,10 +15,11 @@ Reading
     losscli's own scanner (:class:`Restart`), which reads the file exactly as the whole-file
     reader does or reports the same one-line error.
     Everything else — one file holding several columns (``--pred-col``) below
-    ``TABLE_STREAM_BYTES``, ``--against``, and inputs smaller than ``STREAM_BYTES`` — is read
-    whole by :func:`losscli.select.read_inputs`, and its blocks are views of those arrays.
+    ``TABLE_STREAM_BYTES``, and inputs smaller than ``STREAM_BYTES`` — is read whole by
+    :func:`losscli.select.read_inputs`, and its blocks are views of those arrays.
     stdin (``-``) is first copied to a private temporary file (:func:`losscli.io.spool_stdin`,
     named ``<stdin>`` in messages, removed by :meth:`Inputs.close`), then read as that file.
+    ``--against FILE`` beside streamed inputs is an :class:`AlignedFile`.
 
 Settings (environment)
     ``LOSSCLI_STREAM_BYTES`` (default 64 MiB): two-file inputs at least this big are streamed.
@@ -648,11 +649,107 @@ class StreamedInputs(Inputs):
         super().close()
 
 
+class AlignedFile:
+    """A file of one value per prediction (``--against``: the user's gradient) read beside
+    the predictions' blocks: NPY through the memory map, CSV/TSV through the streaming
+    readers, as the inputs are. :meth:`rows` gives the next rows of the current pass."""
+
+    def __init__(self, path: str, role: str, reading: layout_rules.Options | None = None):
+        self.path, self.role = path, role
+        self.layouts = {} if _is_npy(path) else decide_layouts({role: path}, reading)
+        self.engine = "pandas"
+        self.source: Any = None
+        self._it: Any = None
+        # an NPY of 0 or more than 2 dimensions is no block of rows (source None): its shape,
+        # for the caller's message (it cannot match predictions that stream)
+        self.npy_shape: tuple[int, ...] | None = None
+        if _is_npy(path):
+            err = lio.input_error(role, path)
+            with lio.open_input(path, err) as f:
+                self.npy_shape = tuple(lio.npy_header(f, err)[0])
+            if len(self.npy_shape) not in (1, 2):
+                return  # self.source stays None
+        self._open()
+
+    def _open(self) -> None:
+        self.close()
+        self.source = _open_source(self.path, self.role, self.engine, self.layouts)
+
+    def restart(self) -> None:
+        """After :class:`Restart`: read again with losscli's own scanner."""
+        self.engine = "scan"
+        self._open()
+
+    @property
+    def known_rows(self) -> int | None:
+        return self.npy_shape[0] if self.npy_shape is not None else self.source.rows
+
+    @property
+    def nbytes(self) -> int:
+        return self.source.nbytes
+
+    @property
+    def done(self) -> int:
+        return self.source.done
+
+    def shape(self, rows: int) -> tuple[int, ...]:
+        if self.npy_shape is not None:
+            return (rows, *self.npy_shape[1:])
+        return (rows,) if self.source.vector else (rows, self.source.width)
+
+    def begin(self) -> None:
+        """Start a pass from the first row."""
+        self.end()
+        self._it = iter(self.source.chunks(rows_per_block(self.source.width)))
+        self._pending: np.ndarray | None = None
+        self.read = 0
+
+    def rows(self, n: int) -> np.ndarray:
+        """The next ``n`` rows as a (rows, width) array; fewer at the end of the file."""
+        parts, have = [], 0
+        while have < n:
+            if self._pending is None or not len(self._pending):
+                self._pending = next(self._it, None)
+                if self._pending is None:
+                    break
+            part, self._pending = self._pending[: n - have], self._pending[n - have :]
+            parts.append(part)
+            have += len(part)
+        self.read += have
+        if not parts:
+            return np.empty((0, self.source.width))
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def count(self) -> int:
+        """Rows of the file: those read so far and the rest, read to the end."""
+        if self._pending is not None:
+            self.read += len(self._pending)
+            self._pending = None
+        for block in self._it:
+            self.read += len(block)
+        return self.read
+
+    def end(self) -> None:
+        if self._it is not None and hasattr(self._it, "close"):
+            self._it.close()  # stops a reader thread now
+        self._it = None
+
+    def close(self) -> None:
+        self.end()
+        if self.source is not None:
+            self.source.close()
+
+
 def _is_regular_file(path: Any) -> bool:
     try:
         return isinstance(path, str | os.PathLike) and path != "-" and os.path.isfile(path)
     except (OSError, ValueError):
         return False
+
+
+def streamable(path: Any) -> bool:
+    """Whether a file can be read block by block (NPY, CSV/TSV, compressed text)."""
+    return _streamable(path)
 
 
 def _streamable(path: Any) -> bool:
