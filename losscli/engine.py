@@ -694,6 +694,8 @@ class _Run:
             rtol=rtol,
             atol=atol,
         )
+        if prepared.layout is not None and fields.get("hess") is not None:
+            fields["hess"] = prepared.layout.restore(fields["hess"])  # as the gradient
         if hess_out is not None:
             array = fields["hess_blocks"] if "hess_blocks" in fields else fields["hess"]
             with _writing():
@@ -781,6 +783,11 @@ class _Run:
         from .progress import Progress
 
         loss, reduction, inputs = self.loss, self.reduction, self.inputs
+        if check and getattr(inputs, "ndim", 2) > 2:
+            raise UsageError(
+                "--check on inputs of more than 2 dimensions reads them in memory, and these are "
+                "over the streaming threshold (LOSSCLI_STREAM_BYTES): raise it to check them"
+            )
         # the histogram's range is gathered in the first pass; a second one counts
         want_span = bins is not None and hist_range is None
         while True:
@@ -812,6 +819,9 @@ class _Run:
                 )
         _warn_if_overflowed(value, gradient)
         result = None
+        shape = None
+        if getattr(inputs, "ndim", 2) > 2:  # K-dim: the report names the file's own shape
+            shape = inputs.shapes(inputs.counts)[0]
         if check:
             result = self._check_pass(state, eps=eps, rtol=rtol, atol=atol, quiet=quiet)
         hist = None
@@ -826,6 +836,7 @@ class _Run:
             grad_written=written,
             ids=self.ids,
             columns=inputs.columns,
+            shape=shape,
             **second,
         )
 
@@ -843,6 +854,10 @@ class _Run:
         weighted_rows = len(known) > 2
         p_rows = known[0]
         vector = inputs.vector
+        ndim = getattr(inputs, "ndim", 1 if vector else 2)
+        # (N, C, d1, …, dk) for a class loss: its kernel rows are the N·d1·…·dk positions,
+        # not the N rows of the file, so the mean's denominator is not known up front
+        positions = ndim > 2 and "class_axis" in loss.option_names
         if grad and p_rows is not None:
             _check_whole(p_rows * inputs.width, "the gradient")
         if reduction == "none" and p_rows is not None:
@@ -864,6 +879,7 @@ class _Run:
                 and p_rows is not None
                 and loss.weights is None
                 and not weighted_rows
+                and not positions
             )
         )
         writer = hess_writer = None
@@ -875,7 +891,7 @@ class _Run:
                 if path is None:
                     continue
                 with _writing():
-                    out = _GradFile(path, 1 if vector else 2, protect)
+                    out = _GradFile(path, ndim, protect)
                 if reduction != "none" and not scale_now:
                     out.start_spool()
                 if k == 0:
@@ -891,6 +907,7 @@ class _Run:
         grads: list[np.ndarray] = []
         values: list[np.ndarray] = []
         all_ids: list[str] = []
+        elements = hess_elements = 0  # of the gradient (Hessian) held for --grad (--hess)
         self.ids = None
         self.span = RangeState() if span else None
         try:
@@ -918,15 +935,20 @@ class _Run:
                 if self.span is not None:
                     self.span = self.span.merge(RangeState.of(self._row_losses(prepared, s)))
                 n = state.rows
+                layout = prepared.layout  # K-dim inputs: results back in the file's layout
                 if reduction == "none":
-                    values.append(loss.reduce_values(prepared, reduction="none", sample_weights=s))
+                    none = loss.reduce_values(prepared, reduction="none", sample_weights=s)
+                    values.append(none if layout is None else layout.restore_rows(none))
                     _check_whole(n, "the row values of --reduction none")
                     if g is not None:
                         g = _none_grad(loss, g, rows, prepared, s)
                 if g is not None:
+                    if layout is not None:
+                        g = layout.restore(g)
                     if grad:
                         grads.append(g if writer is None else g.copy())
-                        _check_whole(n * (1 if g.ndim == 1 else g.shape[1]), "the gradient")
+                        elements += g.size
+                        _check_whole(elements, "the gradient")
                     if writer is not None:
                         if scale_now:
                             in_place = not grad and not (
@@ -945,13 +967,15 @@ class _Run:
                         writer.write(g)
                 if hess is not None or hess_writer is not None:
                     h = loss.scale_row_grad(loss.row_hess(prepared), prepared, "none", s)
+                    if layout is not None:
+                        h = layout.restore(h)
                     if scale_now and reduction != "none":
                         denominator = float(p_rows) if reduction != "sum" else 1.0
                         h = loss.finish_hess(None, h, reduction, 0.0, denominator, b.loss.row_size)
                     if hess is not None:
                         hessians.append(h)
-                        _check_whole(n * (1 if h.ndim == 1 else h.shape[1]), "the Hessian",
-                                     "--hess-out", "--hess")  # fmt: skip
+                        hess_elements += h.size
+                        _check_whole(hess_elements, "the Hessian", "--hess-out", "--hess")
                     if hess_writer is not None:
                         hess_writer.write(h)
                 progress.update(inputs.done)
@@ -1012,7 +1036,16 @@ class _Run:
             if block.origin is not None:  # a shard: its own name and row numbers
                 e.source = block.origin
                 raise _shift_rows(e, block.origin_start) from None
-            raise _shift_rows(e, block.start) from None
+            raise _shift_rows(e, block.start * self._positions_per_row()) from None
+
+    def _positions_per_row(self) -> int:
+        """Kernel rows per row of the file: d1·…·dk for a class loss's (N, C, d1, …, dk) (its
+        messages count positions, as in memory), else 1."""
+        class_axis = self.merged.get("class_axis")
+        if getattr(self.inputs, "ndim", 2) <= 2 or class_axis is None:
+            return 1
+        tail = self.inputs.sources[0].tail
+        return math.prod(tail[1:] if class_axis == 1 else tail[:-1])
 
     def _standins(self, counts: list[int]) -> list[np.ndarray]:
         return [np.broadcast_to(np.float64(0.0), shape) for shape in self.inputs.shapes(counts)]

@@ -146,29 +146,28 @@ class NpySource:
             self.shape, self.dtype, self.fortran, self.offset = lio.npy_header(f, self.err)
             self.nbytes = os.fstat(f.fileno()).st_size
             self._mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        if len(self.shape) > 2:
-            self.close()
-            raise self.err(
-                f"array has {len(self.shape)} dimensions (shape {self.shape}); inputs of more "
-                "than 2 dimensions are read in memory, and this one is over the streaming "
-                "threshold (LOSSCLI_STREAM_BYTES): raise it to read this file whole"
-            )
         self.vector = len(self.shape) == 1
         self.rows = self.shape[0]
-        self.width = 1 if self.vector else self.shape[1]
+        # (N, d1, …, dk): blocks are slices along axis 0 in the file's own shape (the loss lays
+        # them out as kernel rows, as it does in memory); ``width`` counts a row's elements
+        self.tail = self.shape[1:]
+        self.width = 1 if self.vector else math.prod(self.tail)
         self.done = 0
         # The consumer has each chunk checked only when it finds a problem (see _verify).
         self.deferred_check = False
 
     def chunks(self, rows_per_chunk: int) -> Iterator[np.ndarray]:
         self._rows_per_chunk = rows_per_chunk
-        self._array = array = np.ndarray(
+        array = np.ndarray(
             self.shape,
             self.dtype,
             buffer=self._mm,
             offset=self.offset,
             order="F" if self.fortran else "C",
-        ).reshape(self.rows, self.width)
+        )
+        if array.ndim <= 2:
+            array = array.reshape(self.rows, self.width)
+        self._array = array
         with contextlib.suppress(AttributeError, OSError):
             self._mm.madvise(mmap.MADV_SEQUENTIAL)
         row_bytes = self.width * self.dtype.itemsize
@@ -211,9 +210,10 @@ class NpySource:
             for kind, mask in (("NaN", np.isnan(block)), ("infinite", np.isinf(block))):
                 count = int(mask.sum())
                 if count and not bad[kind][0]:
-                    row, col = np.unravel_index(int(np.argmax(mask)), mask.shape)
-                    index = (start + int(row),) if self.vector else (start + int(row), int(col))
-                    bad[kind][1] = lio.npy_position(index, 1 if self.vector else 2)
+                    at = [int(i) for i in np.unravel_index(int(np.argmax(mask)), mask.shape)]
+                    at[0] += start
+                    index = tuple(at[:1]) if self.vector else tuple(at)
+                    bad[kind][1] = lio.npy_position(index, len(self.shape))
                 bad[kind][0] += count
         lio.raise_nonfinite(bad, self.err)
 
@@ -255,6 +255,7 @@ class CsvSource:
         self.fields = lay.width  # fields on each line of the file
         self.width = lay.width - int(lay.index)  # columns of each block (index dropped)
         self.vector = self.width == 1
+        self.tail = () if self.vector else (self.width,)
         self.rows: int | None = None
         self.done = 0
         self._raw: Any = None
@@ -585,8 +586,13 @@ class StreamedInputs(Inputs):
     def shapes(self, counts: list[int]) -> list[tuple[int, ...]]:
         """Each file's full shape, given its rows."""
         return [
-            (n,) if s.vector else (n, s.width) for s, n in zip(self.sources, counts, strict=False)
+            (n,) if s.vector else (n, *s.tail) for s, n in zip(self.sources, counts, strict=False)
         ]
+
+    @property
+    def ndim(self) -> int:
+        """The predictions' dimensions (more than 2: laid out by the loss, see RowLayout)."""
+        return 1 if self.sources[0].vector else 1 + len(self.sources[0].tail)
 
     @property
     def vector(self) -> bool:
