@@ -223,9 +223,33 @@ def _block_state(
         else:
             found = top_rows(per_row, p, t, top, element_losses=element)
             order = found.rows if kept is None else kept[found.rows]
-            labels = None if ids is None else tuple(ids[int(i)] for i in order)
-            top_state = TopState(top, order + start, found.loss, found.fields, labels)
+            fields, rows_in_block = found.fields, order
+            if prepared.layout is not None:
+                fields, rows_in_block = _top_index(prepared.layout, order, fields, start)
+            labels = None if ids is None else tuple(ids[int(i)] for i in rows_in_block)
+            top_state = TopState(top, rows_in_block + start, found.loss, fields, labels)
     return State(state, top_state), weighted, rows
+
+
+def _top_index(
+    layout: Any, order: np.ndarray, fields: dict[str, np.ndarray], start: int
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """K-dim ``--top``: ``(fields with "index", the rows of the block)`` of the top kernel rows
+    ``order`` of a block laid out by ``layout`` (the block's own, its first row ``start`` of
+    the file). ``index`` is the full index in the given layout: the position (n, d1, …, dk)
+    for a class loss (a kernel row is a position), the worst element (n, i1, …, ik) — in
+    place of ``col`` — for an elementwise loss (a kernel row is a sample)."""
+    fields = dict(fields)
+    if layout.class_axis is not None:
+        at = np.stack(np.unravel_index(order, layout.row_shape), axis=1)
+    elif "col" in fields and len(layout.shape) > 2:
+        at = np.column_stack([order, *np.unravel_index(fields.pop("col"), layout.shape[1:])])
+    else:
+        return fields, order
+    at = at.astype(np.int64)
+    rows = at[:, 0].copy()
+    at[:, 0] += start
+    return {"index": at, **fields}, rows
 
 
 def src_sum(x: float) -> Any:
@@ -588,13 +612,11 @@ class _Run:
         whole = self.inputs.whole()
         prepared = loss.prepare_inputs(whole.predictions, whole.targets, **self.options)
         layout = prepared.layout  # inputs of more than 2 dimensions, laid out as kernel rows
-        if layout is not None and top is not None:
-            raise UsageError(
-                f"--top takes inputs of one or two dimensions; these have shape {layout.shape}"
-            )
         s = loss.sample_weights_for(whole.weights, prepared)
         want_grad = grad or grad_out is not None or check or against is not None
-        blocks = list(_prepared_blocks(prepared, s, _block_rows(prepared)))
+        # K-dim --top: one block, so its kernel rows are numbered as the layout's
+        per_block = None if layout is not None and top is not None else _block_rows(prepared)
+        blocks = list(_prepared_blocks(prepared, s, per_block))
         state = None
         grads, rows = [], []
         for start, part, sp in blocks:

@@ -221,3 +221,36 @@ def test_memory_stays_bounded_on_a_kdim_file(tmp_path):
     lse = (m + np.log(np.exp(zz - m).sum(axis=1, keepdims=True)))[:, 0]
     picked = np.take_along_axis(zz, yy[:, None], axis=1)[:, 0]
     assert math.isclose(float(out), float((lse - picked).mean()), rel_tol=1e-12)
+
+
+@pytest.mark.parametrize("block", BLOCKS)
+@pytest.mark.parametrize(
+    "case", ["ce-weights-smoothing", "ce-ignore", "ce-class-last", "nll", "mse"]
+)
+def test_top_streamed_equals_in_memory(data, monkeypatch, case, block):
+    args, width = _args(case, data)
+    args += ["--top", "12", "-f", "json"]
+    expected, _ = run(args)
+    got, streamed = run(args, block=block, monkeypatch=monkeypatch, width=width)
+    assert (expected.exit_code, got.exit_code, streamed) == (0, 0, True)
+    e, g = json.loads(expected.stdout)["top"], json.loads(got.stdout)["top"]
+    assert len(e) == 12 and all(len(x["index"]) == 3 for x in e)
+    assert [x["index"] for x in g] == [x["index"] for x in e]
+    assert [x["row"] for x in g] == [x["index"][0] for x in e]
+    np.testing.assert_allclose([x["loss"] for x in g], [x["loss"] for x in e], rtol=1e-13)
+
+
+@pytest.mark.parametrize("block", BLOCKS)
+def test_top_ties_keep_the_order_of_positions_when_streamed(tmp_path, monkeypatch, block):
+    z = np.zeros((30, 3, 2, 2))  # every position loses log 3 but three, which lose more
+    z[20, 0, 1, 1], z[3, 0, 0, 1], z[29, 0, 1, 0] = 3.0, 2.0, 2.0
+    np.save(tmp_path / "z.npy", z)
+    np.save(tmp_path / "y.npy", np.ones((30, 2, 2)))
+    args = ["ce", tmp_path / "z.npy", tmp_path / "y.npy", "--logits", "--top", "6", "-f", "json"]
+    expected, _ = run(args)
+    got, streamed = run(args, block=block, monkeypatch=monkeypatch, width=12)
+    assert streamed
+    index = [x["index"] for x in json.loads(got.stdout)["top"]]
+    assert index == [x["index"] for x in json.loads(expected.stdout)["top"]]
+    # hand-derived: the three, then the first positions in row-major order
+    assert index == [[20, 1, 1], [3, 0, 1], [29, 1, 0], [0, 0, 0], [0, 0, 1], [0, 1, 0]]
