@@ -879,7 +879,7 @@ class _Run:
         ndim = getattr(inputs, "ndim", 1 if vector else 2)
         # (N, C, d1, …, dk) for a class loss: its kernel rows are the N·d1·…·dk positions,
         # not the N rows of the file, so the mean's denominator is not known up front
-        positions = ndim > 2 and "class_axis" in loss.option_names
+        positions = ndim > 2 and loss.rows_are_positions
         if grad and p_rows is not None:
             _check_whole(p_rows * inputs.width, "the gradient")
         if reduction == "none" and p_rows is not None:
@@ -1064,7 +1064,7 @@ class _Run:
         """Kernel rows per row of the file: d1·…·dk for a class loss's (N, C, d1, …, dk) (its
         messages count positions, as in memory), else 1."""
         class_axis = self.merged.get("class_axis")
-        if getattr(self.inputs, "ndim", 2) <= 2 or class_axis is None:
+        if getattr(self.inputs, "ndim", 2) <= 2 or not self.loss.rows_are_positions:
             return 1
         tail = self.inputs.sources[0].tail
         return math.prod(tail[1:] if class_axis == 1 else tail[:-1])
