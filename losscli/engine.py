@@ -805,11 +805,6 @@ class _Run:
         from .progress import Progress
 
         loss, reduction, inputs = self.loss, self.reduction, self.inputs
-        if check and getattr(inputs, "ndim", 2) > 2:
-            raise UsageError(
-                "--check on inputs of more than 2 dimensions reads them in memory, and these are "
-                "over the streaming threshold (LOSSCLI_STREAM_BYTES): raise it to check them"
-            )
         # the histogram's range is gathered in the first pass; a second one counts
         want_span = bins is not None and hist_range is None
         while True:
@@ -1097,7 +1092,9 @@ class _Run:
         fraction = min(1.0, CHECK_MAX_ELEMENTS / elements)
         result = StreamedCheck(eps=eps, rtol=rtol, atol=atol)
         if fraction < 1.0:
-            result.population, result.population_rows = elements, state.loss.shape[0]
+            # K-dim: the sample is of the file's rows, as the report counts them
+            rows_read = self.inputs.counts[0] if getattr(self.inputs, "ndim", 2) > 2 else None
+            result.population, result.population_rows = elements, rows_read or state.loss.shape[0]
             result.seed, result.max_elements = 0, CHECK_MAX_ELEMENTS
         total, denominator = float(state.loss.total), float(state.loss.denominator)
         row_size, exponent = state.loss.row_size, state.loss.exponent
@@ -1122,6 +1119,8 @@ class _Run:
                         continue
                 prepared = loss.prepare_resolved(p, t, self.merged)
                 rows, row_grad = loss.rows_and_row_grad(prepared)
+                # one weight per kernel row (a K-dim sample's weight on each of its positions)
+                w = None if w is None else loss.sample_weights_for(w, prepared)
 
                 def scale(g: np.ndarray, rows=rows, w=w) -> np.ndarray:
                     if w is not None:
@@ -1135,6 +1134,8 @@ class _Run:
                 chunk = check_rows(
                     inner, prepared, scale(row_grad), scale, eps=eps, rtol=rtol, atol=atol
                 )
+                if prepared.layout is not None:  # K-dim: elements named by their full index
+                    chunk = chunk.in_layout(prepared.layout)
                 result.add(chunk, index, vector)
                 bar.update(self.inputs.done)
         warn_if_uncertain(result)

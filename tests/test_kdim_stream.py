@@ -180,14 +180,38 @@ def test_mismatched_rows_name_the_full_shapes(data, monkeypatch):
     )
 
 
-def test_streamed_check_of_kdim_inputs_is_refused(data, monkeypatch):
+@pytest.mark.parametrize("block", [1, 7, 10_000])
+@pytest.mark.parametrize("case", ["ce-weights-smoothing", "ce-ignore", "ce-class-last",
+                                  "ce-sample-weights", "nll", "mse-sum"])  # fmt: skip
+def test_check_streamed_equals_in_memory(data, monkeypatch, case, block):
+    # every element checked, each named by its full index in the file's layout
+    args, width = _args(case, data)
+    args += ["--check", "-f", "json"]
+    expected, _ = run(args)
+    got, streamed = run(args, block=block, monkeypatch=monkeypatch, width=width)
+    assert (expected.exit_code, got.exit_code, streamed) == (0, 0, True)
+    e, g = json.loads(expected.stdout)["check"], json.loads(got.stdout)["check"]
+    assert g["passed"] and e["passed"]
+    assert g["checked"] == e["checked"] == np.load(args[1]).size
+    assert g["max_abs_err"] == pytest.approx(e["max_abs_err"], rel=1e-6, abs=1e-300)
+    if g["max_abs_err"]:  # (nll's is 0: the streamed check then names no element)
+        assert g["max_abs_err_at"] == e["max_abs_err_at"]
+        assert len(g["max_abs_err_at"]) == np.load(args[1]).ndim
+    assert [w["index"] for w in g["worst"]] == [w["index"] for w in e["worst"]]
+    z = np.load(args[1])
+    assert all(w["input"] == z[tuple(w["index"])] for w in g["worst"])
+
+
+def test_sampled_check_of_a_kdim_input_counts_its_rows(data, monkeypatch):
+    monkeypatch.setattr(engine, "CHECK_MAX_ELEMENTS", 600)  # of the 5,400 elements
     args, width = _args("ce", data)
-    got, streamed = run([*args, "--check"], block=7, monkeypatch=monkeypatch, width=width)
-    assert (got.exit_code, got.stdout) == (2, "")
-    assert got.stderr == (
-        "Error: --check on inputs of more than 2 dimensions reads them in memory, and these are "
-        "over the streaming threshold (LOSSCLI_STREAM_BYTES): raise it to check them\n"
-    )
+    got, streamed = run([*args, "--check", "-f", "json"], block=7, monkeypatch=monkeypatch,
+                        width=width)  # fmt: skip
+    assert (got.exit_code, streamed) == (0, True)
+    check = json.loads(got.stdout)["check"]
+    assert check["passed"]
+    assert check["checked"] == 60 * check["sample_rows"]  # whole samples of 3·4·5 elements
+    assert all(len(w["index"]) == 4 for w in check["worst"])
 
 
 def test_memory_stays_bounded_on_a_kdim_file(tmp_path):
