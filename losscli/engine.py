@@ -326,6 +326,7 @@ def evaluate(
         raise UsageError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     loss = _get_loss(loss)
     loss.check_reduction(reduction)
+    option_cols = _option_columns(loss, loss_options, one_file=targets is None)
     if predictions is None:
         raise UsageError("give the predictions (and the targets, or --pred-col/--target-col)")
     # validates; --hess-out alone is written block by block, not held (hess stays None)
@@ -347,6 +348,7 @@ def evaluate(
             "--reduction none": reduction == "none", "--convention": convention != "torch",
             "--hess": hess is not None, "--hess-out": hess_out is not None,
             "--against-hess": against_hess is not None,
+            **{flag: True for flag, _ in option_cols.values()},
         }  # fmt: skip
         for flag, given in refused.items():
             if given:
@@ -379,7 +381,8 @@ def evaluate(
             loss, convention, predictions, targets, reduction=reduction, stdin=stdin,
             torch_only={"--grad": grad, "--grad-out": grad_out, "--check": check,
                         "--against": against, "--top": top, "--hist": bins, "--hess": hess,
-                        "--hess-out": hess_out, "--against-hess": against_hess},
+                        "--hess-out": hess_out, "--against-hess": against_hess,
+                        **{flag: column for flag, column in option_cols.values()}},
             pred_cols=pred_cols, target_cols=target_cols, id_col=id_col, weight_col=weight_col,
             sample_weights=sample_weights, reading=reading, **loss_options,
         )  # fmt: skip
@@ -398,6 +401,7 @@ def evaluate(
         or not _streams_hess(loss, hess or ("diag" if hess_out is not None else None), check),
         stdin=stdin,
         reading=reading,
+        option_cols=option_cols,
     )
     names = _input_names(predictions, targets, sample_weights, against, against_hess)
     try:
@@ -419,6 +423,31 @@ def evaluate(
         return run.streamed(quiet=quiet, hess=hess, hess_out=hess_out, **common)
     finally:
         inputs.close()
+
+
+def _option_columns(
+    loss: Any, options: dict[str, Any], *, one_file: bool
+) -> dict[str, tuple[str, str]]:
+    """The loss options read from columns (``--var-col v``: {"var": ("--var-col", "v")}),
+    taken out of ``options``; refused with two files, or with the option given too."""
+    found = {}
+    for param in loss.params:
+        if param.column_of is None:
+            continue
+        column = options.pop(param.name, None)
+        if column is None:
+            continue
+        target = next(p for p in loss.params if p.name == param.column_of)
+        if not one_file:
+            raise UsageError(
+                f"{param.flag} takes a column of the one file holding predictions and targets "
+                f"(PREDS alone with --pred-col/--target-col); with two files give "
+                f"{target.flag} FILE"
+            )
+        if options.get(target.name) is not None:
+            raise UsageError(f"give {target.flag} or {param.flag}, not both")
+        found[param.column_of] = (param.flag, str(column))
+    return found
 
 
 def _streams_hess(loss: Any, hess: str | None, check: bool) -> bool:
@@ -610,7 +639,7 @@ class _Run:
     ) -> Report:
         loss, reduction = self.loss, self.reduction
         whole = self.inputs.whole()
-        prepared = loss.prepare_inputs(whole.predictions, whole.targets, **self.options)
+        prepared = self._prepare_block(whole, first=True)
         layout = prepared.layout  # inputs of more than 2 dimensions, laid out as kernel rows
         s = loss.sample_weights_for(whole.weights, prepared)
         want_grad = grad or grad_out is not None or check or against is not None
@@ -860,8 +889,7 @@ class _Run:
     def _prepared_stream(self) -> Iterator[tuple[Any, Any]]:
         """Each block prepared (a further pass over the files, after the first)."""
         for block in self.inputs.blocks():
-            prepared = self.loss.prepare_resolved(block.predictions, block.targets, self.merged)
-            yield prepared, block.weights
+            yield self._prepare_block(block), block.weights
 
     def _pass(self, grad, grad_out, top, progress, protect, hess=None, hess_out=None, span=False):
         loss, reduction, inputs = self.loss, self.reduction, self.inputs
@@ -1039,12 +1067,26 @@ class _Run:
                 if out is not None:
                     out.abort()
 
-    def _prepare(self, block: Block, first: bool) -> Any:
-        loss = self.loss
+    def _prepare_block(self, block: Block, first: bool = False) -> Any:
+        """A block validated and laid out for the kernels (``first``: the options checked
+        too), with the loss options read from its columns (``--var-col``); an error about
+        those names the one file they come from."""
+        loss, extra = self.loss, block.row_options or {}
         try:
             if first:
-                return loss.prepare_inputs(block.predictions, block.targets, **self.options)
-            return loss.prepare_resolved(block.predictions, block.targets, self.merged)
+                return loss.prepare_inputs(
+                    block.predictions, block.targets, **{**self.options, **extra}
+                )
+            return loss.prepare_resolved(block.predictions, block.targets, {**self.merged, **extra})
+        except InputError as e:
+            if extra and e.source is None and e.role not in ("predictions", "targets"):
+                e.role = "predictions"  # the one file the columns come from
+                e.source = block.origin or self.inputs.paths.get("predictions")
+            raise
+
+    def _prepare(self, block: Block, first: bool) -> Any:
+        try:
+            return self._prepare_block(block, first)
         except InputError as e:
             self.inputs.verify(block)
             if first and block.origin is None:
@@ -1070,7 +1112,9 @@ class _Run:
     def _full_shapes(self, counts: list[int]) -> None:
         """An error in the first block may be about shapes: word it with the full shapes."""
         p, t = self._standins(counts)[:2]
-        self.loss.prepare_inputs(p, t, **self.options)
+        with warnings.catch_warnings():  # about the stand-ins' zeros, not the inputs
+            warnings.simplefilter("ignore")
+            self.loss.prepare_inputs(p, t, **self.options)
 
     def _wrong_rows(self, counts: list[int]) -> None:
         """Rows differ: let the loss's own validation word it, on stand-ins of full shapes."""
@@ -1108,16 +1152,15 @@ class _Run:
 
         with Progress(self.inputs.nbytes, f"{loss.name}: checking", quiet=quiet) as bar:
             for block in self.inputs.blocks():
-                p, t, w = block.predictions, block.targets, block.weights
-                index = np.arange(block.start, block.start + len(p))
+                index = np.arange(block.start, block.start + len(block))
                 if fraction < 1.0:
                     # the rows of the sample depend on their index and the seed alone
                     keep = row_sample(index, fraction, result.seed)
-                    p, t, index = p[keep], t[keep], index[keep]
-                    w = None if w is None else w[keep]
+                    index, block = index[keep], block.take(keep)
                     if not len(index):
                         continue
-                prepared = loss.prepare_resolved(p, t, self.merged)
+                w = block.weights
+                prepared = self._prepare_block(block)
                 rows, row_grad = loss.rows_and_row_grad(prepared)
                 # one weight per kernel row (a K-dim sample's weight on each of its positions)
                 w = None if w is None else loss.sample_weights_for(w, prepared)

@@ -108,9 +108,25 @@ class Block:
     start: int = 0
     origin: str | None = None  # the shard the rows come from (None: the one input)
     origin_start: int = 0  # the first row's number within that shard
+    # loss options read from columns (--var-col), one value per row: {"var": array}
+    row_options: dict[str, Any] | None = None
 
     def __len__(self) -> int:
         return len(self.predictions)
+
+    def take(self, keep: Any) -> Block:
+        """The block's rows where ``keep`` (a boolean mask) holds; ``start`` unchanged."""
+        from dataclasses import replace
+
+        ids = None if self.ids is None else [i for i, k in zip(self.ids, keep, strict=True) if k]
+        return replace(
+            self,
+            predictions=self.predictions[keep],
+            targets=self.targets[keep],
+            weights=None if self.weights is None else self.weights[keep],
+            ids=ids,
+            row_options=_rows_of(self.row_options, keep),
+        )
 
 
 def decide_layouts(
@@ -533,13 +549,25 @@ class MemoryInputs(Inputs):
 
     in_memory = True
 
-    def __init__(self, predictions, targets, weights=None, ids=None, columns=None, paths=None):
+    def __init__(
+        self,
+        predictions,
+        targets,
+        weights=None,
+        ids=None,
+        columns=None,
+        paths=None,
+        row_options=None,
+    ):
         super().__init__(paths or {})
         self.predictions, self.targets, self.weights = predictions, targets, weights
-        self.ids, self.columns = ids, columns
+        self.ids, self.columns, self.row_options = ids, columns, row_options
 
     def whole(self) -> Block:
-        return Block(self.predictions, self.targets, self.weights, self.ids, 0)
+        return Block(
+            self.predictions, self.targets, self.weights, self.ids, 0,
+            row_options=self.row_options,
+        )  # fmt: skip
 
     def blocks(self, rows: int | None = None) -> Iterator[Block]:
         n = len(self.predictions)
@@ -554,7 +582,13 @@ class MemoryInputs(Inputs):
                 None if self.weights is None else self.weights[part],
                 None if self.ids is None else self.ids[part],
                 start,
+                row_options=_rows_of(self.row_options, part),
             )
+
+
+def _rows_of(row_options: dict[str, Any] | None, part: Any) -> dict[str, Any] | None:
+    """The per-row option columns of some rows."""
+    return None if row_options is None else {k: v[part] for k, v in row_options.items()}
 
 
 class StreamedInputs(Inputs):
@@ -669,6 +703,7 @@ def open_inputs(
     whole: bool = False,
     stdin: Any = None,
     reading: layout_rules.Options | None = None,
+    option_cols: dict[str, tuple[str, str]] | None = None,
 ) -> Inputs:
     """The inputs of a run, streamed or read whole.
 
@@ -679,7 +714,9 @@ def open_inputs(
     or arrays. With ``targets`` None, ``pred_cols`` / ``target_cols`` / ``id_col`` /
     ``weight_col`` say which columns are which (see :func:`losscli.select.choose_columns`).
     ``reading`` says how text is read (delimiter, header, index column; see
-    :mod:`losscli.layout`).
+    :mod:`losscli.layout`). ``option_cols``: loss option → (flag, column) of the one file
+    whose values are that option's, one per row (``{"var": ("--var-col", "v")}``); blocks
+    carry them as ``row_options``.
     """
     for role, x in (
         ("predictions", predictions),
@@ -694,6 +731,7 @@ def open_inputs(
         "id_col": id_col,
         "weight_col": weight_col,
         "options": reading,
+        "option_cols": dict(option_cols or {}),
     }
     is_path = isinstance(predictions, str | os.PathLike)
     if is_path and targets is None and predictions != "-":
@@ -723,7 +761,9 @@ def open_inputs(
     if sample_weights is not None:
         paths["sample weights"] = sample_weights
     files = all(isinstance(p, str | os.PathLike) for p in paths.values())
-    simple = not (whole or pred_cols or target_cols or id_col or weight_col or targets is None)
+    simple = not (
+        whole or pred_cols or target_cols or id_col or weight_col or option_cols or targets is None
+    )
     if files and simple and all(_streamable(p) for p in paths.values()):
         total = sum(os.stat(p).st_size for p in paths.values())
         if total >= STREAM_BYTES:
@@ -762,16 +802,17 @@ def _read_whole(predictions, targets, selection, sample_weights, stdin):
     if is_path(predictions) and (targets is None or is_path(targets)):
         data = read_inputs(predictions, targets, stdin=stdin, **selection)
         p, t, ids, columns = data.predictions, data.targets, data.ids, data.columns
+        row_options = data.options
         if data.weights is not None:
             if w is not None:
                 raise UsageError("give the sample weights once: --sample-weights or --weight-col")
             w = data.weights
     else:
-        p, t, ids, columns = predictions, targets, None, None
+        p, t, ids, columns, row_options = predictions, targets, None, None, None
     if is_path(w):
         paths["sample weights"] = os.fsdecode(w)
         w = lio.read_array(w, role="sample weights", stdin=stdin, options=selection["options"])
-    return MemoryInputs(p, t, w, ids, columns, paths)
+    return MemoryInputs(p, t, w, ids, columns, paths, row_options)
 
 
 # --------------------------------------------------------------------------- tables, shards
@@ -852,8 +893,9 @@ class _TableFile:
         s = self.selection
         self.columns, self.width_all = columns, width
         self.choice = choose_columns(
-            frame, s["pred_cols"], s["target_cols"], s["id_col"], s["weight_col"]
-        )
+            frame, s["pred_cols"], s["target_cols"], s["id_col"], s["weight_col"],
+            s.get("option_cols"),
+        )  # fmt: skip
         label = frame.label
         self.labels = {
             "predictions": [label(j) for j in self.choice.predictions],
@@ -883,6 +925,7 @@ class _TableFile:
             id_col=s["id_col"],
             weight_col=s["weight_col"],
             options=s["options"],
+            option_cols=s.get("option_cols"),
         )
 
     def _open_text(self) -> None:
@@ -954,12 +997,14 @@ class _TableFile:
 
     def _numeric_columns(self) -> list[int]:
         c = self.choice
-        return [*c.predictions, *c.targets, *([c.weight] if c.weight is not None else [])]
+        weight = [c.weight] if c.weight is not None else []
+        return [*c.predictions, *c.targets, *weight, *(j for _, j in c.options)]
 
     # ----------------------------------------------------------------- reading
 
-    def blocks(self, rows: int) -> Iterator[tuple[Any, Any, Any, Any]]:
-        """``(predictions, targets, weights, ids)`` blocks of about ``rows`` rows."""
+    def blocks(self, rows: int) -> Iterator[tuple[Any, Any, Any, Any, Any]]:
+        """``(predictions, targets, weights, ids, row options)`` blocks of about ``rows``
+        rows."""
         yielded = 0
         if self.kind != "exact":
             try:
@@ -982,6 +1027,7 @@ class _TableFile:
                 d.targets[part],
                 None if d.weights is None else d.weights[part],
                 None if d.ids is None else d.ids[part],
+                _rows_of(d.options, part),
             )
 
     def _split(self, arrays: list[np.ndarray], ids: Any) -> tuple[Any, Any, Any, Any]:
@@ -990,12 +1036,14 @@ class _TableFile:
         p = arrays[0] if np_ == 1 else np.column_stack(arrays[:np_])
         t = arrays[np_] if nt == 1 else np.column_stack(arrays[np_ : np_ + nt])
         w = arrays[np_ + nt] if c.weight is not None else None
-        for a in (p, t) if w is None else (p, t, w):
+        after = np_ + nt + int(c.weight is not None)
+        row_options = {name: arrays[after + k] for k, (name, _) in enumerate(c.options)} or None
+        for a in (p, t, *([] if w is None else [w]), *(row_options or {}).values()):
             if not np.isfinite(a).all():
                 raise _Fallback
-        return p, t, w, ids
+        return p, t, w, ids, row_options
 
-    def _text_blocks(self, rows: int) -> Iterator[tuple[Any, Any, Any, Any]]:
+    def _text_blocks(self, rows: int) -> Iterator[tuple[Any, Any, Any, Any, Any]]:
         import pyarrow as pa
         import pyarrow.csv as pacsv
 
@@ -1057,7 +1105,7 @@ class _TableFile:
             return raw, raw
         return stack.enter_context(lio.open_decompressed(raw, self.compression, self.err)), raw
 
-    def _parquet_blocks(self, rows: int) -> Iterator[tuple[Any, Any, Any, Any]]:
+    def _parquet_blocks(self, rows: int) -> Iterator[tuple[Any, Any, Any, Any, Any]]:
         import pyarrow as pa
 
         names = self.columns or []
@@ -1144,7 +1192,10 @@ class TableInputs(Inputs):
         """Blocks are checked as they are read."""
 
     def drain(self) -> list[int]:
-        return [self.counts[0] if self.counts else 0] * 2
+        """Count the rows to the end (after an error in the first block, so the loss words
+        it on stand-ins of the full shapes, not of the rows read so far)."""
+        rows = sum(len(b) for b in self.blocks())
+        return [rows, rows]
 
     def blocks(self, rows: int | None = None) -> Iterator[Block]:
         rows = rows or rows_per_block(self.width)
@@ -1161,9 +1212,12 @@ class TableInputs(Inputs):
                 same_layout(first, shard)
                 self.files.append(shard)
             begin = start
-            for p, t, w, ids in shard.blocks(rows):
+            for p, t, w, ids, row_options in shard.blocks(rows):
                 origin = path if sharded else None
-                yield Block(p, t, w, ids, start, origin=origin, origin_start=start - begin)
+                yield Block(
+                    p, t, w, ids, start, origin=origin, origin_start=start - begin,
+                    row_options=row_options,
+                )  # fmt: skip
                 start += len(p)
                 self.counts = [start, start]
         self.counts = [start, start]

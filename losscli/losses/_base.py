@@ -180,6 +180,9 @@ class Param:
     # list of class weights into an array; values of other types are passed through.
     parse: Callable[[str], Any] | None = None
     metavar: str | None = None  # how ``list`` and --help name the value, e.g. "W"
+    # The option names a column of the one file holding the inputs (--var-col), whose values
+    # are this loss option's, one per row (``column_of="var"``); the engine reads it.
+    column_of: str | None = None
 
     @property
     def flag(self) -> str:
