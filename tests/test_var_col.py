@@ -199,3 +199,43 @@ def test_an_error_in_the_first_streamed_block_of_a_table_is_the_losss(tmp_path, 
         f"Error: {tmp_path / 'c.csv'}: class index 5 at (row 1) is out of range for 2 classes "
         "(valid: 0 to 1)\n",
     )
+
+
+@pytest.mark.parametrize("block", [None, 7])
+def test_parquet_and_shards(table, monkeypatch, block):
+    pq = pytest.importorskip("pyarrow.parquet")
+    import pyarrow as pa
+
+    columns = {"mu": table["mu"][:, 0], "y": table["y"][:, 0], "v": table["v"]}
+    pq.write_table(pa.table(columns), table["dir"] / "g.parquet")
+    (table["dir"] / "shards").mkdir()
+    for k, part in enumerate((slice(0, 120), slice(120, N))):
+        piece = pa.table({name: values[part] for name, values in columns.items()})
+        pq.write_table(piece, table["dir"] / "shards" / f"part-{k}.parquet")
+    value, _ = _expected(columns["mu"], columns["y"], columns["v"])
+    for path in (table["dir"] / "g.parquet", table["dir"] / "shards"):
+        args = ["gaussian-nll", path, "--pred-col", "mu", "--target-col", "y", "--var-col", "v"]
+        r, _ = run([*args, "-f", "plain"], block=block, monkeypatch=monkeypatch)
+        assert r.exit_code == 0, r.output
+        assert float(r.stdout) == pytest.approx(value, rel=1e-13)
+    bad = dict(columns, v=np.where(np.arange(N) == 130, -2.0, columns["v"]))
+    pq.write_table(
+        pa.table({k: v[120:] for k, v in bad.items()}), table["dir"] / "shards" / "part-1.parquet"
+    )
+    args = ["gaussian-nll", table["dir"] / "shards", "--pred-col", "mu", "--target-col", "y"]
+    r, _ = run([*args, "--var-col", "v"], block=block, monkeypatch=monkeypatch)
+    assert r.exit_code == 2
+    assert r.stderr.startswith(
+        f"Error: {table['dir'] / 'shards' / 'part-1.parquet'}: variances must be finite and > 0, "
+        "found -2.0 at (row 10) — "
+    )  # the shard's own row
+
+
+def test_refused_on_dask(table):
+    args = ["gaussian-nll", table["path"], "--pred-col", "mu", "--target-col", "y"]
+    r, _ = run([*args, "--var-col", "v", "--engine", "dask"])
+    assert (r.exit_code, r.stderr) == (
+        2,
+        "Error: --var-col is not available with --engine dask (it gives the value, --top and "
+        "--hist); run it with --engine local\n",
+    )
