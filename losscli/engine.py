@@ -869,7 +869,10 @@ class _Run:
         if getattr(inputs, "ndim", 2) > 2:  # K-dim: the report names the file's own shape
             shape = inputs.shapes(inputs.counts)[0]
         if check:
+            self.check_ids: dict[int, str] = {}
             result = self._check_pass(state, eps=eps, rtol=rtol, atol=atol, quiet=quiet)
+            if self.check_ids and not isinstance(self.ids, list):
+                self.ids = {**self.check_ids, **(self.ids or {})}
         hist = None
         if bins is not None:
             hist = self._histogram(self._prepared_stream(), bins, hist_range, self.span)
@@ -1097,6 +1100,16 @@ class _Run:
                 raise _shift_rows(e, block.origin_start) from None
             raise _shift_rows(e, block.start * self._positions_per_row()) from None
 
+    def _note_check_ids(self, result: Any, block: Block) -> None:
+        """--id-col on a streamed check: the ids of the rows its report names (worst and
+        extreme elements), from the block they are in — the run keeps no other ids."""
+        named = [at for at in result.worst(result.keep)]
+        named += [at for at in (result.max_abs_err_at, result.max_rel_err_at) if at is not None]
+        for at in named:
+            row = at[0] - block.start
+            if 0 <= row < len(block):
+                self.check_ids[at[0]] = block.ids[row]
+
     def _positions_per_row(self) -> int:
         """Kernel rows per row of the file: d1·…·dk for a class loss's (N, C, d1, …, dk) (its
         messages count positions, as in memory), else 1."""
@@ -1180,6 +1193,8 @@ class _Run:
                 if prepared.layout is not None:  # K-dim: elements named by their full index
                     chunk = chunk.in_layout(prepared.layout)
                 result.add(chunk, index, vector)
+                if block.ids is not None:
+                    self._note_check_ids(result, block)
                 bar.update(self.inputs.done)
         warn_if_uncertain(result)
         return result

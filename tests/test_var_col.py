@@ -239,3 +239,26 @@ def test_refused_on_dask(table):
         "Error: --var-col is not available with --engine dask (it gives the value, --top and "
         "--hist); run it with --engine local\n",
     )
+
+
+# --------------------------------------------------------------------------- streamed tables
+
+
+@pytest.mark.parametrize("block", [1, 7])
+@pytest.mark.parametrize("top", [[], ["--top", "2"]], ids=["check", "check-top"])
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_check_with_ids_streamed_is_the_in_memory_output(table, monkeypatch, block, top, fmt):
+    # the streamed run keeps the ids of the rows the check names (it used to keep only the
+    # --top rows', and the check's JSON then failed looking the others up)
+    args = ["gaussian-nll", table["path"], "--pred-col", "mu,mu2", "--target-col", "y,y2"]
+    args += ["--var-col", "v", "--id-col", "id", "--check", *top, "-f", fmt]
+    expected, _ = run(args)
+    got, streamed = run(args, block=block, monkeypatch=monkeypatch)
+    assert (expected.exit_code, got.exit_code, streamed) == (0, 0, True), got.output
+    if fmt == "csv":
+        assert got.stdout == expected.stdout
+        return
+    e, g = json.loads(expected.stdout), json.loads(got.stdout)
+    assert [w["id"] for w in g["check"]["worst"]] == [w["id"] for w in e["check"]["worst"]]
+    assert all(w["id"] == f"r{w['index'][0]}" for w in g["check"]["worst"])
+    assert g.get("top") == e.get("top")
