@@ -226,9 +226,33 @@ def _block_state(
         else:
             found = top_rows(per_row, p, t, top, element_losses=element)
             order = found.rows if kept is None else kept[found.rows]
-            labels = None if ids is None else tuple(ids[int(i)] for i in order)
-            top_state = TopState(top, order + start, found.loss, found.fields, labels)
+            fields, rows_in_block = found.fields, order
+            if prepared.layout is not None:
+                fields, rows_in_block = _top_index(prepared.layout, order, fields, start)
+            labels = None if ids is None else tuple(ids[int(i)] for i in rows_in_block)
+            top_state = TopState(top, rows_in_block + start, found.loss, fields, labels)
     return State(state, top_state), weighted, rows
+
+
+def _top_index(
+    layout: Any, order: np.ndarray, fields: dict[str, np.ndarray], start: int
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """K-dim ``--top``: ``(fields with "index", the rows of the block)`` of the top kernel rows
+    ``order`` of a block laid out by ``layout`` (the block's own, its first row ``start`` of
+    the file). ``index`` is the full index in the given layout: the position (n, d1, …, dk)
+    for a class loss (a kernel row is a position), the worst element (n, i1, …, ik) — in
+    place of ``col`` — for an elementwise loss (a kernel row is a sample)."""
+    fields = dict(fields)
+    if layout.class_axis is not None:
+        at = np.stack(np.unravel_index(order, layout.row_shape), axis=1)
+    elif "col" in fields and len(layout.shape) > 2:
+        at = np.column_stack([order, *np.unravel_index(fields.pop("col"), layout.shape[1:])])
+    else:
+        return fields, order
+    at = at.astype(np.int64)
+    rows = at[:, 0].copy()
+    at[:, 0] += start
+    return {"index": at, **fields}, rows
 
 
 def src_sum(x: float) -> Any:
@@ -305,6 +329,7 @@ def evaluate(
         raise UsageError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     loss = _get_loss(loss)
     loss.check_reduction(reduction)
+    option_cols = _option_columns(loss, loss_options, one_file=targets is None)
     if predictions is None:
         raise UsageError("give the predictions (and the targets, or --pred-col/--target-col)")
     # validates; --hess-out alone is written block by block, not held (hess stays None)
@@ -326,6 +351,7 @@ def evaluate(
             "--reduction none": reduction == "none", "--convention": convention != "torch",
             "--hess": hess is not None, "--hess-out": hess_out is not None,
             "--against-hess": against_hess is not None,
+            **{flag: True for flag, _ in option_cols.values()},
         }  # fmt: skip
         for flag, given in refused.items():
             if given:
@@ -358,7 +384,8 @@ def evaluate(
             loss, convention, predictions, targets, reduction=reduction, stdin=stdin,
             torch_only={"--grad": grad, "--grad-out": grad_out, "--check": check,
                         "--against": against, "--top": top, "--hist": bins, "--hess": hess,
-                        "--hess-out": hess_out, "--against-hess": against_hess},
+                        "--hess-out": hess_out, "--against-hess": against_hess,
+                        **{flag: column for flag, column in option_cols.values()}},
             pred_cols=pred_cols, target_cols=target_cols, id_col=id_col, weight_col=weight_col,
             sample_weights=sample_weights, reading=reading, **loss_options,
         )  # fmt: skip
@@ -377,6 +404,7 @@ def evaluate(
         or not _streams_hess(loss, hess or ("diag" if hess_out is not None else None), check),
         stdin=stdin,
         reading=reading,
+        option_cols=option_cols,
     )
     names = _input_names(predictions, targets, sample_weights, against, against_hess)
     try:
@@ -403,6 +431,31 @@ def evaluate(
         inputs.close()
 
 
+def _option_columns(
+    loss: Any, options: dict[str, Any], *, one_file: bool
+) -> dict[str, tuple[str, str]]:
+    """The loss options read from columns (``--var-col v``: {"var": ("--var-col", "v")}),
+    taken out of ``options``; refused with two files, or with the option given too."""
+    found = {}
+    for param in loss.params:
+        if param.column_of is None:
+            continue
+        column = options.pop(param.name, None)
+        if column is None:
+            continue
+        target = next(p for p in loss.params if p.name == param.column_of)
+        if not one_file:
+            raise UsageError(
+                f"{param.flag} takes a column of the one file holding predictions and targets "
+                f"(PREDS alone with --pred-col/--target-col); with two files give "
+                f"{target.flag} FILE"
+            )
+        if options.get(target.name) is not None:
+            raise UsageError(f"give {target.flag} or {param.flag}, not both")
+        found[param.column_of] = (param.flag, str(column))
+    return found
+
+
 def _streams_hess(loss: Any, hess: str | None, check: bool) -> bool:
     """Whether the Hessian asked for streams block by block: the diagonal does (printed, or
     written to --hess-out like --grad-out, checked by a pass of its own with --check), except
@@ -415,8 +468,8 @@ def _streams_hess(loss: Any, hess: str | None, check: bool) -> bool:
 def _streams_against(loss: Any, against: Any) -> bool:
     """Whether ``--against FILE`` is read block by block beside the predictions: a file that
     streams (NPY, CSV/TSV) and a separable loss (rmse's finite differences perturb the whole
-    mean, one element at a time: read whole)."""
-    return isinstance(against, str | os.PathLike) and src.streamable(against) and loss.separable
+    mean, one element at a time: read whole); a K-dim NPY is compared whole."""
+    return isinstance(against, str | os.PathLike) and src.aligns_by_rows(against) and loss.separable
 
 
 def _given(*values: Any) -> dict[str, Any]:
@@ -618,15 +671,13 @@ class _Run:
     ) -> Report:
         loss, reduction = self.loss, self.reduction
         whole = self.inputs.whole()
-        prepared = loss.prepare_inputs(whole.predictions, whole.targets, **self.options)
+        prepared = self._prepare_block(whole, first=True)
         layout = prepared.layout  # inputs of more than 2 dimensions, laid out as kernel rows
-        if layout is not None and top is not None:
-            raise UsageError(
-                f"--top takes inputs of one or two dimensions; these have shape {layout.shape}"
-            )
         s = loss.sample_weights_for(whole.weights, prepared)
         want_grad = grad or grad_out is not None or check or against is not None
-        blocks = list(_prepared_blocks(prepared, s, _block_rows(prepared)))
+        # K-dim --top: one block, so its kernel rows are numbered as the layout's
+        per_block = None if layout is not None and top is not None else _block_rows(prepared)
+        blocks = list(_prepared_blocks(prepared, s, per_block))
         state = None
         grads, rows = [], []
         for start, part, sp in blocks:
@@ -726,6 +777,8 @@ class _Run:
             rtol=rtol,
             atol=atol,
         )
+        if prepared.layout is not None and fields.get("hess") is not None:
+            fields["hess"] = prepared.layout.restore(fields["hess"])  # as the gradient
         if hess_out is not None:
             array = fields["hess_blocks"] if "hess_blocks" in fields else fields["hess"]
             with _writing():
@@ -847,8 +900,14 @@ class _Run:
                 )
         _warn_if_overflowed(value, gradient)
         result = None
+        shape = None
+        if getattr(inputs, "ndim", 2) > 2:  # K-dim: the report names the file's own shape
+            shape = inputs.shapes(inputs.counts)[0]
         if check:
+            self.check_ids: dict[int, str] = {}
             result = self._check_pass(state, eps=eps, rtol=rtol, atol=atol, quiet=quiet)
+            if self.check_ids and not isinstance(self.ids, list):
+                self.ids = {**self.check_ids, **(self.ids or {})}
         compared = None
         settings = {"eps": eps, "rtol": rtol, "atol": atol, "quiet": quiet}
         if against is not None:
@@ -872,14 +931,14 @@ class _Run:
             grad_written=written,
             ids=self.ids,
             columns=inputs.columns,
+            shape=shape,
             **second,
         )
 
     def _prepared_stream(self) -> Iterator[tuple[Any, Any]]:
         """Each block prepared (a further pass over the files, after the first)."""
         for block in self.inputs.blocks():
-            prepared = self.loss.prepare_resolved(block.predictions, block.targets, self.merged)
-            yield prepared, block.weights
+            yield self._prepare_block(block), block.weights
 
     def _pass(self, grad, grad_out, top, progress, protect, hess=None, hess_out=None, span=False):
         loss, reduction, inputs = self.loss, self.reduction, self.inputs
@@ -889,6 +948,10 @@ class _Run:
         weighted_rows = len(known) > 2
         p_rows = known[0]
         vector = inputs.vector
+        ndim = getattr(inputs, "ndim", 1 if vector else 2)
+        # (N, C, d1, …, dk) for a class loss: its kernel rows are the N·d1·…·dk positions,
+        # not the N rows of the file, so the mean's denominator is not known up front
+        positions = ndim > 2 and loss.rows_are_positions
         if grad and p_rows is not None:
             _check_whole(p_rows * inputs.width, "the gradient")
         if reduction == "none" and p_rows is not None:
@@ -910,6 +973,7 @@ class _Run:
                 and p_rows is not None
                 and loss.weights is None
                 and not weighted_rows
+                and not positions
             )
         )
         writer = hess_writer = None
@@ -921,7 +985,7 @@ class _Run:
                 if path is None:
                     continue
                 with _writing():
-                    out = _GradFile(path, 1 if vector else 2, protect)
+                    out = _GradFile(path, ndim, protect)
                 if reduction != "none" and not scale_now:
                     out.start_spool()
                 if k == 0:
@@ -937,6 +1001,7 @@ class _Run:
         grads: list[np.ndarray] = []
         values: list[np.ndarray] = []
         all_ids: list[str] = []
+        elements = hess_elements = 0  # of the gradient (Hessian) held for --grad (--hess)
         self.ids = None
         self.span = RangeState() if span else None
         try:
@@ -964,15 +1029,20 @@ class _Run:
                 if self.span is not None:
                     self.span = self.span.merge(RangeState.of(self._row_losses(prepared, s)))
                 n = state.rows
+                layout = prepared.layout  # K-dim inputs: results back in the file's layout
                 if reduction == "none":
-                    values.append(loss.reduce_values(prepared, reduction="none", sample_weights=s))
+                    none = loss.reduce_values(prepared, reduction="none", sample_weights=s)
+                    values.append(none if layout is None else layout.restore_rows(none))
                     _check_whole(n, "the row values of --reduction none")
                     if g is not None:
                         g = _none_grad(loss, g, rows, prepared, s)
                 if g is not None:
+                    if layout is not None:
+                        g = layout.restore(g)
                     if grad:
                         grads.append(g if writer is None else g.copy())
-                        _check_whole(n * (1 if g.ndim == 1 else g.shape[1]), "the gradient")
+                        elements += g.size
+                        _check_whole(elements, "the gradient")
                     if writer is not None:
                         if scale_now:
                             in_place = not grad and not (
@@ -991,13 +1061,15 @@ class _Run:
                         writer.write(g)
                 if hess is not None or hess_writer is not None:
                     h = loss.scale_row_grad(loss.row_hess(prepared), prepared, "none", s)
+                    if layout is not None:
+                        h = layout.restore(h)
                     if scale_now and reduction != "none":
                         denominator = float(p_rows) if reduction != "sum" else 1.0
                         h = loss.finish_hess(None, h, reduction, 0.0, denominator, b.loss.row_size)
                     if hess is not None:
                         hessians.append(h)
-                        _check_whole(n * (1 if h.ndim == 1 else h.shape[1]), "the Hessian",
-                                     "--hess-out", "--hess")  # fmt: skip
+                        hess_elements += h.size
+                        _check_whole(hess_elements, "the Hessian", "--hess-out", "--hess")
                     if hess_writer is not None:
                         hess_writer.write(h)
                 progress.update(inputs.done)
@@ -1044,12 +1116,26 @@ class _Run:
                 if out is not None:
                     out.abort()
 
-    def _prepare(self, block: Block, first: bool) -> Any:
-        loss = self.loss
+    def _prepare_block(self, block: Block, first: bool = False) -> Any:
+        """A block validated and laid out for the kernels (``first``: the options checked
+        too), with the loss options read from its columns (``--var-col``); an error about
+        those names the one file they come from."""
+        loss, extra = self.loss, block.row_options or {}
         try:
             if first:
-                return loss.prepare_inputs(block.predictions, block.targets, **self.options)
-            return loss.prepare_resolved(block.predictions, block.targets, self.merged)
+                return loss.prepare_inputs(
+                    block.predictions, block.targets, **{**self.options, **extra}
+                )
+            return loss.prepare_resolved(block.predictions, block.targets, {**self.merged, **extra})
+        except InputError as e:
+            if extra and e.source is None and e.role not in ("predictions", "targets"):
+                e.role = "predictions"  # the one file the columns come from
+                e.source = block.origin or self.inputs.paths.get("predictions")
+            raise
+
+    def _prepare(self, block: Block, first: bool) -> Any:
+        try:
+            return self._prepare_block(block, first)
         except InputError as e:
             self.inputs.verify(block)
             if first and block.origin is None:
@@ -1058,7 +1144,26 @@ class _Run:
             if block.origin is not None:  # a shard: its own name and row numbers
                 e.source = block.origin
                 raise _shift_rows(e, block.origin_start) from None
-            raise _shift_rows(e, block.start) from None
+            raise _shift_rows(e, block.start * self._positions_per_row()) from None
+
+    def _note_check_ids(self, result: Any, block: Block) -> None:
+        """--id-col on a streamed check: the ids of the rows its report names (worst and
+        extreme elements), from the block they are in — the run keeps no other ids."""
+        named = [at for at in result.worst(result.keep)]
+        named += [at for at in (result.max_abs_err_at, result.max_rel_err_at) if at is not None]
+        for at in named:
+            row = at[0] - block.start
+            if 0 <= row < len(block):
+                self.check_ids[at[0]] = block.ids[row]
+
+    def _positions_per_row(self) -> int:
+        """Kernel rows per row of the file: d1·…·dk for a class loss's (N, C, d1, …, dk) (its
+        messages count positions, as in memory), else 1."""
+        class_axis = self.merged.get("class_axis")
+        if getattr(self.inputs, "ndim", 2) <= 2 or not self.loss.rows_are_positions:
+            return 1
+        tail = self.inputs.sources[0].tail
+        return math.prod(tail[1:] if class_axis == 1 else tail[:-1])
 
     def _standins(self, counts: list[int]) -> list[np.ndarray]:
         return [np.broadcast_to(np.float64(0.0), shape) for shape in self.inputs.shapes(counts)]
@@ -1066,7 +1171,9 @@ class _Run:
     def _full_shapes(self, counts: list[int]) -> None:
         """An error in the first block may be about shapes: word it with the full shapes."""
         p, t = self._standins(counts)[:2]
-        self.loss.prepare_inputs(p, t, **self.options)
+        with warnings.catch_warnings():  # about the stand-ins' zeros, not the inputs
+            warnings.simplefilter("ignore")
+            self.loss.prepare_inputs(p, t, **self.options)
 
     def _wrong_rows(self, counts: list[int]) -> None:
         """Rows differ: let the loss's own validation word it, on stand-ins of full shapes."""
@@ -1088,7 +1195,9 @@ class _Run:
         fraction = min(1.0, CHECK_MAX_ELEMENTS / elements)
         result = StreamedCheck(eps=eps, rtol=rtol, atol=atol)
         if fraction < 1.0:
-            result.population, result.population_rows = elements, state.loss.shape[0]
+            # K-dim: the sample is of the file's rows, as the report counts them
+            rows_read = self.inputs.counts[0] if getattr(self.inputs, "ndim", 2) > 2 else None
+            result.population, result.population_rows = elements, rows_read or state.loss.shape[0]
             result.seed, result.max_elements = 0, CHECK_MAX_ELEMENTS
         total, denominator = float(state.loss.total), float(state.loss.denominator)
         row_size, exponent = state.loss.row_size, state.loss.exponent
@@ -1102,17 +1211,18 @@ class _Run:
 
         with Progress(self.inputs.nbytes, f"{loss.name}: checking", quiet=quiet) as bar:
             for block in self.inputs.blocks():
-                p, t, w = block.predictions, block.targets, block.weights
-                index = np.arange(block.start, block.start + len(p))
+                index = np.arange(block.start, block.start + len(block))
                 if fraction < 1.0:
                     # the rows of the sample depend on their index and the seed alone
                     keep = row_sample(index, fraction, result.seed)
-                    p, t, index = p[keep], t[keep], index[keep]
-                    w = None if w is None else w[keep]
+                    index, block = index[keep], block.take(keep)
                     if not len(index):
                         continue
-                prepared = loss.prepare_resolved(p, t, self.merged)
+                w = block.weights
+                prepared = self._prepare_block(block)
                 rows, row_grad = loss.rows_and_row_grad(prepared)
+                # one weight per kernel row (a K-dim sample's weight on each of its positions)
+                w = None if w is None else loss.sample_weights_for(w, prepared)
 
                 def scale(g: np.ndarray, rows=rows, w=w) -> np.ndarray:
                     if w is not None:
@@ -1126,7 +1236,11 @@ class _Run:
                 chunk = check_rows(
                     inner, prepared, scale(row_grad), scale, eps=eps, rtol=rtol, atol=atol
                 )
+                if prepared.layout is not None:  # K-dim: elements named by their full index
+                    chunk = chunk.in_layout(prepared.layout)
                 result.add(chunk, index, vector)
+                if block.ids is not None:
+                    self._note_check_ids(result, block)
                 bar.update(self.inputs.done)
         warn_if_uncertain(result)
         return result

@@ -222,7 +222,10 @@ def _top_records(top: TopRows, ids: list[str] | None) -> list[dict[str, Any]]:
         record["loss"] = float(top.loss[k])
         for name, values in top.fields.items():
             value = values[k]
-            record[name] = int(value) if values.dtype.kind in "iu" else float(value)
+            if values.ndim > 1:  # "index": the full index of a K-dim input's element
+                record[name] = [int(i) for i in value]
+            else:
+                record[name] = int(value) if values.dtype.kind in "iu" else float(value)
         records.append(record)
     return records
 
@@ -277,7 +280,8 @@ def _csv(report: Report, out: IO[str]) -> None:
         names = ["row", *(["id"] if ids is not None else []), "loss", *report.top.fields]
         lines = [",".join(names)]
         lines += [
-            ",".join(_csv_cell(r[n]) if n == "id" else _text(r[n]) for n in names) for r in records
+            ",".join(_csv_cell(_text(r[n])) if n in ("id", "index") else _text(r[n]) for n in names)
+            for r in records
         ]
         sections.append("\n".join(lines))
     if report.hist is not None:
@@ -382,6 +386,8 @@ def _check_json(check: Any, ids: list[str] | None) -> dict[str, Any]:
 
 
 def _text(v: Any) -> str:
+    if isinstance(v, list):  # a full index: 0,2,1
+        return ",".join(map(str, v))
     if isinstance(v, bool):
         return str(v).lower()
     if isinstance(v, float):
@@ -848,7 +854,13 @@ def _top_table(console, top: TopRows, ids: list[str] | None) -> None:
     for record in records:
         table.add_row(
             *(
-                v if isinstance(v, str) else str(v) if isinstance(v, int) else _short(v)
+                v
+                if isinstance(v, str)
+                else str(v)
+                if isinstance(v, int)
+                else _index_text(tuple(v))
+                if isinstance(v, list)
+                else _short(v)
                 for v in record.values()
             )
         )

@@ -17,7 +17,7 @@ import fnmatch
 import os
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -48,6 +48,7 @@ class Inputs:
     ids: list[str] | None = None
     columns: dict[str, Any] | None = None
     weights: np.ndarray | None = None  # --weight-col: one sample weight per row
+    options: dict[str, np.ndarray] | None = None  # --var-col: a loss option, one value per row
 
 
 def read_inputs(
@@ -60,6 +61,7 @@ def read_inputs(
     weight_col: str | None = None,
     stdin: BinaryIO | None = None,
     options: Options | None = None,
+    option_cols: Mapping[str, tuple[str, str]] | None = None,
 ) -> Inputs:
     """Read the predictions and targets, from two files or from the columns of one.
 
@@ -79,7 +81,7 @@ def read_inputs(
                 "with one file, say which columns are which: --pred-col and/or --target-col"
             )
         frame = read_frame(predictions, role="predictions", stdin=stdin, options=options)
-        return _one_file(frame, pred_cols, target_cols, id_col, weight_col)
+        return _one_file(frame, pred_cols, target_cols, id_col, weight_col, option_cols)
     if weight_col is not None:
         raise UsageError(
             "--weight-col takes a column of the one file holding predictions and targets; "
@@ -200,6 +202,9 @@ class Choice:
     id: int | None = None
     weight: int | None = None
     hints: tuple[str, str] = ("", "")
+    # (loss option, column) pairs: columns whose values are a loss option's, one per row
+    # (--var-col: gaussian-nll's var)
+    options: tuple[tuple[str, int], ...] = ()
 
 
 def choose_columns(
@@ -208,9 +213,11 @@ def choose_columns(
     target_cols: Sequence[str] = (),
     id_col: str | None = None,
     weight_col: str | None = None,
+    option_cols: Mapping[str, tuple[str, str]] | None = None,
 ) -> Choice:
     """Which columns of one file are which (``frame`` needs only its names and width): a side
-    not given takes every other column, the id and weight columns aside."""
+    not given takes every other column, the id, weight and option columns aside.
+    ``option_cols``: loss option → (its flag, the column), e.g. ``{"var": ("--var-col", "v")}``."""
     id_j = None if id_col is None else _id_column(frame, id_col, required=True)
     w_j = None
     if weight_col is not None:
@@ -218,6 +225,12 @@ def choose_columns(
         if len(w_j) != 1:
             raise UsageError(f"--weight-col takes one column, {weight_col!r} names {len(w_j)}")
         w_j = w_j[0]
+    chosen: list[tuple[str, int, str]] = []  # (loss option, column, flag)
+    for name, (flag, spec) in (option_cols or {}).items():
+        j = resolve_columns(frame, [spec], option=flag)
+        if len(j) != 1:
+            raise UsageError(f"{flag} takes one column, {spec!r} names {len(j)}")
+        chosen.append((name, j[0], flag))
     p_idx = resolve_columns(frame, pred_cols, option="--pred-col") if pred_cols else None
     t_idx = resolve_columns(frame, target_cols, option="--target-col") if target_cols else None
     if p_idx and t_idx:
@@ -226,15 +239,22 @@ def choose_columns(
             raise frame.error(
                 f"{frame.describe(both[0])} is selected by both --pred-col and --target-col"
             )
-    for special, name in ((id_j, "--id-col"), (w_j, "--weight-col")):
+    specials = [(id_j, "--id-col"), (w_j, "--weight-col"), *((j, f) for _, j, f in chosen)]
+    for special, name in specials:
         for option, idx in (("--pred-col", p_idx), ("--target-col", t_idx)):
             if special is not None and idx and special in idx:
                 raise frame.error(
                     f"{frame.describe(special)} is the {name}; it cannot be in {option}"
                 )
-    if id_j is not None and id_j == w_j:
-        raise frame.error(f"{frame.describe(id_j)} is the --id-col; it cannot be the --weight-col")
-    taken = set(p_idx or ()) | set(t_idx or ()) | {j for j in (id_j, w_j) if j is not None}
+    seen: dict[int, str] = {}
+    for special, name in specials:
+        if special is not None and special in seen:
+            raise frame.error(
+                f"{frame.describe(special)} is the {seen[special]}; it cannot be the {name}"
+            )
+        if special is not None:
+            seen[special] = name
+    taken = set(p_idx or ()) | set(t_idx or ()) | set(seen)
     rest = [j for j in range(frame.width) if j not in taken and j != frame.index]
     sides, hints = [], []
     for idx, role, option in (
@@ -244,22 +264,29 @@ def choose_columns(
         idx, hint = _or_rest(frame, idx, rest, role, option)
         sides.append(idx)
         hints.append(hint)
-    return Choice(sides[0], sides[1], id_j, w_j, (hints[0], hints[1]))
+    options = tuple((name, j) for name, j, _ in chosen)
+    return Choice(sides[0], sides[1], id_j, w_j, (hints[0], hints[1]), options)
 
 
-def _one_file(frame: Frame, pred_cols, target_cols, id_col, weight_col=None) -> Inputs:
-    choice = choose_columns(frame, pred_cols, target_cols, id_col, weight_col)
+def _one_file(
+    frame: Frame, pred_cols, target_cols, id_col, weight_col=None, option_cols=None
+) -> Inputs:
+    choice = choose_columns(frame, pred_cols, target_cols, id_col, weight_col, option_cols)
     p = _numeric(frame, choice.predictions, "predictions", choice.hints[0])
     t = _numeric(frame, choice.targets, "targets", choice.hints[1])
     weights = None
     if choice.weight is not None:
         weights = frame.numeric([choice.weight], role="sample weights")[:, 0]
+    row_options = {
+        name: frame.numeric([j], role=name.replace("_", " "))[:, 0] for name, j in choice.options
+    }
     return Inputs(
         p,
         t,
         None if choice.id is None else frame.labels(choice.id),
         _columns(frame, choice.predictions, frame, choice.targets, frame, choice.id),
         weights,
+        row_options or None,
     )
 
 

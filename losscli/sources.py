@@ -111,9 +111,25 @@ class Block:
     start: int = 0
     origin: str | None = None  # the shard the rows come from (None: the one input)
     origin_start: int = 0  # the first row's number within that shard
+    # loss options read from columns (--var-col), one value per row: {"var": array}
+    row_options: dict[str, Any] | None = None
 
     def __len__(self) -> int:
         return len(self.predictions)
+
+    def take(self, keep: Any) -> Block:
+        """The block's rows where ``keep`` (a boolean mask) holds; ``start`` unchanged."""
+        from dataclasses import replace
+
+        ids = None if self.ids is None else [i for i, k in zip(self.ids, keep, strict=True) if k]
+        return replace(
+            self,
+            predictions=self.predictions[keep],
+            targets=self.targets[keep],
+            weights=None if self.weights is None else self.weights[keep],
+            ids=ids,
+            row_options=_rows_of(self.row_options, keep),
+        )
 
 
 def decide_layouts(
@@ -149,29 +165,28 @@ class NpySource:
             self.shape, self.dtype, self.fortran, self.offset = lio.npy_header(f, self.err)
             self.nbytes = os.fstat(f.fileno()).st_size
             self._mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        if len(self.shape) > 2:
-            self.close()
-            raise self.err(
-                f"array has {len(self.shape)} dimensions (shape {self.shape}); inputs of more "
-                "than 2 dimensions are read in memory, and this one is over the streaming "
-                "threshold (LOSSCLI_STREAM_BYTES): raise it to read this file whole"
-            )
         self.vector = len(self.shape) == 1
         self.rows = self.shape[0]
-        self.width = 1 if self.vector else self.shape[1]
+        # (N, d1, …, dk): blocks are slices along axis 0 in the file's own shape (the loss lays
+        # them out as kernel rows, as it does in memory); ``width`` counts a row's elements
+        self.tail = self.shape[1:]
+        self.width = 1 if self.vector else math.prod(self.tail)
         self.done = 0
         # The consumer has each chunk checked only when it finds a problem (see _verify).
         self.deferred_check = False
 
     def chunks(self, rows_per_chunk: int) -> Iterator[np.ndarray]:
         self._rows_per_chunk = rows_per_chunk
-        self._array = array = np.ndarray(
+        array = np.ndarray(
             self.shape,
             self.dtype,
             buffer=self._mm,
             offset=self.offset,
             order="F" if self.fortran else "C",
-        ).reshape(self.rows, self.width)
+        )
+        if array.ndim <= 2:
+            array = array.reshape(self.rows, self.width)
+        self._array = array
         with contextlib.suppress(AttributeError, OSError):
             self._mm.madvise(mmap.MADV_SEQUENTIAL)
         row_bytes = self.width * self.dtype.itemsize
@@ -214,9 +229,10 @@ class NpySource:
             for kind, mask in (("NaN", np.isnan(block)), ("infinite", np.isinf(block))):
                 count = int(mask.sum())
                 if count and not bad[kind][0]:
-                    row, col = np.unravel_index(int(np.argmax(mask)), mask.shape)
-                    index = (start + int(row),) if self.vector else (start + int(row), int(col))
-                    bad[kind][1] = lio.npy_position(index, 1 if self.vector else 2)
+                    at = [int(i) for i in np.unravel_index(int(np.argmax(mask)), mask.shape)]
+                    at[0] += start
+                    index = tuple(at[:1]) if self.vector else tuple(at)
+                    bad[kind][1] = lio.npy_position(index, len(self.shape))
                 bad[kind][0] += count
         lio.raise_nonfinite(bad, self.err)
 
@@ -258,6 +274,7 @@ class CsvSource:
         self.fields = lay.width  # fields on each line of the file
         self.width = lay.width - int(lay.index)  # columns of each block (index dropped)
         self.vector = self.width == 1
+        self.tail = () if self.vector else (self.width,)
         self.rows: int | None = None
         self.done = 0
         self._raw: Any = None
@@ -542,13 +559,25 @@ class MemoryInputs(Inputs):
 
     in_memory = True
 
-    def __init__(self, predictions, targets, weights=None, ids=None, columns=None, paths=None):
+    def __init__(
+        self,
+        predictions,
+        targets,
+        weights=None,
+        ids=None,
+        columns=None,
+        paths=None,
+        row_options=None,
+    ):
         super().__init__(paths or {})
         self.predictions, self.targets, self.weights = predictions, targets, weights
-        self.ids, self.columns = ids, columns
+        self.ids, self.columns, self.row_options = ids, columns, row_options
 
     def whole(self) -> Block:
-        return Block(self.predictions, self.targets, self.weights, self.ids, 0)
+        return Block(
+            self.predictions, self.targets, self.weights, self.ids, 0,
+            row_options=self.row_options,
+        )  # fmt: skip
 
     def blocks(self, rows: int | None = None) -> Iterator[Block]:
         n = len(self.predictions)
@@ -563,7 +592,13 @@ class MemoryInputs(Inputs):
                 None if self.weights is None else self.weights[part],
                 None if self.ids is None else self.ids[part],
                 start,
+                row_options=_rows_of(self.row_options, part),
             )
+
+
+def _rows_of(row_options: dict[str, Any] | None, part: Any) -> dict[str, Any] | None:
+    """The per-row option columns of some rows."""
+    return None if row_options is None else {k: v[part] for k, v in row_options.items()}
 
 
 class StreamedInputs(Inputs):
@@ -595,8 +630,13 @@ class StreamedInputs(Inputs):
     def shapes(self, counts: list[int]) -> list[tuple[int, ...]]:
         """Each file's full shape, given its rows."""
         return [
-            (n,) if s.vector else (n, s.width) for s, n in zip(self.sources, counts, strict=False)
+            (n,) if s.vector else (n, *s.tail) for s, n in zip(self.sources, counts, strict=False)
         ]
+
+    @property
+    def ndim(self) -> int:
+        """The predictions' dimensions (more than 2: laid out by the loss, see RowLayout)."""
+        return 1 if self.sources[0].vector else 1 + len(self.sources[0].tail)
 
     @property
     def vector(self) -> bool:
@@ -752,6 +792,23 @@ def streamable(path: Any) -> bool:
     return _streamable(path)
 
 
+def aligns_by_rows(path: Any) -> bool:
+    """Whether a file can be read beside streamed predictions as an :class:`AlignedFile`:
+    streamable, and an NPY of rows (1 or 2 dimensions). A K-dim gradient is compared whole,
+    in the inputs' own layout."""
+    if not _streamable(path):
+        return False
+    display = os.fsdecode(path)
+    if not _is_npy(display):
+        return True
+    err = lio.input_error("gradient", display)
+    try:
+        with lio.open_input(display, err) as f:
+            return len(lio.npy_header(f, err)[0]) in (1, 2)
+    except InputError:
+        return True  # a broken header: the aligned reader gives its error
+
+
 def _streamable(path: Any) -> bool:
     if not _is_regular_file(path):
         return False
@@ -773,6 +830,7 @@ def open_inputs(
     whole: bool = False,
     stdin: Any = None,
     reading: layout_rules.Options | None = None,
+    option_cols: dict[str, tuple[str, str]] | None = None,
 ) -> Inputs:
     """The inputs of a run, streamed or read whole.
 
@@ -783,14 +841,16 @@ def open_inputs(
     or arrays. With ``targets`` None, ``pred_cols`` / ``target_cols`` / ``id_col`` /
     ``weight_col`` say which columns are which (see :func:`losscli.select.choose_columns`).
     ``reading`` says how text is read (delimiter, header, index column; see
-    :mod:`losscli.layout`).
+    :mod:`losscli.layout`). ``option_cols``: loss option → (flag, column) of the one file
+    whose values are that option's, one per row (``{"var": ("--var-col", "v")}``); blocks
+    carry them as ``row_options``.
     """
     given = {"predictions": predictions, "targets": targets, "sample weights": sample_weights}
     piped = [role for role, x in given.items() if isinstance(x, str) and x == "-"]
     if not piped:
         return _open_paths(
             predictions, targets, pred_cols, target_cols, id_col, weight_col, sample_weights,
-            whole, stdin, reading,
+            whole, stdin, reading, option_cols,
         )  # fmt: skip
     # stdin is copied to a file once (bounded memory), then read as any file on disk
     spool = lio.spool_stdin(stdin, role=piped[0])
@@ -799,7 +859,7 @@ def open_inputs(
     try:
         inputs = _open_paths(
             given["predictions"], given["targets"], pred_cols, target_cols, id_col,
-            weight_col, given["sample weights"], whole, stdin, reading,
+            weight_col, given["sample weights"], whole, stdin, reading, option_cols,
         )  # fmt: skip
     except BaseException:
         lio.discard_spool(spool)
@@ -813,7 +873,7 @@ def open_inputs(
 
 def _open_paths(
     predictions, targets, pred_cols, target_cols, id_col, weight_col, sample_weights, whole,
-    stdin, reading,
+    stdin, reading, option_cols,
 ) -> Inputs:  # fmt: skip
     for role, x in (
         ("predictions", predictions),
@@ -828,6 +888,7 @@ def _open_paths(
         "id_col": id_col,
         "weight_col": weight_col,
         "options": reading,
+        "option_cols": dict(option_cols or {}),
     }
     is_path = isinstance(predictions, str | os.PathLike)
     if is_path and targets is None and predictions != "-":
@@ -857,7 +918,9 @@ def _open_paths(
     if sample_weights is not None:
         paths["sample weights"] = sample_weights
     files = all(isinstance(p, str | os.PathLike) for p in paths.values())
-    simple = not (whole or pred_cols or target_cols or id_col or weight_col or targets is None)
+    simple = not (
+        whole or pred_cols or target_cols or id_col or weight_col or option_cols or targets is None
+    )
     if files and simple and all(_streamable(p) for p in paths.values()):
         total = sum(os.stat(p).st_size for p in paths.values())
         if total >= STREAM_BYTES:
@@ -896,16 +959,17 @@ def _read_whole(predictions, targets, selection, sample_weights, stdin):
     if is_path(predictions) and (targets is None or is_path(targets)):
         data = read_inputs(predictions, targets, stdin=stdin, **selection)
         p, t, ids, columns = data.predictions, data.targets, data.ids, data.columns
+        row_options = data.options
         if data.weights is not None:
             if w is not None:
                 raise UsageError("give the sample weights once: --sample-weights or --weight-col")
             w = data.weights
     else:
-        p, t, ids, columns = predictions, targets, None, None
+        p, t, ids, columns, row_options = predictions, targets, None, None, None
     if is_path(w):
         paths["sample weights"] = os.fsdecode(w)
         w = lio.read_array(w, role="sample weights", stdin=stdin, options=selection["options"])
-    return MemoryInputs(p, t, w, ids, columns, paths)
+    return MemoryInputs(p, t, w, ids, columns, paths, row_options)
 
 
 # --------------------------------------------------------------------------- tables, shards
@@ -996,8 +1060,9 @@ class _TableFile:
         s = self.selection
         self.columns, self.width_all = columns, width
         self.choice = choose_columns(
-            frame, s["pred_cols"], s["target_cols"], s["id_col"], s["weight_col"]
-        )
+            frame, s["pred_cols"], s["target_cols"], s["id_col"], s["weight_col"],
+            s.get("option_cols"),
+        )  # fmt: skip
         label = frame.label
         self.labels = {
             "predictions": [label(j) for j in self.choice.predictions],
@@ -1027,6 +1092,7 @@ class _TableFile:
             id_col=s["id_col"],
             weight_col=s["weight_col"],
             options=s["options"],
+            option_cols=s.get("option_cols"),
         )
 
     def _open_text(self) -> None:
@@ -1098,12 +1164,14 @@ class _TableFile:
 
     def _numeric_columns(self) -> list[int]:
         c = self.choice
-        return [*c.predictions, *c.targets, *([c.weight] if c.weight is not None else [])]
+        weight = [c.weight] if c.weight is not None else []
+        return [*c.predictions, *c.targets, *weight, *(j for _, j in c.options)]
 
     # ----------------------------------------------------------------- reading
 
-    def blocks(self, rows: int) -> Iterator[tuple[Any, Any, Any, Any]]:
-        """``(predictions, targets, weights, ids)`` blocks of about ``rows`` rows."""
+    def blocks(self, rows: int) -> Iterator[tuple[Any, Any, Any, Any, Any]]:
+        """``(predictions, targets, weights, ids, row options)`` blocks of about ``rows``
+        rows."""
         yielded = 0
         if self.kind != "exact":
             try:
@@ -1126,6 +1194,7 @@ class _TableFile:
                 d.targets[part],
                 None if d.weights is None else d.weights[part],
                 None if d.ids is None else d.ids[part],
+                _rows_of(d.options, part),
             )
 
     def _split(self, arrays: list[np.ndarray], ids: Any) -> tuple[Any, Any, Any, Any]:
@@ -1134,12 +1203,14 @@ class _TableFile:
         p = arrays[0] if np_ == 1 else np.column_stack(arrays[:np_])
         t = arrays[np_] if nt == 1 else np.column_stack(arrays[np_ : np_ + nt])
         w = arrays[np_ + nt] if c.weight is not None else None
-        for a in (p, t) if w is None else (p, t, w):
+        after = np_ + nt + int(c.weight is not None)
+        row_options = {name: arrays[after + k] for k, (name, _) in enumerate(c.options)} or None
+        for a in (p, t, *([] if w is None else [w]), *(row_options or {}).values()):
             if not np.isfinite(a).all():
                 raise _Fallback
-        return p, t, w, ids
+        return p, t, w, ids, row_options
 
-    def _text_blocks(self, rows: int) -> Iterator[tuple[Any, Any, Any, Any]]:
+    def _text_blocks(self, rows: int) -> Iterator[tuple[Any, Any, Any, Any, Any]]:
         import pyarrow as pa
         import pyarrow.csv as pacsv
 
@@ -1201,7 +1272,7 @@ class _TableFile:
             return raw, raw
         return stack.enter_context(lio.open_decompressed(raw, self.compression, self.err)), raw
 
-    def _parquet_blocks(self, rows: int) -> Iterator[tuple[Any, Any, Any, Any]]:
+    def _parquet_blocks(self, rows: int) -> Iterator[tuple[Any, Any, Any, Any, Any]]:
         import pyarrow as pa
 
         names = self.columns or []
@@ -1288,7 +1359,10 @@ class TableInputs(Inputs):
         """Blocks are checked as they are read."""
 
     def drain(self) -> list[int]:
-        return [self.counts[0] if self.counts else 0] * 2
+        """Count the rows to the end (after an error in the first block, so the loss words
+        it on stand-ins of the full shapes, not of the rows read so far)."""
+        rows = sum(len(b) for b in self.blocks())
+        return [rows, rows]
 
     def blocks(self, rows: int | None = None) -> Iterator[Block]:
         rows = rows or rows_per_block(self.width)
@@ -1305,9 +1379,12 @@ class TableInputs(Inputs):
                 same_layout(first, shard)
                 self.files.append(shard)
             begin = start
-            for p, t, w, ids in shard.blocks(rows):
+            for p, t, w, ids, row_options in shard.blocks(rows):
                 origin = path if sharded else None
-                yield Block(p, t, w, ids, start, origin=origin, origin_start=start - begin)
+                yield Block(
+                    p, t, w, ids, start, origin=origin, origin_start=start - begin,
+                    row_options=row_options,
+                )  # fmt: skip
                 start += len(p)
                 self.counts = [start, start]
         self.counts = [start, start]

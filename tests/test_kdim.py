@@ -124,19 +124,91 @@ def test_cli_reads_a_kdim_npy(tmp_path):
     np.testing.assert_allclose(np.load(g), np.array(mean["grad"]), rtol=1e-12, atol=1e-15)
 
 
-def test_cli_top_refuses_kdim(tmp_path):
+def _top_inputs(tmp_path):
+    """(2, 3, 2, 2) logits, zero but at three positions; targets all class 1. A position of
+    zeros loses log 3; (n, d1, d2) = (1, 0, 1) with logits (ln 8, 0, 0) loses log 10,
+    (0, 1, 0) with (ln 5, 0, 0) log 7, (1, 1, 1) with (ln 2, 0, 0) log 4."""
+    z = np.zeros((2, 3, 2, 2))
+    z[1, 0, 0, 1], z[0, 0, 1, 0], z[1, 0, 1, 1] = np.log(8), np.log(5), np.log(2)
+    np.save(tmp_path / "z.npy", z)
+    np.save(tmp_path / "y.npy", np.ones((2, 2, 2)))
+    return [str(tmp_path / "z.npy"), str(tmp_path / "y.npy")]
+
+
+def test_cli_top_names_positions_by_their_full_index(tmp_path):
+    import json as json_module
+
     from typer.testing import CliRunner
 
     from losscli.cli import app
 
-    np.save(tmp_path / "z.npy", np.zeros((2, 3, 4)))
-    np.save(tmp_path / "y.npy", np.zeros((2, 4)))
-    r = CliRunner().invoke(
-        app, ["ce", str(tmp_path / "z.npy"), str(tmp_path / "y.npy"), "--logits", "--top", "2"]
+    args = ["ce", *_top_inputs(tmp_path), "--logits", "--top", "4"]
+    r = CliRunner().invoke(app, [*args, "-f", "json"])
+    assert r.exit_code == 0, r.output
+    top = json_module.loads(r.stdout)["top"]
+    assert [t["index"] for t in top] == [[1, 0, 1], [0, 1, 0], [1, 1, 1], [0, 0, 0]]
+    assert [t["row"] for t in top] == [1, 0, 1, 0]
+    expected = [np.log(10), np.log(7), np.log(4), np.log(3)]  # hand-derived (see _top_inputs)
+    np.testing.assert_allclose([t["loss"] for t in top], expected, rtol=1e-15)
+    assert [(t["predicted"], t["target"]) for t in top] == [(0, 1)] * 4  # argmax of zeros: 0
+    r = CliRunner().invoke(app, [*args, "-f", "plain"])
+    assert r.stdout.split("\n\n")[1] == (
+        "row=1 loss=2.3025850929940455 index=1,0,1 predicted=0 target=1\n"
+        "row=0 loss=1.9459101490553132 index=0,1,0 predicted=0 target=1\n"
+        "row=1 loss=1.3862943611198906 index=1,1,1 predicted=0 target=1\n"
+        "row=0 loss=1.0986122886681098 index=0,0,0 predicted=0 target=1\n"
     )
-    assert r.exit_code == 2
-    assert r.stderr == (
-        "Error: --top takes inputs of one or two dimensions; these have shape (2, 3, 4)\n"
+    r = CliRunner().invoke(app, [*args, "-f", "csv"])
+    assert r.stdout.split("\n\n")[1] == (
+        "row,loss,index,predicted,target\n"
+        '1,2.3025850929940455,"1,0,1",0,1\n'
+        '0,1.9459101490553132,"0,1,0",0,1\n'
+        '1,1.3862943611198906,"1,1,1",0,1\n'
+        '0,1.0986122886681098,"0,0,0",0,1\n'
+    )
+
+
+def test_cli_top_leaves_out_ignored_positions_and_takes_the_class_axis_last(tmp_path):
+    import json as json_module
+
+    from typer.testing import CliRunner
+
+    from losscli.cli import app
+
+    p, t = _top_inputs(tmp_path)
+    np.save(tmp_path / "zl.npy", np.moveaxis(np.load(p), 1, -1))  # (N, d1, d2, C)
+    y = np.load(t)
+    y[1, 0, 1] = 2  # the worst position's target: class 2 (log 10 again), then ignored
+    np.save(t, y)
+    args = ["ce", str(tmp_path / "zl.npy"), t, "--logits", "--class-axis", "-1", "--top", "2"]
+    r = CliRunner().invoke(app, [*args, "--ignore-index", "2", "-f", "json"])
+    assert r.exit_code == 0, r.output
+    assert [x["index"] for x in json_module.loads(r.stdout)["top"]] == [[0, 1, 0], [1, 1, 1]]
+
+
+def test_cli_top_of_an_elementwise_loss_names_the_worst_element(tmp_path):
+    import json as json_module
+
+    from typer.testing import CliRunner
+
+    from losscli.cli import app
+
+    p = np.zeros((3, 2, 2))
+    p[0, 1, 0], p[2, 0, 1], p[2, 1, 1] = 1.0, 3.0, -2.0  # hand-derived: rows 2 (13/4), 0 (1/4)
+    np.save(tmp_path / "p.npy", p)
+    np.save(tmp_path / "t.npy", np.zeros_like(p))
+    args = ["mse", str(tmp_path / "p.npy"), str(tmp_path / "t.npy"), "--top", "2"]
+    r = CliRunner().invoke(app, [*args, "-f", "json"])
+    assert r.exit_code == 0, r.output
+    assert json_module.loads(r.stdout)["top"] == [
+        {"row": 2, "loss": 3.25, "index": [2, 0, 1], "prediction": 3.0, "target": 0.0},
+        {"row": 0, "loss": 0.25, "index": [0, 1, 0], "prediction": 1.0, "target": 0.0},
+    ]
+    r = CliRunner().invoke(app, [*args, "-f", "plain"])
+    assert r.stdout == (
+        "1.1666666666666667\n\n"
+        "row=2 loss=3.25 index=2,0,1 prediction=3.0 target=0.0\n"
+        "row=0 loss=0.25 index=0,1,0 prediction=1.0 target=0.0\n"
     )
 
 

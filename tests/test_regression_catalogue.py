@@ -415,7 +415,7 @@ def test_cli_gaussian_variance_file_per_row(tmp_path):
         ),
         (
             ["gaussian-nll", "--var", "0"],
-            "Error: --var values must be finite and > 0, found 0.0 at (row 0, col 0) — give σ², "
+            "Error: variances must be finite and > 0, found 0.0 at (row 0, col 0) — give σ², "
             "not σ or log σ² (torch clamps a variance of 0 to --epsilon; give that value if you "
             "mean it)",
         ),

@@ -180,6 +180,9 @@ class Param:
     # list of class weights into an array; values of other types are passed through.
     parse: Callable[[str], Any] | None = None
     metavar: str | None = None  # how ``list`` and --help name the value, e.g. "W"
+    # The option names a column of the one file holding the inputs (--var-col), whose values
+    # are this loss option's, one per row (``column_of="var"``); the engine reads it.
+    column_of: str | None = None
 
     @property
     def flag(self) -> str:
@@ -244,6 +247,12 @@ class RowLayout:
         return tuple(full)
 
 
+def check_class_axis(class_axis: Any) -> None:
+    """The class axis of an input of more than two dimensions: first after N, or last."""
+    if class_axis not in (1, -1):
+        raise UsageError(f"--class-axis must be 1 (torch) or -1 (optax, Keras), got {class_axis}")
+
+
 def flatten_layout(
     predictions: np.ndarray, targets: np.ndarray, class_axis: int | None
 ) -> tuple[np.ndarray, np.ndarray, RowLayout]:
@@ -254,8 +263,7 @@ def flatten_layout(
         check_same_shape(predictions, targets)
         rows = shape[0]
         return predictions.reshape(rows, -1), targets.reshape(rows, -1), RowLayout(shape)
-    if class_axis not in (1, -1):
-        raise UsageError(f"--class-axis must be 1 (torch) or -1 (optax, Keras), got {class_axis}")
+    check_class_axis(class_axis)
     layout = RowLayout(shape, class_axis)
     p = layout.flatten(predictions)
     if targets.shape == predictions.shape:  # probability targets in the same layout
@@ -352,6 +360,10 @@ class Loss:
     # its elements, so the trailing dimensions flatten into a row (elementwise losses always
     # do); class losses take a ``class_axis`` option instead.
     trailing_dims: bool = False
+    # Inputs of more than two dimensions are (N, C, d1, …, dk) (``class_axis``) whose row loss
+    # couples all of a sample's elements (Dice per class over the positions): a kernel row is
+    # a whole sample, flattened in the given layout, and ``prepare`` takes ``class_axis``.
+    sample_classes: bool = False
     # ``kinks(p, t, **opts)``: boolean mask shaped like ``p``, True where the loss has no
     # derivative (hinge at the margin, |e| at 0); the grad kernel returns the documented
     # subgradient there and the checker reports such elements as "kink".
@@ -563,6 +575,11 @@ class Loss:
         return self.elementwise or self.trailing_dims or "class_axis" in self.option_names
 
     @property
+    def rows_are_positions(self) -> bool:
+        """Inputs of more than two dimensions become one kernel row per position (ce, nll)."""
+        return "class_axis" in self.option_names and not self.sample_classes
+
+    @property
     def option_names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.params)
 
@@ -584,6 +601,9 @@ class Loss:
         class_axis = merged.pop("class_axis", None)
         if p.ndim <= 2:
             return self.prepare(p, t, **merged)
+        if self.sample_classes:
+            layout = RowLayout(tuple(int(n) for n in p.shape))  # a row per sample
+            return replace(self.prepare(p, t, class_axis=class_axis, **merged), layout=layout)
         p, t, layout = flatten_layout(p, t, class_axis)
         return replace(self.prepare(p, t, **merged), layout=layout)
 

@@ -213,7 +213,8 @@ def _variance_array(var: Any, shape: tuple[int, ...]) -> np.ndarray:
     per_row = f" or one per row ({n})" if len(shape) == 2 else ""
     streamed = (
         " (inputs over 64 MiB are read in chunks, and a --var per row or element is not "
-        "matched to chunks yet: give one number, or use smaller files)"
+        "matched to chunks yet: give one number, or the variances as a column of one file "
+        "with --var-col)"
         if v.size > size
         else ""
     )
@@ -224,15 +225,37 @@ def _variance_array(var: Any, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _prepare_gaussian_nll(
-    predictions: np.ndarray, targets: np.ndarray, *, var: Any, full: bool, epsilon: float
+    predictions: np.ndarray,
+    targets: np.ndarray,
+    *,
+    var: Any,
+    full: bool,
+    epsilon: float,
+    var_col: str | None = None,
 ) -> Prepared:
+    if var_col is not None:  # the engine reads the column and passes it as var
+        raise UsageError(
+            "var_col names a column of a table: give it to losscli.evaluate (or --var-col on "
+            "the command line); here pass the variances as var"
+        )
     epsilon = check_option("epsilon", epsilon, low=0.0)
     check_same_shape(predictions, targets)
+    given = np.asarray(1.0 if var is None else var, dtype=np.float64)
+    if given.ndim == 1 and given.size == len(predictions) != predictions.size:
+        # one per row (a --var file, --var-col): the row is named, not an element of it
+        reject_where(
+            ~np.isfinite(given) | (given <= 0),
+            given,
+            "variances must be finite and > 0",
+            "give σ², not σ or log σ² (torch clamps a variance of 0 to --epsilon; give that "
+            "value if you mean it)",
+            role="variance",
+        )
     v = _variance_array(var, predictions.shape)
     reject_where(
         ~np.isfinite(v) | (v <= 0),
         v,
-        "--var values must be finite and > 0",
+        "variances must be finite and > 0",
         "give σ², not σ or log σ² (torch clamps a variance of 0 to --epsilon; give that value "
         "if you mean it)",
         role="variance",
@@ -279,6 +302,15 @@ gaussian_nll = Loss(
             parse=_parse_var,
             metavar="V",
         ),
+        Param(
+            "var_col",
+            str,
+            None,
+            "Column of variances, one per row, with one file holding the columns (PREDS alone "
+            "with --pred-col/--target-col), instead of --var.",
+            metavar="COL",
+            column_of="var",
+        ),
         Param("full", bool, False, "Add the constant ½ log 2π to each element."),
         Param(
             "epsilon",
@@ -293,6 +325,7 @@ gaussian_nll = Loss(
     examples=(
         "losscli gaussian-nll means.csv targets.csv --var 0.25 --grad",
         "losscli gaussian-nll means.csv targets.csv --var variances.csv --full",
+        "losscli gaussian-nll scores.csv --pred-col mu --target-col y --var-col var",
     ),
     example=([[0.5, 3.0], [-2.0, 1.0]], [[0.0, 2.0], [0.0, 1.5]], {"var": 2.0}),
     doc="""Gaussian negative log-likelihood, as ``torch.nn.functional.gaussian_nll_loss``.
@@ -300,7 +333,8 @@ gaussian_nll = Loss(
 Elementwise, predictions μ (the means), targets y and variances ``v = max(var, ε)``:
 ``½(log v + (μ − y)²/v)``, plus ``½ log 2π`` with ``full=True``. ``var`` is one number, or an
 array (a comma list or a file on the command line) with one variance per row (torch's
-``var`` of shape ``(N,)`` or ``(N, 1)`` for ``(N, D)`` inputs) or one per element; variances
+``var`` of shape ``(N,)`` or ``(N, 1)`` for ``(N, D)`` inputs) or one per element (or, with
+one file holding the columns, ``--var-col``: a column of it, one per row, streamed); variances
 must be > 0 (torch clamps 0 to ε; losscli asks for the value instead), those below
 ``ε = 1e-6`` (``epsilon``, CLI ``--epsilon``) are clamped to it with a warning. Rows are the
 mean over their D elements; ``mean`` is over all N·D elements.
