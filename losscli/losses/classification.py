@@ -781,12 +781,12 @@ def _bce_logit_grad(z: np.ndarray, y: np.ndarray, pos_weight) -> np.ndarray:
 
 
 def _bce_prob_hess(p: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """d/dp of the gradient above: ``(p² − 2py + y)/(p(1 − p))²`` (= y/p² + (1 − y)/(1 − p)²)
-    where ``p(1 − p) ≥ 1e-12``; ``1/1e-12`` where the floor holds the denominator."""
-    q = (1.0 - p) * p
-    floored = q < BCE_EPSILON
+    """d/dp of the gradient above: ``y/p² + (1 − y)/(1 − p)²`` (= ``(p² − 2py + y)/(p(1 − p))²``,
+    whose numerator cancels to nothing near p = y = 1) where ``p(1 − p) ≥ 1e-12``; ``1/1e-12``
+    where the floor holds the denominator."""
+    floored = (1.0 - p) * p < BCE_EPSILON
     with np.errstate(divide="ignore", invalid="ignore"):
-        exact = (p * p - 2.0 * p * y + y) / (q * q)
+        exact = y / (p * p) + (1.0 - y) / ((1.0 - p) * (1.0 - p))
     return np.where(floored, 1.0 / BCE_EPSILON, exact)
 
 
