@@ -223,6 +223,22 @@ def test_tf1_hinge_maps_every_label():
             "scikit-learn's hinge_loss reads two classes as binary: give one column",
         ),
         ("sigmoid-focal", "optax", [0.2], [1.0], {"sample_weights": [1.0]}, "no sample weights"),
+        (
+            "sigmoid-focal",
+            "optax",
+            [0.2],
+            [1.0],
+            {"logits": False},
+            "optax's sigmoid_focal_loss takes logits; drop --probabilities and give raw scores",
+        ),
+        (
+            "sigmoid-focal",
+            "optax",
+            [0.2],
+            [1.0],
+            {"label_smoothing": 0.1},
+            "--label-smoothing follows torch's semantics; optax.losses.sigmoid_focal_loss",
+        ),
         ("categorical-hinge", "sklearn", [[0.2, 0.8, 0.1]], [1], {"reduction": "sum"}, "no sum"),
     ],
 )
@@ -259,6 +275,41 @@ def test_cli_prints_the_frameworks_value(tmp_path, case):
     r = _cli(case["loss"], p, t, *args, *_flags(case))
     assert r.exit_code == 0, r.output
     assert float(r.stdout) == pytest.approx(case["expected"], rel=_rtol(case))
+
+
+def test_cli_keras_binary_focal_on_probabilities_with_label_smoothing(tmp_path):
+    case = next(
+        c
+        for c in CASES
+        if c["loss"] == "sigmoid-focal"
+        and c["options"].get("logits") is False
+        and c["options"].get("label_smoothing") == 0.3
+        and c["reduction"] == "mean"
+        and c["sample_weights"] is not None
+        and not c["float32_reference"]
+    )
+    assert case["options"] == {"logits": False, "alpha": 0.6, "label_smoothing": 0.3}
+    p = _write(tmp_path / "p.csv", case["predictions"])
+    t = _write(tmp_path / "t.csv", case["targets"])
+    w = _write(tmp_path / "w.csv", case["sample_weights"])
+    r = _cli(
+        "sigmoid-focal",
+        p,
+        t,
+        "--probabilities",
+        "--alpha",
+        "0.6",
+        "--label-smoothing",
+        "0.3",
+        "--sample-weights",
+        w,
+        "--convention",
+        "keras",
+        "-f",
+        "plain",
+    )
+    assert r.exit_code == 0, r.output
+    assert float(r.stdout) == pytest.approx(case["expected"], rel=1e-12)
 
 
 def test_cli_which_names_keras_pooled_dice(tmp_path):

@@ -263,7 +263,7 @@ sigmoid_focal = Loss(
     ),
     gradient_formula=(
         "logits: α_t (1 − p_t)^γ [σ(z) − y + γ·bce·(1 − 2y)·σ'(z)/(1 − p_t)]; probabilities: "
-        "α_t (1 − p_t)^γ [bce' + γ·bce·(1 − 2y)/(1 − p_t)], bce' = (p − y)/(p(1 − p)); "
+        "α_t (1 − p_t)^γ·(bce' + γ·bce·(1 − 2y)/(1 − p_t)), bce' = (p − y)/(p(1 − p)); "
         "divided by N·D for mean"
     ),
     reference=(
@@ -320,10 +320,11 @@ Elementwise, with ``p = σ(z)`` (logits) or ``p`` as given (probabilities), ``ce
     FL(p, y) = α_t · q^γ · ce,     α_t = α·y + (1 − α)(1 − y)  (1 without --alpha)
 
 From logits ``ce = softplus(z) − y·z`` (bce with logits, exact for any logit). From
-probabilities ``ce = −(y log p + (1 − y) log(1 − p))`` as ``torch.nn.functional.binary_cross_entropy``:
-each log floored at −100 and the gradient's ``p(1 − p)`` at 1e-12 (a warning counts the
-elements within 1e-12 of 0 or 1 where this acts). Logits stay the default, as before: a default
-of probabilities would have read logits that happen to lie in [0, 1] silently as probabilities.
+probabilities ``ce = −(y log p + (1 − y) log(1 − p))`` as
+``torch.nn.functional.binary_cross_entropy``: each log floored at −100 and the gradient's
+``p(1 − p)`` at 1e-12 (a warning counts the elements within 1e-12 of 0 or 1 where this acts).
+Logits stay the default, as before: a default of probabilities would have read logits that
+happen to lie in [0, 1] silently as probabilities.
 
 Labels are 0/1 or soft in [0, 1] (as optax). ``label_smoothing`` ``A`` replaces them by
 ``(1 − A)·y + A/2`` before anything else (α_t included), as Keras's
