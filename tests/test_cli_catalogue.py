@@ -344,3 +344,12 @@ def test_explain_sigmoid_focal_derives_the_probability_form():
     assert "2. FL' = α_t q^γ [ ce' + γ·u·ce/q ]." in out
     assert "3. FL'' = α_t q^γ [ ce'' + 2γ·u·ce'/q + γ(γ − 1)·u²·ce/q² ]." in out
     assert "With --label-smoothing A the labels are first replaced by (1 − A)·y + A/2" in out
+
+
+def test_explain_names_a_flag_pair_by_the_side_set():
+    from losscli.explain import _flags  # the "Try it" line's flags
+
+    focal = REGISTRY["sigmoid-focal"]
+    assert _flags(focal, {"logits": False, "alpha": 0.25}) == ["--probabilities", "--alpha 0.25"]
+    assert _flags(focal, {"logits": True}) == ["--logits"]
+    assert _flags(REGISTRY["bce"], {"logits": False}) == []  # a lone flag: absent when off
