@@ -1141,19 +1141,24 @@ def _mistakes(loss: Loss, p: Any, t: Any, s: Any, options: dict[str, Any]):
             f"(= mean / C, C = {c})",
             lambda: mean() / c,
         )
-    if loss.name in ("ce", "bce"):
-        logits = bool(options.get("logits", False))
+    if loss.name in ("ce", "bce", "sigmoid-focal"):
+        # sigmoid-focal reads logits unless told otherwise (--probabilities)
+        logits = bool(options.get("logits", loss.name == "sigmoid-focal"))
         if logits:
             yield (
                 "mistake: a double softmax (probabilities given as logits)"
                 if loss.name == "ce"
                 else "mistake: a double sigmoid (probabilities given as logits)",
-                "(ce of softmax(z) as logits)" if loss.name == "ce" else "(bce of σ(z) as logits)",
+                "(ce of softmax(z) as logits)"
+                if loss.name == "ce"
+                else f"({loss.name} of σ(z) as logits)",
                 lambda: loss(_squash(loss, p), t, sample_weights=s, **options),
             )
             yield (
                 "mistake: logits taken for probabilities (Keras from_logits=False)",
-                "--convention keras without --logits",
+                "--convention keras --probabilities"
+                if loss.name == "sigmoid-focal"
+                else "--convention keras without --logits",
                 lambda: evaluate_convention(
                     loss, "keras", p, t, sample_weights=s, **{**options, "logits": False}
                 ),

@@ -454,6 +454,17 @@ def sigmoid_focal_probability_and_smoothing_cases():
                                 if f64
                                 else "",
                             )
+    # optax on probabilities given as logits (a double sigmoid): what --which should name
+    for reduction in REDUCTIONS:
+        optax_case(
+            "sigmoid-focal",
+            "optax.losses.sigmoid_focal_loss(alpha=None, gamma=2.0) of probabilities as logits",
+            BIN_P,
+            BIN_T,
+            optax.losses.sigmoid_focal_loss(jnp.asarray(BIN_P), jnp.asarray(BIN_T), gamma=2.0),
+            reduction=reduction,
+            options={"gamma": 2.0},
+        )
 
 
 def softmax_focal_cases():

@@ -339,3 +339,41 @@ def test_cli_optax_dice_needs_logits(tmp_path):
         "element's class probabilities to sum to 1, which one channel does only for p = 1; "
         "pass --logits with raw scores\n"
     )
+
+
+def test_which_names_sigmoid_focal_logits_and_probabilities_mixed_up():
+    loss = losscli.get_loss("sigmoid-focal")
+    # Keras's BinaryFocalCrossentropy(from_logits=False) on probabilities, as the fixture has it,
+    # but read by losscli as logits (its default): the reading names Keras on probabilities
+    case = next(
+        c
+        for c in CASES
+        if c["loss"] == "sigmoid-focal"
+        and c["convention"] == "keras"
+        and c["options"] == {"logits": False}
+        and c["reduction"] == "mean"
+        and c["sample_weights"] is None
+        and not c["float32_reference"]
+    )
+    p, t = np.array(case["predictions"]), np.array(case["targets"])
+    found = which(loss, f"{case['expected']:.10g}", p, t)
+    match = next(c for c in found if c.match)
+    assert match.label == "mistake: logits taken for probabilities (Keras from_logits=False)"
+    assert match.flags == "--convention keras --probabilities"
+    # optax's sigmoid_focal_loss (logits) of these probabilities, read with --probabilities:
+    # the reading names --logits
+    optax_case = next(
+        c
+        for c in CASES
+        if c["loss"] == "sigmoid-focal"
+        and c["convention"] == "optax"
+        and c["options"] == {"gamma": 2.0}
+        and c["reduction"] == "mean"
+        and np.min(c["predictions"]) >= 0.0
+        and np.max(c["predictions"]) <= 1.0
+    )
+    p, t = np.array(optax_case["predictions"]), np.array(optax_case["targets"])
+    found = which(loss, f"{optax_case['expected']:.10g}", p, t, logits=False)
+    match = next(c for c in found if c.match)
+    assert match.label == "mistake: probabilities taken for logits (a double sigmoid)"
+    assert match.flags == "--logits"
