@@ -752,23 +752,30 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
-def _keras_binary_focal(z, t, *, alpha=None, gamma=2.0, **_):
-    # keras.losses.binary_focal_crossentropy(from_logits=True): σ(z), then the clipped bce of
-    # ops.binary_crossentropy (clip to [1e-7, 1 − 1e-7]); the focal factor uses σ(z) unclipped.
-    # losscli's alpha None is Keras's apply_class_balancing=False.
-    q = _sigmoid(z)
+def _keras_binary_focal(p, t, *, logits=True, alpha=None, gamma=2.0, label_smoothing=0.0, **_):
+    # keras.losses.binary_focal_crossentropy: label smoothing y(1 − A) + A/2, σ(z) if
+    # from_logits, then the clipped bce of ops.binary_crossentropy (clip to [1e-7, 1 − 1e-7]);
+    # the focal factor uses the probability unclipped. losscli's alpha None is Keras's
+    # apply_class_balancing=False.
+    if label_smoothing:
+        t = t * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    q = _sigmoid(p) if logits else p
     c = np.clip(q, KERAS_EPSILON, 1.0 - KERAS_EPSILON)
     bce = -(t * np.log(c) + (1.0 - t) * np.log(1.0 - c))
     p_t = t * q + (1.0 - t) * (1.0 - q)
     loss = np.power(1.0 - p_t, gamma) * bce
     if alpha is not None:
-        loss = (t * alpha + (1.0 - t) * (1.0 - alpha)) * loss
+        loss = (t * alpha + (1.0 - alpha) * (1.0 - t)) * loss
     return loss
 
 
-def _optax_sigmoid_focal(z, t, *, alpha=None, gamma=2.0, **_):
+def _optax_sigmoid_focal(z, t, *, logits=True, alpha=None, gamma=2.0, **_):
     # optax.losses.sigmoid_focal_loss: the stable bce times exp(γ·log(1 − p_t)), 1 − p_t from
     # log σ(z) and log σ(−z) (logsumexp), so no 1 − σ(z) cancellation.
+    if not logits:
+        raise UsageError(
+            "optax's sigmoid_focal_loss takes logits; drop --probabilities and give raw scores"
+        )
     bce = _stable_sigmoid_bce(z, t)
     one_minus_pt = (1.0 - t) * _sigmoid(z) + t * _sigmoid(-z)
     with np.errstate(divide="ignore"):
@@ -970,11 +977,14 @@ def _classification_rules() -> list[Rule]:
             "sigmoid-focal",
             "keras",
             "keras.losses.BinaryFocalCrossentropy(apply_class_balancing=alpha is not None, "
-            "alpha, gamma, from_logits=True)",
+            "alpha, gamma, from_logits=logits, label_smoothing)",
             _keras_mean_last(_keras_binary_focal),
             PER_SAMPLE,
-            note="σ(z) clipped to [1e-7, 1 − 1e-7] in the bce; --alpha is apply_class_balancing",
-            honours=("alpha", "gamma"),
+            note=(
+                "the probability (σ(z) from logits) clipped to [1e-7, 1 − 1e-7] in the bce; "
+                "--alpha is apply_class_balancing"
+            ),
+            honours=("alpha", "gamma", "label_smoothing"),
         ),
         R(
             "sigmoid-focal",
@@ -1290,19 +1300,24 @@ def _mistakes(loss: Loss, p: Any, t: Any, s: Any, options: dict[str, Any]):
             f"(= mean / C, C = {c})",
             lambda: mean() / c,
         )
-    if loss.name in ("ce", "bce"):
-        logits = bool(options.get("logits", False))
+    if loss.name in ("ce", "bce", "sigmoid-focal"):
+        # sigmoid-focal reads logits unless told otherwise (--probabilities)
+        logits = bool(options.get("logits", loss.name == "sigmoid-focal"))
         if logits:
             yield (
                 "mistake: a double softmax (probabilities given as logits)"
                 if loss.name == "ce"
                 else "mistake: a double sigmoid (probabilities given as logits)",
-                "(ce of softmax(z) as logits)" if loss.name == "ce" else "(bce of σ(z) as logits)",
+                "(ce of softmax(z) as logits)"
+                if loss.name == "ce"
+                else f"({loss.name} of σ(z) as logits)",
                 lambda: loss(_squash(loss, p), t, sample_weights=s, **options),
             )
             yield (
                 "mistake: logits taken for probabilities (Keras from_logits=False)",
-                "--convention keras without --logits",
+                "--convention keras --probabilities"
+                if loss.name == "sigmoid-focal"
+                else "--convention keras without --logits",
                 lambda: evaluate_convention(
                     loss, "keras", p, t, sample_weights=s, **{**options, "logits": False}
                 ),

@@ -55,8 +55,9 @@ def _flags(loss: Loss, options: dict[str, Any]) -> list[str]:
             continue
         value = options[param.name]
         if param.type is bool:
-            if value:
-                flags.append(param.flag)
+            on, _, off = param.flag.partition("/")  # "--logits/--probabilities": a flag pair
+            if value or off:
+                flags.append(on if value else off)
         else:
             text = ",".join(_num(v) for v in value) if isinstance(value, list) else _num(value)
             flags.append(f"{param.flag} {text}")

@@ -38,6 +38,7 @@ twice gives the same file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -56,6 +57,7 @@ import optax  # noqa: E402
 import sklearn  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from keras.src.losses import losses as keras_losses_module  # noqa: E402
 from sklearn.metrics import brier_score_loss  # noqa: E402
 
 assert keras.backend.backend() == "jax", "run with KERAS_BACKEND=jax"
@@ -244,6 +246,135 @@ def sigmoid_focal_cases():
             v, g, h = torch_derivatives(tv, z, red)
             call = f"torchvision.ops.sigmoid_focal_loss(z, y, alpha=0.25, gamma=2, '{red}')"
             add(f"{key}-{red}", "sigmoid-focal", {"alpha": 0.25}, red, z, y, v, g, h, call)
+
+
+def torchvision_formula_on_probabilities(p, t, alpha, gamma, bce=None):
+    """torchvision.ops.sigmoid_focal_loss's lines (torchvision/ops/focal_loss.py, v0.20) with
+    the probability given: p = inputs, and binary_cross_entropy(p, targets) in place of
+    binary_cross_entropy_with_logits(inputs, targets)."""
+    ce = F.binary_cross_entropy(p, t, reduction="none") if bce is None else bce(p, t)
+    p_t = p * t + (1 - p) * (1 - t)
+    loss = ce * ((1 - p_t) ** gamma)
+    if alpha is not None:
+        loss = (alpha * t + (1 - alpha) * (1 - t)) * loss
+    return loss
+
+
+def bce_restated(p, t):
+    """binary_cross_entropy's formula in torch ops (logs clamped at −100). torch's own double
+    backward of binary_cross_entropy adds 1e-12 to p and to 1 − p in its denominators (a
+    relative change of ~1e-12/p), so the Hessian comes from this, checked first to give
+    torch's value and gradient."""
+    return -(t * torch.log(p).clamp(min=-100) + (1 - t) * torch.log1p(-p).clamp(min=-100))
+
+
+def focal_probability_derivatives(p, y, alpha, gamma, red):
+    """Value and gradient from torch (F.binary_cross_entropy), Hessian from bce_restated."""
+    t = torch.tensor(y)
+
+    def fn(v, r, bce=None):
+        loss = torchvision_formula_on_probabilities(v, t, alpha, gamma, bce)
+        return {"mean": loss.mean(), "sum": loss.sum(), "none": row_mean(loss)}[r]
+
+    v, g, _ = torch_derivatives(fn, p, red)
+    v2, g2, h = torch_derivatives(lambda x, r: fn(x, r, bce_restated), p, red)
+    np.testing.assert_allclose(v2, v, rtol=1e-14)
+    np.testing.assert_allclose(g2, g, rtol=1e-14, atol=1e-16)
+    return v, g, h
+
+
+PROB_CALL = (
+    "torchvision.ops.sigmoid_focal_loss's formula on probabilities p "
+    "(F.binary_cross_entropy(p, y) for the logits' bce; Hessian: that bce restated in torch "
+    "ops)"
+)
+
+
+def sigmoid_focal_probability_cases():
+    for shape in [(5,), (4, 3)]:
+        for alpha, gamma in [(None, 2.0), (0.25, 2.0), (0.6, 0.5), (None, 0.0), (0.3, 3.0)]:
+            for soft in (False, True):
+                kind = "soft" if soft else "hard"
+                key = f"sigmoid-focal-probs-a{alpha}-g{gamma}-{kind}-{tag(shape)}"
+                rng = rng_for(key)
+                p = rng.uniform(0.02, 0.98, shape)
+                y = rng.uniform(0, 1, shape) if soft else rng.integers(0, 2, shape).astype(float)
+                opts = {"logits": False, "gamma": gamma}
+                opts |= {} if alpha is None else {"alpha": alpha}
+                for red in REDUCTIONS:
+                    v, g, h = focal_probability_derivatives(p, y, alpha, gamma, red)
+                    call = (
+                        f"{PROB_CALL}, alpha={alpha}, gamma={gamma}, '{red}' (none: mean over "
+                        "the last axis)"
+                    )
+                    add(f"{key}-{red}", "sigmoid-focal", opts, red, p, y, v, g, h, call)
+    # near 0 and 1 (p(1 − p) ≥ 1e-12, so PyTorch's floors do not act); not a tiny p with a
+    # label 0, where torchvision's 1 − p_t = 1 − (1 − p) loses digits (losscli's
+    # q = (1 − y)p + y(1 − p) keeps them: at p = 1e-9 they differ by ~1e-8 relative)
+    p = np.array([[1e-6, 1.0 - 1e-6, 1.0 - 1e-9, 0.5], [1.0 - 1e-9, 1e-9, 1.0 - 1e-6, 0.999]])
+    y = np.array([[1.0, 0.0, 0.0, 0.3], [1.0, 1.0, 1.0, 0.0]])
+    for gamma in (2.0, 1.0, 0.5):
+        for red in REDUCTIONS:
+            v, g, h = focal_probability_derivatives(p, y, 0.25, gamma, red)
+            call = f"{PROB_CALL}, alpha=0.25, gamma={gamma}, '{red}', p near 0 and 1"
+            opts = {"logits": False, "alpha": 0.25, "gamma": gamma}
+            key = f"sigmoid-focal-probs-edges-g{gamma}-{red}"
+            add(key, "sigmoid-focal", opts, red, p, y, v, g, h, call)
+
+
+@contextlib.contextmanager
+def float64_keras_mean():
+    """keras.ops.mean as a float64 mean inside Keras's losses module: binary_focal_crossentropy
+    ends in ops.mean(axis=-1), which computes in float32 (see KERAS_MEAN_RTOL)."""
+    original = keras_losses_module.ops.mean
+
+    def mean(x, axis=None, keepdims=False):
+        return jnp.mean(jnp.asarray(x, jnp.float64), axis=axis, keepdims=keepdims)
+
+    keras_losses_module.ops.mean = mean
+    try:
+        yield
+    finally:
+        keras_losses_module.ops.mean = original
+
+
+def sigmoid_focal_label_smoothing_cases():
+    # Inputs where Keras's clip at 1e-7 does not act, so its bce is PyTorch's.
+    for from_logits in (True, False):
+        form = "logits" if from_logits else "probs"
+        for ls, alpha, gamma in [
+            (0.1, None, 2.0),
+            (0.2, 0.25, 2.0),
+            (0.05, 0.6, 0.5),
+            (1.0, None, 2.0),
+        ]:
+            for shape in [(5,), (3, 4)]:
+                key = f"sigmoid-focal-{form}-ls{ls}-a{alpha}-g{gamma}-{tag(shape)}"
+                rng = rng_for(key)
+                x = rng.normal(0, 2.0, shape) if from_logits else rng.uniform(0.02, 0.98, shape)
+                y = rng.integers(0, 2, shape).astype(float)
+                cols = shape[1] if len(shape) == 2 else 1
+                kw = {"gamma": gamma, "from_logits": from_logits, "label_smoothing": ls}
+                if alpha is not None:
+                    kw |= {"apply_class_balancing": True, "alpha": alpha}
+                opts = {"logits": from_logits, "gamma": gamma, "label_smoothing": ls}
+                opts |= {} if alpha is None else {"alpha": alpha}
+                yk = jnp.asarray(y.reshape(-1, 1) if len(shape) == 1 else y)
+
+                def rows(v, yk=yk, kw=kw, shape=shape):
+                    v2 = v.reshape(-1, 1) if len(shape) == 1 else v
+                    return keras.losses.binary_focal_crossentropy(yk, v2, **kw)
+
+                for red in REDUCTIONS:
+                    with float64_keras_mean():
+                        v, g, h = jax_derivatives(rows, x, red, cols)
+                    args = ", ".join(f"{k}={w!r}" for k, w in kw.items())
+                    call = (
+                        f"keras.losses.binary_focal_crossentropy(y, x, {args}) (one value per "
+                        "row: the mean over the last axis, keras.ops.mean replaced by a float64 "
+                        f"mean), {red}"
+                    )
+                    add(f"{key}-{red}", "sigmoid-focal", opts, red, x, y, v, g, h, call)
 
 
 def softmax_focal_cases():
@@ -705,6 +836,8 @@ def main() -> None:
     multilabel_soft_margin_cases()
     brier_cases()
     sparsemax_cases()
+    sigmoid_focal_probability_cases()  # added later: last, so earlier cases keep their place
+    sigmoid_focal_label_smoothing_cases()
     doc = {
         "generator": "tests/make_classification_fixtures.py",
         "versions": {

@@ -405,6 +405,68 @@ def sigmoid_focal_cases():
         )
 
 
+# probabilities for BinaryFocalCrossentropy(from_logits=False): moderate ones, and 0, 1, 1e-9
+# and 1 − 1e-9, beyond Keras's clip at [1e-7, 1 − 1e-7] (the focal factor uses them unclipped)
+BIN_P = np.array(
+    [[0.8, 0.3, 1.0], [0.1, 0.55, 1e-9], [0.5, 0.0, 0.75], [0.95, 1.0 - 1e-9, 0.4], [0.2, 0.6, 0.0]]
+)
+
+
+def sigmoid_focal_probability_and_smoothing_cases():
+    """BinaryFocalCrossentropy on probabilities (from_logits=False) and with label_smoothing
+    (both forms): the rule's other readings (added after the logits cases above)."""
+    variants = (
+        ({}, {}),
+        ({"apply_class_balancing": True, "alpha": 0.25}, {"alpha": 0.25}),
+        ({"gamma": 0.5, "label_smoothing": 0.1}, {"gamma": 0.5, "label_smoothing": 0.1}),
+        (
+            {"apply_class_balancing": True, "alpha": 0.6, "label_smoothing": 0.3},
+            {"alpha": 0.6, "label_smoothing": 0.3},
+        ),
+    )
+    inputs = (
+        (BIN_P, BIN_T, False),
+        (BIN_P, SOFT_T, False),
+        (BIN_Z, BIN_T, True),
+        (CLIP_Z, CLIP_T, True),
+    )
+    for x, t, from_logits in inputs:
+        for reduction in REDUCTIONS:
+            for weights in (None, WEIGHTS[: len(x)]):
+                for kwargs, options in variants:
+                    if from_logits and "label_smoothing" not in kwargs:
+                        continue  # the logits cases without smoothing are above
+                    kw = {"from_logits": from_logits, **kwargs}
+                    opts = {"logits": from_logits, **options}
+                    for f64 in (False, True):
+                        with float64_keras_mean() if f64 else contextlib.nullcontext():
+                            keras_case(
+                                "sigmoid-focal",
+                                "BinaryFocalCrossentropy",
+                                x,
+                                t,
+                                reduction=reduction,
+                                weights=weights,
+                                kwargs=kw,
+                                options=opts,
+                                f32=not f64,
+                                note=" with keras.ops.mean replaced by a float64 mean"
+                                if f64
+                                else "",
+                            )
+    # optax on probabilities given as logits (a double sigmoid): what --which should name
+    for reduction in REDUCTIONS:
+        optax_case(
+            "sigmoid-focal",
+            "optax.losses.sigmoid_focal_loss(alpha=None, gamma=2.0) of probabilities as logits",
+            BIN_P,
+            BIN_T,
+            optax.losses.sigmoid_focal_loss(jnp.asarray(BIN_P), jnp.asarray(BIN_T), gamma=2.0),
+            reduction=reduction,
+            options={"gamma": 2.0},
+        )
+
+
 def softmax_focal_cases():
     for reduction in REDUCTIONS:
         for weights in (None, WEIGHTS):
@@ -661,6 +723,7 @@ def main() -> None:
     hinge_cases()
     poly1_cases()
     dice_readings()
+    sigmoid_focal_probability_and_smoothing_cases()  # added later: last, so nothing moves
     OUT.write_text(
         json.dumps(
             {

@@ -132,6 +132,77 @@ def test_sigmoid_focal_bad_inputs():
         sigmoid_focal([0.0], [2.0])
 
 
+def test_sigmoid_focal_probabilities_by_hand():
+    # p = ½ from probabilities is z = 0 from logits: ¼ log 2
+    assert sigmoid_focal([0.5], [1.0], logits=False) == pytest.approx(0.25 * LOG2, rel=1e-15)
+    # p = 0.8, y = 1, γ = 2: q = 0.2, ce = −log 0.8, ce' = −1/0.8, ce'' = 1/0.8², u = −1
+    lg = math.log(0.8)
+    assert sigmoid_focal([0.8], [1.0], logits=False) == pytest.approx(-0.04 * lg, rel=1e-15)
+    g, h, _ = kernels(sigmoid_focal, [0.8], [1.0], logits=False)
+    # FL' = q²[ce' + γ·u·ce/q] = 0.04[−1.25 + 2·(−1)(−log 0.8)/0.2] = 0.04(−1.25 + 10 log 0.8)
+    assert g[0] == pytest.approx(0.04 * (-1.25 + 10 * lg), rel=1e-14)
+    # FL'' = q²[ce'' + 2γ·u·ce'/q + γ(γ − 1)·u²·ce/q²] = 0.04(1.5625 + 25 − 50 log 0.8)
+    assert h[0] == pytest.approx(0.04 * (1.5625 + 25.0 - 50.0 * lg), rel=1e-14)
+    # y = 0, α = 0.25, γ = 1: p = 0.3: q = 0.3, ce = −log 0.7, α_t = 0.75, u = 1
+    # FL' = 0.75·0.3·[1/0.7 + (−log 0.7)/0.3]
+    g, h, _ = kernels(sigmoid_focal, [0.3], [0.0], logits=False, alpha=0.25, gamma=1.0)
+    assert g[0] == pytest.approx(0.75 * (0.3 / 0.7 - math.log(0.7)), rel=1e-14)
+    # FL'' = 0.75·0.3·[1/0.49 + 2·(1/0.7)/0.3] (γ(γ − 1) = 0)
+    assert h[0] == pytest.approx(0.75 * (0.3 / 0.49 + 2 / 0.7), rel=1e-14)
+
+
+def test_sigmoid_focal_probabilities_at_p_equal_to_y():
+    # q = 0 and ce = 0: value, gradient and Hessian 0 (as torch's autograd for γ ≥ 1), no NaN
+    for gamma in (0.5, 1.0, 2.0):
+        p, y = [1.0, 0.0], [1.0, 0.0]
+        assert sigmoid_focal(p, y, logits=False, gamma=gamma) == 0.0
+        g, h, _ = kernels(sigmoid_focal, p, y, logits=False, gamma=gamma)
+        np.testing.assert_array_equal(g, [0.0, 0.0])
+        np.testing.assert_array_equal(h, [0.0, 0.0])
+        assert not np.signbit(g).any() and not np.signbit(h).any()
+
+
+def test_sigmoid_focal_default_is_still_logits():
+    # logits that lie in [0, 1] are read as logits, as before --probabilities existed
+    z, y = [0.3, 0.9], [1.0, 0.0]
+    assert sigmoid_focal(z, y) == sigmoid_focal(z, y, logits=True)
+    assert sigmoid_focal(z, y) != sigmoid_focal(z, y, logits=False)
+
+
+def test_sigmoid_focal_label_smoothing_by_hand():
+    # A = 1: every label is ½; z = 0: q = ½, ce = log 2, whatever the label
+    np.testing.assert_allclose(
+        sigmoid_focal([0.0, 0.0], [1.0, 0.0], label_smoothing=1.0, reduction="none"),
+        [0.25 * LOG2, 0.25 * LOG2],
+        rtol=1e-15,
+    )
+    # p = 0.8, y = 1, A = 0.2 → y = 0.9: q = 0.1·0.8 + 0.9·0.2 = 0.26,
+    # ce = −(0.9 log 0.8 + 0.1 log 0.2), α_t = 0.25·0.9 + 0.75·0.1 = 0.3 (Keras smooths first)
+    ce = -(0.9 * math.log(0.8) + 0.1 * math.log(0.2))
+    got = sigmoid_focal([0.8], [1.0], logits=False, label_smoothing=0.2, alpha=0.25)
+    assert got == pytest.approx(0.3 * 0.26**2 * ce, rel=1e-14)
+    # gradient: α_t[q²·ce' + 2q·u·ce], ce' = (p − y)/(p(1 − p)) = −0.1/0.16, u = 1 − 2y = −0.8
+    g, _, _ = kernels(sigmoid_focal, [0.8], [1.0], logits=False, label_smoothing=0.2, alpha=0.25)
+    assert g[0] == pytest.approx(0.3 * (0.26**2 * (-0.625) + 2 * 0.26 * (-0.8) * ce), rel=1e-14)
+    # from logits, z = 0, y = 1, A = 0.2 → y = 0.9: p = ½, q = ½, ce = log 2 − 0 = log 2;
+    # FL' = q²[(p − y) + γ·ce·u·σ'/q] = ¼[−0.4 + 2·log 2·(−0.8)·½]
+    g, _, _ = kernels(sigmoid_focal, [0.0], [1.0], label_smoothing=0.2)
+    assert g[0] == pytest.approx(0.25 * (-0.4 - 0.8 * LOG2), rel=1e-14)
+
+
+def test_sigmoid_focal_probabilities_bad_inputs_and_clamps():
+    with pytest.raises(
+        InputError,
+        match=r"probabilities must lie in \[0, 1\], found 1.5 at \(row 1\) — pass --logits "
+        r"\(the default\) if these are raw scores",
+    ):
+        sigmoid_focal([0.5, 1.5], [1.0, 0.0], logits=False)
+    with pytest.raises(UsageError, match=r"--label-smoothing must lie in \[0, 1\], got 1.5"):
+        sigmoid_focal([0.0], [1.0], label_smoothing=1.5)
+    with pytest.warns(LossCliWarning, match="1 predicted probability lies within 1e-12 of 0 or 1"):
+        sigmoid_focal([1.0, 1.0], [1.0, 0.0], logits=False)  # p = y = 1 is not clamped
+
+
 # --------------------------------------------------------------------------- softmax focal
 
 
@@ -432,6 +503,10 @@ def test_sparsemax_binary_form_is_sparse_plus():
     [
         (("sigmoid-focal", "z2", "y10"), f"{0.17328679513998632!r}\n"),  # ¼ log 2
         (("sigmoid-focal", "z2", "y10", "--alpha", "0.25", "-r", "sum"), None),
+        (("sigmoid-focal", "p2", "y10", "--probabilities"), f"{0.17328679513998632!r}\n"),
+        (("sigmoid-focal", "z2", "y10", "--logits"), f"{0.17328679513998632!r}\n"),
+        # A = 1: labels ½, z = 0: ¼ log 2 per element
+        (("sigmoid-focal", "z2", "y10", "--label-smoothing", "1"), f"{0.17328679513998632!r}\n"),
         (("softmax-focal", "p2", "i0"), "0.04332169878499658\n"),  # log 2 / 16
         (("poly1", "z2", "i0"), "1.6931471805599454\n"),  # log 2 + 1
         (("hinge", "x3", "y3"), "0.16666666666666666\n"),  # 0.5/3
@@ -500,6 +575,15 @@ def test_cli_hinge_gradient_at_the_margin(tmp_path):
         ),
         (("sigmoid-focal", "z2", "y10", "--alpha", "1.5"), "--alpha must lie in [0, 1], got 1.5"),
         (("sigmoid-focal", "z2", "y10", "--alpha", "-0.5"), "--alpha must lie in [0, 1], got -0.5"),
+        (
+            ("sigmoid-focal", "x3", "y3", "--probabilities"),
+            "{x3}: probabilities must lie in [0, 1], found 2.0 at (row 1) — pass --logits (the "
+            "default) if these are raw scores",
+        ),
+        (
+            ("sigmoid-focal", "z2", "y10", "--label-smoothing", "-0.1"),
+            "--label-smoothing must lie in [0, 1], got -0.1",
+        ),
         (("softmax-focal", "p2", "i0", "--alpha", "-0.1"), "--alpha must lie in [0, 1], got -0.1"),
         (
             ("softmax-focal", "p2", "i0", "--alpha", "0.1,0.2,0.3"),

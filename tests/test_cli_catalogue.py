@@ -310,3 +310,48 @@ def test_explain_unknown_loss():
     r = run("explain", "nosuchloss")
     assert (r.exit_code, r.stdout) == (2, "")
     assert r.stderr == (f"Error: unknown loss 'nosuchloss'; known: {', '.join(REGISTRY)}\n")
+
+
+def test_sigmoid_focal_help_names_probabilities_and_label_smoothing():
+    lines = [
+        line.strip(" │") for line in run("sigmoid-focal", "--help", width=300).stdout.splitlines()
+    ]
+    assert (
+        "Sigmoid focal loss of logits (or, with --probabilities, probabilities) against binary "
+        "(or soft) labels."
+    ) in lines
+    assert (
+        "α_t · (1 − p_t)^γ · bce(p, y) per element; p = σ(z) (logits, the default) or given "
+        "(--probabilities), 1 − p_t = (1 − y)p + y(1 − p)."
+    ) in lines
+    options = {line.split()[0]: " ".join(line.split()) for line in lines if line.startswith("--")}
+    assert options["--logits"] == (
+        "--logits --probabilities Predictions are logits (the default, as optax and "
+        "torchvision), or probabilities in [0, 1] with --probabilities (Keras's "
+        "from_logits=False). [default: logits]"
+    )
+    assert options["--label-smoothing"] == (
+        "--label-smoothing A Pull the labels towards ½ as Keras's BinaryFocalCrossentropy: "
+        "y ← (1 − A)·y + A/2, A in [0, 1]. [default: 0.0]"
+    )
+    assert (
+        "$ losscli sigmoid-focal probs.csv labels.csv --probabilities --label-smoothing 0.1 --grad"
+        in lines
+    )
+
+
+def test_explain_sigmoid_focal_derives_the_probability_form():
+    out = run("explain", "sigmoid-focal").stdout
+    assert "## Derivatives with respect to probabilities (--probabilities)" in out
+    assert "2. FL' = α_t q^γ [ ce' + γ·u·ce/q ]." in out
+    assert "3. FL'' = α_t q^γ [ ce'' + 2γ·u·ce'/q + γ(γ − 1)·u²·ce/q² ]." in out
+    assert "With --label-smoothing A the labels are first replaced by (1 − A)·y + A/2" in out
+
+
+def test_explain_names_a_flag_pair_by_the_side_set():
+    from losscli.explain import _flags  # the "Try it" line's flags
+
+    focal = REGISTRY["sigmoid-focal"]
+    assert _flags(focal, {"logits": False, "alpha": 0.25}) == ["--probabilities", "--alpha 0.25"]
+    assert _flags(focal, {"logits": True}) == ["--logits"]
+    assert _flags(REGISTRY["bce"], {"logits": False}) == []  # a lone flag: absent when off

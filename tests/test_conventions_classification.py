@@ -223,6 +223,22 @@ def test_tf1_hinge_maps_every_label():
             "scikit-learn's hinge_loss reads two classes as binary: give one column",
         ),
         ("sigmoid-focal", "optax", [0.2], [1.0], {"sample_weights": [1.0]}, "no sample weights"),
+        (
+            "sigmoid-focal",
+            "optax",
+            [0.2],
+            [1.0],
+            {"logits": False},
+            "optax's sigmoid_focal_loss takes logits; drop --probabilities and give raw scores",
+        ),
+        (
+            "sigmoid-focal",
+            "optax",
+            [0.2],
+            [1.0],
+            {"label_smoothing": 0.1},
+            "--label-smoothing follows torch's semantics; optax.losses.sigmoid_focal_loss",
+        ),
         ("categorical-hinge", "sklearn", [[0.2, 0.8, 0.1]], [1], {"reduction": "sum"}, "no sum"),
     ],
 )
@@ -261,6 +277,41 @@ def test_cli_prints_the_frameworks_value(tmp_path, case):
     assert float(r.stdout) == pytest.approx(case["expected"], rel=_rtol(case))
 
 
+def test_cli_keras_binary_focal_on_probabilities_with_label_smoothing(tmp_path):
+    case = next(
+        c
+        for c in CASES
+        if c["loss"] == "sigmoid-focal"
+        and c["options"].get("logits") is False
+        and c["options"].get("label_smoothing") == 0.3
+        and c["reduction"] == "mean"
+        and c["sample_weights"] is not None
+        and not c["float32_reference"]
+    )
+    assert case["options"] == {"logits": False, "alpha": 0.6, "label_smoothing": 0.3}
+    p = _write(tmp_path / "p.csv", case["predictions"])
+    t = _write(tmp_path / "t.csv", case["targets"])
+    w = _write(tmp_path / "w.csv", case["sample_weights"])
+    r = _cli(
+        "sigmoid-focal",
+        p,
+        t,
+        "--probabilities",
+        "--alpha",
+        "0.6",
+        "--label-smoothing",
+        "0.3",
+        "--sample-weights",
+        w,
+        "--convention",
+        "keras",
+        "-f",
+        "plain",
+    )
+    assert r.exit_code == 0, r.output
+    assert float(r.stdout) == pytest.approx(case["expected"], rel=1e-12)
+
+
 def test_cli_which_names_keras_pooled_dice(tmp_path):
     case = next(
         c
@@ -288,3 +339,41 @@ def test_cli_optax_dice_needs_logits(tmp_path):
         "element's class probabilities to sum to 1, which one channel does only for p = 1; "
         "pass --logits with raw scores\n"
     )
+
+
+def test_which_names_sigmoid_focal_logits_and_probabilities_mixed_up():
+    loss = losscli.get_loss("sigmoid-focal")
+    # Keras's BinaryFocalCrossentropy(from_logits=False) on probabilities, as the fixture has it,
+    # but read by losscli as logits (its default): the reading names Keras on probabilities
+    case = next(
+        c
+        for c in CASES
+        if c["loss"] == "sigmoid-focal"
+        and c["convention"] == "keras"
+        and c["options"] == {"logits": False}
+        and c["reduction"] == "mean"
+        and c["sample_weights"] is None
+        and not c["float32_reference"]
+    )
+    p, t = np.array(case["predictions"]), np.array(case["targets"])
+    found = which(loss, f"{case['expected']:.10g}", p, t)
+    match = next(c for c in found if c.match)
+    assert match.label == "mistake: logits taken for probabilities (Keras from_logits=False)"
+    assert match.flags == "--convention keras --probabilities"
+    # optax's sigmoid_focal_loss (logits) of these probabilities, read with --probabilities:
+    # the reading names --logits
+    optax_case = next(
+        c
+        for c in CASES
+        if c["loss"] == "sigmoid-focal"
+        and c["convention"] == "optax"
+        and c["options"] == {"gamma": 2.0}
+        and c["reduction"] == "mean"
+        and np.min(c["predictions"]) >= 0.0
+        and np.max(c["predictions"]) <= 1.0
+    )
+    p, t = np.array(optax_case["predictions"]), np.array(optax_case["targets"])
+    found = which(loss, f"{optax_case['expected']:.10g}", p, t, logits=False)
+    match = next(c for c in found if c.match)
+    assert match.label == "mistake: probabilities taken for logits (a double sigmoid)"
+    assert match.flags == "--logits"

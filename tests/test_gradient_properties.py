@@ -278,11 +278,15 @@ def overlap(draw, name):
 @st.composite
 def focal_sigmoid(draw):
     shape = draw(shapes())
-    z = draw(arrays(np.float64, shape, elements=floats(-8, 8)))
+    logits = draw(st.booleans())
+    # probabilities away from 0 and 1, where PyTorch's floors of bce do not act
+    z = draw(arrays(np.float64, shape, elements=floats(-8, 8) if logits else floats(0.02, 0.98)))
     y = draw(arrays(np.float64, shape, elements=st.sampled_from([0.0, 1.0]) | floats(0, 1)))
-    options = {"gamma": draw(st.sampled_from([0.0, 0.5, 1.0, 2.0, 3.5]))}
+    options = {"logits": logits, "gamma": draw(st.sampled_from([0.0, 0.5, 1.0, 2.0, 3.5]))}
     if draw(st.booleans()):
         options["alpha"] = draw(floats(0, 1))
+    if draw(st.booleans()):
+        options["label_smoothing"] = draw(st.sampled_from([0.1, 0.5, 1.0]))
     return z, y, options
 
 

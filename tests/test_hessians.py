@@ -110,6 +110,10 @@ def test_hand_values():
     )
     # bce from probabilities: y/p² + (1 − y)/(1 − p)² = 1/0.25 at p = ½, y = 1
     np.testing.assert_allclose(losscli.bce.hess([0.5], [1.0]), [4.0], rtol=1e-15)
+    # near p = y = 1 the sum form has no cancellation (p² − 2py + y over (p(1 − p))² gave 0 at
+    # p = 1 − 1e-9): 1/p² = 1 + 2e-9 to first order
+    h = losscli.bce.hess([1.0 - 1e-9, 1.0 - 1e-6, 1e-9], [1.0, 1.0, 0.0], reduction="sum")
+    np.testing.assert_allclose(h, [1.0 + 2e-9, 1.0 + 2e-6, 1.0 + 2e-9], rtol=1e-11)
     # ... and the floor: p(1 − p) < 1e-12 holds the gradient at (p − y)/1e-12, slope 1/1e-12
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -746,6 +746,19 @@ def _bce_clamps(p: np.ndarray, y: np.ndarray, *, logits: bool, **_: Any) -> np.n
     return (p * (1.0 - p) < BCE_EPSILON) & (p != y)
 
 
+def _warn_bce_clamps(p: np.ndarray, y: np.ndarray) -> None:
+    """Say how many probabilities sit where PyTorch's floors (log at −100, p(1 − p) at 1e-12)
+    take over from the formula (the elements of :func:`_bce_clamps`)."""
+    clamped = int(_bce_clamps(p, y, logits=False).sum())
+    if clamped:
+        warn(
+            f"{clamped} predicted probabilit{'y lies' if clamped == 1 else 'ies lie'} within "
+            "1e-12 of 0 or 1, where, as in PyTorch, log is floored at −100 and the "
+            "gradient's p(1 − p) at 1e-12 (finite differences will not agree there; "
+            "--logits with raw scores avoids this)"
+        )
+
+
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):  # exp(1e4) = inf gives 1/(1 + inf) = 0, exactly right
         return 1.0 / (1.0 + np.exp(-z))
@@ -768,12 +781,12 @@ def _bce_logit_grad(z: np.ndarray, y: np.ndarray, pos_weight) -> np.ndarray:
 
 
 def _bce_prob_hess(p: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """d/dp of the gradient above: ``(p² − 2py + y)/(p(1 − p))²`` (= y/p² + (1 − y)/(1 − p)²)
-    where ``p(1 − p) ≥ 1e-12``; ``1/1e-12`` where the floor holds the denominator."""
-    q = (1.0 - p) * p
-    floored = q < BCE_EPSILON
+    """d/dp of the gradient above: ``y/p² + (1 − y)/(1 − p)²`` (= ``(p² − 2py + y)/(p(1 − p))²``,
+    whose numerator cancels to nothing near p = y = 1) where ``p(1 − p) ≥ 1e-12``; ``1/1e-12``
+    where the floor holds the denominator."""
+    floored = (1.0 - p) * p < BCE_EPSILON
     with np.errstate(divide="ignore", invalid="ignore"):
-        exact = (p * p - 2.0 * p * y + y) / (q * q)
+        exact = y / (p * p) + (1.0 - y) / ((1.0 - p) * (1.0 - p))
     return np.where(floored, 1.0 / BCE_EPSILON, exact)
 
 
@@ -856,16 +869,7 @@ def _prepare_bce(
             what="probabilities",
             fix="pass --logits if these are raw scores",
         )
-        clamped = int(
-            ((predictions * (1.0 - predictions) < BCE_EPSILON) & (predictions != targets)).sum()
-        )
-        if clamped:
-            warn(
-                f"{clamped} predicted probabilit{'y lies' if clamped == 1 else 'ies lie'} within "
-                "1e-12 of 0 or 1, where, as in PyTorch, log is floored at −100 and the "
-                "gradient's p(1 − p) at 1e-12 (finite differences will not agree there; "
-                "--logits with raw scores avoids this)"
-            )
+        _warn_bce_clamps(predictions, targets)
     describe = {"predictions_are": "logits" if logits else "probabilities"}
     if pos_weight is not None:
         describe["pos_weight"] = ", ".join(f"{w:g}" for w in pos_weight)
@@ -954,6 +958,12 @@ Gradient w.r.t. probabilities: ``(p − y)/(p(1 − p))``; w.r.t. logits: ``σ(z
 # classification modules (focal, margin, scoring): public names for the helpers above.
 
 sigmoid = _sigmoid
+bce_prob_values = _bce_prob_values
+bce_prob_grad = _bce_prob_grad
+bce_prob_hess = _bce_prob_hess
+bce_clamps = _bce_clamps
+warn_bce_clamps = _warn_bce_clamps
+check_label_smoothing = _check_label_smoothing
 class_weight_vector = _class_weight_vector
 warn_rows_not_summing_to_one = _warn_rows_not_summing_to_one
 parse_class_weights = _parse_class_weights

@@ -25,10 +25,16 @@ from ._base import (
     warn,
 )
 from .classification import (
+    bce_clamps,
+    bce_prob_grad,
+    bce_prob_hess,
+    bce_prob_values,
+    check_label_smoothing,
     log_softmax,
     resolve_class_targets,
     sigmoid,
     softmax,
+    warn_bce_clamps,
     warn_rows_not_summing_to_one,
 )
 
@@ -116,31 +122,52 @@ GAMMA = Param(
 
 
 def _sigmoid_focal_parts(z: np.ndarray, y: np.ndarray, alpha: float | None, gamma: float):
-    """Pieces shared by the value, gradient and Hessian kernels (see the docstring)."""
+    """Pieces shared by the value, gradient and Hessian kernels of the logits form."""
     p = sigmoid(z)
     p_neg = sigmoid(-z)  # 1 − p without cancellation
     ce = np.maximum(z, 0.0) - y * z + np.log1p(np.exp(-np.abs(z)))  # softplus(z) − y·z
     q = (1.0 - y) * p + y * p_neg  # 1 − p_t
-    weight = np.power(q, gamma)  # 0⁰ = 1, as torch and optax
-    if alpha is not None:
-        weight = weight * (alpha * y + (1.0 - alpha) * (1.0 - y))
+    weight = np.power(q, gamma) * _alpha_t(y, alpha)  # 0⁰ = 1, as torch and optax
     s = p * p_neg  # σ'(z)
     # r = σ'(z)/q stays in [0, 1] (q ≥ min(p, 1 − p)); where q underflows to 0 the weight is 0.
     r = np.divide(s, q, out=np.zeros_like(s), where=q > 0)
     return p, ce, weight, s, r, 1.0 - 2.0 * y
 
 
-def _sigmoid_focal_values(z, y, *, alpha, gamma):
+def _alpha_t(y: np.ndarray, alpha: float | None) -> np.ndarray | float:
+    return 1.0 if alpha is None else alpha * y + (1.0 - alpha) * (1.0 - y)
+
+
+def _focal_prob_parts(p: np.ndarray, y: np.ndarray, alpha: float | None, gamma: float):
+    """The probability form: ``w = α_t q^γ``, bce (PyTorch's floors) and ``ce/q`` (0 where
+    ``q = 0``, i.e. ``p = y`` ∈ {0, 1}, where ``ce`` is 0 too: ``ce/q`` tends to 1 there and
+    only enters multiplied by ``q^γ``), ``u = ∂q/∂p = 1 − 2y``."""
+    q = (1.0 - y) * p + y * (1.0 - p)
+    weight = np.power(q, gamma) * _alpha_t(y, alpha)
+    ce = bce_prob_values(p, y)
+    ce_q = np.divide(ce, q, out=np.zeros_like(ce), where=q > 0)
+    return q, weight, ce, ce_q, 1.0 - 2.0 * y
+
+
+def _sigmoid_focal_values(z, y, *, logits=True, alpha, gamma):
+    if not logits:
+        _, weight, ce, *_ = _focal_prob_parts(z, y, alpha, gamma)
+        return ce * weight
     _, ce, weight, *_ = _sigmoid_focal_parts(z, y, alpha, gamma)
     return ce * weight
 
 
-def _sigmoid_focal_grad(z, y, *, alpha, gamma):
+def _sigmoid_focal_grad(z, y, *, logits=True, alpha, gamma):
+    if not logits:  # α_t [q^γ ce' + γ q^(γ−1) u ce], ce' as PyTorch's backward
+        _, weight, _, ce_q, u = _focal_prob_parts(z, y, alpha, gamma)
+        return weight * (bce_prob_grad(z, y) + gamma * u * ce_q) + 0.0
     p, ce, weight, _, r, u = _sigmoid_focal_parts(z, y, alpha, gamma)
     return weight * ((p - y) + gamma * ce * u * r) + 0.0  # + 0.0: no −0.0 where weight is 0
 
 
-def _sigmoid_focal_hess(z, y, *, alpha, gamma):
+def _sigmoid_focal_hess(z, y, *, logits=True, alpha, gamma):
+    if not logits:
+        return _focal_prob_hess(z, y, alpha, gamma)
     p, ce, weight, s, r, u = _sigmoid_focal_parts(z, y, alpha, gamma)
     return (
         weight
@@ -154,8 +181,34 @@ def _sigmoid_focal_hess(z, y, *, alpha, gamma):
     )
 
 
+def _focal_prob_hess(p, y, alpha, gamma):
+    """``α_t [γ(γ − 1) q^(γ−2) u² ce + 2γ q^(γ−1) u ce' + q^γ ce'']``, as ``q^γ`` times ratios
+    to ``q`` (0 where ``q = 0``, as PyTorch's autograd of the formula gives for γ ≥ 1)."""
+    q, weight, _, ce_q, u = _focal_prob_parts(p, y, alpha, gamma)
+    inv_q = np.divide(1.0, q, out=np.zeros_like(q), where=q > 0)
+    return (
+        weight
+        * (
+            gamma * (gamma - 1.0) * u * u * ce_q * inv_q
+            + 2.0 * gamma * u * bce_prob_grad(p, y) * inv_q
+            + bce_prob_hess(p, y)
+        )
+        + 0.0
+    )
+
+
+def _sigmoid_focal_clamps(p, y, *, logits=True, **_):
+    return bce_clamps(p, y, logits=logits)
+
+
 def _prepare_sigmoid_focal(
-    predictions: np.ndarray, targets: np.ndarray, *, alpha: Any, gamma: Any
+    predictions: np.ndarray,
+    targets: np.ndarray,
+    *,
+    logits: bool,
+    alpha: Any,
+    gamma: Any,
+    label_smoothing: Any,
 ) -> Prepared:
     check_same_shape(predictions, targets)
     check_unit_interval(
@@ -164,34 +217,74 @@ def _prepare_sigmoid_focal(
         what="sigmoid-focal targets",
         fix="they are the probability of the positive class (0 or 1 for hard labels)",
     )
-    options = {"alpha": check_alpha(alpha), "gamma": check_gamma(gamma)}
-    describe = {"predictions_are": "logits", "gamma": options["gamma"]}
+    label_smoothing = check_label_smoothing(float(label_smoothing))
+    if not logits:
+        check_unit_interval(
+            predictions,
+            role="predictions",
+            what="probabilities",
+            fix="pass --logits (the default) if these are raw scores",
+        )
+    if label_smoothing:  # as Keras's BinaryFocalCrossentropy: towards ½, before everything
+        targets = targets * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    if not logits:
+        warn_bce_clamps(predictions, targets)
+    options = {
+        "logits": bool(logits),
+        "alpha": check_alpha(alpha),
+        "gamma": check_gamma(gamma),
+    }
+    describe = {
+        "predictions_are": "logits" if logits else "probabilities",
+        "gamma": options["gamma"],
+    }
     if options["alpha"] is not None:
         describe["alpha"] = options["alpha"]
+    if label_smoothing:
+        describe["label_smoothing"] = label_smoothing
     return Prepared(predictions, targets, options, describe=describe)
 
 
 def _binary_samples(options: Mapping[str, Any]) -> tuple[str, str]:
-    return ("binary_logits.csv", "binary_labels.csv")
+    preds = "binary_logits.csv" if options.get("logits", True) else "binary_probs.csv"
+    return (preds, "binary_labels.csv")
 
 
 sigmoid_focal = Loss(
     name="sigmoid-focal",
     aliases=("focal",),
-    summary="Sigmoid focal loss of logits against binary (or soft) labels",
+    summary=(
+        "Sigmoid focal loss of logits (or, with --probabilities, probabilities) against binary "
+        "(or soft) labels"
+    ),
     formula=(
-        "α_t · (1 − p_t)^γ · bce_logits(z, y) per element; p = σ(z), 1 − p_t = (1 − y)p + y(1 − p)"
+        "α_t · (1 − p_t)^γ · bce(p, y) per element; p = σ(z) (logits, the default) or given "
+        "(--probabilities), 1 − p_t = (1 − y)p + y(1 − p)"
     ),
     gradient_formula=(
-        "α_t (1 − p_t)^γ [σ(z) − y + γ·bce·(1 − 2y)·σ'(z)/(1 − p_t)]; divided by N·D for mean"
+        "logits: α_t (1 − p_t)^γ [σ(z) − y + γ·bce·(1 − 2y)·σ'(z)/(1 − p_t)]; probabilities: "
+        "α_t (1 − p_t)^γ·(bce' + γ·bce·(1 − 2y)/(1 − p_t)), bce' = (p − y)/(p(1 − p)); "
+        "divided by N·D for mean"
     ),
-    reference="optax.losses.sigmoid_focal_loss (= torchvision.ops.sigmoid_focal_loss)",
+    reference=(
+        "optax.losses.sigmoid_focal_loss (= torchvision.ops.sigmoid_focal_loss); with "
+        "--probabilities, torchvision's formula with torch.nn.functional.binary_cross_entropy"
+    ),
     values=_sigmoid_focal_values,
     grad_kernel=_sigmoid_focal_grad,
     hess_kernel=_sigmoid_focal_hess,
+    clamps=_sigmoid_focal_clamps,
     prepare=_prepare_sigmoid_focal,
     elementwise=True,
     params=(
+        Param(
+            "logits",
+            bool,
+            True,
+            "Predictions are logits (the default, as optax and torchvision), or probabilities "
+            "in [0, 1] with --probabilities (Keras's from_logits=False).",
+            cli_flag="--logits/--probabilities",
+        ),
         Param(
             "alpha",
             float,
@@ -200,23 +293,43 @@ sigmoid_focal = Loss(
             "weighting, as optax (torchvision's default is 0.25: pass --alpha 0.25).",
         ),
         GAMMA,
+        Param(
+            "label_smoothing",
+            float,
+            0.0,
+            "Pull the labels towards ½ as Keras's BinaryFocalCrossentropy: "
+            "y ← (1 − A)·y + A/2, A in [0, 1].",
+            metavar="A",
+        ),
     ),
     sample_data=_binary_samples,
     examples=(
         "losscli sigmoid-focal logits.csv labels.csv --grad",
         "losscli sigmoid-focal logits.npy labels.npy --alpha 0.25 --gamma 2 --check",
+        "losscli sigmoid-focal probs.csv labels.csv --probabilities --label-smoothing 0.1 --grad",
     ),
     example=([[1.5, -0.5], [-2.0, 0.3]], [[1.0, 0.0], [1.0, 1.0]], {"alpha": 0.25}),
     doc="""Sigmoid focal loss, as ``optax.losses.sigmoid_focal_loss`` and
-``torchvision.ops.sigmoid_focal_loss`` (Lin et al. 2017), from logits.
+``torchvision.ops.sigmoid_focal_loss`` (Lin et al. 2017), from logits — or, with
+``logits=False`` (``--probabilities``), from probabilities, as Keras's
+``BinaryFocalCrossentropy(from_logits=False)`` but with PyTorch's bce.
 
-Elementwise, with ``p = σ(z)``, ``ce = softplus(z) − y·z`` (bce with logits) and
-``q = 1 − p_t = (1 − y)·p + y·(1 − p)``::
+Elementwise, with ``p = σ(z)`` (logits) or ``p`` as given (probabilities), ``ce`` the bce of
+``p`` and ``q = 1 − p_t = (1 − y)·p + y·(1 − p)``::
 
-    FL(z, y) = α_t · q^γ · ce,     α_t = α·y + (1 − α)(1 − y)  (1 without --alpha)
+    FL(p, y) = α_t · q^γ · ce,     α_t = α·y + (1 − α)(1 − y)  (1 without --alpha)
 
-Labels are 0/1 or soft in [0, 1] (as optax). Shapes: both ``(N,)`` or both ``(N, D)``; a row is
-the mean of its D elements and ``mean`` is over all N·D elements (torchvision's
+From logits ``ce = softplus(z) − y·z`` (bce with logits, exact for any logit). From
+probabilities ``ce = −(y log p + (1 − y) log(1 − p))`` as
+``torch.nn.functional.binary_cross_entropy``: each log floored at −100 and the gradient's
+``p(1 − p)`` at 1e-12 (a warning counts the elements within 1e-12 of 0 or 1 where this acts).
+Logits stay the default, as before: a default of probabilities would have read logits that
+happen to lie in [0, 1] silently as probabilities.
+
+Labels are 0/1 or soft in [0, 1] (as optax). ``label_smoothing`` ``A`` replaces them by
+``(1 − A)·y + A/2`` before anything else (α_t included), as Keras's
+``BinaryFocalCrossentropy(label_smoothing=A)``. Shapes: both ``(N,)`` or both ``(N, D)``; a row
+is the mean of its D elements and ``mean`` is over all N·D elements (torchvision's
 ``reduction='mean'``; optax returns the unreduced values, ``--reduction none`` on one column).
 
 Gradient w.r.t. the logits, with ``σ' = p(1 − p)`` and ``r = σ'/q`` (in [0, 1])::
@@ -229,14 +342,25 @@ Hessian diagonal::
 
 Every term carries ``q^γ``, so nothing divides by 0 when ``q`` underflows.
 
-Defaults: ``alpha`` None (no weighting, as optax; torchvision's default is 0.25 and its
-``alpha=-1`` means none), ``gamma`` 2.
+W.r.t. probabilities, with ``u = 1 − 2y`` and ``ce'``, ``ce''`` bce's derivatives::
+
+    ∂FL/∂p   = α_t q^γ [ ce' + γ u ce/q ]
+    ∂²FL/∂p² = α_t q^γ [ ce'' + 2γ u ce'/q + γ(γ − 1) u² ce/q² ]
+
+At ``p = y`` ∈ {0, 1} (``q = 0``, a certain and right prediction) both are 0 for γ > 0, as
+PyTorch's autograd of the formula gives there for γ ≥ 1 (its bce gradient is 0 at ``p = y``;
+for γ < 1 it gives NaN, and the second derivative of ``q^(1+γ)`` is unbounded).
+
+Defaults: predictions are logits, ``alpha`` None (no weighting, as optax; torchvision's default
+is 0.25 and its ``alpha=-1`` means none), ``gamma`` 2, ``label_smoothing`` 0.
 
 >>> import losscli
 >>> round(losscli.sigmoid_focal([0.0], [1.0], gamma=2.0), 12)  # 0.5² · log 2
 0.17328679514
 >>> focal = losscli.sigmoid_focal([0.0], [1.0], gamma=0.0, alpha=0.25)
 >>> focal == 0.25 * losscli.bce([0.0], [1.0], logits=True)
+True
+>>> losscli.sigmoid_focal([0.5], [1.0], logits=False) == losscli.sigmoid_focal([0.0], [1.0])
 True
 """,
 )
@@ -341,9 +465,7 @@ def _prepare_softmax_focal(
     clip = float(clip)
     if not 0.0 < clip < 0.5:
         raise UsageError(f"--clip must lie in (0, 0.5), got {clip!r}")
-    label_smoothing = float(label_smoothing)
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise UsageError(f"--label-smoothing must lie in [0, 1], got {label_smoothing!r}")
+    label_smoothing = check_label_smoothing(float(label_smoothing))
     if kind == "prob":
         check_unit_interval(
             y, role="targets", what="softmax-focal targets", fix="give one-hot or soft rows"
