@@ -32,7 +32,6 @@ import io
 import itertools
 import math
 import os
-import secrets
 import stat
 import sys
 import warnings
@@ -797,7 +796,7 @@ def _temporary_beside(path: str | os.PathLike) -> tuple[str, int, _Err]:
     for _ in range(100):
         # Registered before it exists: a signal at any moment (the Python handler runs between
         # any two bytecodes, whichever thread the OS delivered it to) leaves nothing behind.
-        tmp = os.path.join(parent, f"{_TEMP_PREFIX}{secrets.token_hex(4)}{_TEMP_SUFFIX}")
+        tmp = os.path.join(parent, f"{_TEMP_PREFIX}{os.urandom(4).hex()}{_TEMP_SUFFIX}")
         register_temporary(tmp)
         try:
             fd = os.open(
