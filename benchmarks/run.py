@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Reports the child's peak resident memory from /proc (VmHWM) after running its command.
 RUNNER = textwrap.dedent(
     """
-    import runpy, sys
+    import os, runpy, sys
     def peak():
         with open("/proc/self/status") as f:
             for line in f:
@@ -38,6 +38,12 @@ RUNNER = textwrap.dedent(
                     return int(line.split()[1]) // 1024
     mode, target, *args = sys.argv[1:]
     sys.argv = [target, *args]
+    os_exit = os._exit
+    def leave(code):  # losscli leaves by os._exit after pyarrow: report the peak first
+        sys.stdout.flush()
+        print("PEAK_MIB", peak(), file=sys.stderr, flush=True)
+        os_exit(code)
+    os._exit = leave
     try:
         if mode == "module":
             runpy.run_module(target, run_name="__main__", alter_sys=True)
@@ -144,21 +150,13 @@ BASELINES = {
 
 
 def run_once(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        start = time.perf_counter()
-        child = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=env, cwd=ROOT)
-        _, status, usage = os.wait4(child.pid, 0)  # the child's own peak, kept by the kernel
-        elapsed = time.perf_counter() - start
-        child.returncode = os.waitstatus_to_exitcode(status)
-        err.seek(0)
-        stderr = err.read()
-    if child.returncode not in (0,):
-        raise SystemExit(f"failed: {' '.join(cmd)}\n{stderr}")
-    # the runner's VmHWM; a run that leaves by os._exit (losscli after pyarrow) prints none,
-    # so then the kernel's ru_maxrss of the child (KiB on Linux; the same peak)
-    if "PEAK_MIB" in stderr:
-        return elapsed, int(stderr.rsplit("PEAK_MIB", 1)[1].split()[0])
-    return elapsed, usage.ru_maxrss // 1024
+    start = time.perf_counter()
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    elapsed = time.perf_counter() - start
+    if r.returncode not in (0,):
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{r.stderr}")
+    peak = int(r.stderr.rsplit("PEAK_MIB", 1)[1].split()[0]) if "PEAK_MIB" in r.stderr else 0
+    return elapsed, peak
 
 
 def pair(name, ours, theirs, env, repeat, goal, note=""):
