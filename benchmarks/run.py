@@ -36,15 +36,14 @@ RUNNER = textwrap.dedent(
             for line in f:
                 if line.startswith("VmHWM"):
                     return int(line.split()[1]) // 1024
-    # python -m losscli leaves with os._exit after a run that loaded pyarrow (no finally runs)
-    _exit = os._exit
-    def exit_with_peak(code):
-        sys.stdout.flush()
-        print("PEAK_MIB", peak(), file=sys.stderr, flush=True)
-        _exit(code)
-    os._exit = exit_with_peak
     mode, target, *args = sys.argv[1:]
     sys.argv = [target, *args]
+    os_exit = os._exit
+    def leave(code):  # losscli leaves by os._exit after pyarrow: report the peak first
+        sys.stdout.flush()
+        print("PEAK_MIB", peak(), file=sys.stderr, flush=True)
+        os_exit(code)
+    os._exit = leave
     try:
         if mode == "module":
             runpy.run_module(target, run_name="__main__", alter_sys=True)
@@ -258,6 +257,13 @@ def _dask_row(local_cmd: list[str], env: dict[str, str], repeat: int) -> dict:
     }
 
 
+# the rows --only can pick, in the order they run
+ROWS = (
+    "startup", "npy", "csv", "ce", "scored", "top", "stdin", "parquet-ce", "shards", "dask",
+    "check",
+)  # fmt: skip
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -280,7 +286,19 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke test)")
     parser.add_argument("--repeat", type=int, default=None, help="runs of each command")
     parser.add_argument("--keep", action="store_true", help="keep the generated data")
+    parser.add_argument(
+        "--only",
+        default=",".join(ROWS),
+        help=f"comma-separated rows to run (default all): {', '.join(ROWS)}",
+    )
     args = parser.parse_args()
+    chosen = set(args.only.split(","))
+    if chosen - set(ROWS):
+        parser.error(f"--only: unknown rows {', '.join(sorted(chosen - set(ROWS)))}")
+
+    def want(*keys: str) -> bool:
+        return bool(chosen.intersection(keys))
+
     quick = args.quick
     repeat = args.repeat or (3 if quick else 5)
 
@@ -309,14 +327,14 @@ def main() -> None:
         for name in ("p10.csv", "t10.csv"):
             np.savetxt(work / name, rng.random((10, 1)), delimiter=",")
         n = 10**6 if quick else 10**8
-        for name in ("a.npy", "b.npy"):
+        for name in ("a.npy", "b.npy") if want("npy") else ():
             out = np.lib.format.open_memmap(work / name, "w+", np.float64, (n,))
             for i in range(0, n, 1 << 22):
                 out[i : i + (1 << 22)] = rng.standard_normal(min(1 << 22, n - i))
             out.flush()
             del out
         csv_rows = 25_000 if quick else 1_250_000  # ~100 MB per file, ~200 MB together
-        for name in ("p.csv", "t.csv"):
+        for name in ("p.csv", "t.csv") if want("csv") else ():
             np.savetxt(
                 work / name,
                 rng.standard_normal((csv_rows, 4)),
@@ -326,180 +344,198 @@ def main() -> None:
                 comments="",
             )
         ce_rows = 10_000 if quick else 1_000_000
-        np.save(work / "z.npy", rng.standard_normal((ce_rows, 100)))
-        np.save(work / "y.npy", rng.integers(0, 100, ce_rows))
+        if want("ce"):
+            np.save(work / "z.npy", rng.standard_normal((ce_rows, 100)))
+            np.save(work / "y.npy", rng.integers(0, 100, ce_rows))
         np.save(work / "zc.npy", rng.standard_normal((10_000, 100)))
         np.save(work / "yc.npy", rng.integers(0, 100, 10_000))
 
         scored = {}  # one scored table: id, yhat, y (the everyday pipeline input)
         sizes = (100_000, 1_000_000) if quick else (1_000_000, 10_000_000)
-        for n_rows in sizes:
+        for n_rows in sizes if want("scored", "top", "stdin") else ():
             scored[n_rows] = _scored_table(work, n_rows, rng)
-        ce_table = _logit_table(work, ce_rows, rng)
-        shards = _shards(work, sizes[1], 20, rng)
+        if want("parquet-ce"):
+            ce_table = _logit_table(work, ce_rows, rng)
+        if want("shards", "dask"):
+            shards = _shards(work, sizes[1], 20, rng)
 
+        one_file = ("--pred-col", "yhat", "--target-col", "y")
         # warm-up: byte-code caches and the page cache
         for cmd in (losscli("--version"), losscli("mse", work / "p10.csv", work / "t10.csv")):
             run_once(cmd, env)
 
         print("running …", file=sys.stderr)
         numpy_import = [py, "-c", "import numpy"]
-        rows.append(
-            pair(
-                "start-up: losscli --version vs python -c 'import numpy'",
-                losscli("--version"),
-                numpy_import,
-                env,
-                max(repeat, 11),
-                "≤ 2.0",
-            )
-        )
-        rows.append(
-            pair(
-                "start-up: losscli mse on 10-row CSVs vs python -c 'import numpy'",
-                losscli("mse", work / "p10.csv", work / "t10.csv"),
-                numpy_import,
-                env,
-                max(repeat, 11),
-                "≤ 2.0",
-            )
-        )
-        rows.append(
-            pair(
-                f"MSE, two {n:.0e}-element NPY files vs numpy mmap + chunks",
-                losscli("mse", work / "a.npy", work / "b.npy"),
-                script("mmap_mse.py", work / "a.npy", work / "b.npy"),
-                env,
-                repeat,
-                "≤ 1.2, ≤ 256 MiB",
-            )
-        )
-        size = (work / "p.csv").stat().st_size + (work / "t.csv").stat().st_size
-        rows.append(
-            pair(
-                f"MSE, two CSVs ({size / 1e6:.0f} MB) vs pandas.read_csv + numpy",
-                losscli("mse", work / "p.csv", work / "t.csv"),
-                script("pandas_mse.py", work / "p.csv", work / "t.csv"),
-                env,
-                repeat,
-                "≤ 1.15, bounded",
-            )
-        )
-        try:
-            import torch  # noqa: F401
-
+        if want("startup"):
             rows.append(
                 pair(
-                    f"CE + gradient, ({ce_rows} × 100) logits vs torch (CPU, 2 threads)",
-                    losscli(
-                        "ce",
-                        work / "z.npy",
-                        work / "y.npy",
-                        "--logits",
-                        "--grad-out",
-                        work / "g1.npy",
-                    ),
-                    script("torch_ce.py", work / "z.npy", work / "y.npy", work / "g2.npy"),
+                    "start-up: losscli --version vs python -c 'import numpy'",
+                    losscli("--version"),
+                    numpy_import,
                     env,
-                    repeat,
-                    "≤ 0.75, < ½ memory",
+                    max(repeat, 11),
+                    "≤ 2.0",
                 )
             )
-        except ImportError:
-            rows.append({"name": "CE + gradient vs torch", "skipped": "torch is not importable"})
+            rows.append(
+                pair(
+                    "start-up: losscli mse on 10-row CSVs vs python -c 'import numpy'",
+                    losscli("mse", work / "p10.csv", work / "t10.csv"),
+                    numpy_import,
+                    env,
+                    max(repeat, 11),
+                    "≤ 2.0",
+                )
+            )
+        if want("npy"):
+            rows.append(
+                pair(
+                    f"MSE, two {n:.0e}-element NPY files vs numpy mmap + chunks",
+                    losscli("mse", work / "a.npy", work / "b.npy"),
+                    script("mmap_mse.py", work / "a.npy", work / "b.npy"),
+                    env,
+                    repeat,
+                    "≤ 1.2, ≤ 256 MiB",
+                )
+            )
+        if want("csv"):
+            size = (work / "p.csv").stat().st_size + (work / "t.csv").stat().st_size
+            rows.append(
+                pair(
+                    f"MSE, two CSVs ({size / 1e6:.0f} MB) vs pandas.read_csv + numpy",
+                    losscli("mse", work / "p.csv", work / "t.csv"),
+                    script("pandas_mse.py", work / "p.csv", work / "t.csv"),
+                    env,
+                    repeat,
+                    "≤ 1.15, bounded",
+                )
+            )
+        if want("ce"):
+            try:
+                import torch  # noqa: F401
+
+                rows.append(
+                    pair(
+                        f"CE + gradient, ({ce_rows} × 100) logits vs torch (CPU, 2 threads)",
+                        losscli(
+                            "ce",
+                            work / "z.npy",
+                            work / "y.npy",
+                            "--logits",
+                            "--grad-out",
+                            work / "g1.npy",
+                        ),
+                        script("torch_ce.py", work / "z.npy", work / "y.npy", work / "g2.npy"),
+                        env,
+                        repeat,
+                        "≤ 0.75, < ½ memory",
+                    )
+                )
+            except ImportError:
+                rows.append(
+                    {"name": "CE + gradient vs torch", "skipped": "torch is not importable"}
+                )
         one_file = ("--pred-col", "yhat", "--target-col", "y")
-        for n_rows, (csv_path, parquet_path) in scored.items():
+        if want("scored"):
+            for n_rows, (csv_path, parquet_path) in scored.items():
+                rows.append(
+                    pair(
+                        f"one-file mse, {n_rows:,}-row id,yhat,y CSV vs pandas.read_csv + numpy",
+                        losscli("mse", csv_path, *one_file),
+                        script("pandas_scored_mse.py", csv_path),
+                        env,
+                        repeat,
+                        "≤ 1.2, ≤ 256 MiB, flat",
+                    )
+                )
+                rows.append(
+                    pair(
+                        f"one-file mse, {n_rows:,}-row Parquet vs pandas.read_parquet + numpy",
+                        losscli("mse", parquet_path, *one_file),
+                        script("pandas_parquet_mse.py", parquet_path),
+                        env,
+                        repeat,
+                        "≤ 1.2, ≤ 256 MiB, flat",
+                    )
+                )
+        if want("top"):
+            big_csv = scored[sizes[1]][0]
+            runs = [
+                run_once(losscli("mse", big_csv, *one_file, "--top", "10", "--hist"), env)
+                for _ in range(repeat)
+            ]
+            times, peaks = [t for t, _ in runs], [m for _, m in runs]
+            rows.append(
+                {
+                    "name": f"one-file mse --top 10 --hist, {sizes[1]:,}-row CSV",
+                    "ours": statistics.median(times),
+                    "ours_mib": statistics.median(peaks),
+                    "goal": "≤ 256 MiB",
+                }
+            )
+        if want("stdin"):
             rows.append(
                 pair(
-                    f"one-file mse, {n_rows:,}-row id,yhat,y CSV vs pandas.read_csv + numpy",
-                    losscli("mse", csv_path, *one_file),
-                    script("pandas_scored_mse.py", csv_path),
+                    f"one-file mse, {sizes[1]:,}-row CSV piped to stdin vs the same file",
+                    piped(scored[sizes[1]][0], losscli("mse", "-", *one_file)),
+                    losscli("mse", scored[sizes[1]][0], *one_file),
                     env,
                     repeat,
-                    "≤ 1.2, ≤ 256 MiB, flat",
+                    "≤ 1.3 (stdin is copied to $TMPDIR first), memory as the file's",
                 )
             )
-            rows.append(
-                pair(
-                    f"one-file mse, {n_rows:,}-row Parquet vs pandas.read_parquet + numpy",
-                    losscli("mse", parquet_path, *one_file),
-                    script("pandas_parquet_mse.py", parquet_path),
-                    env,
-                    repeat,
-                    "≤ 1.2, ≤ 256 MiB, flat",
-                )
-            )
-        big_csv = scored[sizes[1]][0]
-        runs = [
-            run_once(losscli("mse", big_csv, *one_file, "--top", "10", "--hist"), env)
-            for _ in range(repeat)
-        ]
-        times, peaks = [t for t, _ in runs], [m for _, m in runs]
-        rows.append(
-            {
-                "name": f"one-file mse --top 10 --hist, {sizes[1]:,}-row CSV",
-                "ours": statistics.median(times),
-                "ours_mib": statistics.median(peaks),
-                "goal": "≤ 256 MiB",
-            }
-        )
-        rows.append(
-            pair(
-                f"one-file mse, {sizes[1]:,}-row CSV piped to stdin vs the same file",
-                piped(big_csv, losscli("mse", "-", *one_file)),
-                losscli("mse", big_csv, *one_file),
-                env,
-                repeat,
-                "≤ 1.3 (stdin is copied to $TMPDIR first), memory as the file's",
-            )
-        )
-        try:
-            import torch  # noqa: F401
+        if want("parquet-ce"):
+            try:
+                import torch  # noqa: F401
 
+                rows.append(
+                    pair(
+                        f"one-file ce --logits + gradient, Parquet ({ce_rows:,} × 100 logits "
+                        "+ label) vs pandas.read_parquet + torch",
+                        losscli(
+                            "ce",
+                            ce_table,
+                            "--pred-col",
+                            "logit_*",
+                            "--target-col",
+                            "label",
+                            "--logits",
+                            "--grad-out",
+                            work / "g3.npy",
+                        ),
+                        script("torch_parquet_ce.py", ce_table, work / "g4.npy"),
+                        env,
+                        repeat,
+                        "< 1.0, < ½ memory",
+                    )
+                )
+            except ImportError:
+                rows.append({"name": "one-file ce vs torch", "skipped": "torch is not importable"})
+        if want("shards"):
             rows.append(
                 pair(
-                    f"one-file ce --logits + gradient, Parquet ({ce_rows:,} × 100 logits + label) "
-                    "vs pandas.read_parquet + torch",
-                    losscli(
-                        "ce",
-                        ce_table,
-                        "--pred-col",
-                        "logit_*",
-                        "--target-col",
-                        "label",
-                        "--logits",
-                        "--grad-out",
-                        work / "g3.npy",
-                    ),
-                    script("torch_parquet_ce.py", ce_table, work / "g4.npy"),
+                    f"20 Parquet shards ({sizes[1]:,} rows), --engine local vs "
+                    "pyarrow.dataset + numpy",
+                    losscli("mse", shards, *one_file),
+                    script("dataset_mse.py", shards),
                     env,
                     repeat,
-                    "< 1.0, < ½ memory",
+                    "≤ 1.15",
                 )
             )
-        except ImportError:
-            rows.append({"name": "one-file ce vs torch", "skipped": "torch is not importable"})
-        rows.append(
-            pair(
-                f"20 Parquet shards ({sizes[1]:,} rows), --engine local vs pyarrow.dataset + numpy",
-                losscli("mse", shards, *one_file),
-                script("dataset_mse.py", shards),
-                env,
-                repeat,
-                "≤ 1.15",
+        if want("dask"):
+            rows.append(_dask_row(losscli("mse", shards, *one_file), env, repeat))
+        if want("check"):
+            rows.append(
+                pair(
+                    "--check on (10000 × 100) logits vs numpy central differences (2·C passes)",
+                    losscli("ce", work / "zc.npy", work / "yc.npy", "--logits", "--check"),
+                    script("numpy_check.py", work / "zc.npy", work / "yc.npy"),
+                    env,
+                    repeat,
+                    "< 1 s (on AVX-512; numpy's float64 exp is scalar without it), ≤ 1.5",
+                )
             )
-        )
-        rows.append(_dask_row(losscli("mse", shards, *one_file), env, repeat))
-        rows.append(
-            pair(
-                "--check on (10000 × 100) logits vs numpy central differences (2·C passes)",
-                losscli("ce", work / "zc.npy", work / "yc.npy", "--logits", "--check"),
-                script("numpy_check.py", work / "zc.npy", work / "yc.npy"),
-                env,
-                repeat,
-                "< 1 s (on AVX-512; numpy's float64 exp is scalar without it), ≤ 1.5",
-            )
-        )
     finally:
         if args.keep:
             print(f"data kept in {work}", file=sys.stderr)

@@ -314,8 +314,9 @@ def evaluate(
     report, checked by finite differences too with ``check``; ``hess_out``: write it to a file;
     ``against_hess``: a Hessian diagonal (path or array) to compare with losscli's. The
     diagonal streams (``hess_out`` written block by block, as ``grad_out``; its check and
-    ``against``/``against_hess`` files a pass each); ``hess="full"``, rmse's Hessian and
-    arrays given as ``against``/``against_hess`` are computed in memory (:mod:`losscli.hessian`).
+    ``against``/``against_hess`` files a pass each; rmse's diagonal in a second pass, as its
+    chain rule needs the merged sums); ``hess="full"``, rmse's Hessian check and arrays given
+    as ``against``/``against_hess`` are computed in memory (:mod:`losscli.hessian`).
     ``convention``: the value as another framework's default computes it (``keras``,
     ``tf1``, ``optax``, ``sklearn``; see :mod:`losscli.conventions`), value only.
     Other keywords are the loss's own options (``logits=True``, ``class_weights=...``).
@@ -458,11 +459,10 @@ def _option_columns(
 
 def _streams_hess(loss: Any, hess: str | None, check: bool) -> bool:
     """Whether the Hessian asked for streams block by block: the diagonal does (printed, or
-    written to --hess-out like --grad-out, checked by a pass of its own with --check), except
-    through rmse's chain rule (it needs the whole gradient too); --hess full is read whole."""
-    return hess is None or (
-        hess == "diag" and loss.transform is None and (loss.separable or not check)
-    )
+    written to --hess-out like --grad-out, checked by a pass of its own with --check; rmse's
+    in a second pass, as its chain rule needs the merged sums); --hess full, and the check of
+    a Hessian that is not row-separable (rmse), are read whole."""
+    return hess is None or (hess == "diag" and (loss.separable or not check))
 
 
 def _streams_against(loss: Any, against: Any) -> bool:
@@ -1059,7 +1059,7 @@ class _Run:
                                 in_place=in_place,
                             )
                         writer.write(g)
-                if hess is not None or hess_writer is not None:
+                if (hess is not None or hess_writer is not None) and loss.transform is None:
                     h = loss.scale_row_grad(loss.row_hess(prepared), prepared, "none", s)
                     if layout is not None:
                         h = layout.restore(h)
@@ -1093,6 +1093,21 @@ class _Run:
                     return loss.finish_hess(
                         None, rows, reduction, total, denominator, row_size, exponent=exponent
                     )
+
+            if loss.transform is not None and (hess is not None or hess_writer is not None):
+                # rmse: f''(u)·(∂u)² + f'(u)·∂²u at the whole input's u, known only now: its
+                # Hessian's rows come finished from a second pass over the inputs
+                rescale_hess = None
+                sums = (total, denominator, exponent)
+                for part, weights in self._prepared_stream():
+                    sp = None if weights is None else loss.sample_weights_for(weights, part)
+                    h = loss.block_hess(part, reduction=reduction, sample_weights=sp, sums=sums)
+                    if hess is not None:
+                        hessians.append(h)
+                        held = sum(a.size for a in hessians)
+                        _check_whole(held, "the Hessian", "--hess-out", "--hess")
+                    if hess_writer is not None:
+                        hess_writer.write(h)
 
             if writer is not None:
                 with _writing():

@@ -141,15 +141,36 @@ def steps(x: np.ndarray, eps: float) -> np.ndarray:
     """``eps·max(1, |x|)`` rounded down to a power of two (so ``x ± h``, ``x ± h/2`` are exact
     wherever ``h`` is at least a few units in the last place of ``x``)."""
     with np.errstate(over="ignore", invalid="ignore"):
-        scale = eps * np.maximum(1.0, np.abs(x))
+        scale = np.array(x, dtype=np.float64)  # a copy, changed in place
+        np.abs(scale, out=scale)
+        np.maximum(scale, 1.0, out=scale)
+        scale *= eps
+    if (
+        scale.size
+        and np.isfinite(lo_hi := np.array([scale.min(), scale.max()])).all()
+        and (lo_hi[0] >= _TINY)
+    ):
+        # normal numbers: clearing the mantissa's bits leaves the power of two below (as
+        # frexp/ldexp, which also take subnormals, inf and NaN, ten times slower)
+        scale.view(np.uint64)[...] &= _EXPONENT_BITS
+        return scale
     _, exponent = np.frexp(scale)
     return np.ldexp(0.5, exponent)
+
+
+_TINY = float(np.finfo(np.float64).tiny)  # the least normal float64
+_EXPONENT_BITS = np.uint64(0xFFF0000000000000)  # sign and exponent of a float64
 
 
 def _rounding(x, h, base, numeric):
     """A few ulps of the size of the computation (the loss plus |x·n|) over h: the rounding
     error of one difference quotient."""
-    return (ROUNDING_ULPS * _EPSILON) * (np.abs(base) + np.abs(x * numeric)) / h
+    out = np.asarray(np.multiply(x, numeric))
+    np.abs(out, out=out)
+    out += np.abs(base)
+    out *= ROUNDING_ULPS * _EPSILON
+    out /= h
+    return out
 
 
 def _combine(x, h, base, values) -> Estimate:
@@ -194,7 +215,10 @@ def _coarse(x, h, base, up, down) -> Estimate:
     """The central difference at h alone, its error bar the rounding part only (no truncation
     estimate without a second step); no one-sided estimates."""
     with np.errstate(all="ignore"):
-        numeric = (up - down) / ((x + h) - (x - h))
+        taken = np.add(x, h)
+        taken -= x - h
+        numeric = np.subtract(up, down)
+        numeric /= taken
         return Estimate(numeric, _rounding(x, h, base, numeric), h)
 
 

@@ -32,7 +32,6 @@ import io
 import itertools
 import math
 import os
-import secrets
 import stat
 import sys
 import warnings
@@ -335,9 +334,11 @@ def spool_stdin(stdin: BinaryIO | TextIO | None = None, *, role: str = "input") 
             break
         first += more
     suffix = next((ext for magic, ext in _MAGIC if first.startswith(magic)), "")
-    import tempfile  # here: 4 ms of imports (shutil, random) a run without stdin skips
+    import secrets  # here, as tempfile: imports a run without stdin skips
+    import tempfile  # 4 ms of imports (shutil, random)
 
     folder = tempfile.gettempdir()
+
     for _ in range(100):
         # Registered before it exists, as an output's temporary file (see _temporary_beside).
         path = os.path.join(folder, f"losscli-stdin-{secrets.token_hex(6)}{suffix}")
@@ -898,7 +899,7 @@ def _temporary_beside(path: str | os.PathLike) -> tuple[str, int, _Err]:
     for _ in range(100):
         # Registered before it exists: a signal at any moment (the Python handler runs between
         # any two bytecodes, whichever thread the OS delivered it to) leaves nothing behind.
-        tmp = os.path.join(parent, f"{_TEMP_PREFIX}{secrets.token_hex(4)}{_TEMP_SUFFIX}")
+        tmp = os.path.join(parent, f"{_TEMP_PREFIX}{os.urandom(4).hex()}{_TEMP_SUFFIX}")
         register_temporary(tmp)
         try:
             fd = os.open(

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import json
 import math
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import UsageError
-from .gradcheck import CheckResult
 from .io import format_float
 from .report import Histogram, Report, TopRows
+
+if TYPE_CHECKING:  # annotations only: a run without --check does not import the checker
+    from .gradcheck import CheckResult
 
 __all__ = [
     "FORMATS",

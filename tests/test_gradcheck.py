@@ -375,3 +375,17 @@ def test_blocks_folded_into_a_streamed_check_agree_with_the_whole():
     assert folded.max_abs_err == whole.max_abs_err and folded.max_abs_err_at == whole.max_abs_err_at
     assert folded.worst(20) == whole.worst(20)
     assert folded.records(20) == whole.records(20)
+
+
+@pytest.mark.parametrize("eps", [1e-6, 1e-3, 2.0**-40, 1e-310])  # 1e-310: subnormal steps
+def test_steps_are_the_power_of_two_at_or_below_eps_times_max_1_x(eps):
+    import math
+
+    from losscli.gradcheck import steps
+
+    x = np.array([0.0, -0.0, 0.5, 1.0, -3.0, 7.9e5, -1e300, 1.5e-300, 2.0**60])
+    expected = [
+        math.ldexp(0.5, math.frexp(eps * max(1.0, abs(v)))[1]) for v in x.tolist()
+    ]  # the largest 2^k ≤ eps·max(1, |x|), element by element
+    assert steps(x, eps).tolist() == expected
+    assert steps(np.array(-3.0), 1e-6).tolist() == 2.0**-19  # 3e-6 → 2^-19 (1.9e-6)

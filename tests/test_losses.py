@@ -286,6 +286,19 @@ def test_squared_error_sum_is_close_to_the_sum_of_squares():
     )
 
 
+@pytest.mark.parametrize("vecdot", [True, False])  # False: numpy < 2, a dot per row
+@pytest.mark.parametrize("size", [1, 8191, 8192, 65_536, 3 * 65_536 + 12_345])
+def test_squared_error_sum_is_the_fsum_of_8192_element_dot_products(size, vecdot, monkeypatch):
+    # the kernel's documented blocks, written out: bit-equal, whatever its own batching
+    if not vecdot:
+        monkeypatch.setattr("losscli.losses.regression._vecdot", None)
+    rng = np.random.default_rng(size)
+    p, t = rng.normal(size=size) * 1e3, rng.normal(size=size)
+    d = p - t
+    dots = [float(np.dot(d[i : i + 8192], d[i : i + 8192])) for i in range(0, size, 8192)]
+    assert squared_error_sum(p, t) == math.fsum(dots)
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_squared_error_sum_is_not_finite_when_an_input_is_not(bad):
     p, t = np.zeros(50_000), np.zeros(50_000)

@@ -154,3 +154,42 @@ def test_python_hess_out_streams_without_holding_the_hessian(tmp_path, monkeypat
     report = losscli.evaluate("mse", p, t, reduction="sum", hess_out=str(out))
     assert report.hess is None and report.hess_written == (40,)
     np.testing.assert_array_equal(np.load(out), np.full(40, 2.0))
+
+
+@pytest.mark.parametrize("kind", ["csv", "npy"])
+@pytest.mark.parametrize("elements", [1, 3, 1 << 20])  # 1 << 20: one block
+def test_streamed_rmse_hessian_by_hand(tmp_path, monkeypatch, kind, elements):
+    # rmse R = √(Σe²/N): ∂²R/∂ŷ_i² = 1/(N·R) − e_i²/(N²·R³) (hand-derived), with the merged
+    # sum, known after the first pass; errors of 1e305 square beyond float64 (the state's
+    # power-of-two scale), blocks of one row each have their own scale.
+    e = np.array([3e305, 1e-3, 4e305, 2.0])
+    n, r = 4, 2.5e305  # √((9 + 16)·1e610 / 4); the small errors add nothing at this scale
+    expected = 1.0 / (n * r) - (e / r) ** 2 / (n * n * r)
+    p, t = _write(tmp_path, "p", e, kind), _write(tmp_path, "t", np.zeros(4), kind)
+    out = tmp_path / f"h.{kind}"
+    args = ["rmse", p, t, "--hess", "--hess-out", str(out), "-f", "json"]
+    got = _run(monkeypatch, args, stream=True, elements=elements)
+    np.testing.assert_allclose(got["hess"], expected, rtol=1e-14, atol=0)
+    np.testing.assert_allclose(_load(out).reshape(-1), expected, rtol=1e-14, atol=0)
+
+
+def test_streamed_rmse_hessian_is_not_read_whole(tmp_path, monkeypatch):
+    # R = √(Σe²/N) with e = 1, 2, …: the Hessian from blocks of 7 rows, the inputs never held
+    # whole; the sum of squares Σ_{i ≤ 100} i² = 338350 (hand-derived)
+    e = np.arange(1.0, 101.0)
+    n, r = 100, np.sqrt(338350.0 / 100)
+    p, t = _write(tmp_path, "p", e, "npy"), _write(tmp_path, "t", np.zeros(100), "npy")
+    monkeypatch.setattr(sources, "STREAM_BYTES", 0)
+    monkeypatch.setattr(sources, "CHUNK_ELEMENTS", 7)
+
+    def whole(self):
+        raise AssertionError("read whole")
+
+    monkeypatch.setattr(sources.MemoryInputs, "whole", whole)
+    out = tmp_path / "h.npy"
+    report = losscli.evaluate("rmse", p, t, hess_out=str(out), grad_out=str(tmp_path / "g.npy"))
+    assert report.hess is None and report.hess_written == (100,)
+    np.testing.assert_allclose(
+        np.load(out), 1.0 / (n * r) - e**2 / (n * n * r**3), rtol=1e-14, atol=0
+    )
+    np.testing.assert_allclose(np.load(tmp_path / "g.npy"), e / (n * r), rtol=1e-14, atol=0)

@@ -789,9 +789,32 @@ class Loss:
         :meth:`reduce_both`, the Hessian through :meth:`finish_hess`, the gradient's step."""
         self._require_hess()
         value, grad = self.reduce_both(prepared, reduction=reduction, sample_weights=sample_weights)
+        return (
+            value,
+            grad,
+            self.block_hess(prepared, reduction=reduction, sample_weights=sample_weights),
+        )
+
+    def block_hess(
+        self,
+        prepared: Prepared,
+        *,
+        reduction: str,
+        sample_weights: Any = None,
+        sums: tuple[float, float, int] | None = None,
+    ) -> np.ndarray:
+        """Diagonal of the reduced loss's Hessian at the rows of ``prepared``. ``sums``: the
+        merged ``(total, denominator, exponent)`` of the whole input (a :class:`LossState`'s)
+        when ``prepared`` is one block of it, a streamed pass; None: ``prepared`` is the whole
+        input. Only a ``transform`` (rmse) needs the sums: ``f''(u)·(∂u)² + f'(u)·∂²u`` at the
+        whole input's u (:meth:`finish_hess`)."""
+        self._require_hess()
         s = self._sample_weights(sample_weights, prepared)
         row_hess = self.row_hess(prepared)
-        k = self.square_scale(prepared, reduction)
+        if sums is not None and reduction != "none":
+            k = sums[2] // 2  # the whole input's scale of the errors (its largest error's)
+        else:
+            k = self.square_scale(prepared, reduction)
         if self.transform is None:
             row_grad = rows = None
         else:  # k ≠ 0: rows and gradients of the errors scaled by 2^-k (see finish_hess)
@@ -801,10 +824,13 @@ class Loss:
                 f1 = self._per_row(self.transform_grad(rows), row_grad)
                 f2 = self._per_row(self.transform_hess(rows), row_grad)
                 row_hess = f2 * row_grad * row_grad + f1 * row_hess
-            return value, grad, self.scale_row_grad(row_hess, prepared, "none", s)
-        total = 0.0 if rows is None else float((rows if s is None else rows * s).sum())
-        denominator = self.weighted_denominator(prepared, reduction, s)
-        hess = self.finish_hess(
+            return self.scale_row_grad(row_hess, prepared, "none", s)
+        if sums is None:
+            total = 0.0 if rows is None else float((rows if s is None else rows * s).sum())
+            denominator = self.weighted_denominator(prepared, reduction, s)
+        else:
+            total, denominator = sums[0], sums[1]
+        return self.finish_hess(
             None if row_grad is None else self._weighted(row_grad, s),
             self._weighted(row_hess, s),
             reduction,
@@ -813,7 +839,6 @@ class Loss:
             self._row_size(prepared),
             exponent=2 * k,
         )
-        return value, grad, hess
 
     def finish_hess(
         self,

