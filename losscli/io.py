@@ -71,6 +71,7 @@ _PANDAS_MIN_BYTES = 1 << 20
 # Compressed text, by extension: the extension before it chooses the separator (p.tsv.gz).
 COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd"}
 NPY_MAGIC = b"\x93NUMPY"  # the first bytes of every NPY file
+GZIP_MAGIC = b"\x1f\x8b"
 # What a cell may hold (see losscli.layout).
 _NUMBER = layout_rules.NUMBER
 _STDIN_TTY = (
@@ -333,6 +334,11 @@ def spool_stdin(stdin: BinaryIO | TextIO | None = None, *, role: str = "input") 
         if not more:
             break
         first += more
+    if first.startswith(GZIP_MAGIC):  # else read as text: 'file is not UTF-8 text' misleads
+        raise err(
+            "gzip-compressed data on stdin; decompress it first "
+            "(e.g. `gunzip -c FILE.gz | losscli …`), or give the .gz file by name"
+        )
     suffix = next((ext for magic, ext in _MAGIC if first.startswith(magic)), "")
     import secrets  # here, as tempfile: imports a run without stdin skips
     import tempfile  # 4 ms of imports (shutil, random)
