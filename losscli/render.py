@@ -343,7 +343,10 @@ def _json(report: Report, out: IO[str]) -> None:
         "shape": list(report.shape),
         **_json_fields({"value": value if isinstance(value, np.ndarray) else float(value)}),
     }
-    if isinstance(report.ids, list):  # a streamed run keeps only the top rows' ids (a dict)
+    per_row = report.reduction == "none" or report.grad is not None or report.hess is not None
+    # ids run parallel to a per-row array; a single value has none (a streamed run keeps only
+    # the ids that its top rows and check name, a dict)
+    if per_row and isinstance(report.ids, list):
         doc["ids"] = report.ids
     if report.grad is not None:
         doc.update(_json_array("grad", report.grad))

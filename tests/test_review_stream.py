@@ -38,3 +38,29 @@ def test_gzip_piped_to_stdin_is_one_clear_error(tmp_path, mode):
     )
     assert r.stdout == ""
     assert list(mode.iterdir()) == []  # no spool left behind
+
+
+@pytest.mark.parametrize(
+    ("extra", "ids"),
+    [
+        ([], None),  # one number: no per-row array for ids to run beside
+        (["--top", "1"], None),  # the top entry carries its own "id"
+        (["--grad"], ["a", "b", "c"]),
+        (["--reduction", "none"], ["a", "b", "c"]),
+    ],
+)
+def test_json_ids_only_beside_a_per_row_array_whole_or_streamed(tmp_path, mode, extra, ids):
+    # Before: a run read whole printed every row's id beside a single mean; streamed, none.
+    import json
+
+    table = tmp_path / "s.csv"
+    table.write_text("id,yhat,y\na,1,0\nb,2,0\nc,4,1\n")
+    args = ["mse", str(table), "--pred-col", "yhat", "--target-col", "y", "--id-col", "id"]
+    r = runner.invoke(app, [*args, *extra, "-f", "json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc.get("ids") == ids
+    if extra == ["--top", "1"]:
+        assert doc["top"][0]["id"] == "c" and doc["top"][0]["loss"] == 9.0  # (4 − 1)²
+    if not extra:
+        assert doc["value"] == pytest.approx(14 / 3, rel=1e-15)  # (1 + 4 + 9) / 3
