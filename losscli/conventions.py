@@ -66,6 +66,12 @@ KERAS_EPSILON = 1e-7  # keras.backend.epsilon()
 TF1_LOG_LOSS_EPSILON = 1e-7  # tf.compat.v1.losses.log_loss's default epsilon
 SKLEARN_EPSILON = float(np.finfo(np.float64).eps)  # sklearn.metrics.log_loss, float64 input
 
+# scikit-learn's metrics raise on weights that are all zero (its mean and log_loss's sum alike)
+_SKLEARN_ZERO_WEIGHTS = (
+    "scikit-learn's metrics raise on sample weights that are all zero; give at least one "
+    "non-zero weight"
+)
+
 # How a rule's mean divides its weighted sum.
 PER_SAMPLE = "samples"  # Keras sum_over_batch_size: the number of samples
 NONZERO = "nonzero weights"  # TF1 SUM_BY_NONZERO_WEIGHTS
@@ -133,6 +139,8 @@ class Rule:
             return float(self.finish(state))
         if not state.denominator:
             # TF1's and Keras's divide_no_nan give 0; np.average raises; torch gives NaN.
+            if self.convention == "sklearn":
+                raise UsageError(_SKLEARN_ZERO_WEIGHTS)
             return 0.0 if self.convention in ("tf1", "keras") else float("nan")
         return float(state.numerator / state.denominator)
 
@@ -888,8 +896,8 @@ def _one_hot_labels(x, t, framework: str, **options) -> np.ndarray:
 
 def _crammer_singer(framework: str) -> Callable[..., np.ndarray]:
     def values(x, t, **options):
-        # sklearn.metrics.hinge_loss(y, scores, labels=range(C)) with C ≥ 3 columns and
-        # optax.losses.multiclass_hinge_loss: max(0, 1 − (x_y − max_{c≠y} x_c)) (Crammer–Singer)
+        # sklearn.metrics.hinge_loss(y, scores, labels=range(C)) with C ≥ 3 columns:
+        # max(0, 1 − (x_y − max_{c≠y} x_c)) (Crammer–Singer), in its order of operations
         if framework.startswith("scikit-learn") and x.shape[1] < 3:
             # two labels take sklearn's binary path: one column of decision values
             raise UsageError(
@@ -905,6 +913,17 @@ def _crammer_singer(framework: str) -> Callable[..., np.ndarray]:
     return values
 
 
+def _optax_multiclass_hinge(x, t, **options):
+    # optax.losses.multiclass_hinge_loss op for op: max_c(x_c + 1 − y_c) − x·y. The same
+    # Crammer–Singer value as sklearn's 1 − (x_y − max_{c≠y} x_c), but rounded differently
+    # near 0: its target term is (x_y + 1) − 1, not x_y, so a margin above 1 gives the
+    # rounding of x_y + 1 (1e-16 for |x_y| < 1), not 0.
+    labels = _one_hot_labels(x, t, "optax's multiclass_hinge_loss", **options)
+    y = np.zeros_like(x)
+    y[np.arange(len(x)), labels] = 1.0
+    return ((x + 1.0) - y).max(axis=1) - (x * y).sum(axis=1)
+
+
 def _tf1_hinge(x, t, **_):
     # tf.compat.v1.losses.hinge_loss: labels mapped 2t − 1 whatever they are (±1 labels become
     # +1 and −3), then relu(1 − y·x)
@@ -913,20 +932,16 @@ def _tf1_hinge(x, t, **_):
 
 def _sklearn_binary_hinge(x, t, **_):
     # sklearn.metrics.hinge_loss(y, decision) for two classes: LabelBinarizer(neg_label=−1)
-    # maps the smaller label to −1, the larger to +1; then max(0, 1 − y·x)
+    # maps the smaller label to −1, the larger to +1 (one class: all −1); then max(0, 1 − y·x)
     if x.ndim == 2 and x.shape[1] != 1:
         raise UsageError(
             "scikit-learn's binary hinge_loss takes one column of decision values; use "
             "categorical-hinge for several classes"
         )
     x, t = x.reshape(-1), t.reshape(-1)
-    classes = np.unique(t)
-    if len(classes) != 2:
-        raise UsageError(
-            f"scikit-learn's binary hinge_loss needs labels of two classes; these have "
-            f"{len(classes)}"
-        )
-    y = np.where(t == classes[1], 1.0, -1.0)
+    classes = np.unique(t)  # at most two: hinge's own check takes ±1 or 0/1 labels
+    # one class only: LabelBinarizer(neg_label=-1) maps every label to −1, whatever it is
+    y = np.where(t == classes[1], 1.0, -1.0) if len(classes) == 2 else -np.ones_like(t)
     return np.maximum(1.0 - y * x, 0.0)
 
 
@@ -1045,7 +1060,7 @@ def _classification_rules() -> list[Rule]:
             "categorical-hinge",
             "optax",
             "optax.losses.multiclass_hinge_loss",
-            _crammer_singer("optax's multiclass_hinge_loss"),
+            _optax_multiclass_hinge,
             ELEMENTS,
             note="Crammer–Singer: 1 − (x_y − max_{c≠y} x_c), not Keras's max over (1 − y)·x",
         ),
@@ -1139,6 +1154,8 @@ def _check_options(loss: Loss, rule: Rule, merged: dict[str, Any], reduction: st
         raise UsageError(f"{rule.call} returns one number; use --reduction mean")
     if rule.convention == "optax" and s is not None:
         raise UsageError("optax's losses take no sample weights")
+    if rule.convention == "sklearn" and s is not None and not np.any(np.asarray(s) != 0):
+        raise UsageError(_SKLEARN_ZERO_WEIGHTS)
 
 
 def evaluate_convention(

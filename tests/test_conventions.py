@@ -253,3 +253,29 @@ def test_cli_unknown_convention_suggests_the_nearest(tmp_path):
     r = _cli("mse", p, p, "--convention", "Keras")
     assert r.exit_code == 2
     assert r.stderr.startswith("Error: unknown convention 'Keras' (did you mean keras?)")
+
+
+@pytest.mark.parametrize(
+    "loss, reduction",
+    [("mse", "mean"), ("bce", "sum"), ("rmse", "mean"), ("hinge", "mean")],
+)
+def test_cli_sklearn_refuses_weights_that_are_all_zero(tmp_path, loss, reduction):
+    # np.average (and log_loss's sum, normalize=False) raise on weights summing to 0
+    # (found by tests/fuzz_conventions.py); losscli printed NaN.
+    p = _write(tmp_path / "p.csv", [0.25, 0.75])
+    t = _write(tmp_path / "t.csv", [0.0, 1.0])
+    w = _write(tmp_path / "w.csv", [0.0, 0.0])
+    r = _cli(loss, p, t, "--convention", "sklearn", "--sample-weights", w, "-r", reduction)
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr == (
+        "Error: scikit-learn's metrics raise on sample weights that are all zero; give at "
+        "least one non-zero weight\n"
+    )
+
+
+def test_a_merged_sklearn_state_of_zero_weight_is_refused():
+    rule = losscli.conventions.RULES["mse", "sklearn"]
+    state = rule.partial(np.array([1.0, 2.0]), np.array([0.0, 0.0]), [0.0, 0.0])
+    assert state == losscli.conventions.ConventionState(0.0, 0.0)
+    with pytest.raises(UsageError, match="all zero"):
+        rule.reduce(state, "mean")
