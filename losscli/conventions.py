@@ -125,7 +125,9 @@ class Rule:
 
     def _count(self, v: np.ndarray, w: np.ndarray | None, s: Any) -> float:
         if self.denominator == PER_SAMPLE:
-            return len(v)
+            # sum_over_batch_size divides by the size of the per-sample values: N, or N·d1·…
+            # for an (N, d1, …, D) input (its last axis averaged)
+            return v.size
         if self.denominator == ELEMENTS:
             return v.size
         if self.denominator == NONZERO:
@@ -1158,6 +1160,22 @@ def _check_options(loss: Loss, rule: Rule, merged: dict[str, Any], reduction: st
         raise UsageError(_SKLEARN_ZERO_WEIGHTS)
 
 
+def _check_dimensions(rule: Rule, shape: tuple[int, ...], s: Any) -> None:
+    """Inputs of 3 or more dimensions: scikit-learn's metrics take 2-D arrays at most, and
+    Keras's one weight per sample does not broadcast to the (N, d1, …) values of such an input
+    (it raises); TF1 and optax are elementwise."""
+    if rule.convention == "sklearn":
+        raise UsageError(
+            f"scikit-learn's metrics take arrays of at most 2 dimensions; these predictions have "
+            f"shape {shape} (give N rows × D columns)"
+        )
+    if rule.convention == "keras" and s is not None:
+        raise UsageError(
+            f"Keras's sample weights (one per sample) do not broadcast to the per-sample values "
+            f"of predictions shaped {shape}; give N rows × D columns, or drop --sample-weights"
+        )
+
+
 def evaluate_convention(
     loss: Loss,
     convention: str,
@@ -1181,6 +1199,8 @@ def evaluate_convention(
     _check_options(loss, rule, merged, reduction, sample_weights)
     p = np.asarray(predictions, dtype=np.float64)
     t = np.asarray(targets, dtype=np.float64)
+    if p.ndim > 2:
+        _check_dimensions(rule, p.shape, sample_weights)
     if reduction == "none":
         return rule.unreduced(p, t, sample_weights, **merged)
     return rule.reduce(rule.partial(p, t, sample_weights, **merged), reduction)

@@ -255,7 +255,21 @@ def sk(fn, t, p, w, reduction, **kw):
     return fn(t, p, **kw)
 
 
+# losscli options that are torch's (or losscli's) alone, at a value away from their default
+FOREIGN = {
+    "pos_weight": lambda p: 2.0,
+    "clip": lambda p: 1e-3,
+    "class_weights": lambda p: ",".join(["2"] * p.shape[-1]),
+    "class_axis": lambda p: -1,
+    "floor": lambda p: 1e-7,
+    "percent": lambda p: True,
+    "full": lambda p: True,
+}
+
+
 def reference(case):
+    if "foreign" in case.ref:
+        raise Unsupported(f"no {case.ref['foreign']} option")
     loss, conv, p, t, w, r, o, ref = (
         case.loss,
         case.convention,
@@ -808,6 +822,17 @@ def main() -> int:
         w = draw_weights(rng, n)
         if conv == "optax" and w is not None and rng.random() < 0.8:
             w = None  # mostly without; the rest check that weights are refused
+        if (
+            get_loss(loss).elementwise and p.ndim == 2 and p.shape == t.shape and rng.random() < 0.1
+        ):  # an (N, 2, D) input: Keras averages D and divides by the N·2 values left
+            p, t = np.stack([p, p[::-1]], axis=1), np.stack([t, t[::-1]], axis=1)
+        foreign = [
+            q for q in get_loss(loss).params if q.name in FOREIGN and q.name not in rule.honours
+        ]
+        if foreign and rng.random() < 0.05:  # an option the framework lacks: must be refused
+            q = pick(rng, foreign)
+            o = {**o, q.name: FOREIGN[q.name](p)}
+            ref = {**ref, "foreign": q.name}
         case = Case(loss, conv, p, t, w, r, o, ref)
         try:
             outcome, detail = run_case(case)

@@ -279,3 +279,36 @@ def test_a_merged_sklearn_state_of_zero_weight_is_refused():
     assert state == losscli.conventions.ConventionState(0.0, 0.0)
     with pytest.raises(UsageError, match="all zero"):
         rule.reduce(state, "mean")
+
+
+@pytest.mark.parametrize(
+    "convention, weights, message",
+    [
+        (
+            "sklearn",
+            None,
+            "scikit-learn's metrics take arrays of at most 2 dimensions; these predictions have "
+            "shape (2, 2, 2) (give N rows × D columns)",
+        ),
+        (
+            "keras",
+            [1.0, 2.0],
+            "Keras's sample weights (one per sample) do not broadcast to the per-sample values of "
+            "predictions shaped (2, 2, 2); give N rows × D columns, or drop --sample-weights",
+        ),
+    ],
+)
+def test_inputs_of_three_dimensions_the_framework_refuses(convention, weights, message):
+    # sklearn's check_array raises on 3-D arrays; Keras (JAX) cannot broadcast (N,) weights to
+    # (N, d1) values (both found by tests/fuzz_conventions.py)
+    p = np.arange(8.0).reshape(2, 2, 2)
+    with pytest.raises(UsageError, match=re.escape(message)):
+        evaluate_convention(losscli.mse, convention, p, p + 1.0, sample_weights=weights)
+
+
+def test_keras_divides_by_the_values_left_after_its_last_axis_mean():
+    # hand-derived: every squared error is 1, so the (2, 3) per-sample values are all 1;
+    # sum_over_batch_size = 6 / 6 = 1 (not 6 / N = 3), sum = 6
+    p = np.zeros((2, 3, 4))
+    assert evaluate_convention(losscli.mse, "keras", p, p + 1.0) == 1.0
+    assert evaluate_convention(losscli.mse, "keras", p, p + 1.0, reduction="sum") == 6.0
