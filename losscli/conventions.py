@@ -1160,19 +1160,21 @@ def _check_options(loss: Loss, rule: Rule, merged: dict[str, Any], reduction: st
         raise UsageError(_SKLEARN_ZERO_WEIGHTS)
 
 
-def _check_dimensions(rule: Rule, shape: tuple[int, ...], s: Any) -> None:
-    """Inputs of 3 or more dimensions: scikit-learn's metrics take 2-D arrays at most, and
-    Keras's one weight per sample does not broadcast to the (N, d1, …) values of such an input
-    (it raises); TF1 and optax are elementwise."""
+def _check_dimensions(rule: Rule, shape: tuple[int, ...], weighted: bool) -> None:
+    """Inputs of 3 or more dimensions: scikit-learn's metrics take 2-D arrays at most. Keras
+    multiplies its (N, d1, …) per-sample values by (N,) weights aligned on their *last* axis
+    (squeeze_or_expand_to_same_rank only fixes a trailing 1): an error, or when d1 = N a weight
+    per position rather than per sample; TF1 and optax are elementwise."""
     if rule.convention == "sklearn":
         raise UsageError(
             f"scikit-learn's metrics take arrays of at most 2 dimensions; these predictions have "
             f"shape {shape} (give N rows × D columns)"
         )
-    if rule.convention == "keras" and s is not None:
+    if rule.convention == "keras" and weighted and math.prod(shape[1:-1]) != 1:
         raise UsageError(
-            f"Keras's sample weights (one per sample) do not broadcast to the per-sample values "
-            f"of predictions shaped {shape}; give N rows × D columns, or drop --sample-weights"
+            f"Keras aligns sample weights with the last axis of its per-sample values, "
+            f"{shape[:-1]} for predictions shaped {shape}, not one weight per sample; give N "
+            "rows × D columns, or drop --sample-weights"
         )
 
 
@@ -1200,7 +1202,7 @@ def evaluate_convention(
     p = np.asarray(predictions, dtype=np.float64)
     t = np.asarray(targets, dtype=np.float64)
     if p.ndim > 2:
-        _check_dimensions(rule, p.shape, sample_weights)
+        _check_dimensions(rule, p.shape, sample_weights is not None)
     if reduction == "none":
         return rule.unreduced(p, t, sample_weights, **merged)
     return rule.reduce(rule.partial(p, t, sample_weights, **merged), reduction)

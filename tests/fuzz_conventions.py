@@ -456,6 +456,8 @@ def reference(case):
             return v.reshape(-1) if r == "none" else v
     if loss == "poisson-nll":
         return keras_call("Poisson", col(t), col(p), w, r)
+    if p.ndim > 2 and conv == "sklearn":
+        return sk(skm.mean_squared_error, t, p, w, r)  # check_array: raises on 3-D arrays
     if loss in ("poisson-deviance", "gamma-deviance", "tweedie"):
         if p.ndim == 2 and p.shape[1] != 1:
             raise Unsupported("one output")
@@ -769,9 +771,15 @@ def run_case(case):
 def cli_value(case, tmp):
     loss = get_loss(case.loss)
     d = Path(tmp)
-    np.savetxt(d / "p.csv", np.atleast_1d(case.p), delimiter=",", fmt="%.17g")
-    np.savetxt(d / "t.csv", np.atleast_1d(case.t), delimiter=",", fmt="%.17g")
-    argv = [sys.executable, "-m", "losscli", case.loss, str(d / "p.csv"), str(d / "t.csv")]
+    if case.p.ndim > 2:  # a text file holds a matrix at most
+        np.save(d / "p.npy", case.p)
+        np.save(d / "t.npy", case.t)
+        files = [str(d / "p.npy"), str(d / "t.npy")]
+    else:
+        np.savetxt(d / "p.csv", np.atleast_1d(case.p), delimiter=",", fmt="%.17g")
+        np.savetxt(d / "t.csv", np.atleast_1d(case.t), delimiter=",", fmt="%.17g")
+        files = [str(d / "p.csv"), str(d / "t.csv")]
+    argv = [sys.executable, "-m", "losscli", case.loss, *files]
     argv += ["--convention", case.convention, "-f", "plain", "-r", case.reduction, "--no-header"]
     if case.w is not None:
         np.savetxt(d / "w.csv", case.w, delimiter=",", fmt="%.17g")

@@ -293,14 +293,16 @@ def test_a_merged_sklearn_state_of_zero_weight_is_refused():
         (
             "keras",
             [1.0, 2.0],
-            "Keras's sample weights (one per sample) do not broadcast to the per-sample values of "
-            "predictions shaped (2, 2, 2); give N rows × D columns, or drop --sample-weights",
+            "Keras aligns sample weights with the last axis of its per-sample values, (2, 2) for "
+            "predictions shaped (2, 2, 2), not one weight per sample; give N rows × D columns, "
+            "or drop --sample-weights",
         ),
     ],
 )
 def test_inputs_of_three_dimensions_the_framework_refuses(convention, weights, message):
-    # sklearn's check_array raises on 3-D arrays; Keras (JAX) cannot broadcast (N,) weights to
-    # (N, d1) values (both found by tests/fuzz_conventions.py)
+    # sklearn's check_array raises on 3-D arrays; Keras multiplies (N, d1) values by (N,)
+    # weights on their last axis, here a weight per position (found by
+    # tests/fuzz_conventions.py)
     p = np.arange(8.0).reshape(2, 2, 2)
     with pytest.raises(UsageError, match=re.escape(message)):
         evaluate_convention(losscli.mse, convention, p, p + 1.0, sample_weights=weights)
