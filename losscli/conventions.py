@@ -1170,7 +1170,9 @@ def _check_dimensions(rule: Rule, shape: tuple[int, ...], weighted: bool) -> Non
             f"scikit-learn's metrics take arrays of at most 2 dimensions; these predictions have "
             f"shape {shape} (give N rows × D columns)"
         )
-    if rule.convention == "keras" and weighted and math.prod(shape[1:-1]) != 1:
+    # Keras gets it right for one sample, or an (N, 1, D) input (its trailing 1 squeezed)
+    keras_ok = shape[0] == 1 or (len(shape) == 3 and shape[1] == 1)
+    if rule.convention == "keras" and weighted and not keras_ok:
         raise UsageError(
             f"Keras aligns sample weights with the last axis of its per-sample values, "
             f"{shape[:-1]} for predictions shaped {shape}, not one weight per sample; give N "

@@ -515,12 +515,14 @@ def gen(rng, loss, conv):
         p = np.abs(real(rng, n, d, 2.0))
         p[rng.random((n, d)) < 0.1] = 0.0
         if rng.random() < 0.2:
-            p.flat[0] = -0.5  # negative predictions: keras floors at 1e-7, sklearn refuses
+            p.flat[0] = pick(rng, (-0.5, 1e-8))  # negative or tiny: keras floors at 1e-7
         return shaped(ties(rng, p, t), vec), shaped(t, vec), o, ref
     if loss == "mape":
         n, d, vec = draw_shape(rng)
         t = real(rng, n, d, 2.0)
         t[rng.random((n, d)) < 0.15] = 0.0
+        if rng.random() < 0.2:
+            t.flat[-1] = pick(rng, (1e-8, -5e-8, 1e-17))  # below Keras's 1e-7 / sklearn's ε
         p = ties(rng, real(rng, n, d, 2.0), t)
         return shaped(p, vec), shaped(t, vec), o, ref
     if loss in ("hinge", "squared-hinge"):
@@ -547,7 +549,9 @@ def gen(rng, loss, conv):
         t = rng.integers(2, size=(n, d)).astype(np.float64)
         if conv != "sklearn" and rng.random() < 0.3:
             t = np.round(rng.uniform(size=(n, d)), 2)
-        p = real(rng, n, d, 3.0) if logits else probs(rng, n, d)
+        p = real(rng, n, d, pick(rng, (3.0, 30.0))) if logits else probs(rng, n, d)
+        if not logits and rng.random() < 0.2:
+            p.flat[0] = pick(rng, (1e-8, 1.0 - 1e-8, 1e-300))  # inside Keras's 1e-7 clip
         return shaped(p, vec), shaped(t, vec), o, ref
     if loss in ("ce", "softmax-focal", "poly1", "categorical-hinge", "brier"):
         n = int(pick(rng, (1, 2, 7, 50)))

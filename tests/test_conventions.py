@@ -314,3 +314,11 @@ def test_keras_divides_by_the_values_left_after_its_last_axis_mean():
     p = np.zeros((2, 3, 4))
     assert evaluate_convention(losscli.mse, "keras", p, p + 1.0) == 1.0
     assert evaluate_convention(losscli.mse, "keras", p, p + 1.0, reduction="sum") == 6.0
+
+
+def test_keras_weights_of_a_four_dimensional_input_are_refused():
+    # Keras (3, 1, 1) values × (3,) weights broadcast to (3, 1, 3): not per sample (0.5715 from
+    # keras.losses.MeanSquaredError, against 0.3989 per sample); found by fuzz_conventions.py
+    p = np.zeros((3, 1, 1, 2))
+    with pytest.raises(UsageError, match="not one weight per sample"):
+        evaluate_convention(losscli.mse, "keras", p, p + 1.0, sample_weights=[1.0, 2.0, 3.0])
