@@ -66,6 +66,12 @@ KERAS_EPSILON = 1e-7  # keras.backend.epsilon()
 TF1_LOG_LOSS_EPSILON = 1e-7  # tf.compat.v1.losses.log_loss's default epsilon
 SKLEARN_EPSILON = float(np.finfo(np.float64).eps)  # sklearn.metrics.log_loss, float64 input
 
+# scikit-learn's metrics raise on weights that are all zero (its mean and log_loss's sum alike)
+_SKLEARN_ZERO_WEIGHTS = (
+    "scikit-learn's metrics raise on sample weights that are all zero; give at least one "
+    "non-zero weight"
+)
+
 # How a rule's mean divides its weighted sum.
 PER_SAMPLE = "samples"  # Keras sum_over_batch_size: the number of samples
 NONZERO = "nonzero weights"  # TF1 SUM_BY_NONZERO_WEIGHTS
@@ -119,7 +125,9 @@ class Rule:
 
     def _count(self, v: np.ndarray, w: np.ndarray | None, s: Any) -> float:
         if self.denominator == PER_SAMPLE:
-            return len(v)
+            # sum_over_batch_size divides by the size of the per-sample values: N, or N·d1·…
+            # for an (N, d1, …, D) input (its last axis averaged)
+            return v.size
         if self.denominator == ELEMENTS:
             return v.size
         if self.denominator == NONZERO:
@@ -133,6 +141,8 @@ class Rule:
             return float(self.finish(state))
         if not state.denominator:
             # TF1's and Keras's divide_no_nan give 0; np.average raises; torch gives NaN.
+            if self.convention == "sklearn":
+                raise UsageError(_SKLEARN_ZERO_WEIGHTS)
             return 0.0 if self.convention in ("tf1", "keras") else float("nan")
         return float(state.numerator / state.denominator)
 
@@ -895,8 +905,8 @@ def _one_hot_labels(x, t, framework: str, **options) -> np.ndarray:
 
 def _crammer_singer(framework: str) -> Callable[..., np.ndarray]:
     def values(x, t, **options):
-        # sklearn.metrics.hinge_loss(y, scores, labels=range(C)) with C ≥ 3 columns and
-        # optax.losses.multiclass_hinge_loss: max(0, 1 − (x_y − max_{c≠y} x_c)) (Crammer–Singer)
+        # sklearn.metrics.hinge_loss(y, scores, labels=range(C)) with C ≥ 3 columns:
+        # max(0, 1 − (x_y − max_{c≠y} x_c)) (Crammer–Singer), in its order of operations
         if framework.startswith("scikit-learn") and x.shape[1] < 3:
             # two labels take sklearn's binary path: one column of decision values
             raise UsageError(
@@ -912,6 +922,17 @@ def _crammer_singer(framework: str) -> Callable[..., np.ndarray]:
     return values
 
 
+def _optax_multiclass_hinge(x, t, **options):
+    # optax.losses.multiclass_hinge_loss op for op: max_c(x_c + 1 − y_c) − x·y. The same
+    # Crammer–Singer value as sklearn's 1 − (x_y − max_{c≠y} x_c), but rounded differently
+    # near 0: its target term is (x_y + 1) − 1, not x_y, so a margin above 1 gives the
+    # rounding of x_y + 1 (1e-16 for |x_y| < 1), not 0.
+    labels = _one_hot_labels(x, t, "optax's multiclass_hinge_loss", **options)
+    y = np.zeros_like(x)
+    y[np.arange(len(x)), labels] = 1.0
+    return ((x + 1.0) - y).max(axis=1) - (x * y).sum(axis=1)
+
+
 def _tf1_hinge(x, t, **_):
     # tf.compat.v1.losses.hinge_loss: labels mapped 2t − 1 whatever they are (±1 labels become
     # +1 and −3), then relu(1 − y·x)
@@ -920,20 +941,16 @@ def _tf1_hinge(x, t, **_):
 
 def _sklearn_binary_hinge(x, t, **_):
     # sklearn.metrics.hinge_loss(y, decision) for two classes: LabelBinarizer(neg_label=−1)
-    # maps the smaller label to −1, the larger to +1; then max(0, 1 − y·x)
+    # maps the smaller label to −1, the larger to +1 (one class: all −1); then max(0, 1 − y·x)
     if x.ndim == 2 and x.shape[1] != 1:
         raise UsageError(
             "scikit-learn's binary hinge_loss takes one column of decision values; use "
             "categorical-hinge for several classes"
         )
     x, t = x.reshape(-1), t.reshape(-1)
-    classes = np.unique(t)
-    if len(classes) != 2:
-        raise UsageError(
-            f"scikit-learn's binary hinge_loss needs labels of two classes; these have "
-            f"{len(classes)}"
-        )
-    y = np.where(t == classes[1], 1.0, -1.0)
+    classes = np.unique(t)  # at most two: hinge's own check takes ±1 or 0/1 labels
+    # one class only: LabelBinarizer(neg_label=-1) maps every label to −1, whatever it is
+    y = np.where(t == classes[1], 1.0, -1.0) if len(classes) == 2 else -np.ones_like(t)
     return np.maximum(1.0 - y * x, 0.0)
 
 
@@ -1055,7 +1072,7 @@ def _classification_rules() -> list[Rule]:
             "categorical-hinge",
             "optax",
             "optax.losses.multiclass_hinge_loss",
-            _crammer_singer("optax's multiclass_hinge_loss"),
+            _optax_multiclass_hinge,
             ELEMENTS,
             note="Crammer–Singer: 1 − (x_y − max_{c≠y} x_c), not Keras's max over (1 − y)·x",
         ),
@@ -1149,6 +1166,28 @@ def _check_options(loss: Loss, rule: Rule, merged: dict[str, Any], reduction: st
         raise UsageError(f"{rule.call} returns one number; use --reduction mean")
     if rule.convention == "optax" and s is not None:
         raise UsageError("optax's losses take no sample weights")
+    if rule.convention == "sklearn" and s is not None and not np.any(np.asarray(s) != 0):
+        raise UsageError(_SKLEARN_ZERO_WEIGHTS)
+
+
+def _check_dimensions(rule: Rule, shape: tuple[int, ...], weighted: bool) -> None:
+    """Inputs of 3 or more dimensions: scikit-learn's metrics take 2-D arrays at most. Keras
+    multiplies its (N, d1, …) per-sample values by (N,) weights aligned on their *last* axis
+    (squeeze_or_expand_to_same_rank only fixes a trailing 1): an error, or when d1 = N a weight
+    per position rather than per sample; TF1 and optax are elementwise."""
+    if rule.convention == "sklearn":
+        raise UsageError(
+            f"scikit-learn's metrics take arrays of at most 2 dimensions; these predictions have "
+            f"shape {shape} (give N rows × D columns)"
+        )
+    # Keras gets it right for one sample, or an (N, 1, D) input (its trailing 1 squeezed)
+    keras_ok = shape[0] == 1 or (len(shape) == 3 and shape[1] == 1)
+    if rule.convention == "keras" and weighted and not keras_ok:
+        raise UsageError(
+            f"Keras aligns sample weights with the last axis of its per-sample values, "
+            f"{shape[:-1]} for predictions shaped {shape}, not one weight per sample; give N "
+            "rows × D columns, or drop --sample-weights"
+        )
 
 
 def evaluate_convention(
@@ -1174,6 +1213,8 @@ def evaluate_convention(
     _check_options(loss, rule, merged, reduction, sample_weights)
     p = np.asarray(predictions, dtype=np.float64)
     t = np.asarray(targets, dtype=np.float64)
+    if p.ndim > 2:
+        _check_dimensions(rule, p.shape, sample_weights is not None)
     if reduction == "none":
         return rule.unreduced(p, t, sample_weights, **merged)
     return rule.reduce(rule.partial(p, t, sample_weights, **merged), reduction)

@@ -556,6 +556,15 @@ def main() -> None:
             reduction=reduction,
             options={"log_target": True},
         )
+    # Found by tests/fuzz_conventions.py (appended last, so earlier cases keep their place): an
+    # (N, d1, D) input — Keras averages the last axis and sum_over_batch_size divides by the
+    # N·d1 values left, not by N.
+    p3 = np.stack([REG_P, REG_P[::-1]], axis=1)
+    t3 = np.stack([REG_T, REG_T[:, ::-1]], axis=1)
+    for reduction in ("mean", "sum", "none"):
+        keras_case("mse", "MeanSquaredError", p3, t3, reduction=reduction)
+        keras_case("mae", "MeanAbsoluteError", p3, t3, reduction=reduction)
+        tf1_case("mse", "mean_squared_error", p3, t3, reduction=reduction, weights=WEIGHTS)
     OUT.write_text(
         json.dumps(
             {

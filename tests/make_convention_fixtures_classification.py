@@ -716,6 +716,39 @@ def hinge_cases():
         )
 
 
+def fuzz_cases():
+    """Cases tests/fuzz_conventions.py found (appended last, so earlier cases keep their place).
+
+    optax's multiclass_hinge_loss is max_c(x_c + 1 − y_c) − x·y: where the target's score wins
+    by more than 1 the exact value is 0, but (x_y + 1) − 1 − x_y leaves the rounding of x_y + 1
+    (|x_y| < 1: up to 1.1e-16, which a relative comparison sees). scikit-learn's binary
+    hinge_loss on labels of one class: LabelBinarizer(neg_label=−1) maps every label to −1."""
+    far_s = np.array([[1000.3, 990.1, 995.7], [0.1, -2.0, -1.5], [-0.7, 5.2, 3.0]])
+    far_labels = np.array([0, 0, 1])
+    for reduction in REDUCTIONS:
+        optax_case(
+            "categorical-hinge",
+            "optax.losses.multiclass_hinge_loss(scores, labels) (margins above 1)",
+            far_s,
+            far_labels,
+            optax.losses.multiclass_hinge_loss(jnp.asarray(far_s), jnp.asarray(far_labels)),
+            reduction=reduction,
+        )
+    z = np.array([0.5, -1.2, 2.0, 0.0])
+    for t in (np.ones(4), np.zeros(4)):
+        for weights in (None, np.array([1.0, 0.0, 2.0, 0.5])):
+            kw = {} if weights is None else {"sample_weight": weights}
+            add(
+                "hinge",
+                "sklearn",
+                "sklearn.metrics.hinge_loss(y_true, decision) on labels of one class (all −1)",
+                z,
+                t,
+                skm.hinge_loss(t, z, **kw),
+                weights=weights,
+            )
+
+
 def main() -> None:
     sigmoid_focal_cases()
     softmax_focal_cases()
@@ -724,6 +757,7 @@ def main() -> None:
     poly1_cases()
     dice_readings()
     sigmoid_focal_probability_and_smoothing_cases()  # added later: last, so nothing moves
+    fuzz_cases()
     OUT.write_text(
         json.dumps(
             {

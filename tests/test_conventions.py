@@ -253,3 +253,72 @@ def test_cli_unknown_convention_suggests_the_nearest(tmp_path):
     r = _cli("mse", p, p, "--convention", "Keras")
     assert r.exit_code == 2
     assert r.stderr.startswith("Error: unknown convention 'Keras' (did you mean keras?)")
+
+
+@pytest.mark.parametrize(
+    "loss, reduction",
+    [("mse", "mean"), ("bce", "sum"), ("rmse", "mean"), ("hinge", "mean")],
+)
+def test_cli_sklearn_refuses_weights_that_are_all_zero(tmp_path, loss, reduction):
+    # np.average (and log_loss's sum, normalize=False) raise on weights summing to 0
+    # (found by tests/fuzz_conventions.py); losscli printed NaN.
+    p = _write(tmp_path / "p.csv", [0.25, 0.75])
+    t = _write(tmp_path / "t.csv", [0.0, 1.0])
+    w = _write(tmp_path / "w.csv", [0.0, 0.0])
+    r = _cli(loss, p, t, "--convention", "sklearn", "--sample-weights", w, "-r", reduction)
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr == (
+        "Error: scikit-learn's metrics raise on sample weights that are all zero; give at "
+        "least one non-zero weight\n"
+    )
+
+
+def test_a_merged_sklearn_state_of_zero_weight_is_refused():
+    rule = losscli.conventions.RULES["mse", "sklearn"]
+    state = rule.partial(np.array([1.0, 2.0]), np.array([0.0, 0.0]), [0.0, 0.0])
+    assert state == losscli.conventions.ConventionState(0.0, 0.0)
+    with pytest.raises(UsageError, match="all zero"):
+        rule.reduce(state, "mean")
+
+
+@pytest.mark.parametrize(
+    "convention, weights, message",
+    [
+        (
+            "sklearn",
+            None,
+            "scikit-learn's metrics take arrays of at most 2 dimensions; these predictions have "
+            "shape (2, 2, 2) (give N rows × D columns)",
+        ),
+        (
+            "keras",
+            [1.0, 2.0],
+            "Keras aligns sample weights with the last axis of its per-sample values, (2, 2) for "
+            "predictions shaped (2, 2, 2), not one weight per sample; give N rows × D columns, "
+            "or drop --sample-weights",
+        ),
+    ],
+)
+def test_inputs_of_three_dimensions_the_framework_refuses(convention, weights, message):
+    # sklearn's check_array raises on 3-D arrays; Keras multiplies (N, d1) values by (N,)
+    # weights on their last axis, here a weight per position (found by
+    # tests/fuzz_conventions.py)
+    p = np.arange(8.0).reshape(2, 2, 2)
+    with pytest.raises(UsageError, match=re.escape(message)):
+        evaluate_convention(losscli.mse, convention, p, p + 1.0, sample_weights=weights)
+
+
+def test_keras_divides_by_the_values_left_after_its_last_axis_mean():
+    # hand-derived: every squared error is 1, so the (2, 3) per-sample values are all 1;
+    # sum_over_batch_size = 6 / 6 = 1 (not 6 / N = 3), sum = 6
+    p = np.zeros((2, 3, 4))
+    assert evaluate_convention(losscli.mse, "keras", p, p + 1.0) == 1.0
+    assert evaluate_convention(losscli.mse, "keras", p, p + 1.0, reduction="sum") == 6.0
+
+
+def test_keras_weights_of_a_four_dimensional_input_are_refused():
+    # Keras (3, 1, 1) values × (3,) weights broadcast to (3, 1, 3): not per sample (0.5715 from
+    # keras.losses.MeanSquaredError, against 0.3989 per sample); found by fuzz_conventions.py
+    p = np.zeros((3, 1, 1, 2))
+    with pytest.raises(UsageError, match="not one weight per sample"):
+        evaluate_convention(losscli.mse, "keras", p, p + 1.0, sample_weights=[1.0, 2.0, 3.0])

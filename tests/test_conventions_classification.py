@@ -205,7 +205,6 @@ def test_tf1_hinge_maps_every_label():
             {},
             "scikit-learn's binary hinge_loss takes one column",
         ),
-        ("hinge", "sklearn", [0.2, 0.8], [1.0, 1.0], {}, "needs labels of two classes"),
         (
             "categorical-hinge",
             "sklearn",
