@@ -32,6 +32,7 @@ import io
 import itertools
 import math
 import os
+import re
 import stat
 import sys
 import warnings
@@ -71,7 +72,13 @@ _PANDAS_MIN_BYTES = 1 << 20
 # Compressed text, by extension: the extension before it chooses the separator (p.tsv.gz).
 COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd"}
 NPY_MAGIC = b"\x93NUMPY"  # the first bytes of every NPY file
-GZIP_MAGIC = b"\x1f\x8b"
+# Compressed data on stdin, by its first bytes (bzip2: "BZh", a level, then a block's magic).
+_COMPRESSED_MAGIC = (
+    ("gzip", "gunzip -c FILE.gz", re.compile(rb"\x1f\x8b")),
+    ("bzip2", "bunzip2 -c FILE.bz2", re.compile(rb"BZh[1-9]1AY&SY")),
+    ("xz", "xz -dc FILE.xz", re.compile(rb"\xfd7zXZ\x00")),
+    ("zstd", "zstd -dc FILE.zst", re.compile(rb"\x28\xb5\x2f\xfd")),
+)
 # What a cell may hold (see losscli.layout).
 _NUMBER = layout_rules.NUMBER
 _STDIN_TTY = (
@@ -329,16 +336,18 @@ def spool_stdin(stdin: BinaryIO | TextIO | None = None, *, role: str = "input") 
         return data.encode() if isinstance(data, str) else data
 
     first = chunk()
-    while 0 < len(first) < 8:  # a raw pipe may return less than asked: enough for the magic
+    while 0 < len(first) < 10:  # a raw pipe may return less than asked: enough for the magic
         more = chunk()
         if not more:
             break
         first += more
-    if first.startswith(GZIP_MAGIC):  # else read as text: 'file is not UTF-8 text' misleads
-        raise err(
-            "gzip-compressed data on stdin; decompress it first "
-            "(e.g. `gunzip -c FILE.gz | losscli …`), or give the .gz file by name"
-        )
+    for kind, command, magic in _COMPRESSED_MAGIC:  # as text, 'not UTF-8 text' would mislead
+        if magic.match(first):
+            suffix = command.rsplit(".", 1)[1]
+            raise err(
+                f"{kind}-compressed data on stdin; decompress it first "
+                f"(e.g. `{command} | losscli …`), or give the .{suffix} file by name"
+            )
     suffix = next((ext for magic, ext in _MAGIC if first.startswith(magic)), "")
     import secrets  # here, as tempfile: imports a run without stdin skips
     import tempfile  # 4 ms of imports (shutil, random)

@@ -64,3 +64,35 @@ def test_json_ids_only_beside_a_per_row_array_whole_or_streamed(tmp_path, mode, 
         assert doc["top"][0]["id"] == "c" and doc["top"][0]["loss"] == 9.0  # (4 − 1)²
     if not extra:
         assert doc["value"] == pytest.approx(14 / 3, rel=1e-15)  # (1 + 4 + 9) / 3
+
+
+@pytest.mark.parametrize(
+    ("compress", "kind", "command", "suffix"),
+    [
+        ("bz2", "bzip2", "bunzip2 -c FILE.bz2", "bz2"),
+        ("lzma", "xz", "xz -dc FILE.xz", "xz"),
+    ],
+)
+def test_other_compressed_data_piped_to_stdin_is_one_clear_error(
+    tmp_path, mode, compress, kind, command, suffix
+):
+    import importlib
+
+    data = importlib.import_module(compress).compress(b"1,2\n3,4\n" * 50)
+    (tmp_path / "t.csv").write_text("1,2\n3,4\n" * 50)
+    r = runner.invoke(app, ["mse", "-", str(tmp_path / "t.csv")], input=data)
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr == (
+        f"Error: <stdin>: {kind}-compressed data on stdin; decompress it first "
+        f"(e.g. `{command} | losscli …`), or give the .{suffix} file by name\n"
+    )
+    assert list(mode.iterdir()) == []  # refused before any copy was made
+
+
+def test_a_csv_starting_with_the_letters_bzh_is_text(tmp_path, mode):
+    # "BZh" alone is no bzip2 stream (its level and block magic follow): a header is text
+    (tmp_path / "t.csv").write_text("BZh\n0\n3\n")
+    r = runner.invoke(
+        app, ["mse", "-", str(tmp_path / "t.csv"), "-f", "plain"], input="BZh\n1\n1\n"
+    )
+    assert (r.exit_code, r.stdout) == (0, "2.5\n"), r.output  # ((1 − 0)² + (1 − 3)²) / 2
