@@ -38,22 +38,13 @@ import traceback
 from collections import Counter, defaultdict
 from pathlib import Path
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-
-import jax  # noqa: E402
-
-jax.config.update("jax_enable_x64", True)
-
-import jax.numpy as jnp  # noqa: E402
-import keras  # noqa: E402
-
-keras.config.set_floatx("float64")
-import keras.src.losses.losses as keras_losses_module  # noqa: E402
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
-import sklearn.metrics as skm  # noqa: E402
+import convention_frameworks  # noqa: F401  first: sets the environment jax and keras read
+import jax.numpy as jnp
+import keras
+import numpy as np
+import optax
+import sklearn.metrics as skm
+from convention_frameworks import KERAS_REDUCTIONS, float64_keras_mean, reduced, tf1_reductions
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -76,23 +67,6 @@ def tf():
 
 class Unsupported(Exception):
     """The framework has no such call (an option or input form it does not take)."""
-
-
-KERAS_REDUCTIONS = {"mean": "sum_over_batch_size", "sum": "sum", "none": None}
-
-
-@contextlib.contextmanager
-def float64_keras_mean():
-    original = keras_losses_module.ops.mean
-
-    def mean(x, axis=None, keepdims=False):
-        return jnp.mean(jnp.asarray(x, jnp.float64), axis=axis, keepdims=keepdims)
-
-    keras_losses_module.ops.mean = mean
-    try:
-        yield
-    finally:
-        keras_losses_module.ops.mean = original
 
 
 # ------------------------------------------------------------------------------ input draws
@@ -214,11 +188,7 @@ def col(a):
 def tf1_call(fn_name, labels, preds, w, reduction, per_row=False, **kwargs):
     T = tf()
     tf1 = T.compat.v1.losses
-    red = {
-        "mean": tf1.Reduction.SUM_BY_NONZERO_WEIGHTS,
-        "sum": tf1.Reduction.SUM,
-        "none": tf1.Reduction.NONE,
-    }[reduction]
+    red = tf1_reductions()[reduction]
     if w is None:
         weights = 1.0
     elif per_row:
@@ -239,8 +209,7 @@ def tf1_call(fn_name, labels, preds, w, reduction, per_row=False, **kwargs):
 def plain(v, reduction, w=None):
     if w is not None:
         raise Unsupported("no sample weights")
-    v = np.asarray(v, dtype=np.float64)
-    return {"mean": v.mean(), "sum": v.sum(), "none": v}[reduction]
+    return reduced(v, reduction)
 
 
 def sk(fn, t, p, w, reduction, **kw):

@@ -17,42 +17,35 @@ Deterministic: the inputs are fixed below, so a rerun writes the same file.
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # exact float64 kernels, reproducible
-
-import jax  # noqa: E402
-
-jax.config.update("jax_enable_x64", True)
-
-import jax.numpy as jnp  # noqa: E402
-import keras  # noqa: E402
-
-keras.config.set_floatx("float64")  # else Keras casts float64 inputs to float32
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
-import sklearn.metrics as skm  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import convention_frameworks  # noqa: F401  first: sets the environment jax, keras and TF read
+import jax.numpy as jnp
+import keras
+import numpy as np
+import optax
+import sklearn.metrics as skm
+import tensorflow as tf
+from convention_frameworks import (
+    CLS_P,
+    CLS_SOFT,
+    KERAS_REDUCTIONS,
+    WEIGHTS,
+    fixture_case,
+    reduced,
+    tf1_reductions,
+    write_fixture,
+)
 
 OUT = Path(__file__).parent / "fixtures" / "conventions.json"
 tf1 = tf.compat.v1.losses
-TF1_REDUCTIONS = {
-    "mean": tf1.Reduction.SUM_BY_NONZERO_WEIGHTS,
-    "sum": tf1.Reduction.SUM,
-    "none": tf1.Reduction.NONE,
-}
-KERAS_REDUCTIONS = {"mean": "sum_over_batch_size", "sum": "sum", "none": None}
+TF1_REDUCTIONS = tf1_reductions()
 
 rng = np.random.default_rng(20261202)
 REG_P = np.round(rng.normal(size=(5, 3)), 3)
 REG_T = np.round(rng.normal(size=(5, 3)), 3)
 REG_P[0, 0] = REG_T[0, 0] + 2.5  # outside the huber quadratic zone
 VEC_P, VEC_T = REG_P[:, 0].copy(), REG_T[:, 0].copy()
-WEIGHTS = np.array([1.0, 0.0, 2.0, 0.5, 3.0])  # a zero weight: TF1's denominator skips it
 BIN_T = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 0.0], [1.0, 0.0]])
 BIN_P = np.array([[0.9, 0.2], [0.0, 0.7], [1.0, 0.4], [0.3, 1e-9], [0.6, 0.5]])
 BIN_Z = np.round(rng.normal(scale=3.0, size=(5, 2)), 3)
@@ -60,24 +53,6 @@ BIN1_T, BIN1_P = BIN_T[:, 0].copy(), BIN_P[:, 0].copy()
 CLS_Z = np.round(rng.normal(scale=2.0, size=(5, 4)), 3)
 CLS_LABELS = np.array([0, 3, 1, 2, 3])
 CLS_ONEHOT = np.eye(4)[CLS_LABELS]
-CLS_SOFT = np.array(
-    [
-        [0.7, 0.1, 0.1, 0.1],
-        [0.0, 0.0, 0.5, 0.5],
-        [0.25, 0.25, 0.25, 0.25],
-        [0.0, 1.0, 0.0, 0.0],
-        [0.1, 0.2, 0.3, 0.4],
-    ]
-)
-CLS_P = np.array(  # rows not summing to 1 (Keras renormalises) and an exact zero (clips)
-    [
-        [0.6, 0.2, 0.1, 0.1],
-        [0.1, 0.2, 0.3, 0.2],
-        [0.0, 0.9, 0.05, 0.05],
-        [0.25, 0.25, 0.25, 0.25],
-        [0.1, 0.1, 0.1, 0.7],
-    ]
-)
 KL_LOGP = np.log(
     np.array([[0.5, 0.3, 0.2], [0.1, 0.1, 0.8], [0.2, 0.5, 0.3], [0.6, 0.2, 0.2], [1 / 3] * 3])
 )
@@ -89,24 +64,22 @@ cases: list[dict] = []
 
 
 def add(loss, convention, call, p, t, value, *, reduction="mean", weights=None, **options):
-    value = np.asarray(value, dtype=np.float64)
+    # float32-precise: TF1 casts to float32; Keras's ops.mean (all but ce and kl, which sum
+    # over the classes) computes in float32
+    f32 = convention == "tf1" or (convention == "keras" and loss not in ("ce", "kl"))
     cases.append(
-        {
-            "loss": loss,
-            "convention": convention,
-            "call": call,
-            "reduction": reduction,
-            "predictions": np.asarray(p).tolist(),
-            "targets": np.asarray(t).tolist(),
-            "sample_weights": None if weights is None else np.asarray(weights).tolist(),
-            "options": options,
-            "expected": value.tolist(),
-            "float32_reference": convention == "tf1"
-            or (
-                convention == "keras"
-                and loss not in ("ce", "kl")  # a sum over classes, not ops.mean
-            ),
-        }
+        fixture_case(
+            loss,
+            convention,
+            call,
+            p,
+            t,
+            value,
+            reduction=reduction,
+            weights=weights,
+            options=options,
+            float32_reference=f32,
+        )
     )
 
 
@@ -188,15 +161,13 @@ def tf1_case(
 
 
 def optax_case(loss, call, p, t, values, *, reduction="mean", options=None):
-    v = np.asarray(values, dtype=np.float64)
-    value = {"mean": v.mean(), "sum": v.sum(), "none": v}[reduction]
     add(
         loss,
         "optax",
         f"{call} then {'jnp.' + reduction if reduction != 'none' else 'as is'}",
         p,
         t,
-        value,
+        reduced(values, reduction),
         reduction=reduction,
         **(options or {}),
     )
@@ -565,22 +536,11 @@ def main() -> None:
         keras_case("mse", "MeanSquaredError", p3, t3, reduction=reduction)
         keras_case("mae", "MeanAbsoluteError", p3, t3, reduction=reduction)
         tf1_case("mse", "mean_squared_error", p3, t3, reduction=reduction, weights=WEIGHTS)
-    OUT.write_text(
-        json.dumps(
-            {
-                "generated_by": "tests/make_convention_fixtures.py",
-                "versions": {
-                    "keras": keras.__version__,
-                    "tensorflow": tf.__version__,
-                    "optax": optax.__version__,
-                    "jax": jax.__version__,
-                    "scikit-learn": __import__("sklearn").__version__,
-                },
-                "cases": cases,
-            },
-            indent=1,
-        )
-        + "\n"
+    write_fixture(
+        OUT,
+        "tests/make_convention_fixtures.py",
+        ("keras", "tensorflow", "optax", "jax", "scikit-learn"),
+        cases,
     )
     print(f"wrote {len(cases)} cases to {OUT}")
 

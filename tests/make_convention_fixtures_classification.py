@@ -22,41 +22,34 @@ Deterministic: the inputs are fixed below, so a rerun writes the same file.
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 from pathlib import Path
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-
-import jax  # noqa: E402
-
-jax.config.update("jax_enable_x64", True)
-
-import jax.numpy as jnp  # noqa: E402
-import keras  # noqa: E402
-
-keras.config.set_floatx("float64")
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
-import sklearn.metrics as skm  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from keras.src.losses import losses as keras_losses_module  # noqa: E402
+import convention_frameworks  # noqa: F401  first: sets the environment jax, keras and TF read
+import jax.numpy as jnp
+import keras
+import numpy as np
+import optax
+import sklearn.metrics as skm
+import tensorflow as tf
+import torch
+import torch.nn.functional as F
+from convention_frameworks import (
+    CLS_P,
+    CLS_SOFT,
+    KERAS_REDUCTIONS,
+    REDUCTIONS,
+    WEIGHTS,
+    fixture_case,
+    float64_keras_mean,
+    reduced,
+    tf1_reductions,
+    write_fixture,
+)
 
 OUT = Path(__file__).parent / "fixtures" / "conventions_classification.json"
 tf1 = tf.compat.v1.losses
-TF1_REDUCTIONS = {
-    "mean": tf1.Reduction.SUM_BY_NONZERO_WEIGHTS,
-    "sum": tf1.Reduction.SUM,
-    "none": tf1.Reduction.NONE,
-}
-KERAS_REDUCTIONS = {"mean": "sum_over_batch_size", "sum": "sum", "none": None}
-REDUCTIONS = ("mean", "sum", "none")
+TF1_REDUCTIONS = tf1_reductions()
 
-WEIGHTS = np.array([1.0, 0.0, 2.0, 0.5, 3.0])  # a zero weight: TF1's denominator skips it
 # logits: moderate ones, and 9.5 / −9 whose σ is within 1e-4 of 0 or 1
 BIN_Z = np.array(
     [[1.2, -0.7, 2.5], [-1.9, 0.3, 9.5], [0.05, -2.2, 1.1], [3.1, -9.0, -0.4], [-0.6, 1.7, 0.0]]
@@ -81,24 +74,6 @@ CLS_Z = np.array(
 )
 CLS_LABELS = np.array([3, 1, 1, 0, 2])
 CLS_ONEHOT = np.eye(4)[CLS_LABELS]
-CLS_SOFT = np.array(
-    [
-        [0.7, 0.1, 0.1, 0.1],
-        [0.0, 0.0, 0.5, 0.5],
-        [0.25, 0.25, 0.25, 0.25],
-        [0.0, 1.0, 0.0, 0.0],
-        [0.1, 0.2, 0.3, 0.4],
-    ]
-)
-CLS_P = np.array(  # rows not summing to 1 (Keras renormalises) and an exact zero (clipped)
-    [
-        [0.6, 0.2, 0.1, 0.1],
-        [0.1, 0.2, 0.3, 0.2],
-        [0.0, 0.9, 0.05, 0.05],
-        [0.25, 0.25, 0.25, 0.25],
-        [0.1, 0.1, 0.1, 0.7],
-    ]
-)
 # scores where Keras's categorical hinge and Crammer–Singer differ: row 3's non-target scores
 # are all negative (Keras's max over (1 − y)·x is then 0, not the largest of them)
 HINGE_S = np.array(
@@ -156,34 +131,19 @@ def add(
     loss, convention, call, p, t, value, *, reduction="mean", weights=None, f32=False, **options
 ):
     cases.append(
-        {
-            "loss": loss,
-            "convention": convention,
-            "call": call,
-            "reduction": reduction,
-            "predictions": np.asarray(p).tolist(),
-            "targets": np.asarray(t).tolist(),
-            "sample_weights": None if weights is None else np.asarray(weights).tolist(),
-            "options": options,
-            "expected": np.asarray(value, dtype=np.float64).tolist(),
-            "float32_reference": f32,
-        }
+        fixture_case(
+            loss,
+            convention,
+            call,
+            p,
+            t,
+            value,
+            reduction=reduction,
+            weights=weights,
+            options=options,
+            float32_reference=f32,
+        )
     )
-
-
-@contextlib.contextmanager
-def float64_keras_mean():
-    """keras.ops.mean as a float64 mean, inside Keras's losses module only."""
-    original = keras_losses_module.ops.mean
-
-    def mean(x, axis=None, keepdims=False):
-        return jnp.mean(jnp.asarray(x, jnp.float64), axis=axis, keepdims=keepdims)
-
-    keras_losses_module.ops.mean = mean
-    try:
-        yield
-    finally:
-        keras_losses_module.ops.mean = original
 
 
 def keras_value(obj_name, y_true, y_pred, *, reduction, weights, kwargs):
@@ -232,11 +192,6 @@ def keras_case(
     )
 
 
-def reduce_plain(v, reduction):
-    v = np.asarray(v, dtype=np.float64)
-    return {"mean": v.mean(), "sum": v.sum(), "none": v}[reduction]
-
-
 def optax_case(loss, call, p, t, values, *, reduction, options=None):
     add(
         loss,
@@ -244,7 +199,7 @@ def optax_case(loss, call, p, t, values, *, reduction, options=None):
         f"{call} then {'jnp.' + reduction if reduction != 'none' else 'as is'}",
         p,
         t,
-        reduce_plain(values, reduction),
+        reduced(values, reduction),
         reduction=reduction,
         **(options or {}),
     )
@@ -758,24 +713,12 @@ def main() -> None:
     dice_readings()
     sigmoid_focal_probability_and_smoothing_cases()  # added later: last, so nothing moves
     fuzz_cases()
-    OUT.write_text(
-        json.dumps(
-            {
-                "generated_by": "tests/make_convention_fixtures_classification.py",
-                "versions": {
-                    "keras": keras.__version__,
-                    "tensorflow": tf.__version__,
-                    "optax": optax.__version__,
-                    "jax": jax.__version__,
-                    "scikit-learn": __import__("sklearn").__version__,
-                    "torch": torch.__version__,
-                },
-                "cases": cases,
-                "readings": readings,
-            },
-            indent=1,
-        )
-        + "\n"
+    write_fixture(
+        OUT,
+        "tests/make_convention_fixtures_classification.py",
+        ("keras", "tensorflow", "optax", "jax", "scikit-learn", "torch"),
+        cases,
+        readings=readings,
     )
     print(f"wrote {len(cases)} cases and {len(readings)} readings to {OUT}")
 

@@ -20,37 +20,28 @@ Deterministic: the inputs are fixed below, so a rerun writes the same file.
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # exact float64 kernels, reproducible
-
-import jax  # noqa: E402
-
-jax.config.update("jax_enable_x64", True)
-
-import jax.numpy as jnp  # noqa: E402
-import keras  # noqa: E402
-
-keras.config.set_floatx("float64")  # else Keras casts float64 inputs to float32
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
-import sklearn  # noqa: E402
-import sklearn.metrics as skm  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import torch  # noqa: E402
+import convention_frameworks  # noqa: F401  first: sets the environment jax, keras and TF read
+import jax.numpy as jnp
+import keras
+import numpy as np
+import optax
+import sklearn.metrics as skm
+import tensorflow as tf
+import torch
+from convention_frameworks import (
+    KERAS_REDUCTIONS,
+    WEIGHTS,
+    fixture_case,
+    reduced,
+    tf1_reductions,
+    write_fixture,
+)
 
 OUT = Path(__file__).parent / "fixtures" / "conventions_regression.json"
-KERAS_REDUCTIONS = {"mean": "sum_over_batch_size", "sum": "sum", "none": None}
 tf1 = tf.compat.v1.losses
-TF1_REDUCTIONS = {
-    "mean": tf1.Reduction.SUM_BY_NONZERO_WEIGHTS,
-    "sum": tf1.Reduction.SUM,
-    "none": tf1.Reduction.NONE,
-}
+TF1_REDUCTIONS = tf1_reductions()
 
 rng = np.random.default_rng(20261210)
 # Cosine: rows of 3-vectors; row 3 of COS_P is tiny (norm 4e-8, below Keras's 1e-7 floor) and
@@ -73,7 +64,6 @@ Y_COUNT = np.array([0.0, 1.0, 3.0, 0.0, 2.0, 5.0, 1.0])
 W7 = np.array([1.0, 0.0, 2.0, 0.5, 3.0, 1.5, 0.25])
 REG_P = np.round(rng.normal(size=(5, 3)), 3)
 REG_T = np.round(rng.normal(size=(5, 3)), 3)
-WEIGHTS = np.array([1.0, 0.0, 2.0, 0.5, 3.0])
 BIN_T = np.array([1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0])
 BIN_P = np.array([0.9, 0.2, 0.4, 1.0, 0.0, 0.65, 0.3])
 CLS_P = np.array(
@@ -106,18 +96,18 @@ def add(
     **options,
 ):
     cases.append(
-        {
-            "loss": loss,
-            "convention": convention,
-            "call": call,
-            "reduction": reduction,
-            "predictions": np.asarray(p).tolist(),
-            "targets": np.asarray(t).tolist(),
-            "sample_weights": None if weights is None else np.asarray(weights).tolist(),
-            "options": options,
-            "expected": np.asarray(value, dtype=np.float64).tolist(),
-            "float32_reference": float32,
-        }
+        fixture_case(
+            loss,
+            convention,
+            call,
+            p,
+            t,
+            value,
+            reduction=reduction,
+            weights=weights,
+            options=options,
+            float32_reference=float32,
+        )
     )
 
 
@@ -138,11 +128,6 @@ def keras_case(loss, obj_name, p, t, *, reduction, weights=None, float32=False, 
         float32=float32,
         **options,
     )
-
-
-def reduced(values, reduction):
-    v = np.asarray(values, dtype=np.float64)
-    return {"mean": v.mean(), "sum": v.sum(), "none": v}[reduction]
 
 
 def then(reduction, lib="jnp"):
@@ -362,23 +347,11 @@ def main() -> None:
     poisson()
     pinball()
     brier()
-    OUT.write_text(
-        json.dumps(
-            {
-                "generated_by": "tests/make_convention_fixtures_regression.py",
-                "versions": {
-                    "keras": keras.__version__,
-                    "optax": optax.__version__,
-                    "jax": jax.__version__,
-                    "scikit-learn": sklearn.__version__,
-                    "tensorflow": tf.__version__,
-                    "torch": torch.__version__,
-                },
-                "cases": cases,
-            },
-            indent=1,
-        )
-        + "\n"
+    write_fixture(
+        OUT,
+        "tests/make_convention_fixtures_regression.py",
+        ("keras", "optax", "jax", "scikit-learn", "tensorflow", "torch"),
+        cases,
     )
     print(f"wrote {len(cases)} cases to {OUT}")
 
