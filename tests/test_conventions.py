@@ -46,10 +46,15 @@ def test_matches_the_framework(case):
         sample_weights=case["sample_weights"],
         **case["options"],
     )
-    # TF1's reduction and Keras's last-axis mean run in float32 whatever the input dtype (see
-    # the fixture script); the other references are float64 throughout.
-    rtol, atol = (1e-6, 1e-7) if case["float32_reference"] else (1e-12, 1e-15)
+    rtol, atol = tolerance(case)
     np.testing.assert_allclose(got, np.array(case["expected"]), rtol=rtol, atol=atol)
+
+
+def tolerance(case: dict) -> tuple[float, float]:
+    """(rtol, atol) for a fixture case: TF1's casts and Keras's last-axis ops.mean run in float32
+    whatever the input dtype (``float32_reference``, see the fixture scripts); every other
+    reference is float64 throughout."""
+    return (1e-6, 1e-7) if case["float32_reference"] else (1e-12, 1e-15)
 
 
 def test_every_framework_and_loss_has_fixtures():
@@ -201,6 +206,13 @@ def _write(path, rows):
     ids=_id,
 )
 def test_cli_prints_the_frameworks_value(tmp_path, case):
+    assert cli_value(tmp_path, case) == pytest.approx(case["expected"], rel=tolerance(case)[0])
+
+
+def cli_value(tmp_path, case: dict) -> float:
+    """What ``losscli LOSS p.csv t.csv --convention X -f plain`` prints for a fixture case: its
+    inputs, weights and options (``--name value``; a bool as ``--name`` / ``--no-name``) written
+    to files under ``tmp_path``."""
     p = _write(tmp_path / "p.csv", case["predictions"])
     t = _write(tmp_path / "t.csv", case["targets"])
     args = ["--convention", case["convention"], "-f", "plain"]
@@ -208,11 +220,13 @@ def test_cli_prints_the_frameworks_value(tmp_path, case):
         args += ["--sample-weights", _write(tmp_path / "w.csv", case["sample_weights"])]
     for name, value in case["options"].items():
         flag = "--" + name.replace("_", "-")
-        args += [flag] if value is True else [flag, value]
+        if isinstance(value, bool):
+            args += [flag if value else flag.replace("--", "--no-", 1)]
+        else:
+            args += [flag, value]
     r = _cli(case["loss"], p, t, *args)
     assert r.exit_code == 0, r.output
-    rtol = 1e-6 if case["float32_reference"] else 1e-12
-    assert float(r.stdout) == pytest.approx(case["expected"], rel=rtol)
+    return float(r.stdout)
 
 
 def test_cli_which_lists_the_keras_reading_first(tmp_path):

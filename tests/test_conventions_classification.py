@@ -14,11 +14,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_conventions import (  # one set of helpers for the convention tests
+    _cli,
+    _id,
+    _write,
+    cli_value,
+    tolerance,
+)
+from test_conventions import test_matches_the_framework as check_matches_the_framework
 
 import losscli
 from losscli.conventions import conventions_for, evaluate_convention, which
 from losscli.errors import UsageError
-from tests.test_conventions import _cli, _id, _write
 
 FIXTURES = json.loads(
     (Path(__file__).parent / "fixtures" / "conventions_classification.json").read_text()
@@ -42,29 +49,9 @@ NEW_RULES = {
 }
 
 
-def _evaluate(case, reduction=None):
-    return evaluate_convention(
-        losscli.get_loss(case["loss"]),
-        case["convention"],
-        np.array(case["predictions"]),
-        np.array(case["targets"]),
-        reduction=reduction or case["reduction"],
-        sample_weights=case["sample_weights"],
-        **case["options"],
-    )
-
-
-def _rtol(case) -> float:
-    # TF1's hinge_loss and cosine_distance, and Keras's last-axis ops.mean, are float32 whatever
-    # the input (see the fixture script); every other reference is float64 throughout.
-    return 1e-6 if case["float32_reference"] else 1e-12
-
-
 @pytest.mark.parametrize("case", CASES, ids=[_id(c) for c in CASES])
 def test_matches_the_framework(case):
-    got = _evaluate(case)
-    atol = 1e-7 if case["float32_reference"] else 1e-15
-    np.testing.assert_allclose(got, np.array(case["expected"]), rtol=_rtol(case), atol=atol)
+    check_matches_the_framework(case)
 
 
 def test_every_new_rule_has_fixtures_of_each_reduction_it_has():
@@ -249,14 +236,6 @@ def test_refused(loss, convention, p, t, kwargs, message):
 # --------------------------------------------------------------------------- the command line
 
 
-def _flags(case):
-    args = []
-    for name, value in case["options"].items():
-        flag = "--" + name.replace("_", "-")
-        args += [flag] if value is True else [flag, value]
-    return args
-
-
 @pytest.mark.parametrize(
     "case",
     [
@@ -266,14 +245,7 @@ def _flags(case):
     ids=_id,
 )
 def test_cli_prints_the_frameworks_value(tmp_path, case):
-    p = _write(tmp_path / "p.csv", case["predictions"])
-    t = _write(tmp_path / "t.csv", case["targets"])
-    args = ["--convention", case["convention"], "-f", "plain"]
-    if case["sample_weights"] is not None:
-        args += ["--sample-weights", _write(tmp_path / "w.csv", case["sample_weights"])]
-    r = _cli(case["loss"], p, t, *args, *_flags(case))
-    assert r.exit_code == 0, r.output
-    assert float(r.stdout) == pytest.approx(case["expected"], rel=_rtol(case))
+    assert cli_value(tmp_path, case) == pytest.approx(case["expected"], rel=tolerance(case)[0])
 
 
 def test_cli_keras_binary_focal_on_probabilities_with_label_smoothing(tmp_path):

@@ -16,7 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_conventions import _cli, _id, _write  # one set of helpers for the convention tests
+from test_conventions import (  # one set of helpers for the convention tests
+    _cli,
+    _id,
+    _write,
+    cli_value,
+    tolerance,
+)
 from test_conventions import test_matches_the_framework as check_matches_the_framework
 
 import losscli
@@ -298,21 +304,7 @@ CLI_CASES = [
 
 @pytest.mark.parametrize("case", CLI_CASES, ids=_id)
 def test_cli_prints_the_frameworks_value(tmp_path, case):
-    p = _write(tmp_path / "p.csv", case["predictions"])
-    t = _write(tmp_path / "t.csv", case["targets"])
-    args = ["--convention", case["convention"], "-f", "plain"]
-    if case["sample_weights"] is not None:
-        args += ["--sample-weights", _write(tmp_path / "w.csv", case["sample_weights"])]
-    for name, value in case["options"].items():
-        flag = "--" + name.replace("_", "-")
-        if isinstance(value, bool):
-            args += [flag if value else flag.replace("--", "--no-", 1)]
-        else:
-            args += [flag, value]
-    r = _cli(case["loss"], p, t, *args)
-    assert r.exit_code == 0, r.output
-    rtol = 1e-6 if case["float32_reference"] else 1e-12
-    assert float(r.stdout) == pytest.approx(case["expected"], rel=rtol)
+    assert cli_value(tmp_path, case) == pytest.approx(case["expected"], rel=tolerance(case)[0])
 
 
 @pytest.mark.parametrize(
