@@ -14,6 +14,7 @@ import json
 
 import numpy as np
 import pytest
+from peak_rss import peak_rss_mib  # one helper for the peak RSS of a subprocess
 from typer.testing import CliRunner
 
 import losscli
@@ -512,25 +513,6 @@ def test_a_csv_on_one_enormous_line_is_one_error(tmp_path, monkeypatch):
     )
 
 
-def _peak_mib(args: list[str], env: dict[str, str]) -> tuple[float, str]:
-    import os
-    import subprocess
-    import sys
-
-    code = (
-        "import sys\n"
-        "from losscli.cli import main\n"
-        f"sys.argv = ['losscli', *{args!r}]\n"
-        "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
-        "print(int(hwm.split()[1]) / 1024, file=sys.stderr)\n"
-    )
-    r = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **env}
-    )
-    return float(r.stderr.strip().splitlines()[-1]), r.stdout
-
-
 @pytest.mark.parametrize("kind", ["csv", "parquet"])
 def test_one_file_table_streams_in_bounded_memory(tmp_path, kind):
     pa = pytest.importorskip("pyarrow")
@@ -557,8 +539,8 @@ def test_one_file_table_streams_in_bounded_memory(tmp_path, kind):
     del y, yhat
     cols = ["--pred-col", "yhat", "--target-col", "y"]
     env = {"LOSSCLI_CHUNK_ELEMENTS": "64Ki"}
-    streamed, out = _peak_mib(["mse", str(path), *cols], env)
-    whole, _ = _peak_mib(["mse", str(path), *cols], {"LOSSCLI_TABLE_STREAM_BYTES": "1T"})
+    streamed, out = peak_rss_mib(["mse", str(path), *cols], env)
+    whole, _ = peak_rss_mib(["mse", str(path), *cols], {"LOSSCLI_TABLE_STREAM_BYTES": "1T"})
     # 0.5² = 0.25 for every row (hand-derived); streamed, the run holds a few blocks, not the
     # file's columns and the whole-file reader's copies of them.
     assert float(out) == pytest.approx(0.25, rel=1e-12)
@@ -582,8 +564,10 @@ def test_one_parquet_row_group_many_blocks_long_streams_in_bounded_memory(tmp_pa
     env = {"LOSSCLI_TABLE_STREAM_BYTES": "0", "LOSSCLI_CHUNK_ELEMENTS": "16Ki"}
     cols = ["--pred-col", "yhat", "--target-col", "y"]
     grad = tmp_path / "g.npy"
-    big_mib, out = _peak_mib(["mse", str(big), *cols, "--grad-out", str(grad)], env)
-    small_mib, _ = _peak_mib(["mse", str(small), *cols, "--grad-out", str(tmp_path / "s.npy")], env)
+    big_mib, out = peak_rss_mib(["mse", str(big), *cols, "--grad-out", str(grad)], env)
+    small_mib, _ = peak_rss_mib(
+        ["mse", str(small), *cols, "--grad-out", str(tmp_path / "s.npy")], env
+    )
     assert big_mib - small_mib < 20, (big_mib, small_mib)  # measured: +10 (before: +50)
     # 0.5² for every row; the gradient of the mean 2·0.5/n (hand-derived), written block by
     # block

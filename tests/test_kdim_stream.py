@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 import pytest
-from test_stream import _peak_rss_mib  # one helper for the peak RSS of a subprocess
+from peak_rss import peak_rss_mib  # one helper for the peak RSS of a subprocess
 from typer.testing import CliRunner
 
 import losscli.engine as engine
@@ -235,8 +235,8 @@ def test_memory_stays_bounded_on_a_kdim_file(tmp_path):
     def ce(z: str, y: str) -> list[str]:
         return ["ce", str(tmp_path / z), str(tmp_path / y), "--logits", "-f", "plain"]
 
-    streamed_mib, out = _peak_rss_mib(ce("z.npy", "y.npy"), env)
-    small_mib, _ = _peak_rss_mib(ce("z2.npy", "y2.npy"), env)
+    streamed_mib, out = peak_rss_mib(ce("z.npy", "y.npy"), env)
+    small_mib, _ = peak_rss_mib(ce("z2.npy", "y2.npy"), env)
     assert size_mib > 192
     assert streamed_mib - small_mib < 100, (streamed_mib, small_mib)  # measured: ~70
     # the value as computed here from the whole arrays (numpy, log-sum-exp over axis 1)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from peak_rss import peak_rss_mib  # one helper for the peak RSS of a subprocess
 from typer.testing import CliRunner
 
 import losscli.io as lio
@@ -245,30 +246,6 @@ def test_the_copy_is_gone_after_sigint(tmp_path):
 # --------------------------------------------------------------------------- memory
 
 
-def _peak_mib(args: list[str], piped: Path, env: dict[str, str], cwd: Path) -> tuple[float, str]:
-    code = (
-        "import sys\n"
-        "from losscli.cli import main\n"
-        f"sys.argv = ['losscli', *{args!r}]\n"
-        "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        # VmHWM, not ru_maxrss: the latter can carry the forking parent's peak across exec.
-        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
-        "print(int(hwm.split()[1]) / 1024, file=sys.stderr)\n"
-    )
-    cat = subprocess.Popen(["cat", str(piped)], stdout=subprocess.PIPE)
-    r = subprocess.run(
-        [sys.executable, "-c", code],
-        stdin=cat.stdout,
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
-    )
-    cat.stdout.close()
-    cat.wait()
-    return float(r.stderr.strip().splitlines()[-1]), r.stdout
-
-
 def test_stdin_streams_in_bounded_memory(tmp_path):
     folder = tmp_path / "tmpdir"
     folder.mkdir()
@@ -282,10 +259,9 @@ def test_stdin_streams_in_bounded_memory(tmp_path):
             ft.write(block_t)
     args = ["mse", "-", str(tmp_path / "t.csv"), "-f", "plain"]
     env = {"TMPDIR": str(folder), "LOSSCLI_CHUNK_ELEMENTS": str(1 << 14)}
-    streamed, out = _peak_mib(
-        args, tmp_path / "p.csv", {**env, "LOSSCLI_STREAM_BYTES": "0"}, tmp_path
-    )
-    whole, _ = _peak_mib(args, tmp_path / "p.csv", {**env, "LOSSCLI_STREAM_BYTES": "1T"}, tmp_path)
+    piped = {"stdin": tmp_path / "p.csv", "cwd": tmp_path}
+    streamed, out = peak_rss_mib(args, {**env, "LOSSCLI_STREAM_BYTES": "0"}, **piped)
+    whole, _ = peak_rss_mib(args, {**env, "LOSSCLI_STREAM_BYTES": "1T"}, **piped)
     assert float(out) == pytest.approx(0.25, rel=1e-12)
     # measured 143 MiB streamed (as from the file; 143 with half the rows), 228 read whole
     assert streamed < whole - 40, (streamed, whole)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import gzip
 import json
 import math
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from peak_rss import peak_rss_mib  # one helper for the peak RSS of a subprocess
 from typer.testing import CliRunner
 
 import losscli.engine as engine
@@ -329,27 +329,6 @@ def test_float32_inputs_are_accumulated_in_float64(tmp_path, monkeypatch):
     assert abs(float(r.stdout) - exact) / exact < 1e-14
 
 
-def _peak_rss_mib(args: list[str], env: dict[str, str]) -> tuple[float, str]:
-    code = (
-        "import sys\n"
-        "from losscli.cli import main\n"
-        f"sys.argv = ['losscli', *{args!r}]\n"
-        "try:\n    main()\n"
-        "except SystemExit:\n    pass\n"
-        # VmHWM, not ru_maxrss: the latter can carry the forking parent's peak across exec.
-        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
-        "print(int(hwm.split()[1]) / 1024, file=sys.stderr)\n"
-    )
-    r = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
-    )
-    return float(r.stderr.strip().splitlines()[-1]), r.stdout
-
-
 def test_memory_stays_bounded_on_a_file_many_chunks_long(tmp_path, monkeypatch):
     # 2 × 96 MiB of float64 through 1 MiB chunks, with pages released every 4 MiB.
     n = 12 * (1 << 20)
@@ -362,8 +341,8 @@ def test_memory_stays_bounded_on_a_file_many_chunks_long(tmp_path, monkeypatch):
         del a
     env = {"LOSSCLI_STREAM_BYTES": "0", "LOSSCLI_CHUNK_ELEMENTS": str(1 << 17)}
     args = ["mse", str(tmp_path / "p.npy"), str(tmp_path / "t.npy")]
-    streamed_mib, out = _peak_rss_mib(args, env)
-    baseline_mib, _ = _peak_rss_mib(["--version"], {})
+    streamed_mib, out = peak_rss_mib(args, env)
+    baseline_mib, _ = peak_rss_mib(["--version"], {})
     # All of both files would be 192 MiB; the streamed run holds a few chunks and windows.
     assert streamed_mib - baseline_mib < 120, (streamed_mib, baseline_mib)
     p, t = np.load(tmp_path / "p.npy"), np.load(tmp_path / "t.npy")
@@ -379,8 +358,8 @@ def test_memory_stays_bounded_on_csv(tmp_path):
                 f.write(block + "\n")
     env = {"LOSSCLI_STREAM_BYTES": "0", "LOSSCLI_CHUNK_ELEMENTS": str(1 << 14)}
     args = ["mse", str(tmp_path / "p.csv"), str(tmp_path / "t.csv")]
-    streamed_mib, _ = _peak_rss_mib(args, env)
-    in_memory_mib, _ = _peak_rss_mib(args, {"LOSSCLI_STREAM_BYTES": str(1 << 40)})
+    streamed_mib, _ = peak_rss_mib(args, env)
+    in_memory_mib, _ = peak_rss_mib(args, {"LOSSCLI_STREAM_BYTES": str(1 << 40)})
     assert streamed_mib < in_memory_mib - 20, (streamed_mib, in_memory_mib)
 
 

@@ -7,13 +7,11 @@ states merge in any grouping; a wrong shape or a bad cell in the gradient file i
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from peak_rss import peak_rss_mib  # one helper for the peak RSS of a subprocess
 from test_engine import _write
 from typer.testing import CliRunner
 
@@ -399,27 +397,9 @@ def test_a_non_finite_value_in_the_gradient_file_is_one_error(tmp_path, monkeypa
 # --------------------------------------------------------------------------- memory
 
 
-def _peak_mib(args: list[str], env: dict[str, str]) -> tuple[float, str]:
-    """Peak resident MiB (VmHWM) of the CLI in a fresh process, NPY pages released every
-    4 MiB (RELEASE_BYTES) so that the windows of three files stay small beside them."""
-    code = (
-        "import sys\n"
-        "import losscli.sources\n"
-        "losscli.sources.RELEASE_BYTES = 4 << 20\n"
-        "from losscli.cli import main\n"
-        f"sys.argv = ['losscli', *{args!r}]\n"
-        "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
-        "print(int(hwm.split()[1]) / 1024, file=sys.stderr)\n"
-    )
-    r = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
-    )
-    return float(r.stderr.strip().splitlines()[-1]), r.stdout
+# NPY pages released every 4 MiB (RELEASE_BYTES), so that the windows of three files stay small
+# beside them
+SMALL_RELEASE = "import losscli.sources\nlosscli.sources.RELEASE_BYTES = 4 << 20\n"
 
 
 def test_streamed_against_does_not_read_the_files_whole(tmp_path):
@@ -441,8 +421,8 @@ def test_streamed_against_does_not_read_the_files_whole(tmp_path):
     args = ["mse", *(str(tmp_path / f) for f in ("p.npy", "t.npy")), "-f", "json",
             "--against", str(tmp_path / "g.npy")]  # fmt: skip
     env = {"LOSSCLI_STREAM_BYTES": "0", "LOSSCLI_CHUNK_ELEMENTS": str(1 << 17)}
-    streamed_mib, out = _peak_mib(args, env)
-    baseline_mib, _ = _peak_mib(["--version"], {})
+    streamed_mib, out = peak_rss_mib(args, env, setup=SMALL_RELEASE)
+    baseline_mib, _ = peak_rss_mib(["--version"], setup=SMALL_RELEASE)
     doc = json.loads(out)["against"]
     assert doc["passed"] and doc["checked"] == n * d
     # the three files alone are 144 MiB (in memory, with the arrays it computes: ~400 MiB)

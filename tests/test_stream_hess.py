@@ -10,7 +10,8 @@ import os
 
 import numpy as np
 import pytest
-from test_engine import _inputs, _peak_mib, _write
+from peak_rss import peak_rss_mib  # one helper for the peak RSS of a subprocess
+from test_engine import _inputs, _write
 from typer.testing import CliRunner
 
 import losscli
@@ -120,8 +121,8 @@ def test_hess_out_streams_in_bounded_memory(tmp_path):
     args = ["mse", str(tmp_path / "p.npy"), str(tmp_path / "t.npy")]
     out = tmp_path / "h.npy"
     env = {"LOSSCLI_CHUNK_ELEMENTS": "64Ki", "LOSSCLI_STREAM_BYTES": "1M"}
-    streamed, _ = _peak_mib([*args, "--hess-out", str(out)], env)
-    value_only, _ = _peak_mib(args, env)
+    streamed, _ = peak_rss_mib([*args, "--hess-out", str(out)], env)
+    value_only, _ = peak_rss_mib(args, env)
     h = np.load(out, mmap_mode="r")
     assert h.shape == (n,) and h[0] == h[-1] == 2.0 / n  # 2/N (hand-derived, as above)
     # Written block by block: the run holds a few blocks, not the 48 MB Hessian nor the
