@@ -99,10 +99,21 @@ def reduced(values, reduction):
 
 
 def fixture_case(
-    loss, convention, call, p, t, value, *, reduction, weights, options, float32_reference
+    loss,
+    convention,
+    call,
+    p,
+    t,
+    value,
+    *,
+    reduction="mean",
+    weights=None,
+    float32_reference=False,
+    **options,
 ):
-    """One case of a conventions fixture, as the tests read it (key order fixed: the JSON is
-    compared byte for byte on a rerun)."""
+    """One case of a conventions fixture, as the tests read it: the framework's ``call`` gave
+    ``value`` on predictions ``p``, targets ``t`` and sample ``weights``, for losscli's
+    ``options`` (key order fixed: a rerun must write the same bytes)."""
     return {
         "loss": loss,
         "convention": convention,

@@ -63,24 +63,11 @@ KL_T = np.array(
 cases: list[dict] = []
 
 
-def add(loss, convention, call, p, t, value, *, reduction="mean", weights=None, **options):
+def add(loss, convention, *args, **kwargs):
     # float32-precise: TF1 casts to float32; Keras's ops.mean (all but ce and kl, which sum
     # over the classes) computes in float32
     f32 = convention == "tf1" or (convention == "keras" and loss not in ("ce", "kl"))
-    cases.append(
-        fixture_case(
-            loss,
-            convention,
-            call,
-            p,
-            t,
-            value,
-            reduction=reduction,
-            weights=weights,
-            options=options,
-            float32_reference=f32,
-        )
-    )
+    cases.append(fixture_case(loss, convention, *args, float32_reference=f32, **kwargs))
 
 
 def keras_case(

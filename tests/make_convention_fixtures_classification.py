@@ -127,23 +127,8 @@ cases: list[dict] = []
 readings: list[dict] = []
 
 
-def add(
-    loss, convention, call, p, t, value, *, reduction="mean", weights=None, f32=False, **options
-):
-    cases.append(
-        fixture_case(
-            loss,
-            convention,
-            call,
-            p,
-            t,
-            value,
-            reduction=reduction,
-            weights=weights,
-            options=options,
-            float32_reference=f32,
-        )
-    )
+def add(*args, f32=False, **kwargs):
+    cases.append(fixture_case(*args, float32_reference=f32, **kwargs))
 
 
 def keras_value(obj_name, y_true, y_pred, *, reduction, weights, kwargs):

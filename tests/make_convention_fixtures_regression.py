@@ -82,33 +82,8 @@ TWO_LABELS = np.array([0, 1, 1, 0, 1])
 cases: list[dict] = []
 
 
-def add(
-    loss,
-    convention,
-    call,
-    p,
-    t,
-    value,
-    *,
-    reduction="mean",
-    weights=None,
-    float32=False,
-    **options,
-):
-    cases.append(
-        fixture_case(
-            loss,
-            convention,
-            call,
-            p,
-            t,
-            value,
-            reduction=reduction,
-            weights=weights,
-            options=options,
-            float32_reference=float32,
-        )
-    )
+def add(*args, float32=False, **kwargs):
+    cases.append(fixture_case(*args, float32_reference=float32, **kwargs))
 
 
 def keras_case(loss, obj_name, p, t, *, reduction, weights=None, float32=False, **options):
