@@ -24,7 +24,13 @@ from losscli.conventions import (
 )
 from losscli.errors import UsageError
 
-FIXTURES = json.loads((Path(__file__).parent / "fixtures" / "conventions.json").read_text())
+
+def load_fixture(name: str) -> dict:
+    """tests/fixtures/NAME, written by the fixture script it names (``generated_by``)."""
+    return json.loads((Path(__file__).parent / "fixtures" / name).read_text())
+
+
+FIXTURES = load_fixture("conventions.json")
 CASES = FIXTURES["cases"]
 
 

@@ -8,9 +8,7 @@ tests/fixtures/conventions_classification.json.
 
 from __future__ import annotations
 
-import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +17,7 @@ from test_conventions import (  # one set of helpers for the convention tests
     _id,
     _write,
     cli_value,
+    load_fixture,
     tolerance,
 )
 from test_conventions import test_matches_the_framework as check_matches_the_framework
@@ -27,9 +26,7 @@ import losscli
 from losscli.conventions import conventions_for, evaluate_convention, which
 from losscli.errors import UsageError
 
-FIXTURES = json.loads(
-    (Path(__file__).parent / "fixtures" / "conventions_classification.json").read_text()
-)
+FIXTURES = load_fixture("conventions_classification.json")
 CASES = FIXTURES["cases"]
 NEW_RULES = {
     ("sigmoid-focal", "keras"),

@@ -21,6 +21,7 @@ from test_conventions import (  # one set of helpers for the convention tests
     _id,
     _write,
     cli_value,
+    load_fixture,
     tolerance,
 )
 from test_conventions import test_matches_the_framework as check_matches_the_framework
@@ -30,9 +31,7 @@ from losscli.conventions import conventions_for, evaluate_convention, which
 from losscli.errors import UsageError
 from losscli.losses import REGISTRY
 
-FIXTURES = json.loads(
-    (Path(__file__).parent / "fixtures" / "conventions_regression.json").read_text()
-)
+FIXTURES = load_fixture("conventions_regression.json")
 CASES = FIXTURES["cases"]
 NEW = {
     ("cosine-similarity", "keras"),
