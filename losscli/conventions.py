@@ -47,7 +47,7 @@ from .losses.classification import resolve_class_targets
 from .losses.likelihood import tweedie_values
 from .losses.relative import mape_values, msle_values
 from .losses.robust import log_cosh_values, pinball_values
-from .losses.scoring import brier
+from .losses.scoring import brier, sparsemax_loss
 from .losses.similarity import cosine_similarity_values
 
 __all__ = [
@@ -745,6 +745,7 @@ def _rules() -> dict[tuple[str, str], Rule]:
     ]
     rules += _classification_rules()
     rules += _regression_rules()  # cosine, Poisson, pinball, Brier, deviances
+    rules += _sparsemax_rules()
     table = {(r.loss, r.convention): r for r in rules}
     # two blocks defining the same rule would otherwise let the later one win silently
     assert len(table) == len(rules), "a (loss, convention) rule is defined twice"
@@ -1111,6 +1112,34 @@ def _classification_rules() -> list[Rule]:
             _optax_poly1,
             ELEMENTS,
             honours=("epsilon",),
+        ),
+    ]
+
+
+# --------------------------------------------------------------------------- sparsemax
+# losscli's sparsemax is optax's: multiclass_sparsemax_loss for (N, C) scores, sparsemax_loss
+# for one column. optax takes integer labels (binary: 0/1), so probability rows other than
+# one-hot are refused; tests/make_convention_fixtures_classification.py records its values.
+
+
+def _optax_sparsemax(z, t, *, target_type="auto", **_):
+    if z.ndim == 1 or z.shape[1] == 1:  # optax.losses.sparsemax_loss(logits, labels)
+        return sparsemax_loss.values(z, t.reshape(z.shape))
+    labels = _one_hot_labels(z, t, "optax's multiclass_sparsemax_loss", target_type=target_type)
+    y = np.zeros_like(z)
+    y[np.arange(len(z)), labels] = 1.0
+    return sparsemax_loss.values(z, y)
+
+
+def _sparsemax_rules() -> list[Rule]:
+    return [
+        Rule(
+            "sparsemax",
+            "optax",
+            "optax.losses.multiclass_sparsemax_loss (one column: optax.losses.sparsemax_loss)",
+            _optax_sparsemax,
+            ELEMENTS,
+            note="one value per example; class labels (or one-hot rows), not soft rows",
         ),
     ]
 

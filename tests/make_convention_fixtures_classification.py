@@ -689,6 +689,41 @@ def fuzz_cases():
             )
 
 
+def sparsemax_cases():
+    """losscli's sparsemax is optax's (added last, so earlier cases keep their place): the
+    multi-class form on labels and one-hot rows, and the binary form as a vector and as one
+    column. optax's binary sparsemax_loss is elementwise, so a column gives (N, 1) values."""
+    for reduction in REDUCTIONS:
+        for t in (CLS_LABELS, CLS_ONEHOT):
+            optax_case(
+                "sparsemax",
+                "optax.losses.multiclass_sparsemax_loss(scores, labels)",
+                CLS_Z,
+                t,
+                optax.losses.multiclass_sparsemax_loss(jnp.asarray(CLS_Z), jnp.asarray(CLS_LABELS)),
+                reduction=reduction,
+            )
+        z, y = BIN_Z[:, 0].copy(), BIN_T[:, 0].copy()
+        values = optax.losses.sparsemax_loss(jnp.asarray(z), jnp.asarray(y.astype(np.int64)))
+        optax_case(
+            "sparsemax",
+            "optax.losses.sparsemax_loss(logits, labels)",
+            z,
+            y,
+            values,
+            reduction=reduction,
+        )
+        if reduction != "none":
+            optax_case(
+                "sparsemax",
+                "optax.losses.sparsemax_loss(logits, labels) of one column",
+                z.reshape(-1, 1),
+                y.reshape(-1, 1),
+                values,
+                reduction=reduction,
+            )
+
+
 def main() -> None:
     sigmoid_focal_cases()
     softmax_focal_cases()
@@ -698,6 +733,7 @@ def main() -> None:
     dice_readings()
     sigmoid_focal_probability_and_smoothing_cases()  # added later: last, so nothing moves
     fuzz_cases()
+    sparsemax_cases()  # added later: last, so nothing moves
     write_fixture(
         OUT,
         "tests/make_convention_fixtures_classification.py",

@@ -112,6 +112,24 @@ def test_refused(loss, convention, kwargs, message):
         evaluate_convention(loss, convention, p, t, **kwargs)
 
 
+def test_optax_sparsemax_refuses_soft_rows():
+    # optax.losses.multiclass_sparsemax_loss takes integer labels; one-hot rows are labels
+    p = [[2.0, 1.5, -1.0], [0.5, 0.8, 3.0]]
+    with pytest.raises(
+        UsageError,
+        match=re.escape(
+            "optax's multiclass_sparsemax_loss takes class labels (or one-hot rows), not soft rows"
+        ),
+    ):
+        evaluate_convention(
+            losscli.sparsemax_loss,
+            "optax",
+            p,
+            [[0.5, 0.5, 0.0], [0.0, 1.0, 0.0]],
+            target_type="prob",
+        )
+
+
 def test_torch_only_options_are_refused_elsewhere():
     with pytest.raises(UsageError, match="--class-weights follows torch's semantics"):
         evaluate_convention(
