@@ -58,6 +58,7 @@ __all__ = [
     "conventions_for",
     "evaluate_convention",
     "get_rule",
+    "torch_has",
     "which",
 ]
 
@@ -1167,8 +1168,20 @@ def get_rule(loss: Loss, convention: str) -> Rule | None:
     rule = RULES.get((loss.name, convention))
     if rule is None:
         have = ", ".join(conventions_for(loss))
+        if not torch_has(loss):
+            # "torch" is losscli's own default here, not a torch function
+            have = have.replace(
+                "torch", f"torch (losscli's default; torch itself has no {loss.name} loss)", 1
+            )
         raise UsageError(f"{convention} has no {loss.name} loss; {loss.name} has: {have}")
     return rule
+
+
+def torch_has(loss: Loss) -> bool:
+    """Whether torch itself has ``loss``: its reference names a torch call first (tweedie,
+    Brier or sparsemax follow another framework, and ``--convention torch`` is losscli's own
+    default for them)."""
+    return loss.reference.startswith("torch.")
 
 
 READING_OPTIONS = ("logits", "target_type")  # how to read the inputs, not semantics

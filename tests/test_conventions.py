@@ -19,7 +19,9 @@ from losscli.conventions import (
     CONVENTIONS,
     conventions_for,
     evaluate_convention,
+    get_rule,
     precision_of,
+    torch_has,
     which,
 )
 from losscli.errors import UsageError
@@ -182,9 +184,46 @@ def test_which_groups_readings_that_agree():
 
 def test_an_unsupported_convention_lists_the_ones_the_loss_has():
     with pytest.raises(
-        UsageError, match=re.escape("optax has no mape loss; mape has: torch, keras, sklearn")
+        UsageError,
+        match=re.escape(
+            "optax has no mape loss; mape has: torch (losscli's default; torch itself has no "
+            "mape loss), keras, sklearn"
+        ),
     ):
         evaluate_convention(losscli.get_loss("mape"), "optax", [1.0, 2.0], [2.0, 4.0])
+
+
+@pytest.mark.parametrize(
+    "loss, convention, message",
+    [
+        ("nll", "keras", "keras has no nll loss; nll has: torch"),
+        (
+            "brier",
+            "optax",
+            "optax has no brier loss; brier has: torch (losscli's default; torch itself has no "
+            "brier loss), sklearn",
+        ),
+        (
+            "sparsemax",
+            "keras",
+            "keras has no sparsemax loss; sparsemax has: torch (losscli's default; torch itself "
+            "has no sparsemax loss), optax",
+        ),
+    ],
+)
+def test_the_refusal_says_when_torch_means_losscli_s_default(loss, convention, message):
+    # the whole message: a torch loss (nll) gets no note, the others name losscli's default
+    with pytest.raises(UsageError) as raised:
+        get_rule(losscli.get_loss(loss), convention)
+    assert str(raised.value) == message
+
+
+def test_torch_has_the_losses_its_reference_names():
+    assert [
+        name
+        for name in ("mse", "nll", "rmse", "tweedie", "brier", "sparsemax")
+        if torch_has(losscli.get_loss(name))
+    ] == ["mse", "nll", "rmse"]
 
 
 def test_which_finds_keras_percent_mape():

@@ -43,6 +43,7 @@ NEW_RULES = {
     ("hinge", "sklearn"),
     ("cosine-similarity", "tf1"),
     ("poly1", "optax"),
+    ("sparsemax", "optax"),
 }
 
 
@@ -345,3 +346,29 @@ def test_which_names_sigmoid_focal_logits_and_probabilities_mixed_up():
     match = next(c for c in found if c.match)
     assert match.label == "mistake: probabilities taken for logits (a double sigmoid)"
     assert match.flags == "--logits"
+
+
+def test_cli_sparsemax_loss_under_optax(tmp_path):
+    # the alias of the issue; the value is optax.losses.multiclass_sparsemax_loss's mean, from
+    # the fixture (its first multi-class mean case)
+    case = next(
+        c
+        for c in CASES
+        if (c["loss"], c["convention"], c["reduction"]) == ("sparsemax", "optax", "mean")
+    )
+    p = _write(tmp_path / "p.csv", case["predictions"])
+    t = _write(tmp_path / "t.csv", np.reshape(case["targets"], (-1, 1)))
+    r = _cli("sparsemax-loss", p, t, "--convention", "optax", "-f", "plain")
+    assert r.exit_code == 0, r.stderr
+    assert float(r.stdout) == pytest.approx(case["expected"], rel=1e-12)
+
+
+def test_cli_optax_sparsemax_refuses_soft_rows(tmp_path):
+    p = _write(tmp_path / "p.csv", [[2.0, 1.5, -1.0], [0.5, 0.8, 3.0]])
+    t = _write(tmp_path / "t.csv", [[0.5, 0.5, 0.0], [0.0, 1.0, 0.0]])
+    r = _cli("sparsemax", p, t, "--targets", "prob", "--convention", "optax")
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr == (
+        "Error: optax's multiclass_sparsemax_loss takes class labels (or one-hot rows), not "
+        "soft rows\n"
+    )

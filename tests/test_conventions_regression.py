@@ -203,7 +203,8 @@ def test_keras_poisson_adds_1e_7_inside_the_log():
             [1.0],
             [2.0],
             {},
-            "keras has no tweedie loss; tweedie has: torch, sklearn",
+            "keras has no tweedie loss; tweedie has: torch (losscli's default; torch itself "
+            "has no tweedie loss), sklearn",
         ),
         (
             "cosine-similarity",
@@ -211,8 +212,8 @@ def test_keras_poisson_adds_1e_7_inside_the_log():
             [[1.0, 2.0]],
             [[2.0, 1.0]],
             {},
-            "sklearn has no cosine-similarity loss; cosine-similarity has: torch, keras, tf1, "
-            "optax",
+            "sklearn has no cosine-similarity loss; cosine-similarity has: torch (losscli's "
+            "default; torch itself has no cosine-similarity loss), keras, tf1, optax",
         ),
         (
             "margin-ranking",
@@ -309,7 +310,13 @@ def test_cli_prints_the_frameworks_value(tmp_path, case):
 @pytest.mark.parametrize(
     "loss, convention, extra, message",
     [
-        ("tweedie", "keras", [], "keras has no tweedie loss; tweedie has: torch, sklearn"),
+        (
+            "tweedie",
+            "keras",
+            [],
+            "keras has no tweedie loss; tweedie has: torch (losscli's default; torch itself "
+            "has no tweedie loss), sklearn",
+        ),
         (
             "margin-ranking",
             "sklearn",
