@@ -250,6 +250,13 @@ def reference(case):
         case.ref,
     )
     J = jnp.asarray
+    if loss == "sparsemax":  # optax only
+        if ref["kind"] == "binary":
+            return plain(optax.losses.sparsemax_loss(J(p), J(t.astype(np.int64))), r, w)
+        if ref["kind"] == "soft" and not ((t == 1.0).sum(axis=1) == 1).all():
+            raise Unsupported("integer labels only")  # (soft rows that are all one-hot pass)
+        labels = t.astype(np.int64) if ref["kind"] == "labels" else t.argmax(1)
+        return plain(optax.losses.multiclass_sparsemax_loss(J(p), J(labels)), r, w)
     if loss in ("mse", "mae", "huber", "log-cosh", "msle", "mape", "hinge", "squared-hinge"):
         keras_name = {
             "mse": "MeanSquaredError",
@@ -643,6 +650,24 @@ def gen(rng, loss, conv):
         else:
             y = np.round(rng.uniform(0.1, 5.0, size=(n, 1)), 3)
         return shaped(mu, vec), shaped(y, vec), o, ref
+    if loss == "sparsemax":
+        n = int(pick(rng, (1, 2, 7, 50)))
+        scale = pick(rng, (0.5, 1.0, 3.0, 10.0))
+        if rng.random() < 0.3:  # the binary form: a vector or one column of 0/1 labels
+            z = real(rng, n, 1, scale)
+            if rng.random() < 0.3:
+                z.flat[0] = pick(rng, (-1.0, 1.0))  # on a kink of sparse_plus
+            t = rng.integers(2, size=(n, 1)).astype(np.float64)
+            ref["kind"] = "binary"
+            vec = rng.random() < 0.5
+            return shaped(z, vec), shaped(t, vec), o, ref
+        c = int(pick(rng, (2, 3, 5)))
+        t, _, kind = class_targets(rng, n, c)  # soft rows: both must refuse
+        ref["kind"] = kind
+        z = real(rng, n, c, scale)
+        if rng.random() < 0.2:
+            z[0, :] = z[0, 0]  # exact ties
+        return z, t, o, ref
     raise NotImplementedError(loss)
 
 
