@@ -400,8 +400,11 @@ def evaluate(
         id_col=id_col,
         weight_col=weight_col,
         sample_weights=sample_weights,
-        whole=(against is not None and not _streams_against(loss, against))
-        or (against_hess is not None and not _streams_against(loss, against_hess))
+        whole=(against is not None and not _streams_against(loss, against, reduction))
+        or (
+            against_hess is not None
+            and not _streams_against(loss, against_hess, reduction, "hessian")
+        )
         or not _streams_hess(loss, hess or ("diag" if hess_out is not None else None), check),
         stdin=stdin,
         reading=reading,
@@ -465,11 +468,18 @@ def _streams_hess(loss: Any, hess: str | None, check: bool) -> bool:
     return hess is None or (hess == "diag" and (loss.separable or not check))
 
 
-def _streams_against(loss: Any, against: Any) -> bool:
-    """Whether ``--against FILE`` is read block by block beside the predictions: a file that
-    streams (NPY, CSV/TSV) and a separable loss (rmse's finite differences perturb the whole
-    mean, one element at a time: read whole); a K-dim NPY is compared whole."""
-    return isinstance(against, str | os.PathLike) and src.aligns_by_rows(against) and loss.separable
+def _streams_against(loss: Any, against: Any, reduction: str, what: str = "gradient") -> bool:
+    """Whether ``--against FILE`` (``what`` "gradient") or ``--against-hess FILE``
+    ("hessian") is read block by block beside the predictions: a file that streams (NPY,
+    CSV/TSV); a K-dim NPY is compared whole. rmse's gradient of the mean streams (its finite
+    differences are each row's own squared errors', through the merged mean's √ by the chain
+    rule, as the streamed --check); its Hessian's finite differences perturb the whole
+    mean's gradient, and ``none`` takes each row's own √: read whole."""
+    if not (isinstance(against, str | os.PathLike) and src.aligns_by_rows(against)):
+        return False
+    if loss.separable:
+        return True
+    return what == "gradient" and loss.transform is not None and reduction != "none"
 
 
 def _given(*values: Any) -> dict[str, Any]:
@@ -711,6 +721,12 @@ class _Run:
             yours = against
             if isinstance(against, str | os.PathLike):
                 yours = lio.read_array(against, role="gradient", stdin=stdin, options=reading)
+            numeric = None
+            if loss.transform is not None and reduction != "none":
+                # rmse: the streamed pass's finite differences (each row's squared errors',
+                # the mean's √ by the chain rule), so both report the same bits; the
+                # per-element estimate of the whole √ is O(N²) and rounds at ε·Σe²/h
+                numeric = self._differenced(state, prepared, s, "gradient", eps)
             compared = compare_gradient(
                 loss,
                 prepared,
@@ -721,6 +737,7 @@ class _Run:
                 rtol=rtol,
                 atol=atol,
                 analytic=gradient,
+                numeric=numeric,
             )
         hist = None
         if bins is not None:
@@ -1300,7 +1317,12 @@ class _Run:
 
         if what == "hessian":
             return numeric_hessian_diagonal(loss, prepared, eps=eps, scale=scale)
-        return scale(row_estimate(loss, prepared, eps=eps).numeric)
+        # rmse: each row's own squared errors differenced, the merged mean's √ by the chain
+        # rule in scale (as the streamed --check)
+        inner = loss
+        if loss.transform is not None:
+            inner = replace(loss, transform=None, transform_grad=None)
+        return scale(row_estimate(inner, prepared, eps=eps).numeric)
 
     def _hess_check_pass(self, state: State, *, eps, rtol, atol, quiet):
         """``--hess --check`` streamed: a pass of central differences of the analytic

@@ -515,3 +515,59 @@ def test_gradient_files_with_a_header_tabs_or_gzip_stream_as_read_whole(tmp_path
         for elements in (1, 64):
             got = _invoke(monkeypatch, args, elements=elements)
             assert json.loads(got[1])["against"] == json.loads(expected[1])["against"]
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("kind", ["npy", "csv"])
+def test_streamed_rmse_against_is_the_in_memory_report(tmp_path, monkeypatch, kind, weighted):
+    # rmse R = √(Σ s_i·mean_j(e_ij²)/Σ s_i): ∂R/∂ŷ_ij = s_i·e_ij/(D·Σs·R) (hand-derived). Streamed,
+    # the analytic gradient is the merged mean's (finish_grad, as --grad) and the finite
+    # differences each row's squared errors' through the merged √ by the chain rule (as the
+    # streamed --check); in memory the same, so the reports are the same bits (unweighted)
+    rng = np.random.default_rng(12)
+    p, t = rng.standard_normal((41, 3)), rng.standard_normal((41, 3))
+    w = rng.random(41) + 0.5 if weighted else np.ones(41)
+    e = p - t
+    r = np.sqrt((w[:, None] * e**2).sum() / (3 * w.sum()))
+    g = w[:, None] * e / (3 * w.sum() * r)
+    files = [_write(tmp_path, "p", p, kind), _write(tmp_path, "t", t, kind)]
+    if weighted:
+        files += ["--sample-weights", _write(tmp_path, "w", w, "npy")]
+    for wrong, yours, finding in (
+        ("right", g, None),
+        ("twice", 2 * g, "every element is off by a factor of 2 (yours = 2 × losscli's)"),
+        ("1/N", g / len(g), "every element is off by a factor of 1/N = 1/41"),
+    ):
+        against = _write(tmp_path, "g", yours, "csv" if kind == "npy" else "npy")
+        args = ["rmse", *files, "--against", against, "-f", "json"]
+        code, out, err = _invoke(monkeypatch, args, elements=None)
+        assert code == (0 if wrong == "right" else 1), err
+        expected = json.loads(out)["against"]
+        assert expected["passed"] == (wrong == "right")
+        assert expected["analytic_matches_numeric"]
+        if finding is not None:
+            assert expected["findings"][0].startswith(finding), expected["findings"]
+        for elements in (1, 7, 64):
+            got = _invoke(monkeypatch, args, elements=elements)
+            assert got[0] == code and got[2] == err, (elements, got[2])
+            if weighted:  # Σs summed by blocks: the last bit may differ (as for mse)
+                _same_within_rounding(json.loads(got[1])["against"], expected)
+            else:
+                assert json.loads(got[1])["against"] == expected, (wrong, elements)
+
+
+def test_rmse_against_none_and_against_hess_are_read_whole(tmp_path, monkeypatch):
+    # each row's own √ (none) and the Hessian's differences of the whole mean's gradient
+    # are not streamed: the same report, the file read whole
+    rng = np.random.default_rng(13)
+    p, t = rng.standard_normal((20, 2)), rng.standard_normal((20, 2))
+    files = [_write(tmp_path, "p", p, "npy"), _write(tmp_path, "t", t, "npy")]
+    g = _write(tmp_path, "g", np.zeros((20, 2)), "npy")
+    monkeypatch.setattr(sources, "STREAM_BYTES", 0)
+    for extra in (["-r", "none", "--against", g], ["--against-hess", g]):
+        calls = []
+        real = engine._Run.streamed
+        monkeypatch.setattr(engine._Run, "streamed", lambda *a, _c=calls, **k: _c.append(1))
+        r = runner.invoke(app, ["rmse", *files, *extra, "-f", "json"])
+        monkeypatch.setattr(engine._Run, "streamed", real)
+        assert r.exit_code == 1 and not calls, r.stderr
