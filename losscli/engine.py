@@ -390,49 +390,67 @@ def evaluate(
             pred_cols=pred_cols, target_cols=target_cols, id_col=id_col, weight_col=weight_col,
             sample_weights=sample_weights, reading=reading, **loss_options,
         )  # fmt: skip
-    options = _read_option_files(loss, loss_options, stdin)
-    merged = loss.resolve_options(**options)
-    inputs = src.open_inputs(
-        predictions,
-        targets,
-        pred_cols=pred_cols,
-        target_cols=target_cols,
-        id_col=id_col,
-        weight_col=weight_col,
-        sample_weights=sample_weights,
-        whole=(against is not None and not _streams_against(loss, against, reduction))
-        or (
-            against_hess is not None
-            and not _streams_against(loss, against_hess, reduction, "hessian")
-        )
-        or not _streams_hess(loss, hess or ("diag" if hess_out is not None else None), check),
-        stdin=stdin,
-        reading=reading,
-        option_cols=option_cols,
-    )
+    # --against - / --against-hess -: stdin copied to a file once (as the inputs are), read as
+    # that file (streamed beside the predictions; messages name <stdin>), removed at the end
+    spools: list[str] = []
     names = _input_names(predictions, targets, sample_weights, against, against_hess)
     try:
-        run = _Run(loss, inputs, merged, options, reduction, names)
-        common = {
-            "grad": grad, "grad_out": grad_out, "check": check, "eps": eps, "rtol": rtol,
-            "atol": atol, "top": top, "bins": bins, "hist_range": hist_range, "protect": protect,
-        }  # fmt: skip
-        if inputs.in_memory:
-            return run.in_memory(
-                against=against,
-                stdin=stdin,
-                reading=reading,
-                hess=hess,
-                hess_out=hess_out,
-                against_hess=against_hess,
-                **common,
+        against = _spooled(against, "gradient", stdin, spools)
+        against_hess = _spooled(against_hess, "hessian", stdin, spools)
+        options = _read_option_files(loss, loss_options, stdin)
+        merged = loss.resolve_options(**options)
+        inputs = src.open_inputs(
+            predictions,
+            targets,
+            pred_cols=pred_cols,
+            target_cols=target_cols,
+            id_col=id_col,
+            weight_col=weight_col,
+            sample_weights=sample_weights,
+            whole=(against is not None and not _streams_against(loss, against, reduction))
+            or (
+                against_hess is not None
+                and not _streams_against(loss, against_hess, reduction, "hessian")
             )
-        return run.streamed(
-            quiet=quiet, hess=hess, hess_out=hess_out, against=against, reading=reading,
-            against_hess=against_hess, **common,
-        )  # fmt: skip
+            or not _streams_hess(loss, hess or ("diag" if hess_out is not None else None), check),
+            stdin=stdin,
+            reading=reading,
+            option_cols=option_cols,
+        )
+        try:
+            run = _Run(loss, inputs, merged, options, reduction, names)
+            common = {
+                "grad": grad, "grad_out": grad_out, "check": check, "eps": eps,
+                "rtol": rtol, "atol": atol, "top": top, "bins": bins,
+                "hist_range": hist_range, "protect": protect,
+            }  # fmt: skip
+            if inputs.in_memory:
+                return run.in_memory(
+                    against=against,
+                    stdin=stdin,
+                    reading=reading,
+                    hess=hess,
+                    hess_out=hess_out,
+                    against_hess=against_hess,
+                    **common,
+                )
+            return run.streamed(
+                quiet=quiet, hess=hess, hess_out=hess_out, against=against, reading=reading,
+                against_hess=against_hess, **common,
+            )  # fmt: skip
+        finally:
+            inputs.close()
     finally:
-        inputs.close()
+        for spool in spools:
+            lio.discard_spool(spool)
+
+
+def _spooled(x: Any, role: str, stdin: Any, spools: list[str]) -> Any:
+    """``x``, or stdin's copy (:func:`losscli.io.spool_stdin`) when ``x`` is ``-``."""
+    if isinstance(x, str) and x == "-":
+        x = lio.spool_stdin(stdin, role=role)
+        spools.append(x)
+    return x
 
 
 def _option_columns(

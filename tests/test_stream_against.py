@@ -7,6 +7,7 @@ states merge in any grouping; a wrong shape or a bad cell in the gradient file i
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +70,7 @@ def _wrong(kind: str, g: np.ndarray, rng) -> np.ndarray:
     return g
 
 
-def _invoke(monkeypatch, args, *, elements: int | None) -> tuple[int, str, str]:
+def _invoke(monkeypatch, args, *, elements: int | None, stdin=None) -> tuple[int, str, str]:
     """The CLI in memory (``elements`` None) or streamed with blocks of ``elements`` values,
     the gradient file then never read whole."""
     stream = elements is not None
@@ -86,7 +87,7 @@ def _invoke(monkeypatch, args, *, elements: int | None) -> tuple[int, str, str]:
         return READ_ARRAY(path, *a, role=role, **k)
 
     monkeypatch.setattr(lio, "read_array", whole)
-    r = runner.invoke(app, args, env={"COLUMNS": "200"})
+    r = runner.invoke(app, args, env={"COLUMNS": "200"}, input=stdin)
     assert bool(calls) == stream
     return r.exit_code, r.stdout, r.stderr
 
@@ -571,3 +572,35 @@ def test_rmse_against_none_and_against_hess_are_read_whole(tmp_path, monkeypatch
         r = runner.invoke(app, ["rmse", *files, *extra, "-f", "json"])
         monkeypatch.setattr(engine._Run, "streamed", real)
         assert r.exit_code == 1 and not calls, r.stderr
+
+
+@pytest.mark.parametrize("kind", ["npy", "csv"])
+def test_a_gradient_on_stdin_streams_as_a_file(tmp_path, monkeypatch, kind):
+    # --against -: stdin copied to a private file (as the inputs are), read beside the
+    # predictions; the report is the in-memory one, errors name <stdin>, the copy is removed
+    spools = tmp_path / "spools"
+    spools.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spools))
+    rng = np.random.default_rng(14)
+    p, t = rng.standard_normal((37, 2)), rng.standard_normal((37, 2))
+    g = 2 * (p - t) / p.size  # mse: 2(ŷ − y)/(N·D)
+    files = [_write(tmp_path, "p", p, "npy"), _write(tmp_path, "t", t, "npy")]
+    for name, loss, yours in (("right", "mse", g), ("twice", "mse", 2 * g)):
+        data = Path(_write(tmp_path, "g", yours, kind)).read_bytes()
+        args = [loss, *files, "--against", "-", "-f", "json"]
+        code, expected, err = _invoke(monkeypatch, args, elements=None, stdin=data)
+        assert code == (0 if name == "right" else 1), err
+        assert json.loads(expected)["against"]["passed"] == (name == "right")
+        for elements in (1, 7, 64):
+            got = _invoke(monkeypatch, args, elements=elements, stdin=data)
+            assert got[0] == code and got[2] == err, (elements, got[2])
+            assert json.loads(got[1])["against"] == json.loads(expected)["against"]
+            assert not list(spools.iterdir())
+    bad = b"\n".join([b"1,2"] * 5 + [b"3"] + [b"1,2"] * 31) + b"\n"
+    for elements in (None, 7):
+        code, out, err = _invoke(
+            monkeypatch, ["mse", *files, "--against", "-"], elements=elements, stdin=bad
+        )
+        assert (code, out) == (2, "")
+        assert err == "Error: <stdin>: line 6 has 1 field, expected 2 (as on line 1)\n"
+        assert not list(spools.iterdir())
