@@ -1336,11 +1336,14 @@ class _Run:
         if what == "hessian":
             return numeric_hessian_diagonal(loss, prepared, eps=eps, scale=scale)
         # rmse: each row's own squared errors differenced, the merged mean's √ by the chain
-        # rule in scale (as the streamed --check)
-        inner = loss
+        # rule in scale (as the streamed --check); errors whose squares overflow (or
+        # underflow) differenced scaled by 2^-k, as _block_state computes their gradients
+        inner, k = loss, 0
         if loss.transform is not None:
             inner = replace(loss, transform=None, transform_grad=None)
-        return scale(row_estimate(inner, prepared, eps=eps).numeric)
+            k = loss.square_scale(prepared, reduction)
+        numeric = row_estimate(inner, prepared.scaled(k) if k else prepared, eps=eps).numeric
+        return scale(np.ldexp(numeric, k) if k else numeric)
 
     def _hess_check_pass(self, state: State, *, eps, rtol, atol, quiet):
         """``--hess --check`` streamed: a pass of central differences of the analytic

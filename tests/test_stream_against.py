@@ -604,3 +604,21 @@ def test_a_gradient_on_stdin_streams_as_a_file(tmp_path, monkeypatch, kind):
         assert (code, out) == (2, "")
         assert err == "Error: <stdin>: line 6 has 1 field, expected 2 (as on line 1)\n"
         assert not list(spools.iterdir())
+
+
+@pytest.mark.parametrize("scale", [1e200, 1e-200], ids=["huge", "tiny"])
+def test_rmse_against_with_errors_whose_squares_overflow(tmp_path, monkeypatch, scale):
+    # errors of 1e±200 (squares beyond float64): the finite differences are of the errors
+    # scaled by 2^-k, as the gradient's; ∂R/∂ŷ = e/(N·D·R), R computed on e/scale (by hand)
+    rng = np.random.default_rng(15)
+    p, t = rng.standard_normal((10, 2)) * scale, np.zeros((10, 2))
+    r = np.sqrt(np.mean((p / scale) ** 2)) * scale
+    files = [_write(tmp_path, "p", p, "npy"), _write(tmp_path, "t", t, "npy")]
+    against = _write(tmp_path, "g", p / (p.size * r), "npy")
+    args = ["rmse", *files, "--against", against, "-f", "json"]
+    code, out, err = _invoke(monkeypatch, args, elements=None)
+    expected = json.loads(out)["against"]
+    assert code == 0 and expected["analytic_matches_numeric"] and expected["findings"] == [], err
+    for elements in (1, 7):
+        got = _invoke(monkeypatch, args, elements=elements)
+        assert got[0] == 0 and json.loads(got[1])["against"]["analytic_matches_numeric"]
