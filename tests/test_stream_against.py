@@ -403,7 +403,8 @@ def test_a_non_finite_value_in_the_gradient_file_is_one_error(tmp_path, monkeypa
 SMALL_RELEASE = "import losscli.sources\nlosscli.sources.RELEASE_BYTES = 4 << 20\n"
 
 
-def test_streamed_against_does_not_read_the_files_whole(tmp_path):
+@pytest.mark.parametrize("loss", ["mse", "rmse"])
+def test_streamed_against_does_not_read_the_files_whole(tmp_path, loss):
     # 3 × 48 MiB of float64 (predictions, targets, the user's gradient) through blocks of
     # 128 Ki values (1 MiB): the streamed comparison holds a few blocks, not the files
     n, d = 1 << 20, 6
@@ -411,15 +412,19 @@ def test_streamed_against_does_not_read_the_files_whole(tmp_path):
     arrays = {}
     for name in ("p.npy", "t.npy", "g.npy"):
         arrays[name] = np.lib.format.open_memmap(tmp_path / name, "w+", np.float64, (n, d))
+    squares = 0.0
     for start in range(0, n, 1 << 16):
         part = slice(start, start + (1 << 16))
         p, t = rng.standard_normal((1 << 16, d)), rng.standard_normal((1 << 16, d))
         arrays["p.npy"][part], arrays["t.npy"][part] = p, t
-        arrays["g.npy"][part] = 2 * (p - t) / (n * d)
+        arrays["g.npy"][part] = 2 * (p - t) / (n * d)  # mse: 2e/(N·D)
+        squares += float(((p - t) ** 2).sum())
+    if loss == "rmse":  # e/(N·D·R), R = √(Σe²/(N·D)): mse's gradient / (2R)
+        arrays["g.npy"][:] /= 2 * np.sqrt(squares / (n * d))
     for a in arrays.values():
         a.flush()
     del arrays, a
-    args = ["mse", *(str(tmp_path / f) for f in ("p.npy", "t.npy")), "-f", "json",
+    args = [loss, *(str(tmp_path / f) for f in ("p.npy", "t.npy")), "-f", "json",
             "--against", str(tmp_path / "g.npy")]  # fmt: skip
     env = {"LOSSCLI_STREAM_BYTES": "0", "LOSSCLI_CHUNK_ELEMENTS": str(1 << 17)}
     streamed_mib, out = peak_rss_mib(args, env, setup=SMALL_RELEASE)
