@@ -150,10 +150,13 @@ def compare_gradient(
     rtol: float = DEFAULT_RTOL,
     atol: float = DEFAULT_ATOL,
     analytic: np.ndarray | None = None,
+    numeric: np.ndarray | None = None,
 ) -> AgainstResult:
     """Compare ``yours`` with ``loss``'s analytic gradient (and with finite differences).
 
-    An element passes when ``|yours − analytic| ≤ atol + rtol·|analytic|``.
+    An element passes when ``|yours − analytic| ≤ atol + rtol·|analytic|``. ``analytic``,
+    ``numeric``: losscli's gradient and its finite differences when the caller has them
+    (default: :meth:`Loss.reduce_grad`, :func:`~losscli.gradcheck.numeric_gradient`).
 
     >>> import losscli
     >>> from losscli.against import compare_gradient
@@ -170,8 +173,12 @@ def compare_gradient(
         prepared,
         yours,
         analytic,
-        lambda: numeric_gradient(
-            loss, prepared, reduction=reduction, sample_weights=sample_weights, eps=eps
+        lambda: (
+            numeric
+            if numeric is not None
+            else numeric_gradient(
+                loss, prepared, reduction=reduction, sample_weights=sample_weights, eps=eps
+            )
         ),
         "gradient",
         [],

@@ -390,46 +390,67 @@ def evaluate(
             pred_cols=pred_cols, target_cols=target_cols, id_col=id_col, weight_col=weight_col,
             sample_weights=sample_weights, reading=reading, **loss_options,
         )  # fmt: skip
-    options = _read_option_files(loss, loss_options, stdin)
-    merged = loss.resolve_options(**options)
-    inputs = src.open_inputs(
-        predictions,
-        targets,
-        pred_cols=pred_cols,
-        target_cols=target_cols,
-        id_col=id_col,
-        weight_col=weight_col,
-        sample_weights=sample_weights,
-        whole=(against is not None and not _streams_against(loss, against))
-        or (against_hess is not None and not _streams_against(loss, against_hess))
-        or not _streams_hess(loss, hess or ("diag" if hess_out is not None else None), check),
-        stdin=stdin,
-        reading=reading,
-        option_cols=option_cols,
-    )
+    # --against - / --against-hess -: stdin copied to a file once (as the inputs are), read as
+    # that file (streamed beside the predictions; messages name <stdin>), removed at the end
+    spools: list[str] = []
     names = _input_names(predictions, targets, sample_weights, against, against_hess)
     try:
-        run = _Run(loss, inputs, merged, options, reduction, names)
-        common = {
-            "grad": grad, "grad_out": grad_out, "check": check, "eps": eps, "rtol": rtol,
-            "atol": atol, "top": top, "bins": bins, "hist_range": hist_range, "protect": protect,
-        }  # fmt: skip
-        if inputs.in_memory:
-            return run.in_memory(
-                against=against,
-                stdin=stdin,
-                reading=reading,
-                hess=hess,
-                hess_out=hess_out,
-                against_hess=against_hess,
-                **common,
+        against = _spooled(against, "gradient", stdin, spools)
+        against_hess = _spooled(against_hess, "hessian", stdin, spools)
+        options = _read_option_files(loss, loss_options, stdin)
+        merged = loss.resolve_options(**options)
+        inputs = src.open_inputs(
+            predictions,
+            targets,
+            pred_cols=pred_cols,
+            target_cols=target_cols,
+            id_col=id_col,
+            weight_col=weight_col,
+            sample_weights=sample_weights,
+            whole=(against is not None and not _streams_against(loss, against, reduction))
+            or (
+                against_hess is not None
+                and not _streams_against(loss, against_hess, reduction, "hessian")
             )
-        return run.streamed(
-            quiet=quiet, hess=hess, hess_out=hess_out, against=against, reading=reading,
-            against_hess=against_hess, **common,
-        )  # fmt: skip
+            or not _streams_hess(loss, hess or ("diag" if hess_out is not None else None), check),
+            stdin=stdin,
+            reading=reading,
+            option_cols=option_cols,
+        )
+        try:
+            run = _Run(loss, inputs, merged, options, reduction, names)
+            common = {
+                "grad": grad, "grad_out": grad_out, "check": check, "eps": eps,
+                "rtol": rtol, "atol": atol, "top": top, "bins": bins,
+                "hist_range": hist_range, "protect": protect,
+            }  # fmt: skip
+            if inputs.in_memory:
+                return run.in_memory(
+                    against=against,
+                    stdin=stdin,
+                    reading=reading,
+                    hess=hess,
+                    hess_out=hess_out,
+                    against_hess=against_hess,
+                    **common,
+                )
+            return run.streamed(
+                quiet=quiet, hess=hess, hess_out=hess_out, against=against, reading=reading,
+                against_hess=against_hess, **common,
+            )  # fmt: skip
+        finally:
+            inputs.close()
     finally:
-        inputs.close()
+        for spool in spools:
+            lio.discard_spool(spool)
+
+
+def _spooled(x: Any, role: str, stdin: Any, spools: list[str]) -> Any:
+    """``x``, or stdin's copy (:func:`losscli.io.spool_stdin`) when ``x`` is ``-``."""
+    if isinstance(x, str) and x == "-":
+        x = lio.spool_stdin(stdin, role=role)
+        spools.append(x)
+    return x
 
 
 def _option_columns(
@@ -465,11 +486,18 @@ def _streams_hess(loss: Any, hess: str | None, check: bool) -> bool:
     return hess is None or (hess == "diag" and (loss.separable or not check))
 
 
-def _streams_against(loss: Any, against: Any) -> bool:
-    """Whether ``--against FILE`` is read block by block beside the predictions: a file that
-    streams (NPY, CSV/TSV) and a separable loss (rmse's finite differences perturb the whole
-    mean, one element at a time: read whole); a K-dim NPY is compared whole."""
-    return isinstance(against, str | os.PathLike) and src.aligns_by_rows(against) and loss.separable
+def _streams_against(loss: Any, against: Any, reduction: str, what: str = "gradient") -> bool:
+    """Whether ``--against FILE`` (``what`` "gradient") or ``--against-hess FILE``
+    ("hessian") is read block by block beside the predictions: a file that streams (NPY,
+    CSV/TSV); a K-dim NPY is compared whole. rmse's gradient of the mean streams (its finite
+    differences are each row's own squared errors', through the merged mean's √ by the chain
+    rule, as the streamed --check); its Hessian's finite differences perturb the whole
+    mean's gradient, and ``none`` takes each row's own √: read whole."""
+    if not (isinstance(against, str | os.PathLike) and src.aligns_by_rows(against)):
+        return False
+    if loss.separable:
+        return True
+    return what == "gradient" and loss.transform is not None and reduction != "none"
 
 
 def _given(*values: Any) -> dict[str, Any]:
@@ -711,6 +739,12 @@ class _Run:
             yours = against
             if isinstance(against, str | os.PathLike):
                 yours = lio.read_array(against, role="gradient", stdin=stdin, options=reading)
+            numeric = None
+            if loss.transform is not None and reduction != "none":
+                # rmse: the streamed pass's finite differences (each row's squared errors',
+                # the mean's √ by the chain rule), so both report the same bits; the
+                # per-element estimate of the whole √ is O(N²) and rounds at ε·Σe²/h
+                numeric = self._differenced(state, prepared, s, "gradient", eps)
             compared = compare_gradient(
                 loss,
                 prepared,
@@ -721,6 +755,7 @@ class _Run:
                 rtol=rtol,
                 atol=atol,
                 analytic=gradient,
+                numeric=numeric,
             )
         hist = None
         if bins is not None:
@@ -1300,7 +1335,15 @@ class _Run:
 
         if what == "hessian":
             return numeric_hessian_diagonal(loss, prepared, eps=eps, scale=scale)
-        return scale(row_estimate(loss, prepared, eps=eps).numeric)
+        # rmse: each row's own squared errors differenced, the merged mean's √ by the chain
+        # rule in scale (as the streamed --check); errors whose squares overflow (or
+        # underflow) differenced scaled by 2^-k, as _block_state computes their gradients
+        inner, k = loss, 0
+        if loss.transform is not None:
+            inner = replace(loss, transform=None, transform_grad=None)
+            k = loss.square_scale(prepared, reduction)
+        numeric = row_estimate(inner, prepared.scaled(k) if k else prepared, eps=eps).numeric
+        return scale(np.ldexp(numeric, k) if k else numeric)
 
     def _hess_check_pass(self, state: State, *, eps, rtol, atol, quiet):
         """``--hess --check`` streamed: a pass of central differences of the analytic

@@ -7,6 +7,7 @@ states merge in any grouping; a wrong shape or a bad cell in the gradient file i
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +70,7 @@ def _wrong(kind: str, g: np.ndarray, rng) -> np.ndarray:
     return g
 
 
-def _invoke(monkeypatch, args, *, elements: int | None) -> tuple[int, str, str]:
+def _invoke(monkeypatch, args, *, elements: int | None, stdin=None) -> tuple[int, str, str]:
     """The CLI in memory (``elements`` None) or streamed with blocks of ``elements`` values,
     the gradient file then never read whole."""
     stream = elements is not None
@@ -86,7 +87,7 @@ def _invoke(monkeypatch, args, *, elements: int | None) -> tuple[int, str, str]:
         return READ_ARRAY(path, *a, role=role, **k)
 
     monkeypatch.setattr(lio, "read_array", whole)
-    r = runner.invoke(app, args, env={"COLUMNS": "200"})
+    r = runner.invoke(app, args, env={"COLUMNS": "200"}, input=stdin)
     assert bool(calls) == stream
     return r.exit_code, r.stdout, r.stderr
 
@@ -402,7 +403,8 @@ def test_a_non_finite_value_in_the_gradient_file_is_one_error(tmp_path, monkeypa
 SMALL_RELEASE = "import losscli.sources\nlosscli.sources.RELEASE_BYTES = 4 << 20\n"
 
 
-def test_streamed_against_does_not_read_the_files_whole(tmp_path):
+@pytest.mark.parametrize("loss", ["mse", "rmse"])
+def test_streamed_against_does_not_read_the_files_whole(tmp_path, loss):
     # 3 × 48 MiB of float64 (predictions, targets, the user's gradient) through blocks of
     # 128 Ki values (1 MiB): the streamed comparison holds a few blocks, not the files
     n, d = 1 << 20, 6
@@ -410,15 +412,19 @@ def test_streamed_against_does_not_read_the_files_whole(tmp_path):
     arrays = {}
     for name in ("p.npy", "t.npy", "g.npy"):
         arrays[name] = np.lib.format.open_memmap(tmp_path / name, "w+", np.float64, (n, d))
+    squares = 0.0
     for start in range(0, n, 1 << 16):
         part = slice(start, start + (1 << 16))
         p, t = rng.standard_normal((1 << 16, d)), rng.standard_normal((1 << 16, d))
         arrays["p.npy"][part], arrays["t.npy"][part] = p, t
-        arrays["g.npy"][part] = 2 * (p - t) / (n * d)
+        arrays["g.npy"][part] = 2 * (p - t) / (n * d)  # mse: 2e/(N·D)
+        squares += float(((p - t) ** 2).sum())
+    if loss == "rmse":  # e/(N·D·R), R = √(Σe²/(N·D)): mse's gradient / (2R)
+        arrays["g.npy"][:] /= 2 * np.sqrt(squares / (n * d))
     for a in arrays.values():
         a.flush()
     del arrays, a
-    args = ["mse", *(str(tmp_path / f) for f in ("p.npy", "t.npy")), "-f", "json",
+    args = [loss, *(str(tmp_path / f) for f in ("p.npy", "t.npy")), "-f", "json",
             "--against", str(tmp_path / "g.npy")]  # fmt: skip
     env = {"LOSSCLI_STREAM_BYTES": "0", "LOSSCLI_CHUNK_ELEMENTS": str(1 << 17)}
     streamed_mib, out = peak_rss_mib(args, env, setup=SMALL_RELEASE)
@@ -515,3 +521,109 @@ def test_gradient_files_with_a_header_tabs_or_gzip_stream_as_read_whole(tmp_path
         for elements in (1, 64):
             got = _invoke(monkeypatch, args, elements=elements)
             assert json.loads(got[1])["against"] == json.loads(expected[1])["against"]
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("kind", ["npy", "csv"])
+def test_streamed_rmse_against_is_the_in_memory_report(tmp_path, monkeypatch, kind, weighted):
+    # rmse R = √(Σ s_i·mean_j(e_ij²)/Σ s_i): ∂R/∂ŷ_ij = s_i·e_ij/(D·Σs·R) (hand-derived). Streamed,
+    # the analytic gradient is the merged mean's (finish_grad, as --grad) and the finite
+    # differences each row's squared errors' through the merged √ by the chain rule (as the
+    # streamed --check); in memory the same, so the reports are the same bits (unweighted)
+    rng = np.random.default_rng(12)
+    p, t = rng.standard_normal((41, 3)), rng.standard_normal((41, 3))
+    w = rng.random(41) + 0.5 if weighted else np.ones(41)
+    e = p - t
+    r = np.sqrt((w[:, None] * e**2).sum() / (3 * w.sum()))
+    g = w[:, None] * e / (3 * w.sum() * r)
+    files = [_write(tmp_path, "p", p, kind), _write(tmp_path, "t", t, kind)]
+    if weighted:
+        files += ["--sample-weights", _write(tmp_path, "w", w, "npy")]
+    for wrong, yours, finding in (
+        ("right", g, None),
+        ("twice", 2 * g, "every element is off by a factor of 2 (yours = 2 × losscli's)"),
+        ("1/N", g / len(g), "every element is off by a factor of 1/N = 1/41"),
+    ):
+        against = _write(tmp_path, "g", yours, "csv" if kind == "npy" else "npy")
+        args = ["rmse", *files, "--against", against, "-f", "json"]
+        code, out, err = _invoke(monkeypatch, args, elements=None)
+        assert code == (0 if wrong == "right" else 1), err
+        expected = json.loads(out)["against"]
+        assert expected["passed"] == (wrong == "right")
+        assert expected["analytic_matches_numeric"]
+        if finding is not None:
+            assert expected["findings"][0].startswith(finding), expected["findings"]
+        for elements in (1, 7, 64):
+            got = _invoke(monkeypatch, args, elements=elements)
+            assert got[0] == code and got[2] == err, (elements, got[2])
+            if weighted:  # Σs summed by blocks: the last bit may differ (as for mse)
+                _same_within_rounding(json.loads(got[1])["against"], expected)
+            else:
+                assert json.loads(got[1])["against"] == expected, (wrong, elements)
+
+
+def test_rmse_against_none_and_against_hess_are_read_whole(tmp_path, monkeypatch):
+    # each row's own √ (none) and the Hessian's differences of the whole mean's gradient
+    # are not streamed: the same report, the file read whole
+    rng = np.random.default_rng(13)
+    p, t = rng.standard_normal((20, 2)), rng.standard_normal((20, 2))
+    files = [_write(tmp_path, "p", p, "npy"), _write(tmp_path, "t", t, "npy")]
+    g = _write(tmp_path, "g", np.zeros((20, 2)), "npy")
+    monkeypatch.setattr(sources, "STREAM_BYTES", 0)
+    for extra in (["-r", "none", "--against", g], ["--against-hess", g]):
+        calls = []
+        real = engine._Run.streamed
+        monkeypatch.setattr(engine._Run, "streamed", lambda *a, _c=calls, **k: _c.append(1))
+        r = runner.invoke(app, ["rmse", *files, *extra, "-f", "json"])
+        monkeypatch.setattr(engine._Run, "streamed", real)
+        assert r.exit_code == 1 and not calls, r.stderr
+
+
+@pytest.mark.parametrize("kind", ["npy", "csv"])
+def test_a_gradient_on_stdin_streams_as_a_file(tmp_path, monkeypatch, kind):
+    # --against -: stdin copied to a private file (as the inputs are), read beside the
+    # predictions; the report is the in-memory one, errors name <stdin>, the copy is removed
+    spools = tmp_path / "spools"
+    spools.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spools))
+    rng = np.random.default_rng(14)
+    p, t = rng.standard_normal((37, 2)), rng.standard_normal((37, 2))
+    g = 2 * (p - t) / p.size  # mse: 2(ŷ − y)/(N·D)
+    files = [_write(tmp_path, "p", p, "npy"), _write(tmp_path, "t", t, "npy")]
+    for name, loss, yours in (("right", "mse", g), ("twice", "mse", 2 * g)):
+        data = Path(_write(tmp_path, "g", yours, kind)).read_bytes()
+        args = [loss, *files, "--against", "-", "-f", "json"]
+        code, expected, err = _invoke(monkeypatch, args, elements=None, stdin=data)
+        assert code == (0 if name == "right" else 1), err
+        assert json.loads(expected)["against"]["passed"] == (name == "right")
+        for elements in (1, 7, 64):
+            got = _invoke(monkeypatch, args, elements=elements, stdin=data)
+            assert got[0] == code and got[2] == err, (elements, got[2])
+            assert json.loads(got[1])["against"] == json.loads(expected)["against"]
+            assert not list(spools.iterdir())
+    bad = b"\n".join([b"1,2"] * 5 + [b"3"] + [b"1,2"] * 31) + b"\n"
+    for elements in (None, 7):
+        code, out, err = _invoke(
+            monkeypatch, ["mse", *files, "--against", "-"], elements=elements, stdin=bad
+        )
+        assert (code, out) == (2, "")
+        assert err == "Error: <stdin>: line 6 has 1 field, expected 2 (as on line 1)\n"
+        assert not list(spools.iterdir())
+
+
+@pytest.mark.parametrize("scale", [1e200, 1e-200], ids=["huge", "tiny"])
+def test_rmse_against_with_errors_whose_squares_overflow(tmp_path, monkeypatch, scale):
+    # errors of 1e±200 (squares beyond float64): the finite differences are of the errors
+    # scaled by 2^-k, as the gradient's; ∂R/∂ŷ = e/(N·D·R), R computed on e/scale (by hand)
+    rng = np.random.default_rng(15)
+    p, t = rng.standard_normal((10, 2)) * scale, np.zeros((10, 2))
+    r = np.sqrt(np.mean((p / scale) ** 2)) * scale
+    files = [_write(tmp_path, "p", p, "npy"), _write(tmp_path, "t", t, "npy")]
+    against = _write(tmp_path, "g", p / (p.size * r), "npy")
+    args = ["rmse", *files, "--against", against, "-f", "json"]
+    code, out, err = _invoke(monkeypatch, args, elements=None)
+    expected = json.loads(out)["against"]
+    assert code == 0 and expected["analytic_matches_numeric"] and expected["findings"] == [], err
+    for elements in (1, 7):
+        got = _invoke(monkeypatch, args, elements=elements)
+        assert got[0] == 0 and json.loads(got[1])["against"]["analytic_matches_numeric"]
