@@ -390,6 +390,8 @@ def evaluate(
             pred_cols=pred_cols, target_cols=target_cols, id_col=id_col, weight_col=weight_col,
             sample_weights=sample_weights, reading=reading, **loss_options,
         )  # fmt: skip
+    if hess == "full":  # refused from an NPY header before the input is read whole
+        _check_hess_full_npy(loss, predictions)
     # --against - / --against-hess -: stdin copied to a file once (as the inputs are), read as
     # that file (streamed beside the predictions; messages name <stdin>), removed at the end
     spools: list[str] = []
@@ -476,6 +478,17 @@ def _option_columns(
             raise UsageError(f"give {target.flag} or {param.flag}, not both")
         found[param.column_of] = (param.flag, str(column))
     return found
+
+
+def _check_hess_full_npy(loss: Any, predictions: Any) -> None:
+    """``--hess full`` of an NPY whose header alone shows more numbers than its limit: the
+    error before the input is read whole (the same one the run would give after reading)."""
+    shape = src.npy_shape(predictions)
+    if shape is not None and len(shape) == 2:
+        from .hessian import check_hess_full_size, check_hess_request
+
+        check_hess_request(loss, "full")
+        check_hess_full_size(shape)
 
 
 def _streams_hess(loss: Any, hess: str | None, check: bool) -> bool:

@@ -7,6 +7,7 @@ One function, :func:`hessian_fields`, turns a prepared input into the Hessian fi
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -14,11 +15,29 @@ import numpy as np
 from .errors import UsageError
 from .losses import Loss, Prepared
 
-__all__ = ["HESS_FULL_MAX_ENTRIES", "HESS_MODES", "check_hess_request", "hessian_fields"]
+__all__ = [
+    "HESS_FULL_MAX_ENTRIES",
+    "HESS_MODES",
+    "check_hess_full_size",
+    "check_hess_request",
+    "hessian_fields",
+]
 
 HESS_MODES = ("diag", "full")
 # --hess full gives N·C² numbers: for small inputs only.
 HESS_FULL_MAX_ENTRIES = 1 << 20
+
+
+def check_hess_full_size(shape: tuple[int, ...]) -> None:
+    """``--hess full``'s N × C × C numbers against its limit, from the shape alone."""
+    entries = math.prod(shape) * (shape[-1] if shape else 1)
+    if entries > HESS_FULL_MAX_ENTRIES:
+        raise UsageError(
+            f"--hess full would give {entries:,} numbers (N × C × C for shape "
+            f"{tuple(int(n) for n in shape)}); it is for small inputs (at most "
+            f"{HESS_FULL_MAX_ENTRIES:,}): use --hess for the diagonal, or "
+            "losscli.cross_entropy.hess_blocks in Python"
+        )
 
 
 def check_hess_request(loss: Loss, hess: str | None) -> None:
@@ -60,15 +79,7 @@ def hessian_fields(
         hessian = loss.reduce_hess(prepared, reduction=reduction, sample_weights=s)
     fields: dict[str, Any] = {"hess": hessian if hess is not None else None}
     if hess == "full":
-        x = prepared.predictions
-        entries = x.size * x.shape[-1]
-        if entries > HESS_FULL_MAX_ENTRIES:
-            raise UsageError(
-                f"--hess full would give {entries:,} numbers (N × C × C for shape "
-                f"{tuple(int(n) for n in x.shape)}); it is for small inputs (at most "
-                f"{HESS_FULL_MAX_ENTRIES:,}): use --hess for the diagonal, or "
-                "losscli.cross_entropy.hess_blocks in Python"
-            )
+        check_hess_full_size(prepared.predictions.shape)
         fields["hess_blocks"] = loss.reduce_hess_blocks(
             prepared, reduction=reduction, sample_weights=s
         )

@@ -801,15 +801,22 @@ def aligns_by_rows(path: Any) -> bool:
     in the inputs' own layout."""
     if not _streamable(path):
         return False
+    shape = npy_shape(path)
+    return shape is None or len(shape) in (1, 2)  # a broken header: the reader's error
+
+
+def npy_shape(path: Any) -> tuple[int, ...] | None:
+    """The shape an uncompressed NPY file's header gives, without reading its data; None for
+    anything else (another format, stdin, a header the reader will reject with its error)."""
+    if not _is_regular_file(path) or not _is_npy(os.fsdecode(path)):
+        return None
     display = os.fsdecode(path)
-    if not _is_npy(display):
-        return True
-    err = lio.input_error("gradient", display)
+    err = lio.input_error("predictions", display)
     try:
         with lio.open_input(display, err) as f:
-            return len(lio.npy_header(f, err)[0]) in (1, 2)
+            return tuple(int(n) for n in lio.npy_header(f, err)[0])
     except InputError:
-        return True  # a broken header: the aligned reader gives its error
+        return None
 
 
 def _streamable(path: Any) -> bool:

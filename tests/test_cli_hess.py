@@ -300,3 +300,28 @@ def test_every_loss_with_a_hessian_checks_it_on_its_sample_data(args):
     doc = json.loads(r.stdout)
     assert doc["hess_check"]["passed"] is True
     assert np.shape(doc["hess"]) == tuple(doc["shape"])
+
+
+def test_hess_full_refuses_a_big_npy_from_its_header_before_reading_it(tmp_path):
+    # The header alone shows (400000, 100) logits: 4e9 numbers. The file is sparse (its 320 MB
+    # of zeros take no disk); the run used to read it whole (~1 GB resident), then refuse.
+    big = tmp_path / "z.npy"
+    with open(big, "wb") as f:
+        np.lib.format.write_array_header_1_0(
+            f, {"descr": "<f8", "fortran_order": False, "shape": (400_000, 100)}
+        )
+        f.truncate(f.tell() + 400_000 * 100 * 8)
+    labels = write(tmp_path / "y.csv", "0\n" * 3)
+    r = run("ce", big, labels, "--logits", "--hess", "full")
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr == (
+        "Error: --hess full would give 4,000,000,000 numbers (N × C × C for shape (400000, 100)); "
+        "it is for small inputs (at most 1,048,576): use --hess for the diagonal, or "
+        "losscli.cross_entropy.hess_blocks in Python\n"
+    )
+    from peak_rss import peak_rss_mib
+
+    peak, _ = peak_rss_mib(["ce", str(big), str(labels), "--logits", "--hess", "full"])
+    assert peak < 150  # read whole (before): > 320 MiB for the logits alone
+    r = run("mse", big, big, "--hess", "full")  # a loss with no full Hessian says so first
+    assert r.exit_code == 2 and r.stderr.startswith("Error: mse has no full Hessian blocks")
