@@ -409,11 +409,8 @@ def evaluate(
             id_col=id_col,
             weight_col=weight_col,
             sample_weights=sample_weights,
-            whole=(against is not None and not _streams_against(loss, against, reduction))
-            or (
-                against_hess is not None
-                and not _streams_against(loss, against_hess, reduction, "hessian")
-            )
+            whole=(against is not None and not _streams_against(loss, against))
+            or (against_hess is not None and not _streams_against(loss, against_hess, "hessian"))
             or not _streams_hess(loss, hess or ("diag" if hess_out is not None else None), check),
             stdin=stdin,
             reading=reading,
@@ -499,18 +496,18 @@ def _streams_hess(loss: Any, hess: str | None, check: bool) -> bool:
     return hess is None or (hess == "diag" and (loss.separable or not check))
 
 
-def _streams_against(loss: Any, against: Any, reduction: str, what: str = "gradient") -> bool:
+def _streams_against(loss: Any, against: Any, what: str = "gradient") -> bool:
     """Whether ``--against FILE`` (``what`` "gradient") or ``--against-hess FILE``
     ("hessian") is read block by block beside the predictions: a file that streams (NPY,
     CSV/TSV); a K-dim NPY is compared whole. rmse's gradient of the mean streams (its finite
     differences are each row's own squared errors', through the merged mean's √ by the chain
-    rule, as the streamed --check); its Hessian's finite differences perturb the whole
-    mean's gradient, and ``none`` takes each row's own √: read whole."""
+    rule, as the streamed --check), and so does ``none``'s (each row's own √); its Hessian's
+    finite differences perturb the whole mean's gradient: read whole."""
     if not (isinstance(against, str | os.PathLike) and src.aligns_by_rows(against)):
         return False
     if loss.separable:
         return True
-    return what == "gradient" and loss.transform is not None and reduction != "none"
+    return what == "gradient" and loss.transform is not None
 
 
 def _given(*values: Any) -> dict[str, Any]:
@@ -753,10 +750,10 @@ class _Run:
             if isinstance(against, str | os.PathLike):
                 yours = lio.read_array(against, role="gradient", stdin=stdin, options=reading)
             numeric = None
-            if loss.transform is not None and reduction != "none":
+            if loss.transform is not None:
                 # rmse: the streamed pass's finite differences (each row's squared errors',
-                # the mean's √ by the chain rule), so both report the same bits; the
-                # per-element estimate of the whole √ is O(N²) and rounds at ε·Σe²/h
+                # the mean's or the row's own √ by the chain rule), so both report the same
+                # bits; the per-element estimate of the whole √ is O(N²) and rounds at ε·Σe²/h
                 numeric = self._differenced(state, prepared, s, "gradient", eps)
             compared = compare_gradient(
                 loss,
@@ -1354,6 +1351,8 @@ class _Run:
         inner, k = loss, 0
         if loss.transform is not None:
             inner = replace(loss, transform=None, transform_grad=None)
+            if reduction == "none":  # each row's own √ by the chain rule, row by row
+                return _none_differenced(loss, inner, prepared, s, eps)
             k = loss.square_scale(prepared, reduction)
         numeric = row_estimate(inner, prepared.scaled(k) if k else prepared, eps=eps).numeric
         return scale(np.ldexp(numeric, k) if k else numeric)
@@ -1516,6 +1515,20 @@ def _none_grad(
         return loss.reduce_both(prepared, reduction="none", sample_weights=s)[1]
     factor = np.asarray(loss.transform_grad(rows))
     return weighted * (factor[:, None] if factor.ndim == 1 and weighted.ndim == 2 else factor)
+
+
+def _none_differenced(loss: Any, inner: Any, prepared: Any, s: Any, eps: float) -> np.ndarray:
+    """rmse ``--reduction none``'s finite differences: row i's squared errors differenced
+    (``inner``, rmse without its √), times s_i·f'(u_i), u_i = mean_j e_ij², f = √ (as
+    _scaled_none the analytic e_ij/(D·rmse_i)); rows beyond 2^±400 differenced with their
+    errors scaled by 2^-k_i, which e/(D·rmse) does not see. Each row's own: blocks stream."""
+    from .gradcheck import row_estimate
+
+    k = loss.row_scales(prepared)
+    part = prepared if k is None else prepared.scaled_rows(k)
+    g = loss.scale_row_grad(row_estimate(inner, part, eps=eps).numeric, part, "none", s)
+    factor = np.asarray(loss.transform_grad(loss.row_values(part)))
+    return g * (factor[:, None] if factor.ndim == 1 and g.ndim == 2 else factor)
 
 
 def _prepared_blocks(prepared: Any, s: Any, rows: int | None):

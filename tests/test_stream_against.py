@@ -562,15 +562,50 @@ def test_streamed_rmse_against_is_the_in_memory_report(tmp_path, monkeypatch, ki
                 assert json.loads(got[1])["against"] == expected, (wrong, elements)
 
 
-def test_rmse_against_none_and_against_hess_are_read_whole(tmp_path, monkeypatch):
-    # each row's own √ (none) and the Hessian's differences of the whole mean's gradient
-    # are not streamed: the same report, the file read whole
+def test_streamed_rmse_none_against_is_the_in_memory_report(tmp_path, monkeypatch):
+    # none: row i's R_i = √(mean_j e_ij²), ∂R_i/∂ŷ_ij = e_ij/(D·R_i) (hand-derived); each
+    # row's own, so blocks stream: the finite differences each row's squared errors' through
+    # its own √ by the chain rule, in memory the same, so the reports are the same bits. Row
+    # 3's errors at 1e200 and row 5's at 1e-200 (squares beyond 2^±400): scaled by rows
+    rng = np.random.default_rng(15)
+    p, t = rng.standard_normal((23, 3)), rng.standard_normal((23, 3))
+    p[3], t[3], p[5], t[5] = p[3] * 1e200, t[3] * 1e200, p[5] * 1e-200, t[5] * 1e-200
+    e = p - t
+    c = np.ones((23, 1))
+    c[3], c[5] = 1e200, 1e-200
+    g = (e / c) / (3 * np.sqrt(((e / c) ** 2).mean(axis=1, keepdims=True)))  # scale-free
+    off = g.copy()
+    off[7] *= 5
+    files = [_write(tmp_path, "p", p, "npy"), _write(tmp_path, "t", t, "npy")]
+    for wrong, yours, finding in (
+        ("right", g, None),
+        ("twice", 2 * g, "every element is off by a factor of 2 (yours = 2 × losscli's)"),
+        ("row", off, "row 7 is off by a constant factor of 5 (yours = 5 × losscli's)"),
+    ):
+        against = _write(tmp_path, "g", yours, "csv")
+        args = ["rmse", *files, "-r", "none", "--against", against, "-f", "json"]
+        code, out, err = _invoke(monkeypatch, args, elements=None)
+        assert code == (0 if wrong == "right" else 1), err
+        expected = json.loads(out)["against"]
+        assert expected["passed"] == (wrong == "right") and expected["checked"] == 69
+        assert expected["analytic_matches_numeric"], expected
+        if finding is not None:
+            assert expected["findings"][0].startswith(finding), expected["findings"]
+        for elements in (1, 7, 64):
+            got = _invoke(monkeypatch, args, elements=elements)
+            assert got[0] == code and got[2] == err, (elements, got[2])
+            assert json.loads(got[1])["against"] == expected, (wrong, elements)
+
+
+def test_rmse_against_hess_is_read_whole(tmp_path, monkeypatch):
+    # the Hessian's differences of the whole mean's gradient are not streamed: the same
+    # report, the file read whole
     rng = np.random.default_rng(13)
     p, t = rng.standard_normal((20, 2)), rng.standard_normal((20, 2))
     files = [_write(tmp_path, "p", p, "npy"), _write(tmp_path, "t", t, "npy")]
     g = _write(tmp_path, "g", np.zeros((20, 2)), "npy")
     monkeypatch.setattr(sources, "STREAM_BYTES", 0)
-    for extra in (["-r", "none", "--against", g], ["--against-hess", g]):
+    for extra in (["--against-hess", g],):
         calls = []
         real = engine._Run.streamed
         monkeypatch.setattr(engine._Run, "streamed", lambda *a, _c=calls, **k: _c.append(1))
