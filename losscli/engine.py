@@ -1193,6 +1193,14 @@ class _Run:
                 e.source = block.origin or self.inputs.paths.get("predictions")
             raise
 
+    def _weighted_block(self, block: Block) -> tuple[Any, Any]:
+        """A later pass's block prepared as the first pass's (``--var-col`` included) and its
+        sample weights, one per kernel row (None: unweighted)."""
+        prepared = self._prepare_block(block)
+        if block.weights is None:
+            return prepared, None
+        return prepared, self.loss.sample_weights_for(block.weights, prepared)
+
     def _prepare(self, block: Block, first: bool) -> Any:
         try:
             return self._prepare_block(block, first)
@@ -1370,10 +1378,7 @@ class _Run:
         vector, on_kink = state.loss.width is None, 0
         with Progress(self.inputs.nbytes, f"{loss.name}: checking the Hessian", quiet=quiet) as bar:
             for block in self.inputs.blocks():
-                prepared = loss.prepare_resolved(block.predictions, block.targets, self.merged)
-                s = None
-                if block.weights is not None:
-                    s = loss.sample_weights_for(block.weights, prepared)
+                prepared, s = self._weighted_block(block)
                 chunk = compare(
                     prepared.predictions,
                     self._reduced(state, prepared, s, "hessian"),
@@ -1417,10 +1422,7 @@ class _Run:
             """(block, prepared, s, losscli's gradient there, yours there), in row order."""
             yours.begin()
             for block in self.inputs.blocks():
-                prepared = loss.prepare_resolved(block.predictions, block.targets, self.merged)
-                s = None
-                if block.weights is not None:
-                    s = loss.sample_weights_for(block.weights, prepared)
+                prepared, s = self._weighted_block(block)
                 analytic = self._reduced(state, prepared, s, what)
                 mine = yours.rows(len(block))
                 if len(mine) < len(block):

@@ -262,3 +262,30 @@ def test_check_with_ids_streamed_is_the_in_memory_output(table, monkeypatch, blo
     assert [w["id"] for w in g["check"]["worst"]] == [w["id"] for w in e["check"]["worst"]]
     assert all(w["id"] == f"r{w['index'][0]}" for w in g["check"]["worst"])
     assert g.get("top") == e.get("top")
+
+
+@pytest.mark.parametrize("block", [1, 7, 64])
+def test_against_and_hess_check_streamed_take_the_variance_column(table, monkeypatch, block):
+    # Before: these later passes prepared their blocks without --var-col, so every variance
+    # was 1 there ("no --var given" warning) and a correct gradient was reported as wrong.
+    mu, y, v = table["mu"][:, 0], table["y"][:, 0], table["v"]
+    _, grad = _expected(mu, y, v)  # hand-derived (μ − y)/(v·N)
+    g = table["dir"] / "grad.csv"
+    np.savetxt(g, grad)
+    h = table["dir"] / "hess.csv"
+    np.savetxt(h, 1 / (v * N))  # ∂²/∂μ² of ½(μ − y)²/v, over the mean's N
+    base = ["gaussian-nll", table["path"], "--pred-col", "mu", "--target-col", "y",
+            "--var-col", "v", "-f", "json"]  # fmt: skip
+    for extra, key in (
+        (["--against", g], "against"),
+        (["--against-hess", h], "against_hess"),
+        (["--hess", "--check"], "hess_check"),
+    ):
+        whole, _ = run([*base, *extra])
+        streamed, was_streamed = run([*base, *extra], block=block, monkeypatch=monkeypatch)
+        assert was_streamed and whole.exit_code == streamed.exit_code == 0, streamed.output
+        assert streamed.stderr == whole.stderr == ""
+        doc = json.loads(streamed.stdout)[key]
+        assert doc["passed"] is True
+        if key != "hess_check":
+            assert doc == json.loads(whole.stdout)[key]
