@@ -707,9 +707,7 @@ class AlignedFile:
         # for the caller's message (it cannot match predictions that stream)
         self.npy_shape: tuple[int, ...] | None = None
         if _is_npy(path):
-            err = lio.input_error(role, path)
-            with lio.open_input(path, err) as f:
-                self.npy_shape = tuple(lio.npy_header(f, err)[0])
+            self.npy_shape = _npy_header_shape(path, role)
             if len(self.npy_shape) not in (1, 2):
                 return  # self.source stays None
         self._open()
@@ -810,13 +808,17 @@ def npy_shape(path: Any) -> tuple[int, ...] | None:
     anything else (another format, stdin, a header the reader will reject with its error)."""
     if not _is_regular_file(path) or not _is_npy(os.fsdecode(path)):
         return None
-    display = os.fsdecode(path)
-    err = lio.input_error("predictions", display)
     try:
-        with lio.open_input(display, err) as f:
-            return tuple(int(n) for n in lio.npy_header(f, err)[0])
+        return _npy_header_shape(os.fsdecode(path), "predictions")
     except InputError:
         return None
+
+
+def _npy_header_shape(path: str, role: str) -> tuple[int, ...]:
+    """An NPY file's shape from its header (its data unread); the reader's error if bad."""
+    err = lio.input_error(role, path)
+    with lio.open_input(path, err) as f:
+        return tuple(int(n) for n in lio.npy_header(f, err)[0])
 
 
 def _streamable(path: Any) -> bool:
