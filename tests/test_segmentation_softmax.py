@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_kdim import _numeric_grad  # central differences, one element at a time
 from typer.testing import CliRunner
 
 import losscli
@@ -42,16 +43,6 @@ def test_matches_optax(case):
     np.testing.assert_allclose(hess, np.array(case["hess_mean"]), rtol=1e-12, atol=1e-15)
 
 
-def _central(f, x, h=1e-5):
-    g = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        up, down = x.copy(), x.copy()
-        up[idx] += h
-        down[idx] -= h
-        g[idx] = (f(up) - f(down)) / (2 * h)
-    return g
-
-
 @pytest.mark.parametrize("class_axis", [1, -1])
 @pytest.mark.parametrize("c", [1, 3])
 def test_gradient_and_hessian_match_finite_differences(class_axis, c):
@@ -62,7 +53,10 @@ def test_gradient_and_hessian_match_finite_differences(class_axis, c):
     opts = {"logits": True, "class_axis": class_axis, "alpha": 0.2, "beta": 0.9, "smooth": 0.3}
     grad = losscli.tversky.grad(z, y, **opts)
     np.testing.assert_allclose(
-        grad, _central(lambda x: losscli.tversky(x, y, **opts), z), rtol=1e-6, atol=1e-10
+        grad,
+        _numeric_grad(lambda x: losscli.tversky(x, y, **opts), z, h=1e-5),
+        rtol=1e-6,
+        atol=1e-10,
     )
     # the Hessian's diagonal: differences of the gradient, one element at a time
     numeric = np.zeros_like(z)
