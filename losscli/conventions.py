@@ -43,6 +43,7 @@ import numpy as np
 
 from .errors import LossCliError, UsageError
 from .losses import Loss, log_softmax, softmax
+from .losses._common import stable_sigmoid
 from .losses.classification import resolve_class_targets
 from .losses.likelihood import tweedie_values
 from .losses.relative import mape_values, msle_values
@@ -759,11 +760,6 @@ def _rules() -> dict[tuple[str, str], Rule]:
 # number; tests/make_convention_fixtures_classification.py records the frameworks' values.
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-
-
 def _keras_binary_focal(p, t, *, logits=True, alpha=None, gamma=2.0, label_smoothing=0.0, **_):
     # keras.losses.binary_focal_crossentropy: label smoothing y(1 − A) + A/2, σ(z) if
     # from_logits, then the clipped bce of ops.binary_crossentropy (clip to [1e-7, 1 − 1e-7]);
@@ -771,7 +767,7 @@ def _keras_binary_focal(p, t, *, logits=True, alpha=None, gamma=2.0, label_smoot
     # apply_class_balancing=False.
     if label_smoothing:
         t = t * (1.0 - label_smoothing) + 0.5 * label_smoothing
-    q = _sigmoid(p) if logits else p
+    q = stable_sigmoid(p) if logits else p
     c = np.clip(q, KERAS_EPSILON, 1.0 - KERAS_EPSILON)
     bce = -(t * np.log(c) + (1.0 - t) * np.log(1.0 - c))
     p_t = t * q + (1.0 - t) * (1.0 - q)
@@ -789,7 +785,7 @@ def _optax_sigmoid_focal(z, t, *, logits=True, alpha=None, gamma=2.0, **_):
             "optax's sigmoid_focal_loss takes logits; drop --probabilities and give raw scores"
         )
     bce = _stable_sigmoid_bce(z, t)
-    one_minus_pt = (1.0 - t) * _sigmoid(z) + t * _sigmoid(-z)
+    one_minus_pt = (1.0 - t) * stable_sigmoid(z) + t * stable_sigmoid(-z)
     with np.errstate(divide="ignore"):
         weight = np.exp(gamma * np.log(one_minus_pt))
     loss = bce * weight
@@ -822,7 +818,7 @@ def _optax_tversky(p, t, *, alpha=0.5, beta=0.5, smooth=1.0, logits=False, **_):
             "element's class probabilities to sum to 1, which one channel does only for p = 1; "
             "pass --logits with raw scores"
         )
-    q, y = _rows2(_sigmoid(p)), _rows2(t)
+    q, y = _rows2(stable_sigmoid(p)), _rows2(t)
     inter = (q * y).sum(axis=1)
     den = inter + alpha * (q.sum(axis=1) - inter) + beta * (y.sum(axis=1) - inter) + smooth
     return 1.0 - (inter + smooth) / den

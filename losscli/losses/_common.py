@@ -19,6 +19,7 @@ __all__ = [
     "positive_samples",
     "regression_samples",
     "reject_where",
+    "stable_sigmoid",
     "zero_hess",
 ]
 
@@ -91,3 +92,9 @@ def regression_samples(options: Any) -> tuple[str, str]:
 def positive_samples(options: Any) -> tuple[str, str]:
     """Bundled sample files: positive predictions and targets, never tied (ŷ ≠ y)."""
     return ("positive_preds.csv", "positive_targets.csv")
+
+
+def stable_sigmoid(z: np.ndarray) -> np.ndarray:
+    """σ(z) with no overflow: 1/(1 + e^−z) for z ≥ 0, e^z/(1 + e^z) below."""
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))

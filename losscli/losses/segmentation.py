@@ -8,7 +8,8 @@ import numpy as np
 
 from ..errors import InputError
 from ._base import Loss, Param, Prepared, check_class_axis, check_same_shape, check_unit_interval
-from ._common import check_option
+from ._common import check_option, stable_sigmoid
+from .classification import softmax
 
 __all__ = ["dice", "tversky"]
 
@@ -32,21 +33,11 @@ def _back(g: np.ndarray, p: np.ndarray, classes: int, class_last: bool) -> np.nd
     return np.ascontiguousarray(g).reshape(p.shape)
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def _activate(z: np.ndarray, logits: bool) -> np.ndarray:
     """optax's ``apply_softmax``: softmax over the class axis (1), σ when there is one class."""
     if not logits:
         return z
-    return _sigmoid(z) if z.shape[1] == 1 else _softmax(z)
+    return stable_sigmoid(z) if z.shape[1] == 1 else softmax(z)
 
 
 def _tversky_parts(p, t, *, alpha, beta, smooth, logits, classes=0, class_last=False):
