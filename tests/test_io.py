@@ -163,7 +163,8 @@ def test_csv_parses_to_exact_float64(tmp_path, engine):
         (
             "1,2,x\n",
             "has a header row but no data rows"
-            "; its one line '1,2,x' was read as column names because 'x' is not a number: if the line is data, correct that value",
+            "; its one line '1,2,x' was read as column names because 'x' is not a number: "
+            "if the line is data, correct that value",
         ),
         ("x,y\n1,2\n3,4\n5,abc\n", "non-numeric value 'abc' at line 4, column 2 (\"y\")"),
         ("1,2\n3,4\nabc,5\n", "non-numeric value 'abc' at line 3, column 1"),
