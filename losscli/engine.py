@@ -491,23 +491,20 @@ def _check_hess_full_npy(loss: Any, predictions: Any) -> None:
 def _streams_hess(loss: Any, hess: str | None, check: bool) -> bool:
     """Whether the Hessian asked for streams block by block: the diagonal does (printed, or
     written to --hess-out like --grad-out, checked by a pass of its own with --check; rmse's
-    in a second pass, as its chain rule needs the merged sums); --hess full, and the check of
-    a Hessian that is not row-separable (rmse), are read whole."""
-    return hess is None or (hess == "diag" and (loss.separable or not check))
+    in a second pass, as its chain rule needs the merged sums, and its check's differences
+    each element's move of the merged mean, :meth:`Loss.moved_grad`); --hess full is read
+    whole."""
+    return hess is None or hess == "diag"
 
 
 def _streams_against(loss: Any, against: Any, what: str = "gradient") -> bool:
     """Whether ``--against FILE`` (``what`` "gradient") or ``--against-hess FILE``
     ("hessian") is read block by block beside the predictions: a file that streams (NPY,
-    CSV/TSV); a K-dim NPY is compared whole. rmse's gradient of the mean streams (its finite
+    CSV/TSV); a K-dim NPY is compared whole. rmse's streams too: its gradient's finite
     differences are each row's own squared errors', through the merged mean's √ by the chain
-    rule, as the streamed --check), and so does ``none``'s (each row's own √); its Hessian's
-    finite differences perturb the whole mean's gradient: read whole."""
-    if not (isinstance(against, str | os.PathLike) and src.aligns_by_rows(against)):
-        return False
-    if loss.separable:
-        return True
-    return what == "gradient" and loss.transform is not None
+    rule (as the streamed --check; ``none``: each row's own √), its Hessian's each element's
+    move of the merged mean (:meth:`Loss.moved_grad`, as the streamed --hess --check)."""
+    return isinstance(against, str | os.PathLike) and src.aligns_by_rows(against)
 
 
 def _given(*values: Any) -> dict[str, Any]:
@@ -783,8 +780,9 @@ class _Run:
                 lio.write_array(grad_out, gradient, protect=list(protect))
             written = tuple(int(n) for n in gradient.shape)
         second = self._second_derivatives(
-            prepared, s, hess, hess_out, against_hess, check, eps, rtol, atol, protect, stdin
-        )
+            state, prepared, s, hess, hess_out, against_hess, check, eps, rtol, atol, protect,
+            stdin,
+        )  # fmt: skip
         return self._report(
             state,
             value,
@@ -800,13 +798,29 @@ class _Run:
         )
 
     def _second_derivatives(
-        self, prepared, s, hess, hess_out, against_hess, check, eps, rtol, atol, protect, stdin
+        self,
+        state,
+        prepared,
+        s,
+        hess,
+        hess_out,
+        against_hess,
+        check,
+        eps,
+        rtol,
+        atol,
+        protect,
+        stdin,
     ) -> dict[str, Any]:
-        """--hess, its check, --against-hess (losscli.hessian) and --hess-out, in memory."""
+        """--hess, its check, --against-hess (losscli.hessian) and --hess-out, in memory;
+        rmse's from the merged sums of ``state``, as the streamed passes (the same bits)."""
         if hess is None and hess_out is None and against_hess is None:
             return {}
         from .hessian import hessian_fields
 
+        sums = None
+        if self.loss.transform is not None:
+            sums = (float(state.loss.total), float(state.loss.denominator), state.loss.exponent)
         yours = against_hess
         if isinstance(against_hess, str | os.PathLike):
             yours = lio.read_array(against_hess, role="hessian", stdin=stdin)
@@ -821,6 +835,7 @@ class _Run:
             eps=eps,
             rtol=rtol,
             atol=atol,
+            sums=sums,
         )
         if prepared.layout is not None and fields.get("hess") is not None:
             fields["hess"] = prepared.layout.restore(fields["hess"])  # as the gradient
@@ -1319,13 +1334,9 @@ class _Run:
         loss, reduction = self.loss, self.reduction
         total, denominator = float(state.loss.total), float(state.loss.denominator)
         row_size, exponent = state.loss.row_size, state.loss.exponent
-        if what == "hessian":  # as the streamed --hess
-            h = _weighted(loss.row_hess(prepared), s)
-            if reduction == "none":
-                return h
-            return loss.finish_hess(
-                None, h, reduction, total, denominator, row_size, exponent=exponent
-            )
+        if what == "hessian":  # as the streamed --hess (rmse's chain rule at the merged sums)
+            sums = (total, denominator, exponent)
+            return loss.block_hess(prepared, reduction=reduction, sample_weights=s, sums=sums)
         values, row_grad = loss.rows_and_row_grad(prepared)
         row_grad = _weighted(row_grad, s)
         if reduction == "none":
@@ -1352,6 +1363,11 @@ class _Run:
             )
 
         if what == "hessian":
+            if loss.transform is not None:  # rmse: each element's move of the merged mean
+                return numeric_hessian_diagonal(
+                    loss, prepared, reduction=reduction, sample_weights=s, eps=eps,
+                    sums=(total, denominator, exponent),
+                )  # fmt: skip
             return numeric_hessian_diagonal(loss, prepared, eps=eps, scale=scale)
         # rmse: each row's own squared errors differenced, the merged mean's √ by the chain
         # rule in scale (as the streamed --check); errors whose squares overflow (or
