@@ -315,8 +315,9 @@ def evaluate(
     ``against_hess``: a Hessian diagonal (path or array) to compare with losscli's. The
     diagonal streams (``hess_out`` written block by block, as ``grad_out``; its check and
     ``against``/``against_hess`` files a pass each; rmse's diagonal in a second pass, as its
-    chain rule needs the merged sums); ``hess="full"``, rmse's Hessian check and arrays given
-    as ``against``/``against_hess`` are computed in memory (:mod:`losscli.hessian`).
+    chain rule needs the merged sums, its check and ``against_hess`` from them too);
+    ``hess="full"`` and arrays given as ``against``/``against_hess`` are computed in memory
+    (:mod:`losscli.hessian`).
     ``convention``: the value as another framework's default computes it (``keras``,
     ``tf1``, ``optax``, ``sklearn``; see :mod:`losscli.conventions`), value only.
     Other keywords are the loss's own options (``logits=True``, ``class_weights=...``).
