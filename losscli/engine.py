@@ -725,13 +725,18 @@ class _Run:
         value, gradient = self._finish(state, blocks, grads, rows, s)
         _warn_if_overflowed(value, gradient)
         result = compared = None
-        if check and loss.transform is not None:
-            # rmse: the streamed check's method (each row's squared errors differenced, the
-            # merged mean's √ by the chain rule), so both report the same numbers; differences
-            # of the whole √ element by element are O(N²) and round at ε·Σe²/h
-            result = self._check_in_memory(state, prepared, s, eps=eps, rtol=rtol, atol=atol)
-        elif check:
+        if check:
             from .gradcheck import MAX_CHECKED, gradcheck
+
+            # rmse: the streamed check's method from the run's merged sums (each row's squared
+            # errors differenced, the merged mean's √ by the chain rule), so both report the
+            # same numbers; differences of the whole √ element by element were O(N²)
+            sums = None
+            if loss.transform is not None:
+                sums = (
+                    float(state.loss.total), float(state.loss.denominator),
+                    state.loss.row_size, state.loss.exponent,
+                )  # fmt: skip
 
             result = gradcheck(
                 loss,
@@ -745,6 +750,7 @@ class _Run:
                 prepared=prepared,
                 sample_weights=s,
                 max_elements=MAX_CHECKED,
+                sums=sums,
             )
         if against is not None:
             from .against import compare_gradient
@@ -802,24 +808,6 @@ class _Run:
             shape=None if layout is None else layout.shape,
             **second,
         )
-
-    def _check_in_memory(self, state: State, prepared: Any, s: Any, *, eps, rtol, atol):
-        """rmse's --check of an input held in memory: :meth:`_check_block` of its rows, or of
-        a seeded sample of them above ``MAX_CHECKED`` elements (as :func:`gradcheck`)."""
-        from .gradcheck import MAX_CHECKED, row_sample, warn_if_uncertain
-
-        x, sampling = prepared.predictions, {}
-        if x.size > MAX_CHECKED and len(x) > 1:
-            rows = np.flatnonzero(row_sample(np.arange(len(x)), MAX_CHECKED / x.size, 0))
-            rows = rows if len(rows) else np.array([0])
-            prepared, s = prepared.take_rows(rows), None if s is None else s[rows]
-            sampling = {
-                "rows": rows, "population": int(x.size), "population_rows": len(x), "seed": 0,
-                "max_elements": MAX_CHECKED,
-            }  # fmt: skip
-        result = self._check_block(state, prepared, s, eps=eps, rtol=rtol, atol=atol, **sampling)
-        warn_if_uncertain(result)
-        return result
 
     def _second_derivatives(
         self,
@@ -1294,7 +1282,7 @@ class _Run:
 
     def _check_pass(self, state: State, *, eps, rtol, atol, quiet):
         """A second streamed pass: finite differences against the analytic gradient."""
-        from .gradcheck import StreamedCheck, row_sample, warn_if_uncertain
+        from .gradcheck import StreamedCheck, check_reduced_rows, row_sample, warn_if_uncertain
         from .progress import Progress
 
         loss = self.loss
@@ -1307,6 +1295,11 @@ class _Run:
             result.population, result.population_rows = elements, rows_read or state.loss.shape[0]
             result.seed, result.max_elements = 0, CHECK_MAX_ELEMENTS
         vector = state.loss.width is None
+        sums = (
+            float(state.loss.total), float(state.loss.denominator), state.loss.row_size,
+            state.loss.exponent,
+        )  # fmt: skip
+        settings = {"eps": eps, "rtol": rtol, "atol": atol}
         with Progress(self.inputs.nbytes, f"{loss.name}: checking", quiet=quiet) as bar:
             for block in self.inputs.blocks():
                 index = np.arange(block.start, block.start + len(block))
@@ -1318,7 +1311,9 @@ class _Run:
                         continue
                 # one weight per kernel row (a K-dim sample's weight on each of its positions)
                 prepared, w = self._weighted_block(block)
-                chunk = self._check_block(state, prepared, w, eps=eps, rtol=rtol, atol=atol)
+                chunk = check_reduced_rows(
+                    loss, prepared, w, reduction=self.reduction, sums=sums, **settings
+                )
                 if prepared.layout is not None:  # K-dim: elements named by their full index
                     chunk = chunk.in_layout(prepared.layout)
                 result.add(chunk, index, vector)
@@ -1327,48 +1322,6 @@ class _Run:
                 bar.update(self.inputs.done)
         warn_if_uncertain(result)
         return result
-
-    def _check_block(self, state: State, prepared: Any, w: Any, *, eps, rtol, atol, **sampling):
-        """The gradient check of a block's rows (``w``: their sample weights), the one
-        implementation for any block of a streamed pass and for rmse's whole input held in
-        memory: finite differences of each row's own loss, the reduction's chain rule (rmse's
-        outer √ of the merged mean of ``state`` included) applied to both sides alike
-        (:func:`~losscli.gradcheck.check_rows`). rmse's errors beyond 2^±400 are differenced
-        scaled by 2^-k (the block's k, or under ``none`` each row's own k_i), as
-        :func:`_block_state` computes their gradient; the report shows the inputs and steps
-        unscaled. ``sampling``: passed to the :class:`~losscli.gradcheck.CheckResult`."""
-        from .gradcheck import check_rows
-
-        loss, reduction = self.loss, self.reduction
-        total, denominator = float(state.loss.total), float(state.loss.denominator)
-        row_size, exponent = state.loss.row_size, state.loss.exponent
-        inner, part, k = loss, prepared, None
-        if loss.transform is not None:
-            inner = replace(loss, transform=None, transform_grad=None)
-            if reduction == "none":
-                k = loss.row_scales(prepared)
-                part = prepared if k is None else prepared.scaled_rows(k)
-            else:
-                k = loss.square_scale(prepared, reduction) or None
-                part = prepared if k is None else prepared.scaled(k)
-        rows, row_grad = loss.rows_and_row_grad(part)
-
-        def scale(g: np.ndarray) -> np.ndarray:
-            g = _weighted(g, w)
-            if reduction == "none":  # e/(D·rmse_i): the same for the errors scaled by 2^-k_i
-                return _none_grad(loss, g, rows)
-            if k is not None:  # ∂(e²) = 2e is linear: the scaled errors' times 2^k
-                g = np.ldexp(g, k)
-            return loss.finish_grad(g, reduction, total, denominator, row_size, exponent=exponent)
-
-        chunk = check_rows(
-            inner, part, scale(row_grad), scale, eps=eps, rtol=rtol, atol=atol, **sampling
-        )
-        if k is not None:  # the inputs and steps as given, not scaled
-            per_row = np.reshape(k, (-1, *(1,) * (prepared.predictions.ndim - 1)))
-            steps = None if chunk.step is None else np.ldexp(chunk.step, per_row)
-            chunk = replace(chunk, inputs=prepared.predictions, step=steps)
-        return chunk
 
     def _reduced(self, state: State, prepared: Any, s: Any, what: str) -> np.ndarray:
         """losscli's gradient (``what`` "gradient") or Hessian diagonal ("hessian") of a

@@ -12,6 +12,7 @@ and W = 1, times s_r.
 
 from __future__ import annotations
 
+import importlib
 import json
 
 import numpy as np
@@ -26,6 +27,7 @@ import losscli.sources as sources
 from losscli.cli import app
 
 runner = CliRunner()
+checker = importlib.import_module("losscli.gradcheck")  # losscli.gradcheck is the function
 BLOCKS = (1, 7, 64, 10_000)
 
 
@@ -186,9 +188,10 @@ def test_check_and_hess_check_of_errors_whose_squares_overflow(tmp_path, monkeyp
 
 def test_check_in_memory_is_the_streamed_one(tmp_path, monkeypatch):
     # the same method (each row's squared errors differenced, the merged mean's √ by the chain
-    # rule): in memory as accurate as streamed (it was 4.5e-05 per element of the whole √)
+    # rule): in memory as accurate as streamed (it was 4.5e-05 per element of the whole √ at
+    # N = 10,000)
     rng = np.random.default_rng(5)
-    p, t = rng.standard_normal(10_000), rng.standard_normal(10_000)
+    p, t = rng.standard_normal(3000), rng.standard_normal(3000)
     args = ["rmse", *_files(tmp_path, p, t), "--check"]
     code, one, err = _invoke(monkeypatch, args, elements=None)
     assert code == 0 and one["check"]["max_rel_err"] < 1e-8, err
@@ -317,3 +320,30 @@ def test_hess_check_streams_in_bounded_memory(tmp_path):
     # the checks hold a few blocks and their differences beside the printed Hessian (8 MB),
     # not the 16 MB of inputs and the whole-array differences
     assert checked < hess_only + 12, (checked, hess_only)
+
+
+def test_sampled_check_takes_the_same_rows_in_memory_and_streamed(tmp_path, monkeypatch):
+    # above the sampling threshold (here 50 elements) both check the same seeded rows
+    monkeypatch.setattr(checker, "MAX_CHECKED", 50)
+    monkeypatch.setattr(engine, "CHECK_MAX_ELEMENTS", 50)
+    rng = np.random.default_rng(9)
+    p, t = rng.standard_normal((200, 2)), rng.standard_normal((200, 2))
+    args = ["rmse", *_files(tmp_path, p, t), "--check"]
+    code, one, err = _invoke(monkeypatch, args, elements=None)
+    assert code == 0 and one["check"]["sampled"] and one["check"]["population"] == 400, err
+    for elements in BLOCKS:
+        code, got, err = _invoke(monkeypatch, args, elements=elements)
+        assert code == 0, err
+        assert got["check"]["sample_rows"] == one["check"]["sample_rows"]
+        _same_check(got["check"], one["check"])
+
+
+def test_gradcheck_of_rmse_is_the_row_wise_check():
+    # losscli.gradcheck (the Python API, no run) checks rmse as the CLI does: accurate, and
+    # linear in N (N = 100,000 would take hours element by element through the whole √)
+    rng = np.random.default_rng(10)
+    p, t = rng.standard_normal((100_000, 2)), rng.standard_normal((100_000, 2))
+    result = losscli.gradcheck(losscli.rmse, p, t, atol=0)  # the gradient is ~1e-6: no atol
+    assert result.passed and result.checked == p.size and result.max_rel_err < 1e-8
+    wrong = losscli.rmse.grad(p, t) * 1.01  # a gradient 1 % off fails everywhere
+    assert losscli.gradcheck(losscli.rmse, p, t, analytic=wrong, atol=0).failed == p.size
