@@ -286,3 +286,26 @@ def test_streamed_convention_memory_is_bounded(tmp_path):
         / n
     )  # sklearn.metrics.mean_squared_error: the plain mean of (ŷ − y)²
     assert float(out) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("block", (1, 2))
+def test_three_dimensional_inputs_checked_with_the_whole_shape_streamed(
+    tmp_path, monkeypatch, block
+):
+    # Keras takes (N, d1, D) values with weights only for N = 1: a one-row block must not pass
+    # for a 2-row input (the message names the file's shape, as in memory)
+    p = np.arange(8.0).reshape(2, 2, 2)
+    np.save(tmp_path / "p.npy", p)
+    np.save(tmp_path / "t.npy", p + 1.0)
+    np.save(tmp_path / "w.npy", np.array([1.0, 2.0]))
+    args = ["mse", tmp_path / "p.npy", tmp_path / "t.npy", "--convention", "keras"]
+    r = _stream_cli(monkeypatch, *args, "--sample-weights", tmp_path / "w.npy", block=4 * block)
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr == (
+        "Error: Keras aligns sample weights with the last axis of its per-sample values, (2, 2) "
+        "for predictions shaped (2, 2, 2), not one weight per sample; give N rows × D columns, "
+        "or drop --sample-weights\n"
+    )
+    # hand-derived: every squared error is 1; sum_over_batch_size of the (2, 2) values = 1
+    r = _stream_cli(monkeypatch, *args, "-f", "plain", block=4 * block)
+    assert (r.exit_code, float(r.stdout)) == (0, 1.0)
