@@ -259,8 +259,8 @@ def _dask_row(local_cmd: list[str], env: dict[str, str], repeat: int) -> dict:
 
 # the rows --only can pick, in the order they run
 ROWS = (
-    "startup", "npy", "csv", "ce", "scored", "top", "stdin", "parquet-ce", "shards", "dask",
-    "check",
+    "startup", "npy", "convention", "csv", "ce", "scored", "top", "stdin", "parquet-ce",
+    "shards", "dask", "check",
 )  # fmt: skip
 
 
@@ -327,7 +327,7 @@ def main() -> None:
         for name in ("p10.csv", "t10.csv"):
             np.savetxt(work / name, rng.random((10, 1)), delimiter=",")
         n = 10**6 if quick else 10**8
-        for name in ("a.npy", "b.npy") if want("npy") else ():
+        for name in ("a.npy", "b.npy") if want("npy", "convention") else ():
             out = np.lib.format.open_memmap(work / name, "w+", np.float64, (n,))
             for i in range(0, n, 1 << 22):
                 out[i : i + (1 << 22)] = rng.standard_normal(min(1 << 22, n - i))
@@ -396,6 +396,17 @@ def main() -> None:
                     env,
                     repeat,
                     "≤ 1.2, ≤ 256 MiB",
+                )
+            )
+        if want("convention"):  # streamed as the torch run is: its memory, not the rows'
+            rows.append(
+                pair(
+                    f"MSE --convention sklearn, two {n:.0e}-element NPY files vs the torch run",
+                    losscli("mse", work / "a.npy", work / "b.npy", "--convention", "sklearn"),
+                    losscli("mse", work / "a.npy", work / "b.npy"),
+                    env,
+                    repeat,
+                    "≤ 256 MiB",
                 )
             )
         if want("csv"):

@@ -54,6 +54,7 @@ from .losses.similarity import cosine_similarity_values
 __all__ = [
     "CONVENTIONS",
     "Candidate",
+    "ConventionFold",
     "ConventionState",
     "Rule",
     "conventions_for",
@@ -112,6 +113,11 @@ class Rule:
     # losscli options this framework has too (beyond --logits and --targets, which say how to
     # read the inputs); any other option set away from its default is refused.
     honours: tuple[str, ...] = ()
+    # the values depend on a fact of all the targets (Keras's hinge maps 0/1 labels to ±1 only
+    # when every label is 0 or 1; scikit-learn's binary hinge_loss takes its two classes from
+    # all of y_true): such a rule reads its inputs whole; every other one streams block by
+    # block (:class:`ConventionFold`)
+    whole: bool = False
 
     def partial(
         self, predictions: np.ndarray, targets: np.ndarray, sample_weights=None, **options
@@ -690,6 +696,7 @@ def _rules() -> dict[tuple[str, str], Rule]:
             "keras.losses.Hinge()",
             _keras_mean_last(_keras_hinge(1)),
             PER_SAMPLE,
+            whole=True,
             note="0/1 labels mapped to ±1 only when all are 0 or 1",
         ),
         R(
@@ -706,6 +713,7 @@ def _rules() -> dict[tuple[str, str], Rule]:
             "keras.losses.SquaredHinge()",
             _keras_mean_last(_keras_hinge(2)),
             PER_SAMPLE,
+            whole=True,
             note="0/1 labels mapped to ±1 only when all are 0 or 1",
         ),
         R("log-cosh", "optax", "optax.losses.log_cosh", _log_cosh, ELEMENTS),
@@ -1100,6 +1108,7 @@ def _classification_rules() -> list[Rule]:
             WEIGHT_SUM,
             sum_ok=False,
             none_ok=False,
+            whole=True,
             note="one column; the smaller of two labels is −1",
         ),
         R(
@@ -1183,7 +1192,9 @@ def torch_has(loss: Loss) -> bool:
 READING_OPTIONS = ("logits", "target_type")  # how to read the inputs, not semantics
 
 
-def _check_options(loss: Loss, rule: Rule, merged: dict[str, Any], reduction: str, s) -> None:
+def _check_options(
+    loss: Loss, rule: Rule, merged: dict[str, Any], reduction: str, weighted: bool
+) -> None:
     for param in loss.params:
         if param.name in READING_OPTIONS or param.name in rule.honours:
             continue
@@ -1202,10 +1213,8 @@ def _check_options(loss: Loss, rule: Rule, merged: dict[str, Any], reduction: st
         raise UsageError(f"{rule.call} has no sum reduction; use --reduction mean")
     if reduction == "none" and not rule.none_ok:
         raise UsageError(f"{rule.call} returns one number; use --reduction mean")
-    if rule.convention == "optax" and s is not None:
+    if rule.convention == "optax" and weighted:
         raise UsageError("optax's losses take no sample weights")
-    if rule.convention == "sklearn" and s is not None and not np.any(np.asarray(s) != 0):
-        raise UsageError(_SKLEARN_ZERO_WEIGHTS)
 
 
 def _check_dimensions(rule: Rule, shape: tuple[int, ...], weighted: bool) -> None:
@@ -1228,6 +1237,71 @@ def _check_dimensions(rule: Rule, shape: tuple[int, ...], weighted: bool) -> Non
         )
 
 
+class ConventionFold:
+    """A convention's value folded over blocks of rows in order: :meth:`add` each block (its
+    inputs validated by the caller, as ``loss.prepare_inputs`` does), :meth:`result` once at
+    the end. The in-memory value is its one-block case (:func:`evaluate_convention`); a
+    streamed run adds many (``losscli.engine``), so the two cannot differ.
+
+    The first block checks the options, the reduction and the weights' presence
+    (:func:`_check_options`) and, for inputs of 3 or more dimensions, the shape
+    (:func:`_check_dimensions`, with ``rows`` the whole input's when known up front). The
+    reductions merge :class:`ConventionState` by addition; ``none`` holds the unreduced
+    values, ``hold(n)`` called with the number held so far (a streamed run's limit).
+    scikit-learn's refusal of weights that are all zero is decided at the end, from every
+    block's weights.
+    """
+
+    def __init__(
+        self,
+        loss: Loss,
+        rule: Rule,
+        reduction: str,
+        options: dict[str, Any],
+        *,
+        rows: int | None = None,
+        hold: Callable[[int], None] | None = None,
+    ) -> None:
+        self.loss, self.rule, self.reduction = loss, rule, reduction
+        self.merged = loss.resolve_options(**options)
+        self.whole_rows, self.hold = rows, hold
+        self.state: ConventionState | None = None
+        self.values: list[np.ndarray] = []
+        self.held = 0
+        self.weighted: bool | None = None  # None until the first block
+        self.nonzero = False  # some weight is not 0
+
+    def add(self, predictions: Any, targets: Any, sample_weights: Any = None) -> None:
+        rule = self.rule
+        p = np.asarray(predictions, dtype=np.float64)
+        t = np.asarray(targets, dtype=np.float64)
+        if self.weighted is None:
+            self.weighted = sample_weights is not None
+            _check_options(self.loss, rule, self.merged, self.reduction, self.weighted)
+            if p.ndim > 2:
+                rows = len(p) if self.whole_rows is None else self.whole_rows
+                _check_dimensions(rule, (rows, *p.shape[1:]), self.weighted)
+        if sample_weights is not None and not self.nonzero:
+            self.nonzero = bool(np.any(np.asarray(sample_weights) != 0))
+        if self.reduction == "none":
+            v = rule.unreduced(p, t, sample_weights, **self.merged)
+            self.held += v.size
+            if self.hold is not None:
+                self.hold(self.held)
+            self.values.append(v)
+            return
+        b = rule.partial(p, t, sample_weights, **self.merged)
+        self.state = b if self.state is None else self.state.merge(b)
+
+    def result(self) -> float | np.ndarray:
+        """The framework's value of every row added (at least one block)."""
+        if self.rule.convention == "sklearn" and self.weighted and not self.nonzero:
+            raise UsageError(_SKLEARN_ZERO_WEIGHTS)  # np.average raises on Σ s = 0
+        if self.reduction == "none":
+            return self.values[0] if len(self.values) == 1 else np.concatenate(self.values)
+        return self.rule.reduce(self.state, self.reduction)
+
+
 def evaluate_convention(
     loss: Loss,
     convention: str,
@@ -1241,21 +1315,16 @@ def evaluate_convention(
     """The value ``convention``'s framework would report for ``loss`` on these arrays.
 
     ``mean`` is the framework's default reduction, ``sum`` its sum, ``none`` its unreduced
-    values. Domain checks are losscli's (as for ``--convention torch``).
+    values. Domain checks are losscli's (as for ``--convention torch``). The one-block case of
+    :class:`ConventionFold`, which a streamed ``--convention`` run folds over its blocks.
     """
     prepared = loss.prepare_inputs(predictions, targets, **options)  # validates the inputs
     rule = get_rule(loss, convention)
     if rule is None:
         return loss.reduce_values(prepared, reduction=reduction, sample_weights=sample_weights)
-    merged = loss.resolve_options(**options)
-    _check_options(loss, rule, merged, reduction, sample_weights)
-    p = np.asarray(predictions, dtype=np.float64)
-    t = np.asarray(targets, dtype=np.float64)
-    if p.ndim > 2:
-        _check_dimensions(rule, p.shape, sample_weights is not None)
-    if reduction == "none":
-        return rule.unreduced(p, t, sample_weights, **merged)
-    return rule.reduce(rule.partial(p, t, sample_weights, **merged), reduction)
+    fold = ConventionFold(loss, rule, reduction, options)
+    fold.add(predictions, targets, sample_weights)
+    return fold.result()
 
 
 # --------------------------------------------------------------------------- --which

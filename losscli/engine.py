@@ -570,8 +570,10 @@ def which_readings(
 def _convention_report(
     loss, convention, predictions, targets, *, reduction, torch_only, stdin, **selection
 ) -> Report:
-    """The value ``convention``'s framework reports (read whole; value only)."""
-    from .conventions import evaluate_convention, get_rule
+    """The value ``convention``'s framework reports (value only), its rule folded over the
+    blocks of the inputs (:class:`losscli.conventions.ConventionFold`): streamed when the
+    inputs stream, unless the rule needs a fact of the whole input (``Rule.whole``)."""
+    from .conventions import get_rule
 
     rule = get_rule(loss, convention)
     given = [flag for flag, value in torch_only.items() if value not in (None, False)]
@@ -580,22 +582,71 @@ def _convention_report(
             f"{given[0]} follows torch's convention; --convention {convention} gives the value "
             "only (drop one of them)"
         )
-    block, options = read_whole(loss, predictions, targets, stdin=stdin, **selection)
-    value = evaluate_convention(
-        loss, convention, block.predictions, block.targets, reduction=reduction,
-        sample_weights=block.weights, **options,
+    chosen = {k: selection.pop(k) for k in _SELECTION if k in selection}
+    options = _read_option_files(loss, selection, stdin)
+    inputs = src.open_inputs(
+        predictions, targets, whole=rule.whole, stdin=stdin, **chosen
     )  # fmt: skip
-    names = _input_names(predictions, targets, selection.get("sample_weights"), None)
+    try:
+        while True:
+            try:
+                value, shape, ids = _fold_convention(loss, rule, inputs, options, reduction)
+                break
+            except Restart:
+                inputs.restart()
+    finally:
+        inputs.close()
+    names = _input_names(predictions, targets, chosen.get("sample_weights"), None)
     return Report(
         loss=loss.name,
         title=loss.summary,
         reduction=reduction,
-        shape=tuple(int(n) for n in np.shape(block.predictions)),
+        shape=shape,
         value=value,
         inputs=names,
-        details={"convention": convention, "as": rule.call if rule else loss.reference},
-        ids=block.ids if reduction == "none" else None,
+        details={"convention": convention, "as": rule.call},
+        ids=ids if reduction == "none" else None,
     )
+
+
+# how the inputs are chosen and read (open_inputs's keywords); the rest are loss options
+_SELECTION = ("pred_cols", "target_cols", "id_col", "weight_col", "sample_weights", "reading")
+
+
+def _fold_convention(loss, rule, inputs, options, reduction) -> tuple[Any, tuple[int, ...], Any]:
+    """(value, the predictions' shape, the ids read) of one pass: each block validated as the
+    torch run validates it (the same messages, rows counted from the start of the file),
+    then added to the rule's fold. In memory: the one block of the whole input."""
+    from .conventions import ConventionFold, evaluate_convention
+
+    if inputs.in_memory:
+        block = inputs.whole()
+        value = evaluate_convention(
+            loss, rule.convention, block.predictions, block.targets, reduction=reduction,
+            sample_weights=block.weights, **options,
+        )  # fmt: skip
+        return value, tuple(int(n) for n in np.shape(block.predictions)), block.ids
+    run = _Run(loss, inputs, loss.resolve_options(**options), options, reduction, {})
+    known = inputs.known_rows
+    if None not in known and len(set(known)) > 1:
+        run._wrong_rows(known)
+
+    def hold(n: int) -> None:  # the unreduced values held for printing, as torch's none
+        _check_whole(n, "the row values of --reduction none")
+
+    fold = ConventionFold(loss, rule, reduction, options, rows=known[0], hold=hold)
+    ids: list[str] = []
+    for block in inputs.blocks():
+        run._prepare(block, first=fold.weighted is None)
+        fold.add(block.predictions, block.targets, block.weights)
+        if block.ids is not None and reduction == "none":
+            ids.extend(block.ids)
+    counts = inputs.counts
+    if len(set(counts)) > 1:
+        run._wrong_rows(counts)
+    if fold.weighted is None:
+        raise InputError("has no rows", role="predictions")
+    return fold.result(), inputs.shapes(counts)[0], ids or None
 
 
 def _input_names(
