@@ -2,9 +2,10 @@
 
 Each task opens one shard with :mod:`losscli.sources` and folds :func:`losscli.engine.fold`
 (:func:`~losscli.engine.partial` per block) over its blocks into one state; the client merges
-the states in shard order, the top-K rows renumbered by the rows of the shards before
-(:meth:`~losscli.states.TopState.shifted`). The float sums are :class:`~losscli.states.
-ExactSum` values, so the value is bit-equal to ``--engine local`` on the same shards. A
+the states in shard order, each renumbered by the rows of the shards before
+(:meth:`~losscli.engine.State.shifted`: its top-K rows and the rows its decisions name). The
+float sums are :class:`~losscli.states.ExactSum` values, so the value is bit-equal to
+``--engine local`` on the same shards. A
 histogram is a range round and then a counts round (one round with ``--range``).
 
 Shards are local paths (seen by the workers) or fsspec URLs (``s3://…``, ``gs://…``,
@@ -198,9 +199,7 @@ def evaluate_dask(
         for r in results:
             if r.state is None:
                 continue
-            part = r.state
-            if part.top is not None and offset:
-                part = State(part.loss, part.top.shifted(offset))
+            part = r.state.shifted(offset) if offset else r.state
             state = part if state is None else state.merge(part)
             offset += r.state.rows
         if state is None:

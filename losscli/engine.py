@@ -75,6 +75,12 @@ class State:
             top = self.top.merge(other.top)
         return State(self.loss.merge(other.loss), top)
 
+    def shifted(self, offset: int) -> State:
+        """The same state with its rows numbered ``offset`` further on: a shard's (or a
+        partition's) own state, renumbered by the rows before it, before merging."""
+        top = None if self.top is None else self.top.shifted(offset)
+        return State(self.loss.shifted(offset), top)
+
     @property
     def rows(self) -> int:
         return self.loss.rows
@@ -202,6 +208,7 @@ def _block_state(
         width,
         prepared.describe,
         2 * k,
+        {key: d.shifted(start) for key, d in prepared.decisions.items()},
     )
     weighted = None
     if row_grad is not None:

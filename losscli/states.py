@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
+from .losses import merge_decisions
 from .report import Histogram, TopRows
 
 __all__ = [
@@ -111,6 +112,8 @@ class LossState:
     # Σ s·L is ``total``·2^exponent: rmse scales its squares by a power of two before summing
     # (as BLAS nrm2), so errors of 1e305 do not overflow; 0 for every other loss.
     exponent: int = 0
+    # readings every block must share (hinge's 0/1 or ±1 labels): a conflict raises on merge
+    decisions: dict[str, Any] = field(default_factory=dict)
 
     def merge(self, other: LossState) -> LossState:
         if not self.rows:
@@ -129,7 +132,14 @@ class LossState:
             self.width,
             _add_facts(self.describe, other.describe),
             exponent,
+            merge_decisions(self.decisions, other.decisions),
         )
+
+    def shifted(self, offset: int) -> LossState:
+        """The same state with its rows numbered ``offset`` further on (its decisions' rows):
+        a shard's own state, renumbered by the rows of the shards before it."""
+        decisions = {key: d.shifted(offset) for key, d in self.decisions.items()}
+        return replace(self, decisions=decisions)
 
     def value(self, loss: Any, reduction: str) -> float:
         """The reduced value (reduction ≠ none), the loss's transform applied (rmse)."""

@@ -615,8 +615,8 @@ def test_cli_hinge_gradient_at_the_margin(tmp_path):
         ),
         (
             ("hinge", "x3", "mix"),
-            "{mix}: hinge labels mix 0 and −1 (first 0 at (row 1)); give ±1 labels, or 0/1 labels "
-            "(mapped to −1/1 as Keras does)",
+            "{mix}: hinge labels mix 0 and −1 (first 0 at (row 1), first −1 at (row 2)); give ±1 "
+            "labels, or 0/1 labels (mapped to −1/1 as Keras does)",
         ),
         (
             ("squared-hinge", "x3", "bad"),

@@ -153,8 +153,8 @@ def test_a_rule_read_whole_sees_every_label(tmp_path, monkeypatch, block):
     r = _cli("hinge", p, t, "--convention", "keras")
     assert r.exit_code == 2
     assert r.stderr == (
-        f"Error: {t}: hinge labels mix 0 and −1 (first 0 at (row 1)); give ±1 labels, or 0/1 "
-        "labels (mapped to −1/1 as Keras does)\n"
+        f"Error: {t}: hinge labels mix 0 and −1 (first 0 at (row 1), first −1 at (row 2)); give "
+        "±1 labels, or 0/1 labels (mapped to −1/1 as Keras does)\n"
     )
 
 

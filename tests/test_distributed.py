@@ -324,3 +324,23 @@ def test_no_scheduler_starts_a_local_cluster_and_closes_it(cluster, shards, monk
     assert got.value == pytest.approx(_ce_rows(z, y).mean(), rel=1e-12)
     assert asked[0]["n_workers"] == 2 and asked[0]["processes"] is True
     assert asked[0]["threads_per_worker"] == 1 and asked[1:] == ["closed"]
+
+
+def test_labels_read_two_ways_in_two_shards_are_refused_with_rows_over_the_shards(
+    cluster, tmp_path
+):
+    # hinge reads 0/1 labels (0 → −1) or ±1 labels: shard a holds 0s, shard b a −1 (its row 1,
+    # row 3 of the whole); each task alone is fine, the client's merge of their states is not
+    address, _ = cluster
+    folder = tmp_path / "s"
+    folder.mkdir()
+    (folder / "a.csv").write_text("p,y\n0.5,0\n0.2,1\n")
+    (folder / "b.csv").write_text("p,y\n0.5,1\n0.2,-1\n")
+    args = ["hinge", str(folder), "--pred-col", "p", "--target-col", "y"]
+    far = runner.invoke(app, [*args, "--engine", "dask", "--scheduler", address])
+    assert (far.exit_code, far.stdout) == (2, "")
+    assert far.stderr == (
+        f"Error: {folder}: hinge labels mix 0 and −1 (first 0 at (row 0), first −1 at (row 3)); "
+        "give ±1 labels, or 0/1 labels (mapped to −1/1 as Keras does)\n"
+    )
+    assert far.stderr == runner.invoke(app, args).stderr

@@ -6,7 +6,7 @@ loss means writing its kernels in a topic module and adding one line below.
 
 from __future__ import annotations
 
-from ._base import REDUCTIONS, Loss, Param, Prepared, RowLayout
+from ._base import REDUCTIONS, Decision, Loss, Param, Prepared, RowLayout, merge_decisions
 from .classification import bce, cross_entropy, log_softmax, nll, softmax
 from .divergence import kl
 from .focal import poly1, sigmoid_focal, softmax_focal
@@ -33,6 +33,8 @@ __all__ = [
     "Loss",
     "Param",
     "Prepared",
+    "Decision",
+    "merge_decisions",
     "bce",
     "brier",
     "categorical_hinge",

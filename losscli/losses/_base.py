@@ -280,8 +280,42 @@ def flatten_layout(
 
 
 @dataclass(frozen=True)
+class Decision:
+    """A reading of the inputs that a block takes from its own values and that every block of
+    one input must share: hinge's labels read as 0/1 (0 → −1) or as ±1. ``value`` names the
+    reading; ``at`` is the first index that showed it (its row counted from the input's first
+    row once the engine has shifted it); ``conflict(first, second)`` is the message for two
+    blocks that read the input differently (a module-level function: states are pickled)."""
+
+    value: str
+    at: tuple[int, ...]
+    conflict: Callable[[Decision, Decision], str]
+    role: str = "targets"
+
+    def shifted(self, rows: int) -> Decision:
+        return replace(self, at=(self.at[0] + rows, *self.at[1:])) if rows else self
+
+
+def merge_decisions(a: dict[str, Decision], b: dict[str, Decision]) -> dict[str, Decision]:
+    """The decisions of two blocks: the earlier of each, or the InputError of a conflict — a
+    block alone cannot see that another block of the input reads it the other way."""
+    out = dict(a)
+    for key, theirs in b.items():
+        mine = out.get(key)
+        if mine is None:
+            out[key] = theirs
+            continue
+        first, second = sorted((mine, theirs), key=lambda d: d.at)
+        if mine.value != theirs.value:
+            raise InputError(first.conflict(first, second), role=first.role)
+        out[key] = first
+    return out
+
+
+@dataclass(frozen=True)
 class Prepared:
-    """Validated inputs, ready for the kernels; ``describe`` adds facts for the report."""
+    """Validated inputs, ready for the kernels; ``describe`` adds facts for the report,
+    ``decisions`` the readings every block of the input must share (:class:`Decision`)."""
 
     predictions: np.ndarray
     targets: np.ndarray
@@ -289,6 +323,7 @@ class Prepared:
     describe: dict[str, Any] = field(default_factory=dict)
     per_row: tuple[str, ...] = ()  # kernel options holding one value per row
     layout: RowLayout | None = None  # inputs of more than 2 dimensions (see RowLayout)
+    decisions: dict[str, Decision] = field(default_factory=dict)
 
     def scaled(self, k: int) -> Prepared:
         """The inputs times 2^-k (exact for a power of two, barring underflow)."""

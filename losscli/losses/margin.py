@@ -10,6 +10,7 @@ elements so the checker reports them as kinks rather than failures.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +18,7 @@ import numpy as np
 
 from ..errors import InputError, UsageError
 from ._base import (
+    Decision,
     Loss,
     Param,
     Prepared,
@@ -43,8 +45,9 @@ __all__ = [
 ]
 
 
-def signed_labels(targets: np.ndarray, *, loss: str) -> np.ndarray:
-    """±1 labels: −1 and 1 are kept, 0 becomes −1 (Keras's mapping of 0/1 labels).
+def signed_labels(targets: np.ndarray, *, loss: str) -> tuple[np.ndarray, dict[str, Decision]]:
+    """±1 labels: −1 and 1 are kept, 0 becomes −1 (Keras's mapping of 0/1 labels); and the
+    reading taken (0/1 or ±1), which every block of a streamed input must share.
 
     A label outside {−1, 0, 1}, or 0 and −1 in the same input (Keras would not map such a
     batch, and a 0 there is almost surely a mistake), is an error.
@@ -57,14 +60,24 @@ def signed_labels(targets: np.ndarray, *, loss: str) -> np.ndarray:
             f"{float(targets[tuple(idx)])!r} at {format_index(idx)}",
             role="targets",
         )
-    if (targets == 0.0).any() and (targets == -1.0).any():
-        idx = np.argwhere(targets == 0.0)[0]
-        raise InputError(
-            f"{loss} labels mix 0 and −1 (first 0 at {format_index(idx)}); give ±1 labels, "
-            "or 0/1 labels (mapped to −1/1 as Keras does)",
-            role="targets",
-        )
-    return np.where(targets == 0.0, -1.0, targets)
+    conflict = functools.partial(_mixed_labels, loss)
+    seen = {}
+    for value, label in (("0/1", 0.0), ("±1", -1.0)):
+        where = np.argwhere(targets == label)
+        if len(where):
+            seen[value] = Decision(value, tuple(int(i) for i in where[0]), conflict)
+    if len(seen) == 2:
+        raise InputError(conflict(*sorted(seen.values(), key=lambda d: d.at)), role="targets")
+    decisions = {"labels": next(iter(seen.values()))} if seen else {}
+    return np.where(targets == 0.0, -1.0, targets), decisions
+
+
+def _mixed_labels(loss: str, first: Decision, second: Decision) -> str:
+    zero, minus = (first, second) if first.value == "0/1" else (second, first)
+    return (
+        f"{loss} labels mix 0 and −1 (first 0 at {format_index(zero.at)}, first −1 at "
+        f"{format_index(minus.at)}); give ±1 labels, or 0/1 labels (mapped to −1/1 as Keras does)"
+    )
 
 
 def _describe_labels(targets: np.ndarray) -> dict[str, Any]:
@@ -75,8 +88,10 @@ def _describe_labels(targets: np.ndarray) -> dict[str, Any]:
 def _prepare_signed(name: str):
     def prepare(predictions: np.ndarray, targets: np.ndarray) -> Prepared:
         check_same_shape(predictions, targets)
-        y = signed_labels(targets, loss=name)
-        return Prepared(predictions, y, {}, describe=_describe_labels(targets))
+        y, decisions = signed_labels(targets, loss=name)
+        return Prepared(
+            predictions, y, {}, describe=_describe_labels(targets), decisions=decisions
+        )
 
     return prepare
 
