@@ -1054,7 +1054,10 @@ class _Run:
                 prepared = self._prepare(block, first=state is None)
                 s = None
                 if block.weights is not None:
-                    s = loss.sample_weights_for(block.weights, prepared)
+                    try:
+                        s = loss.sample_weights_for(block.weights, prepared)
+                    except InputError as e:  # "… at (row 3)" of the block: of the file
+                        raise _shift_rows(e, block.start * self._positions_per_row()) from None
                 b, g, rows = _block_state(
                     loss,
                     prepared,
@@ -1250,6 +1253,7 @@ class _Run:
             raise InputError(
                 f"sample weights have {counts[2]} values but the predictions have {counts[0]} rows",
                 role="sample weights",
+                source=self.inputs.paths.get("sample weights"),
             )
         raise InputError(f"found inconsistent numbers of rows (predictions, targets): {counts[:2]}")
 
