@@ -140,7 +140,7 @@ def decide_layouts(
     """The one decision of the text files' layouts (:func:`losscli.layout.decide`: delimiter,
     header, index column, the targets' column order), made once per run from their first
     lines; every reader of the files follows it, on every pass."""
-    roles = [r for r, path in paths.items() if not _is_npy(path)]
+    roles = [r for r, path in paths.items() if not (_is_npy(path) or _is_parquet(path))]
     heads = [CsvSource.head(paths[r], r) for r in roles]
     decided = layout_rules.decide(heads, reading or layout_rules.Options())
     return dict(zip(roles, decided, strict=True))
@@ -1035,10 +1035,20 @@ def _open_paths(
     simple = not (
         whole or pred_cols or target_cols or id_col or weight_col or option_cols or targets is None
     )
-    if files and simple and all(_streamable(p) for p in paths.values()):
+    # a weights file streams as NPY, CSV/TSV or Parquet (ParquetSource)
+    streams = {
+        role: _streamable(p) or (role == "sample weights" and aligns_by_rows(p))
+        for role, p in paths.items()
+    }
+    if files and simple and all(streams.values()):
         total = sum(os.stat(p).st_size for p in paths.values())
         if total >= STREAM_BYTES:
-            return StreamedInputs({k: os.fsdecode(v) for k, v in paths.items()}, reading)
+            inputs = StreamedInputs({k: os.fsdecode(v) for k, v in paths.items()}, reading)
+            if len(inputs.sources) < 3 or inputs.sources[2].width == 1 or inputs.ndim > 2:
+                return inputs
+            # not one weight per row of (N, D) inputs (N × 2, a line of values): read whole,
+            # where the loss counts its values ("sample weights have 2N values but … N rows")
+            inputs.close()
     return _read_whole(predictions, targets, selection, sample_weights, stdin)
 
 

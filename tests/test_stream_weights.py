@@ -60,11 +60,12 @@ def _weights(d, kind: str, w, stem: str = "w") -> str:
     return str(path)
 
 
-def _run(monkeypatch, args, *, elements: int | None):
-    """The CLI with the table read whole (``elements`` None) or streamed in blocks of
-    ``elements`` values, the weights file then never read whole."""
+def _run(monkeypatch, args, *, elements: int | None, setting: str = "TABLE_STREAM_BYTES"):
+    """The CLI with the inputs read whole (``elements`` None) or streamed in blocks of
+    ``elements`` values (``setting``: the size from which they stream), the weights file
+    then never read whole."""
     stream = elements is not None
-    monkeypatch.setattr(sources, "TABLE_STREAM_BYTES", 0 if stream else 1 << 62)
+    monkeypatch.setattr(sources, setting, 0 if stream else 1 << 62)
     monkeypatch.setattr(sources, "CHUNK_ELEMENTS", elements or (1 << 20))
     monkeypatch.setattr(sources, "MEMORY_BLOCK_ELEMENTS", 0)
 
@@ -77,13 +78,13 @@ def _run(monkeypatch, args, *, elements: int | None):
 
     monkeypatch.setattr(lio, "read_array", refuse(READ_ARRAY))
     monkeypatch.setattr(lio, "read_table", refuse(READ_TABLE))
-    opened = []
-    real = sources.TableInputs.__init__
+    held = []  # inputs read whole
+    real = sources.MemoryInputs.__init__
     monkeypatch.setattr(
-        sources.TableInputs, "__init__", lambda s, *a, **k: opened.append(1) or real(s, *a, **k)
+        sources.MemoryInputs, "__init__", lambda s, *a, **k: held.append(1) or real(s, *a, **k)
     )
     r = runner.invoke(app, args, env={"COLUMNS": "200"})
-    assert bool(opened) == stream or r.exit_code == 2
+    assert bool(held) != stream or r.exit_code == 2
     return r.exit_code, r.stdout, r.stderr
 
 
@@ -255,6 +256,39 @@ def test_shards_with_a_weights_file_are_refused(tmp_path):
         "",
         "Error: with a folder of shards, give the weights as a column: --weight-col\n",
     )
+
+
+@pytest.mark.parametrize("wkind", ["parquet", "npy"])
+def test_weights_beside_two_streamed_files(tmp_path, monkeypatch, wkind):
+    # mse over (N, 3): Σ s_i·mean_j(e_ij²)/Σ s_i (hand-derived); a Parquet weights file
+    # streams beside NPY/CSV inputs as an NPY one does
+    rng = np.random.default_rng(9)
+    p, t = rng.standard_normal((N, 3)), rng.standard_normal((N, 3))
+    s = rng.random(N) + 0.25
+    np.save(tmp_path / "p.npy", p)
+    np.savetxt(tmp_path / "t.csv", t, delimiter=",", fmt="%.17g")
+    weights = _weights(tmp_path, wkind, s.tolist())
+    value = math.fsum(s * ((p - t) ** 2).mean(axis=1)) / math.fsum(s)
+    args = ["mse", str(tmp_path / "p.npy"), str(tmp_path / "t.csv"), "--sample-weights",
+            weights, "-f", "json"]  # fmt: skip
+    for elements in (None, *SIZES):
+        code, out, err = _run(monkeypatch, args, elements=elements, setting="STREAM_BYTES")
+        assert (code, err) == (0, "")
+        np.testing.assert_allclose(json.loads(out)["value"], value, rtol=1e-12)
+    # two weights per row: the in-memory count of its values, not a block's
+    np.save(tmp_path / "w2.npy", np.c_[s, s])
+    args = ["mse", str(tmp_path / "p.npy"), str(tmp_path / "t.csv"), "--sample-weights",
+            str(tmp_path / "w2.npy")]  # fmt: skip
+    message = (
+        f"Error: {tmp_path / 'w2.npy'}: sample weights have {2 * N} values but the predictions "
+        f"have {N} rows\n"
+    )
+    monkeypatch.setattr(lio, "read_array", READ_ARRAY)  # read whole, as said
+    monkeypatch.setattr(lio, "read_table", READ_TABLE)
+    monkeypatch.setattr(sources, "STREAM_BYTES", 0)
+    monkeypatch.setattr(sources, "CHUNK_ELEMENTS", 7)
+    r = runner.invoke(app, args)
+    assert (r.exit_code, r.stdout, r.stderr) == (2, "", message)
 
 
 # --------------------------------------------------------------------------- Parquet gradient
