@@ -1250,10 +1250,11 @@ class _Run:
         """Rows differ: let the loss's own validation word it, on stand-ins of full shapes."""
         self._full_shapes(counts)
         if len(counts) > 2 and counts[2] != counts[0]:
+            path = self.inputs.paths.get("sample weights")
             raise InputError(
                 f"sample weights have {counts[2]} values but the predictions have {counts[0]} rows",
                 role="sample weights",
-                source=self.inputs.paths.get("sample weights"),
+                source=None if path is None else lio.display_name(path),  # stdin: <stdin>
             )
         raise InputError(f"found inconsistent numbers of rows (predictions, targets): {counts[:2]}")
 

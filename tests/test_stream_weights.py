@@ -416,3 +416,27 @@ def test_a_weights_or_gradient_file_the_fast_readers_reject_is_read_by_the_scann
         assert (code, err) == (0, ""), err
         assert json.loads(out)["against"]["passed"]
     assert len(restarts) == 6  # the weights' and the gradient's, at each of 3 block sizes
+
+
+@pytest.mark.parametrize("setting", ["TABLE_STREAM_BYTES", "STREAM_BYTES"])
+def test_weights_on_stdin_beside_streamed_rows_are_named_stdin(tmp_path, monkeypatch, setting):
+    yhat, y, w = _data(11)
+    if setting == "TABLE_STREAM_BYTES":
+        inputs = [_table(tmp_path, "csv", yhat, y), "--pred-col", "yhat", "--target-col", "y"]
+    else:
+        np.save(tmp_path / "p.npy", np.asarray(yhat))
+        np.save(tmp_path / "t.npy", np.asarray(y))
+        inputs = [str(tmp_path / "p.npy"), str(tmp_path / "t.npy")]
+    s, e = np.asarray(w), np.subtract(yhat, y)
+    monkeypatch.setattr(sources, setting, 0)
+    monkeypatch.setattr(sources, "CHUNK_ELEMENTS", 7)
+    args = ["mse", *inputs, "--sample-weights", "-", "-f", "plain"]
+    r = runner.invoke(app, args, input="".join(f"{v!r}\n" for v in w))
+    assert (r.exit_code, r.stderr) == (0, "")
+    np.testing.assert_allclose(float(r.stdout), math.fsum(s * e**2) / math.fsum(s), rtol=1e-12)
+    r = runner.invoke(app, args, input="".join(f"{v!r}\n" for v in w[:-2]))
+    assert (r.exit_code, r.stdout, r.stderr) == (
+        2,
+        "",
+        f"Error: <stdin>: sample weights have {N - 2} values but the predictions have {N} rows\n",
+    )
