@@ -797,12 +797,13 @@ class AlignedFile:
         self.engine = "pandas"
         self.source: Any = None
         self._it: Any = None
-        # an NPY of 0 or more than 2 dimensions is no block of rows (source None): its shape,
-        # for the caller's message (it cannot match predictions that stream)
+        # an NPY of 0 dimensions is no block of rows (source None): its shape, for the
+        # caller's message (it cannot match predictions that stream); one of more than 2 is
+        # read along axis 0, beside K-dim inputs
         self.npy_shape: tuple[int, ...] | None = None
         if _is_npy(path):
             self.npy_shape = _npy_header_shape(path, role)
-            if len(self.npy_shape) not in (1, 2):
+            if not self.npy_shape:
                 return  # self.source stays None
         self._open()
 
@@ -852,7 +853,8 @@ class AlignedFile:
             have += len(part)
         self.read += have
         if not parts:
-            return np.empty((0, self.source.width))
+            tail = self.source.tail if len(self.source.tail) > 1 else (self.source.width,)
+            return np.empty((0, *tail))
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def count(self) -> int:
@@ -889,14 +891,14 @@ def streamable(path: Any) -> bool:
 
 def aligns_by_rows(path: Any) -> bool:
     """Whether a file can be read beside streamed predictions as an :class:`AlignedFile`:
-    streamable or Parquet, and an NPY of rows (1 or 2 dimensions). A K-dim gradient is
-    compared whole, in the inputs' own layout."""
+    streamable or Parquet, and an NPY of at least one dimension (more than 2: read along
+    axis 0, beside K-dim inputs). A compressed NPY is read whole."""
     if _is_regular_file(path) and _is_parquet(os.fsdecode(path)):
         return True
     if not _streamable(path):
         return False
     shape = npy_shape(path)
-    return shape is None or len(shape) in (1, 2)  # a broken header: the reader's error
+    return shape is None or len(shape) >= 1  # a broken header: the reader's error
 
 
 def npy_shape(path: Any) -> tuple[int, ...] | None:

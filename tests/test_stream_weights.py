@@ -440,3 +440,88 @@ def test_weights_on_stdin_beside_streamed_rows_are_named_stdin(tmp_path, monkeyp
         "",
         f"Error: <stdin>: sample weights have {N - 2} values but the predictions have {N} rows\n",
     )
+
+
+# --------------------------------------------------------------------------- K-dim gradient
+
+
+def _kdim(name: str, rng):
+    """K-dim inputs, options and the gradient of the mean (hand-derived)."""
+    if name == "mse":  # (N, 4, 6): 2(ŷ − y)/(N·4·6)
+        p, t = rng.standard_normal((23, 4, 6)), rng.standard_normal((23, 4, 6))
+        return p, t, [], 2 * (p - t) / p.size
+    z = rng.standard_normal((19, 3, 4, 5)) * 2  # (N, C, d1, d2)
+    y = rng.integers(0, 3, (19, 4, 5))
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    g = (e / e.sum(axis=1, keepdims=True) - np.moveaxis(np.eye(3)[y], -1, 1)) / y.size
+    if name == "ce":  # (softmax over axis 1 − onehot)/(N·d1·d2)
+        return z, y.astype(np.float64), ["--logits"], g
+    assert name == "ce-class-last"  # (N, d1, d2, C), --class-axis -1
+    zl, gl = np.moveaxis(z, 1, -1), np.moveaxis(g, 1, -1)
+    return zl, y.astype(np.float64), ["--logits", "--class-axis", "-1"], gl
+
+
+@pytest.mark.parametrize("wrong", ["right", "twice", "rows", "element", "positions"])
+@pytest.mark.parametrize("name", ["mse", "ce", "ce-class-last"])
+def test_a_kdim_gradient_streams_along_axis_0_as_read_whole(tmp_path, monkeypatch, name, wrong):
+    rng = np.random.default_rng(12)
+    p, t, options, g = _kdim(name, rng)
+    yours = g.copy()
+    if wrong == "twice":
+        yours *= 2
+    elif wrong == "rows":  # samples 5-8 off by 3
+        yours[5:9] *= 3
+    elif wrong == "element":
+        yours[(11,) + (1,) * (g.ndim - 1)] += 1
+    elif wrong == "positions":  # the mean over positions forgotten: × d1·d2 (or 4·6 for mse)
+        yours *= g[0].size // (3 if name != "mse" else 1)
+    np.save(tmp_path / "p.npy", p)
+    np.save(tmp_path / "t.npy", t)
+    np.save(tmp_path / "g.npy", yours)
+    args = [name.removesuffix("-class-last"), str(tmp_path / "p.npy"), str(tmp_path / "t.npy"),
+            *options, "--against", str(tmp_path / "g.npy"), "-f", "json"]  # fmt: skip
+    code, out, err = _invoke(monkeypatch, args, elements=None)
+    assert code == (0 if wrong == "right" else 1), err
+    expected = json.loads(out)["against"]
+    assert expected["checked"] == p.size
+    for elements in SIZES:  # _invoke asserts the gradient file is not read whole
+        got = _invoke(monkeypatch, args, elements=elements)
+        assert got[0] == code and got[2] == err, (elements, got[2])
+        if name == "mse":
+            assert json.loads(got[1])["against"] == expected, elements
+        else:  # ce's streamed gradient of the mean rounds in its last bit where the
+            # in-memory one does not (as --grad-out does; a rounding of 1/N·d1·d2)
+            _same_failures(json.loads(got[1])["against"], expected)
+    if wrong == "element":
+        assert expected["worst"][0]["index"] == [11, *([1] * (g.ndim - 1))]
+
+
+def _same_failures(got: dict, expected: dict) -> None:
+    """The same comparison up to rounding: counts and findings equal, the failing elements
+    the same ones with the same numbers to 1e-12 (past them the errors are rounding-level
+    and their order may differ)."""
+    for key in ("passed", "checked", "failed", "findings", "analytic_matches_numeric"):
+        assert got[key] == expected[key], key
+    failing = expected["worst"][: expected["failed"]]
+    assert [w["index"] for w in got["worst"][: len(failing)]] == [w["index"] for w in failing]
+    for a, b in zip(got["worst"], failing, strict=False):
+        for key in ("input", "yours", "analytic", "numeric", "abs_err", "rel_err"):
+            np.testing.assert_allclose(a[key], b[key], rtol=1e-12, atol=0)
+
+
+def test_a_kdim_gradient_of_another_shape_is_the_in_memory_error(tmp_path, monkeypatch):
+    rng = np.random.default_rng(13)
+    p, t, _, g = _kdim("mse", rng)
+    np.save(tmp_path / "p.npy", p)
+    np.save(tmp_path / "t.npy", t)
+    for yours, given in ((g.reshape(23, -1), "(23, 24)"), (g[:-1], "(22, 4, 6)"),
+                         (g.transpose(0, 2, 1), "(23, 6, 4)")):  # fmt: skip
+        np.save(tmp_path / "g.npy", yours)
+        args = ["mse", str(tmp_path / "p.npy"), str(tmp_path / "t.npy"), "--against",
+                str(tmp_path / "g.npy")]  # fmt: skip
+        message = (
+            f"Error: {tmp_path / 'g.npy'}: the gradient has shape {given} but the predictions "
+            "have shape (23, 4, 6); give one value per prediction\n"
+        )
+        for elements in (None, 7):
+            assert _invoke(monkeypatch, args, elements=elements) == (2, "", message)
