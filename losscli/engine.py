@@ -498,8 +498,8 @@ def _streams_hess(loss: Any, hess: str | None, check: bool) -> bool:
 
 def _streams_against(loss: Any, against: Any, what: str = "gradient") -> bool:
     """Whether ``--against FILE`` (``what`` "gradient") or ``--against-hess FILE``
-    ("hessian") is read block by block beside the predictions: a file that streams (NPY,
-    CSV/TSV); a K-dim NPY is compared whole. rmse's gradient of the mean streams (its finite
+    ("hessian") is read block by block beside the predictions: a file that aligns by rows
+    (NPY, a K-dim one along axis 0; CSV/TSV; Parquet); a compressed NPY is compared whole. rmse's gradient of the mean streams (its finite
     differences are each row's own squared errors', through the merged mean's √ by the chain
     rule, as the streamed --check), and so does ``none``'s (each row's own √); its Hessian's
     finite differences perturb the whole mean's gradient: read whole."""
