@@ -525,3 +525,34 @@ def test_a_kdim_gradient_of_another_shape_is_the_in_memory_error(tmp_path, monke
         )
         for elements in (None, 7):
             assert _invoke(monkeypatch, args, elements=elements) == (2, "", message)
+
+
+@pytest.mark.parametrize("wrong", ["right", "rows", "mistake"])
+def test_a_kdim_hessian_streams_along_axis_0_as_read_whole(tmp_path, monkeypatch, wrong):
+    # ce over (N, C, d1, d2): the diagonal of the mean p(1 − p)/(N·d1·d2), p = softmax over
+    # axis 1 (hand-derived); samples 4 twice it, or p/(N·d1·d2) (a common mistake)
+    rng = np.random.default_rng(14)
+    z, y = rng.standard_normal((13, 3, 4, 5)), rng.integers(0, 3, (13, 4, 5))
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    p = e / e.sum(axis=1, keepdims=True)
+    h = p * (1 - p) / y.size
+    if wrong == "rows":
+        h[4] *= 2
+    elif wrong == "mistake":
+        h = p / y.size
+    np.save(tmp_path / "z.npy", z)
+    np.save(tmp_path / "y.npy", y.astype(np.float64))
+    np.save(tmp_path / "h.npy", h)
+    args = ["ce", str(tmp_path / "z.npy"), str(tmp_path / "y.npy"), "--logits",
+            "--against-hess", str(tmp_path / "h.npy"), "-f", "json"]  # fmt: skip
+    code, out, err = _invoke(monkeypatch, args, elements=None)
+    assert code == (0 if wrong == "right" else 1), err
+    expected = json.loads(out)["against_hess"]
+    for elements in SIZES:  # _invoke asserts the Hessian file is not read whole
+        got = _invoke(monkeypatch, args, elements=elements)
+        assert got[0] == code and got[2] == err, (elements, got[2])
+        _same_failures(json.loads(got[1])["against_hess"], expected)
+    if wrong == "mistake":
+        assert expected["findings"][0].startswith(
+            "every element matches a common mistake: p instead of p(1 − p)"
+        )
