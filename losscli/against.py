@@ -425,9 +425,11 @@ def compare_hessian(
     rtol: float = DEFAULT_RTOL,
     atol: float = DEFAULT_ATOL,
     analytic: np.ndarray | None = None,
+    sums: tuple[float, float, int] | None = None,
 ) -> AgainstResult:
     """Compare ``yours``, a Hessian diagonal shaped like the predictions, with ``loss``'s (and
     with central differences of its analytic gradient), as :func:`compare_gradient` does.
+    ``sums``: rmse's merged ``(total, denominator, exponent)`` when the caller has them.
 
     The findings name the common Hessian mistakes the loss knows of first (``Loss.hess_mistakes``:
     p instead of p(1 − p), a missing Σy, XGBoost's factor 2), then constant factors and signs.
@@ -449,7 +451,7 @@ def compare_hessian(
         yours,
         analytic,
         lambda: numeric_hessian_diagonal(
-            loss, prepared, reduction=reduction, sample_weights=sample_weights, eps=eps
+            loss, prepared, reduction=reduction, sample_weights=sample_weights, eps=eps, sums=sums
         ),
         "hessian",
         lambda mine: _named_mistakes(loss, prepared, mine, analytic, rtol, atol),

@@ -315,8 +315,9 @@ def evaluate(
     ``against_hess``: a Hessian diagonal (path or array) to compare with losscli's. The
     diagonal streams (``hess_out`` written block by block, as ``grad_out``; its check and
     ``against``/``against_hess`` files a pass each; rmse's diagonal in a second pass, as its
-    chain rule needs the merged sums); ``hess="full"``, rmse's Hessian check and arrays given
-    as ``against``/``against_hess`` are computed in memory (:mod:`losscli.hessian`).
+    chain rule needs the merged sums, its check and ``against_hess`` from them too);
+    ``hess="full"`` and arrays given as ``against``/``against_hess`` are computed in memory
+    (:mod:`losscli.hessian`).
     ``convention``: the value as another framework's default computes it (``keras``,
     ``tf1``, ``optax``, ``sklearn``; see :mod:`losscli.conventions`), value only.
     Other keywords are the loss's own options (``logits=True``, ``class_weights=...``).
@@ -491,23 +492,21 @@ def _check_hess_full_npy(loss: Any, predictions: Any) -> None:
 def _streams_hess(loss: Any, hess: str | None, check: bool) -> bool:
     """Whether the Hessian asked for streams block by block: the diagonal does (printed, or
     written to --hess-out like --grad-out, checked by a pass of its own with --check; rmse's
-    in a second pass, as its chain rule needs the merged sums); --hess full, and the check of
-    a Hessian that is not row-separable (rmse), are read whole."""
-    return hess is None or (hess == "diag" and (loss.separable or not check))
+    in a second pass, as its chain rule needs the merged sums, and its check's differences
+    each element's move of the merged mean, :meth:`Loss.moved_grad`); --hess full is read
+    whole."""
+    return hess is None or hess == "diag"
 
 
 def _streams_against(loss: Any, against: Any, what: str = "gradient") -> bool:
     """Whether ``--against FILE`` (``what`` "gradient") or ``--against-hess FILE``
     ("hessian") is read block by block beside the predictions: a file that aligns by rows
-    (NPY, a K-dim one along axis 0; CSV/TSV; Parquet); a compressed NPY is compared whole. rmse's gradient of the mean streams (its finite
-    differences are each row's own squared errors', through the merged mean's √ by the chain
-    rule, as the streamed --check), and so does ``none``'s (each row's own √); its Hessian's
-    finite differences perturb the whole mean's gradient: read whole."""
-    if not (isinstance(against, str | os.PathLike) and src.aligns_by_rows(against)):
-        return False
-    if loss.separable:
-        return True
-    return what == "gradient" and loss.transform is not None
+    (NPY, a K-dim one along axis 0; CSV/TSV; Parquet); a compressed NPY is compared whole.
+    rmse's streams too: its gradient's finite differences are each row's own squared errors',
+    through the merged mean's √ by the chain rule (as the streamed --check; ``none``: each
+    row's own √), its Hessian's each element's move of the merged mean
+    (:meth:`Loss.moved_grad`, as the streamed --hess --check)."""
+    return isinstance(against, str | os.PathLike) and src.aligns_by_rows(against)
 
 
 def _given(*values: Any) -> dict[str, Any]:
@@ -730,6 +729,16 @@ class _Run:
         if check:
             from .gradcheck import MAX_CHECKED, gradcheck
 
+            # rmse: the streamed check's method from the run's merged sums (each row's squared
+            # errors differenced, the merged mean's √ by the chain rule), so both report the
+            # same numbers; differences of the whole √ element by element were O(N²)
+            sums = None
+            if loss.transform is not None:
+                sums = (
+                    float(state.loss.total), float(state.loss.denominator),
+                    state.loss.row_size, state.loss.exponent,
+                )  # fmt: skip
+
             result = gradcheck(
                 loss,
                 None,
@@ -742,6 +751,7 @@ class _Run:
                 prepared=prepared,
                 sample_weights=s,
                 max_elements=MAX_CHECKED,
+                sums=sums,
             )
         if against is not None:
             from .against import compare_gradient
@@ -783,8 +793,9 @@ class _Run:
                 lio.write_array(grad_out, gradient, protect=list(protect))
             written = tuple(int(n) for n in gradient.shape)
         second = self._second_derivatives(
-            prepared, s, hess, hess_out, against_hess, check, eps, rtol, atol, protect, stdin
-        )
+            state, prepared, s, hess, hess_out, against_hess, check, eps, rtol, atol, protect,
+            stdin,
+        )  # fmt: skip
         return self._report(
             state,
             value,
@@ -800,13 +811,29 @@ class _Run:
         )
 
     def _second_derivatives(
-        self, prepared, s, hess, hess_out, against_hess, check, eps, rtol, atol, protect, stdin
+        self,
+        state,
+        prepared,
+        s,
+        hess,
+        hess_out,
+        against_hess,
+        check,
+        eps,
+        rtol,
+        atol,
+        protect,
+        stdin,
     ) -> dict[str, Any]:
-        """--hess, its check, --against-hess (losscli.hessian) and --hess-out, in memory."""
+        """--hess, its check, --against-hess (losscli.hessian) and --hess-out, in memory;
+        rmse's from the merged sums of ``state``, as the streamed passes (the same bits)."""
         if hess is None and hess_out is None and against_hess is None:
             return {}
         from .hessian import hessian_fields
 
+        sums = None
+        if self.loss.transform is not None:
+            sums = (float(state.loss.total), float(state.loss.denominator), state.loss.exponent)
         yours = against_hess
         if isinstance(against_hess, str | os.PathLike):
             yours = lio.read_array(against_hess, role="hessian", stdin=stdin)
@@ -821,6 +848,7 @@ class _Run:
             eps=eps,
             rtol=rtol,
             atol=atol,
+            sums=sums,
         )
         if prepared.layout is not None and fields.get("hess") is not None:
             fields["hess"] = prepared.layout.restore(fields["hess"])  # as the gradient
@@ -1260,10 +1288,10 @@ class _Run:
 
     def _check_pass(self, state: State, *, eps, rtol, atol, quiet):
         """A second streamed pass: finite differences against the analytic gradient."""
-        from .gradcheck import StreamedCheck, check_rows, row_sample, warn_if_uncertain
+        from .gradcheck import StreamedCheck, check_reduced_rows, row_sample, warn_if_uncertain
         from .progress import Progress
 
-        loss, reduction = self.loss, self.reduction
+        loss = self.loss
         elements = math.prod(state.loss.shape)
         fraction = min(1.0, CHECK_MAX_ELEMENTS / elements)
         result = StreamedCheck(eps=eps, rtol=rtol, atol=atol)
@@ -1272,16 +1300,12 @@ class _Run:
             rows_read = self.inputs.counts[0] if getattr(self.inputs, "ndim", 2) > 2 else None
             result.population, result.population_rows = elements, rows_read or state.loss.shape[0]
             result.seed, result.max_elements = 0, CHECK_MAX_ELEMENTS
-        total, denominator = float(state.loss.total), float(state.loss.denominator)
-        row_size, exponent = state.loss.row_size, state.loss.exponent
         vector = state.loss.width is None
-
-        # Finite differences of each row's own loss; the reduction's chain rule (rmse's outer
-        # square root of the merged mean included) is applied to both sides alike.
-        inner = loss
-        if loss.transform is not None:
-            inner = replace(loss, transform=None, transform_grad=None)
-
+        sums = (
+            float(state.loss.total), float(state.loss.denominator), state.loss.row_size,
+            state.loss.exponent,
+        )  # fmt: skip
+        settings = {"eps": eps, "rtol": rtol, "atol": atol}
         with Progress(self.inputs.nbytes, f"{loss.name}: checking", quiet=quiet) as bar:
             for block in self.inputs.blocks():
                 index = np.arange(block.start, block.start + len(block))
@@ -1291,23 +1315,10 @@ class _Run:
                     index, block = index[keep], block.take(keep)
                     if not len(index):
                         continue
-                w = block.weights
-                prepared = self._prepare_block(block)
-                rows, row_grad = loss.rows_and_row_grad(prepared)
                 # one weight per kernel row (a K-dim sample's weight on each of its positions)
-                w = None if w is None else loss.sample_weights_for(w, prepared)
-
-                def scale(g: np.ndarray, rows=rows, w=w) -> np.ndarray:
-                    if w is not None:
-                        g = g * (w if g.ndim == 1 else w[:, None])
-                    if reduction == "none":
-                        return _none_grad(loss, g, rows)
-                    return loss.finish_grad(
-                        g, reduction, total, denominator, row_size, exponent=exponent
-                    )
-
-                chunk = check_rows(
-                    inner, prepared, scale(row_grad), scale, eps=eps, rtol=rtol, atol=atol
+                prepared, w = self._weighted_block(block)
+                chunk = check_reduced_rows(
+                    loss, prepared, w, reduction=self.reduction, sums=sums, **settings
                 )
                 if prepared.layout is not None:  # K-dim: elements named by their full index
                     chunk = chunk.in_layout(prepared.layout)
@@ -1324,13 +1335,9 @@ class _Run:
         loss, reduction = self.loss, self.reduction
         total, denominator = float(state.loss.total), float(state.loss.denominator)
         row_size, exponent = state.loss.row_size, state.loss.exponent
-        if what == "hessian":  # as the streamed --hess
-            h = _weighted(loss.row_hess(prepared), s)
-            if reduction == "none":
-                return h
-            return loss.finish_hess(
-                None, h, reduction, total, denominator, row_size, exponent=exponent
-            )
+        if what == "hessian":  # as the streamed --hess (rmse's chain rule at the merged sums)
+            sums = (total, denominator, exponent)
+            return loss.block_hess(prepared, reduction=reduction, sample_weights=s, sums=sums)
         values, row_grad = loss.rows_and_row_grad(prepared)
         row_grad = _weighted(row_grad, s)
         if reduction == "none":
@@ -1357,6 +1364,11 @@ class _Run:
             )
 
         if what == "hessian":
+            if loss.transform is not None:  # rmse: each element's move of the merged mean
+                return numeric_hessian_diagonal(
+                    loss, prepared, reduction=reduction, sample_weights=s, eps=eps,
+                    sums=(total, denominator, exponent),
+                )  # fmt: skip
             return numeric_hessian_diagonal(loss, prepared, eps=eps, scale=scale)
         # rmse: each row's own squared errors differenced, the merged mean's √ by the chain
         # rule in scale (as the streamed --check); errors whose squares overflow (or

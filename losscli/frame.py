@@ -156,7 +156,7 @@ def _text_frame(raw: bytes, lay: layout.Layout, display: str, role: str) -> _Tex
     if lay.header:
         rows = rows[1:]
         if not rows:
-            raise err("has a header row but no data rows")
+            raise err(lay.no_data_rows())
     frame = _TextFrame(display, role, lay.file_names, rows)
     if lay.index:
         frame.index = 0

@@ -30,8 +30,9 @@ Speed
     perturbing column j in every row at once gives the partial derivatives of every row's loss
     with respect to its own column j — the four shifted copies of the rows are evaluated in one
     call on the rows stacked four times, D calls for N × D inputs. Elementwise losses (MSE) are
-    separable per element: all elements at once, 5 evaluations. A loss that is not separable
-    (rmse: the square root of the whole mean) is perturbed one element at a time.
+    separable per element: all elements at once, 5 evaluations. rmse, the square root of the
+    whole mean, is not separable, but its squared errors are: they are differenced as rows,
+    the √ of the merged mean applied by the chain rule (:func:`check_reduced_rows`).
 
 Sampling
     ``max_elements`` checks a seeded sample of rows of a larger input; the choice of a row
@@ -57,6 +58,7 @@ from .parallel import map_row_blocks
 __all__ = [
     "CheckResult",
     "Element",
+    "check_reduced_rows",
     "check_rows",
     "Estimate",
     "STATUSES",
@@ -802,6 +804,7 @@ def gradcheck(
     prepared: Prepared | None = None,
     max_elements: int | None = None,
     seed: int = 0,
+    sums: tuple[float, float, int, int] | None = None,
     **options: Any,
 ) -> CheckResult:
     """Check ``loss``'s analytic gradient (or a given ``analytic`` one) by finite differences.
@@ -812,8 +815,10 @@ def gradcheck(
     estimate's own error). Kinks (``loss.kinks``) accept the subgradient interval and clamped
     elements (``loss.clamps``) are labelled, neither failing. ``options`` are the loss's own
     (``logits=True``, …). With ``max_elements``, an input of more elements is checked on a
-    sample of its rows chosen by ``seed``. Returns a :class:`CheckResult` (``passed``,
-    ``failed``, ``max_abs_err``, ``worst(k)``, ``records(k)``, the arrays); raises
+    sample of its rows chosen by ``seed``. rmse (a loss with a ``transform``) is checked as a
+    row loss, :func:`check_reduced_rows` (``sums``: the run's merged ``(total, denominator,
+    row_size, exponent)``, by default those of ``prepared``). Returns a :class:`CheckResult`
+    (``passed``, ``failed``, ``max_abs_err``, ``worst(k)``, ``records(k)``, the arrays); raises
     :class:`~losscli.UsageError` for ``eps ≤ 0`` or a negative tolerance.
 
     >>> import losscli
@@ -833,7 +838,29 @@ def gradcheck(
         analytic = loss.reduce_grad(prepared, reduction=reduction, sample_weights=sample_weights)
     x = prepared.predictions
     settings = {"eps": eps, "rtol": rtol, "atol": atol}
-    if not loss.separable:
+    if not loss.separable and loss.elementwise:
+        s = loss.sample_weights_for(sample_weights, prepared)
+        if sums is None:
+            k = loss.square_scale(prepared, reduction)
+            rows = loss.row_values(prepared.scaled(k) if k else prepared)
+            total = float((rows if s is None else rows * s).sum())
+            row_size = x.shape[1] if x.ndim == 2 else 1
+            sums = (total, loss.weighted_denominator(prepared, reduction, s), row_size, 2 * k)
+        part, sampling = prepared, {}
+        if max_elements is not None and x.size > max_elements and len(x) > 1:
+            rows = np.flatnonzero(row_sample(np.arange(len(x)), max_elements / x.size, seed))
+            rows = rows if len(rows) else np.array([0])
+            part, s = prepared.take_rows(rows), None if s is None else s[rows]  # type: ignore[arg-type]
+            analytic = np.asarray(analytic)[rows]
+            sampling = {
+                "rows": rows, "population": int(x.size), "population_rows": len(x),
+                "seed": seed, "max_elements": max_elements,
+            }  # fmt: skip
+        result = check_reduced_rows(
+            loss, part, s, reduction=reduction, sums=sums, analytic=analytic, **settings,
+            **sampling,
+        )  # fmt: skip
+    elif not loss.separable:
         _warn_if_step_is_lost(x, eps)
         found = _per_element(loss, prepared, reduction, sample_weights, eps)
         result = compare(
@@ -923,6 +950,68 @@ def check_rows(
         clamped=clamp_mask(loss, prepared),
         **sampling,
     )
+
+
+def check_reduced_rows(
+    loss: Loss,
+    prepared: Prepared,
+    sample_weights: np.ndarray | None,
+    *,
+    reduction: str,
+    sums: tuple[float, float, int, int],
+    analytic: np.ndarray | None = None,
+    eps: float = DEFAULT_EPS,
+    rtol: float = DEFAULT_RTOL,
+    atol: float = DEFAULT_ATOL,
+    **sampling: Any,
+) -> CheckResult:
+    """The check of the rows of ``prepared`` (a streamed block, a sample of rows, or a whole
+    input held in memory: one implementation for all) for the reduction of the whole input,
+    whose merged ``(total, denominator, row_size, exponent)`` are ``sums`` (a
+    :class:`~losscli.states.LossState`'s); ``sample_weights``: one per row of ``prepared``.
+
+    Finite differences of each row's own loss (:func:`check_rows`), the reduction's chain rule
+    (:meth:`Loss.finish_grad`; rmse's outer √ of the merged mean included, ``none`` each row's
+    own √) applied to both sides alike: rmse's squared errors are row-separable, its √ is not.
+    rmse's errors beyond 2^±400 are differenced scaled by 2^-k (the rows' largest error's k,
+    or under ``none`` each row's own k_i), as its gradient is computed; the result shows the
+    inputs and steps unscaled. ``analytic``: the gradient checked at these rows (default:
+    losscli's, from the same rows and sums). ``sampling`` is passed to :func:`compare`.
+    """
+    total, denominator, row_size, exponent = sums
+    w = sample_weights
+    inner, part, k = loss, prepared, None
+    if loss.transform is not None:
+        inner = replace(loss, transform=None, transform_grad=None)
+        if reduction == "none":
+            k = loss.row_scales(prepared)
+            part = prepared if k is None else prepared.scaled_rows(k)
+        else:
+            k = loss.square_scale(prepared, reduction) or None
+            part = prepared if k is None else prepared.scaled(k)
+    rows, row_grad = loss.rows_and_row_grad(part)
+
+    def scale(g: np.ndarray) -> np.ndarray:
+        if w is not None:
+            g = g * w.reshape(-1, *(1,) * (g.ndim - 1))
+        if reduction == "none":
+            if loss.transform is None:
+                return g
+            # s_r·e/(D·rmse_r): the same for the row's errors scaled by 2^-k_r
+            factor = np.asarray(loss.transform_grad(rows))
+            return g * (factor.reshape(-1, *(1,) * (g.ndim - 1)) if factor.ndim else factor)
+        if k is not None:  # ∂(e²) = 2e is linear: the scaled errors' times 2^k
+            g = np.ldexp(g, k)
+        return loss.finish_grad(g, reduction, total, denominator, row_size, exponent=exponent)
+
+    if analytic is None:
+        analytic = scale(row_grad)
+    result = check_rows(inner, part, analytic, scale, eps=eps, rtol=rtol, atol=atol, **sampling)
+    if k is not None:  # the inputs and steps as given, not scaled
+        per_row = np.reshape(k, (-1, *(1,) * (prepared.predictions.ndim - 1)))
+        steps_ = None if result.step is None else np.ldexp(result.step, per_row)
+        result = replace(result, inputs=prepared.predictions, step=steps_)
+    return result
 
 
 def _mask(kernel: Callable[..., np.ndarray] | None, prepared: Prepared) -> np.ndarray | None:

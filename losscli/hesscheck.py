@@ -8,7 +8,10 @@ the tolerances are those of the gradient check (:func:`losscli.gradcheck.compare
 As for the gradient, separability saves work: an elementwise loss's gradient at element j
 depends on element j alone (all elements perturbed at once: 2 gradient evaluations); a row loss's
 on its own row (one column of every row at a time: 2·C evaluations); a loss with a final
-transform (rmse) is perturbed one element at a time through the reduced gradient.
+transform (rmse) moves one element at a time too, all elements at once: element i of the
+analytic gradient with element i alone moved is a closed form in the merged sums
+(:meth:`Loss.moved_grad`), so a block of rows is differenced against the whole input's mean,
+2 evaluations, streamed.
 """
 
 from __future__ import annotations
@@ -36,13 +39,19 @@ def numeric_hessian_diagonal(
     sample_weights: Any = None,
     eps: float = DEFAULT_EPS,
     scale: Callable[[np.ndarray], np.ndarray] | None = None,
+    sums: tuple[float, float, int] | None = None,
 ) -> np.ndarray:
     """Central differences of the analytic gradient: the Hessian diagonal of the reduced loss
     (for ``none``: of each row's own loss), shaped like the predictions. ``scale``: the
     reduction's chain rule for rows' own diagonals, when these rows are a block of a larger
-    input (a separable loss; default: the reduction over these rows)."""
+    input (a separable loss; default: the reduction over these rows). ``sums``: a loss with
+    a transform (rmse): the merged ``(total, denominator, exponent)`` of the whole input
+    (a :class:`~losscli.states.LossState`'s) when these rows are a block of it, see
+    :func:`_moved`."""
     x = prepared.predictions
     if not loss.separable:
+        if loss.elementwise:
+            return _moved(loss, prepared, reduction, sample_weights, eps, sums)
         return _per_element(loss, prepared, reduction, sample_weights, eps)
     if loss.elementwise:
         plus = loss.row_grad(_with(prepared, x + eps))
@@ -64,6 +73,42 @@ def numeric_hessian_diagonal(
     if scale is not None:
         return scale(row_hess)
     return loss.scale_row_grad(row_hess, prepared, reduction, sample_weights)
+
+
+def _moved(
+    loss: Loss,
+    prepared: Prepared,
+    reduction: str,
+    sample_weights: Any,
+    eps: float,
+    sums: tuple[float, float, int] | None,
+) -> np.ndarray:
+    """rmse: H_ii ≈ (g_i(x_i + h) − g_i(x_i − h))/2h, g_i the analytic gradient's element i
+    with element i alone moved (:meth:`Loss.moved_grad`: the merged mean moved by that
+    element's change of its square), so any block of rows is differenced against the whole
+    input's sums, in O(N·D). Errors beyond 2^±400 (``exponent`` = 2k of the state, or of
+    ``prepared``; under ``none`` each row's own k_i) are differenced scaled by 2^-k with the
+    step h = eps in those units, i.e. eps·2^k: the gradient e/(D·N·rmse) is scale-free, so
+    the diagonal is the scaled one times 2^-k (as :meth:`Loss.finish_hess`)."""
+    if reduction == "none":
+        k = loss.row_scales(prepared)
+        part, inner = (prepared if k is None else prepared.scaled_rows(k)), None
+    else:
+        if sums is None:
+            k = loss.square_scale(prepared, reduction)
+            inner = None
+        else:
+            k, inner = sums[2] // 2, (sums[0], sums[1])
+        part = prepared.scaled(k) if k else prepared
+    plus, minus = (
+        loss.moved_grad(part, h, reduction=reduction, sample_weights=sample_weights, sums=inner)
+        for h in (eps, -eps)
+    )
+    hess = (plus - minus) / (2.0 * eps)
+    if k is None or not np.any(k):
+        return hess
+    k = np.asarray(k)
+    return np.ldexp(hess, -k.reshape(-1, *(1,) * (hess.ndim - 1)) if k.ndim else -int(k))
 
 
 def _per_element(
@@ -100,13 +145,15 @@ def hesscheck(
     atol: float = DEFAULT_ATOL,
     analytic: np.ndarray | None = None,
     prepared: Prepared | None = None,
+    sums: tuple[float, float, int] | None = None,
     **options: Any,
 ) -> CheckResult:
     """Check ``loss``'s analytic Hessian diagonal (or a given ``analytic`` one) by central
     differences of its analytic gradient; an element passes when ``|a − n| ≤ atol + rtol·|n|``,
     as in :func:`losscli.gradcheck`. Elements on a kink of the gradient (``loss.hess_kinks``:
     huber at |e| = δ, mae at e = 0) are not counted as failures, with a warning: the Hessian
-    does not exist there and no finite difference agrees with any value.
+    does not exist there and no finite difference agrees with any value. ``sums``: rmse's
+    merged ``(total, denominator, exponent)`` when the caller has them (a run's state).
 
     >>> import losscli
     >>> from losscli.hesscheck import hesscheck
@@ -122,7 +169,7 @@ def hesscheck(
     if analytic is None:
         analytic = loss.reduce_hess(prepared, reduction=reduction, sample_weights=sample_weights)
     numeric = numeric_hessian_diagonal(
-        loss, prepared, reduction=reduction, sample_weights=sample_weights, eps=eps
+        loss, prepared, reduction=reduction, sample_weights=sample_weights, eps=eps, sums=sums
     )
     result = compare(prepared.predictions, analytic, numeric, eps=eps, rtol=rtol, atol=atol)
     result, on_kink = mark_kinks(loss, prepared, result)

@@ -66,16 +66,21 @@ def hessian_fields(
     rtol: float = 1e-3,
     atol: float = 1e-5,
     hessian: np.ndarray | None = None,
+    sums: tuple[float, float, int] | None = None,
 ) -> dict[str, Any]:
     """``hess``, ``hess_blocks``, ``hess_check`` and ``hess_against`` of a report, as asked:
     ``hess`` "diag" or "full" (or None), ``yours`` a Hessian diagonal to compare (an array),
     ``check`` the finite-difference check of the analytic one. ``hessian``: the diagonal when
-    the caller has it already."""
+    the caller has it already. ``sums``: a transform's (rmse's) merged ``(total,
+    denominator, exponent)`` (a run's :class:`~losscli.states.LossState`), so the diagonal
+    and its differences are those of a streamed run, bit for bit."""
     if hess is None and yours is None:
         return {}
     check_hess_request(loss, hess)
     s = sample_weights
-    if hessian is None:
+    if hessian is None and sums is not None:
+        hessian = loss.block_hess(prepared, reduction=reduction, sample_weights=s, sums=sums)
+    elif hessian is None:
         hessian = loss.reduce_hess(prepared, reduction=reduction, sample_weights=s)
     fields: dict[str, Any] = {"hess": hessian if hess is not None else None}
     if hess == "full":
@@ -97,6 +102,7 @@ def hessian_fields(
             atol=atol,
             analytic=hessian,
             prepared=prepared,
+            sums=sums,
         )
     if yours is not None:
         from .against import compare_hessian
@@ -111,5 +117,6 @@ def hessian_fields(
             rtol=rtol,
             atol=atol,
             analytic=hessian,
+            sums=sums,
         )
     return fields

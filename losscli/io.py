@@ -538,7 +538,7 @@ def _scan(
                 emitted += len(block)
             values.clear()
     if nrows == 0:
-        raise err("has a header row but no data rows")
+        raise err(lay.no_data_rows())
     _raise_nonfinite(bad, err)
     data = lay.arrange(np.array(values, dtype=np.float64).reshape(-1, width), emitted)
     if emit is not None:

@@ -141,6 +141,19 @@ class Layout:
         names = list(self.names)
         return [names[j] for j in self.order] if self.order is not None else names
 
+    def no_data_rows(self) -> str:
+        """The message for a file whose one row was read as its header. A detected header
+        that holds numbers too may be a line of data with a typo in it: say which cell."""
+        message = "has a header row but no data rows"
+        names = self.file_names or []
+        text = next((n for n in names if n and not is_number(n)), None)
+        if dict(self.how).get("header_from") == "detected" and text and any(map(is_number, names)):
+            message += (
+                f"; its one line {_show_row(names)} was read as column names because {text!r} "
+                "is not a number: if the line is data, correct that value"
+            )
+        return message
+
     def describe(self) -> dict[str, Any]:
         """The decisions, for reports: delimiter, header, index, column order."""
         return {

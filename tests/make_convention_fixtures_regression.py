@@ -277,6 +277,17 @@ def pinball() -> None:
         call_args=", alpha=0.1",
         options={"quantile": 0.1},
     )
+    for alpha in (0.0, 1.0):  # the ends of sklearn's closed interval [0, 1]
+        sklearn_case(
+            "pinball",
+            skm.mean_pinball_loss,
+            REG_P,
+            REG_T,
+            weights=WEIGHTS,
+            alpha=alpha,
+            call_args=f", alpha={alpha}",
+            options={"quantile": alpha},
+        )
 
 
 def brier() -> None:

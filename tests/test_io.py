@@ -159,6 +159,13 @@ def test_csv_parses_to_exact_float64(tmp_path, engine):
         ("\ufeff\n", "file is empty"),
         ("x,y\n", "has a header row but no data rows"),
         ("x,y\n\n  \n", "has a header row but no data rows"),
+        # a lone line with numbers in it: maybe data with a typo, so the message says which cell
+        (
+            "1,2,x\n",
+            "has a header row but no data rows"
+            "; its one line '1,2,x' was read as column names because 'x' is not a number: "
+            "if the line is data, correct that value",
+        ),
         ("x,y\n1,2\n3,4\n5,abc\n", "non-numeric value 'abc' at line 4, column 2 (\"y\")"),
         ("1,2\n3,4\nabc,5\n", "non-numeric value 'abc' at line 3, column 1"),
         ("1\n2\nNA\n", "non-numeric value 'NA' at line 3, column 1"),

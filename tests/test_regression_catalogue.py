@@ -93,6 +93,23 @@ def test_pinball_values_kink_and_quantile():
     assert losscli.pinball([[1.0, 4.0]], [[0.0, 0.0]]) == 0.5 * losscli.mae([[1.0, 4.0]], [[0, 0]])
 
 
+def test_pinball_at_the_ends_of_the_closed_interval(tmp_path):
+    # sklearn's alpha is in [0, 1]: q = 0 costs only over-prediction (ŷ − y)₊, q = 1 only
+    # under-prediction (y − ŷ)₊; errors ŷ − y = −1, 2, 0
+    p, t = [1.0, 4.0, 2.0], [2.0, 2.0, 2.0]
+    np.testing.assert_array_equal(losscli.pinball(p, t, quantile=0.0, reduction="none"), [0, 2, 0])
+    np.testing.assert_array_equal(losscli.pinball(p, t, quantile=1.0, reduction="none"), [1, 0, 0])
+    # slopes −q below the kink (and at it), 1 − q above
+    np.testing.assert_array_equal(
+        losscli.pinball.grad(p, t, quantile=0.0, reduction="sum"), [0, 1, 0]
+    )
+    np.testing.assert_array_equal(
+        losscli.pinball.grad(p, t, quantile=1.0, reduction="sum"), [-1, 0, -1]
+    )
+    r = run("pinball", write(tmp_path / "p", p), write(tmp_path / "t", t), "--quantile", "1")
+    assert (r.exit_code, r.stdout) == (0, "0.3333333333333333\n")  # 1/3
+
+
 def test_mape_fraction_percent_and_zero_target():
     assert losscli.mape([1.5, 1.0], [1.0, 2.0]) == 0.5
     assert losscli.mape([1.5, 1.0], [1.0, 2.0], percent=True, epsilon=1e-7) == 50.0
@@ -392,20 +409,12 @@ def test_cli_gaussian_variance_file_per_row(tmp_path):
     "args, stderr",
     [
         (
-            ["pinball", "--quantile", "0"],
-            "Error: --quantile must be a finite number in (0, 1), got 0.0",
-        ),
-        (
-            ["pinball", "--quantile", "1"],
-            "Error: --quantile must be a finite number in (0, 1), got 1.0",
-        ),
-        (
             ["pinball", "--quantile", "1.5"],
-            "Error: --quantile must be a finite number in (0, 1), got 1.5",
+            "Error: --quantile must be a finite number in [0, 1], got 1.5",
         ),
         (
             ["pinball", "--quantile", "nan"],
-            "Error: --quantile must be a finite number in (0, 1), got nan",
+            "Error: --quantile must be a finite number in [0, 1], got nan",
         ),
         (["mape", "--epsilon", "0"], "Error: --epsilon must be a finite number > 0, got 0.0"),
         (["msle", "--floor", "-1"], "Error: --floor must be a finite number > -1, got -1.0"),
@@ -596,7 +605,7 @@ def test_cli_bad_input_names_the_file(tmp_path, monkeypatch, loss, preds, target
 
 def test_usage_errors_are_usage_errors():
     with pytest.raises(UsageError):
-        losscli.pinball([1.0], [1.0], quantile=0.0)
+        losscli.pinball([1.0], [1.0], quantile=-0.25)
     with pytest.raises(UsageError):
         losscli.tweedie([1.0], [1.0], power=0.25)
     with pytest.raises(InputError):

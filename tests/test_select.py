@@ -74,6 +74,12 @@ def test_frame_shape_errors_as_the_table_reader_words_them():
     for text, message in (
         ("", "file is empty"),
         ("x,y\n", "has a header row but no data rows"),
+        (
+            "1,2,x\n",
+            "has a header row but no data rows"
+            "; its one line '1,2,x' was read as column names because 'x' is not a number: "
+            "if the line is data, correct that value",
+        ),
         ("a,b\n1,2\n3\n", "line 3 has 1 field, expected 2 (as on line 1)"),
     ):
         with pytest.raises(InputError) as excinfo:

@@ -597,21 +597,17 @@ def test_streamed_rmse_none_against_is_the_in_memory_report(tmp_path, monkeypatc
             assert json.loads(got[1])["against"] == expected, (wrong, elements)
 
 
-def test_rmse_against_hess_is_read_whole(tmp_path, monkeypatch):
-    # the Hessian's differences of the whole mean's gradient are not streamed: the same
-    # report, the file read whole
+def test_rmse_against_hess_streams(tmp_path, monkeypatch):
+    # the Hessian's differences are each element's move of the merged mean (Loss.moved_grad):
+    # streamed beside the predictions as --against (tests/test_rmse_stream.py for the numbers)
     rng = np.random.default_rng(13)
     p, t = rng.standard_normal((20, 2)), rng.standard_normal((20, 2))
     files = [_write(tmp_path, "p", p, "npy"), _write(tmp_path, "t", t, "npy")]
     g = _write(tmp_path, "g", np.zeros((20, 2)), "npy")
-    monkeypatch.setattr(sources, "STREAM_BYTES", 0)
-    for extra in (["--against-hess", g],):
-        calls = []
-        real = engine._Run.streamed
-        monkeypatch.setattr(engine._Run, "streamed", lambda *a, _c=calls, **k: _c.append(1))
-        r = runner.invoke(app, ["rmse", *files, *extra, "-f", "json"])
-        monkeypatch.setattr(engine._Run, "streamed", real)
-        assert r.exit_code == 1 and not calls, r.stderr
+    code, out, err = _invoke(
+        monkeypatch, ["rmse", *files, "--against-hess", g, "-f", "json"], elements=7
+    )
+    assert code == 1 and not json.loads(out)["against_hess"]["passed"], err
 
 
 @pytest.mark.parametrize("kind", ["npy", "csv"])

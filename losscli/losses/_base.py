@@ -815,16 +815,23 @@ class Loss:
             k = sums[2] // 2  # the whole input's scale of the errors (its largest error's)
         else:
             k = self.square_scale(prepared, reduction)
+        if reduction == "none":
+            if self.transform is not None:  # each row its own f(u_i), times s_i afterwards
+                # rows beyond 2^±400: their errors scaled by their own 2^-k_i (as the value
+                # and gradient, _scaled_none); for √ the Hessian is the scaled one times 2^-k_i
+                k_rows = self.row_scales(prepared)
+                part = prepared if k_rows is None else prepared.scaled_rows(k_rows)
+                rows, row_grad = self.rows_and_row_grad(part)
+                f1 = self._per_row(self.transform_grad(rows), row_grad)
+                f2 = self._per_row(self.transform_hess(rows), row_grad)
+                row_hess = f2 * row_grad * row_grad + f1 * self.row_hess(part)
+                if k_rows is not None:
+                    row_hess = np.ldexp(row_hess, -k_rows.reshape(-1, *(1,) * (row_hess.ndim - 1)))
+            return self.scale_row_grad(row_hess, prepared, "none", s)
         if self.transform is None:
             row_grad = rows = None
         else:  # k ≠ 0: rows and gradients of the errors scaled by 2^-k (see finish_hess)
             rows, row_grad = self.rows_and_row_grad(prepared.scaled(k) if k else prepared)
-        if reduction == "none":
-            if self.transform is not None:  # each row its own f(u_i), times s_i afterwards
-                f1 = self._per_row(self.transform_grad(rows), row_grad)
-                f2 = self._per_row(self.transform_hess(rows), row_grad)
-                row_hess = f2 * row_grad * row_grad + f1 * row_hess
-            return self.scale_row_grad(row_hess, prepared, "none", s)
         if sums is None:
             total = 0.0 if rows is None else float((rows if s is None else rows * s).sum())
             denominator = self.weighted_denominator(prepared, reduction, s)
@@ -839,6 +846,49 @@ class Loss:
             self._row_size(prepared),
             exponent=2 * k,
         )
+
+    def moved_grad(
+        self,
+        prepared: Prepared,
+        shift: float,
+        *,
+        reduction: str,
+        sample_weights: Any = None,
+        sums: tuple[float, float] | None = None,
+    ) -> np.ndarray:
+        """Element i of the reduced loss's gradient with element i alone moved to x_i + shift,
+        for every i at once, shaped like the predictions: an elementwise loss under a
+        ``transform`` f (rmse, f = √), for the central differences of the Hessian diagonal
+        (:func:`losscli.hesscheck.numeric_hessian_diagonal`). Moving x_i (row r, D elements
+        per row) moves the inner mean by Δu_i = s_r·(v_i(x_i + shift) − v_i(x_i))/(D·W)
+        (v the elements' values, W the denominator), so
+
+            g_i = f'(u + Δu_i) · s_r·∂v_i(x_i + shift)/(D·W),
+
+        ``none``: each row's own u_r = mean_j v_rj and W = 1, times s_r. ``sums``: the merged
+        ``(total, denominator)`` of the whole input (in the units of ``prepared``: the errors
+        scaled by 2^-k when its state is) when ``prepared`` is one block; None: ``prepared``
+        is the whole input. O(N·D): two kernel evaluations, whatever the size."""
+        if self.transform is None or not self.elementwise:
+            raise ValueError("moved_grad is for an elementwise loss under a transform (rmse)")
+        self._check_reduction(reduction)
+        s = self._sample_weights(sample_weights, prepared)
+        x, t, options = prepared.predictions, prepared.targets, prepared.options
+        d = self._row_size(prepared)
+        moved = replace(prepared, predictions=x + shift)
+        change = (self.values(moved.predictions, t, **options) - self.values(x, t, **options)) / d
+        g = self._weighted(self.row_grad(moved), s)
+        if reduction == "none":
+            u = self._per_row(self.row_values(prepared), g) + change
+            return g * self.transform_grad(u)
+        if sums is None:
+            rows = self.row_values(prepared)
+            total = float((rows if s is None else rows * s).sum())
+            denominator = self.weighted_denominator(prepared, reduction, s)
+        else:
+            total, denominator = sums
+        u = self.reduce_totals(reduction, total + self._weighted(change, s), denominator, d)
+        return self.scale_by_reduction(g, reduction, denominator, d) * self.transform_grad(u)
 
     def finish_hess(
         self,

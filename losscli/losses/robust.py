@@ -111,7 +111,7 @@ def pinball_kinks(predictions: np.ndarray, targets: np.ndarray, *, quantile: flo
 
 
 def _prepare_pinball(predictions: np.ndarray, targets: np.ndarray, *, quantile: float) -> Prepared:
-    q = check_option("quantile", quantile, low=0.0, high=1.0, low_open=True, high_open=True)
+    q = check_option("quantile", quantile, low=0.0, high=1.0)
     prepared = prepare_regression(predictions, targets, quantile=q)
     prepared.describe["quantile"] = q
     return prepared
@@ -135,7 +135,7 @@ pinball = Loss(
             "quantile",
             float,
             0.5,
-            "The quantile q in (0, 1) the predictions aim at (sklearn's alpha); 0.5 gives half "
+            "The quantile q in [0, 1] the predictions aim at (sklearn's alpha); 0.5 gives half "
             "the mean absolute error.",
             metavar="Q",
         ),
