@@ -288,11 +288,18 @@ class AgainstState:
         atol: float = DEFAULT_ATOL,
         keep: int = 20,
         mistakes: Mistakes | None = None,
+        layout: Any = None,
     ) -> AgainstState:
         """One block: rows ``start …`` of the input, arrays shaped like its predictions
-        (``mistakes``: :meth:`Mistakes.of` the block, for a Hessian)."""
+        (``mistakes``: :meth:`Mistakes.of` the block, for a Hessian). ``layout``: the block's
+        :class:`~losscli.losses.RowLayout` when the input has more than two dimensions (the
+        arrays are the kernels' rows): elements are named by their full index, ``start``
+        counting the input's rows along axis 0, as :func:`compare_gradient` names them."""
         check = compare(x, yours, analytic, eps=eps, rtol=rtol, atol=atol)
         reference = compare(x, analytic, numeric, eps=eps, rtol=rtol, atol=atol)
+        if layout is not None:
+            check, reference = check.in_layout(layout), reference.in_layout(layout)
+            numeric = layout.restore(numeric)
 
         def shifted(idx: tuple[int, ...]) -> tuple[int, ...]:
             return (start + idx[0], *idx[1:])
@@ -364,11 +371,19 @@ class AgainstState:
         """The common mistake yours matches, when it differs (a Hessian's; else [])."""
         return [] if self.passed or self.mistakes is None else self.mistakes.findings()
 
-    def result(self, rows: RowFindings | None = None, *, what: str = "gradient") -> StreamedAgainst:
+    def result(
+        self,
+        rows: RowFindings | None = None,
+        *,
+        what: str = "gradient",
+        index: Callable[[tuple[int, int]], tuple[int, ...]] | None = None,
+    ) -> StreamedAgainst:
         """The finished comparison; ``rows``: the diagnosis's second pass, when
-        ``self.diagnosis.plan(...)`` asked for one (and :attr:`named` found nothing)."""
+        ``self.diagnosis.plan(...)`` asked for one (and :attr:`named` found nothing);
+        ``index``: the full index of a kernels' (row, col), for K-dim inputs (as
+        :func:`diagnose`)."""
         plan = self.diagnosis.plan(rtol=self.rtol, atol=self.atol)
-        findings = self.named or (plan.findings if rows is None else rows.findings(plan))
+        findings = self.named or (plan.findings if rows is None else rows.findings(plan, index))
         if self.reference_failed:
             findings = [*findings, _reference_note(what, self.reference_failed)]
         return StreamedAgainst(self, findings)

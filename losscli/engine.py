@@ -507,11 +507,12 @@ def _streams_hess(loss: Any, hess: str | None, check: bool) -> bool:
 
 def _streams_against(loss: Any, against: Any, what: str = "gradient") -> bool:
     """Whether ``--against FILE`` (``what`` "gradient") or ``--against-hess FILE``
-    ("hessian") is read block by block beside the predictions: a file that streams (NPY,
-    CSV/TSV); a K-dim NPY is compared whole. rmse's streams too: its gradient's finite
-    differences are each row's own squared errors', through the merged mean's √ by the chain
-    rule (as the streamed --check; ``none``: each row's own √), its Hessian's each element's
-    move of the merged mean (:meth:`Loss.moved_grad`, as the streamed --hess --check)."""
+    ("hessian") is read block by block beside the predictions: a file that aligns by rows
+    (NPY, a K-dim one along axis 0; CSV/TSV; Parquet); a compressed NPY is compared whole.
+    rmse's streams too: its gradient's finite differences are each row's own squared errors',
+    through the merged mean's √ by the chain rule (as the streamed --check; ``none``: each
+    row's own √), its Hessian's each element's move of the merged mean
+    (:meth:`Loss.moved_grad`, as the streamed --hess --check)."""
     return isinstance(against, str | os.PathLike) and src.aligns_by_rows(against)
 
 
@@ -1139,7 +1140,10 @@ class _Run:
                 prepared = self._prepare(block, first=state is None)
                 s = None
                 if block.weights is not None:
-                    s = loss.sample_weights_for(block.weights, prepared)
+                    try:
+                        s = loss.sample_weights_for(block.weights, prepared)
+                    except InputError as e:  # "… at (row 3)" of the block: of the file
+                        raise _shift_rows(e, block.start * self._positions_per_row()) from None
                 b, g, rows = _block_state(
                     loss,
                     prepared,
@@ -1332,9 +1336,11 @@ class _Run:
         """Rows differ: let the loss's own validation word it, on stand-ins of full shapes."""
         self._full_shapes(counts)
         if len(counts) > 2 and counts[2] != counts[0]:
+            path = self.inputs.paths.get("sample weights")
             raise InputError(
                 f"sample weights have {counts[2]} values but the predictions have {counts[0]} rows",
                 role="sample weights",
+                source=None if path is None else lio.display_name(path),  # stdin: <stdin>
             )
         raise InputError(f"found inconsistent numbers of rows (predictions, targets): {counts[:2]}")
 
@@ -1478,6 +1484,14 @@ class _Run:
         loss = self.loss
         shape = tuple(int(n) for n in state.loss.shape)
         rows = shape[0]
+        # K-dim inputs (N, d1, …, dk), streamed along axis 0: yours is given, and compared, in
+        # their own layout (as in memory), each block laid out as the kernels' rows
+        kdim = getattr(self.inputs, "ndim", 2) > 2
+        per_row = self._positions_per_row()  # kernel rows per row of the file
+        if kdim:
+            shape = tuple(int(n) for n in self.inputs.shapes(self.inputs.counts)[0])
+            rows = shape[0]
+        whole_layout: Any = None  # the whole input's RowLayout, for the findings' indices
         yours = src.AlignedFile(os.fsdecode(path), what, reading)
 
         def standin(shape: tuple[int, ...]) -> np.ndarray:
@@ -1496,6 +1510,11 @@ class _Run:
                 mine = yours.rows(len(block))
                 if len(mine) < len(block):
                     wrong_shape()
+                lay = prepared.layout
+                if lay is not None:  # K-dim: yours in the block's own layout, as kernel rows
+                    given = match_shape(mine, lay.shape, what=what)
+                    yield block, prepared, s, analytic, lay.flatten(given)
+                    continue
                 x = prepared.predictions
                 yield block, prepared, s, analytic, match_shape(mine, x.shape, what=what)
                 bar.update(self.inputs.done + yours.done)
@@ -1520,11 +1539,19 @@ class _Run:
                     with Progress(nbytes, f"{loss.name}: comparing", quiet=quiet) as bar:
                         for block, prepared, s, analytic, mine in blocks():
                             # the finite differences hold ~30 temporaries of a block's size:
-                            # computed over pieces of COMPARE_ELEMENTS (states merge exactly)
-                            step = max(1, COMPARE_ELEMENTS // max(1, mine[:1].size))
+                            # computed over pieces of COMPARE_ELEMENTS (states merge exactly),
+                            # each whole rows of the file (K-dim: its layout's own slab)
+                            lay = prepared.layout
+                            if lay is not None:
+                                whole_layout = replace(lay, shape=shape)
+                            step = max(1, COMPARE_ELEMENTS // max(1, mine[:1].size * per_row))
                             for at in range(0, len(block), step):
-                                part = slice(at, at + step)
+                                part = slice(at * per_row, (at + step) * per_row)
                                 piece = prepared.take_rows(part)
+                                piece_layout = None
+                                if lay is not None:
+                                    n = min(step, len(block) - at)
+                                    piece_layout = replace(lay, shape=(n, *lay.shape[1:]))
                                 sp = None if s is None else s[part]
                                 m, a = mine[part], analytic[part]
                                 named = None
@@ -1536,6 +1563,7 @@ class _Run:
                                     start=block.start + at,
                                     ids=None if block.ids is None else block.ids[part],
                                     eps=eps, rtol=rtol, atol=atol, mistakes=named,
+                                    layout=piece_layout,
                                 )  # fmt: skip
                                 acc = b if acc is None else acc.merge(b)
                         assert acc is not None
@@ -1543,8 +1571,9 @@ class _Run:
                         if plan.columns is not None and not acc.named:  # the rows: a pass
                             for block, _, _, analytic, mine in blocks():
                                 f = RowFindings.of(
-                                    mine, analytic, plan, start=block.start, rtol=rtol, atol=atol
-                                )
+                                    mine, analytic, plan, start=block.start * per_row,
+                                    rtol=rtol, atol=atol,
+                                )  # fmt: skip
                                 found = f if found is None else found.merge(f)
                     break
                 except Restart:
@@ -1556,7 +1585,8 @@ class _Run:
             self.ids = acc.ids if self.ids is None else self.ids
             if isinstance(self.ids, dict):
                 self.ids = {**acc.ids, **self.ids}
-        return acc.result(found, what=what)
+        index = None if whole_layout is None else whole_layout.index
+        return acc.result(found, what=what, index=index)
 
 
 @contextlib.contextmanager

@@ -16,13 +16,14 @@ Reading
     reader does or reports the same one-line error.
     Parquet (one file holding the columns, or shards) through pyarrow's batch reader, only
     the chosen columns, each read from the file a buffer at a time — not a row group at a
-    time, so memory does not grow with the row-group size (:meth:`_TableFile._reader`).
+    time, so memory does not grow with the row-group size (:func:`open_parquet`).
     Everything else — one file holding several columns (``--pred-col``) below
     ``TABLE_STREAM_BYTES``, and inputs smaller than ``STREAM_BYTES`` — is read whole by
     :func:`losscli.select.read_inputs`, and its blocks are views of those arrays.
     stdin (``-``) is first copied to a private temporary file (:func:`losscli.io.spool_stdin`,
     named ``<stdin>`` in messages, removed by :meth:`Inputs.close`), then read as that file.
-    ``--against FILE`` beside streamed inputs is an :class:`AlignedFile`.
+    ``--against FILE`` beside streamed inputs, and ``--sample-weights FILE`` beside one
+    streamed table, are an :class:`AlignedFile` (NPY, CSV/TSV, Parquet).
 
 Settings (environment)
     ``LOSSCLI_STREAM_BYTES`` (default 64 MiB): two-file inputs at least this big are streamed.
@@ -41,7 +42,7 @@ import re
 import threading
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -122,8 +123,6 @@ class Block:
 
     def take(self, keep: Any) -> Block:
         """The block's rows where ``keep`` (a boolean mask) holds; ``start`` unchanged."""
-        from dataclasses import replace
-
         ids = None if self.ids is None else [i for i, k in zip(self.ids, keep, strict=True) if k]
         return replace(
             self,
@@ -141,7 +140,7 @@ def decide_layouts(
     """The one decision of the text files' layouts (:func:`losscli.layout.decide`: delimiter,
     header, index column, the targets' column order), made once per run from their first
     lines; every reader of the files follows it, on every pass."""
-    roles = [r for r, path in paths.items() if not _is_npy(path)]
+    roles = [r for r, path in paths.items() if not (_is_npy(path) or _is_parquet(path))]
     heads = [CsvSource.head(paths[r], r) for r in roles]
     decided = layout_rules.decide(heads, reading or layout_rules.Options())
     return dict(zip(roles, decided, strict=True))
@@ -150,6 +149,11 @@ def decide_layouts(
 def _is_npy(path: str) -> bool:
     ext, compression = lio.split_extension(path)
     return ext == ".npy" and not compression
+
+
+def _is_parquet(path: str) -> bool:
+    ext, compression = lio.split_extension(path)
+    return ext in PARQUET and not compression
 
 
 def rows_per_block(width: int) -> int:
@@ -420,6 +424,90 @@ class CsvSource:
         pass
 
 
+class ParquetSource:
+    """A Parquet file of numbers read a batch of rows at a time (``--against`` /
+    ``--sample-weights`` beside streamed rows): every column, in order, as
+    :func:`losscli.io.read_array` takes them, each read a buffer at a time
+    (:func:`open_parquet`). Anything unusual — a column that is not integer, float or
+    boolean, a missing or non-finite value, a damaged file — is handed to the whole-file
+    reader, which words the error (or, for decimals, reads the file whole)."""
+
+    deferred_check = False  # chunks are checked as they are read
+
+    def __init__(self, path: str, role: str) -> None:
+        self.path, self.role = path, role
+        self.err = lio.input_error(role, path)
+        self.nbytes = os.stat(path).st_size
+        self.done = 0
+        self._whole: np.ndarray | None = None
+        self._metadata: Any = None
+        try:
+            import pyarrow.parquet as pq
+            import pyarrow.types as pt
+
+            pf = pq.ParquetFile(path, pre_buffer=False)
+            try:
+                schema, self._metadata = pf.schema_arrow, pf.metadata
+            finally:
+                pf.close()
+            kinds = [schema.field(j).type for j in range(len(schema.names))]
+            plain = all(pt.is_integer(k) or pt.is_floating(k) or pt.is_boolean(k) for k in kinds)
+            self.rows, self.width = self._metadata.num_rows, len(kinds)
+            usable = plain and self.rows > 0 and self.width > 0
+        except Exception:  # not installed, damaged: the whole-file reader words it
+            usable = False
+        if not usable:
+            self._whole = self._read_whole()
+            self.rows, self.width = self._whole.shape
+        self.vector = self.width == 1
+        self.tail = () if self.vector else (self.width,)
+
+    def _read_whole(self) -> np.ndarray:
+        return lio.read_table(self.path, role=self.role).data
+
+    def _refuse(self) -> None:
+        """Something the batches cannot take: the whole-file reader's error."""
+        self._read_whole()
+        raise self.err("not a valid Parquet file (it changed while being read)")
+
+    def chunks(self, rows_per_chunk: int) -> Iterator[np.ndarray]:
+        if self._whole is not None:
+            for start in range(0, self.rows, rows_per_chunk):
+                self.done = self.nbytes * min(self.rows, start + rows_per_chunk) // self.rows
+                yield self._whole[start : start + rows_per_chunk]
+            return
+        import pyarrow as pa
+
+        read = 0
+        try:
+            pf = open_parquet(self.path, self.width, self._metadata)
+        except (pa.ArrowException, OSError, ValueError):
+            self._refuse()
+        try:
+            for batch in pf.iter_batches(batch_size=rows_per_chunk, use_threads=False):
+                block = np.empty((batch.num_rows, self.width))
+                for j, column in enumerate(batch.columns):
+                    if column.null_count:
+                        self._refuse()
+                    block[:, j] = _float_values(column.cast(pa.float64(), safe=False))
+                if not np.isfinite(block).all():
+                    self._refuse()
+                read += len(block)
+                self.done = self.nbytes * read // max(self.rows, 1)
+                yield block
+        except (pa.ArrowException, OSError, ValueError):
+            self._refuse()
+        finally:
+            with contextlib.suppress(Exception):
+                pf.close()
+
+    def verify(self, block: np.ndarray) -> None:
+        """Nothing to do: chunks are checked as they are read."""
+
+    def close(self) -> None:
+        pass
+
+
 class _Stopped(Exception):
     pass
 
@@ -480,9 +568,13 @@ def _importable(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def _open_source(path: str, role: str, engine: str, layouts: dict) -> NpySource | CsvSource:
+def _open_source(
+    path: str, role: str, engine: str, layouts: dict
+) -> NpySource | CsvSource | ParquetSource:
     if _is_npy(path):
         return NpySource(path, role)
+    if _is_parquet(path):
+        return ParquetSource(path, role)
     return CsvSource(path, role, layouts[role], engine=engine)
 
 
@@ -693,22 +785,25 @@ class StreamedInputs(Inputs):
 
 
 class AlignedFile:
-    """A file of one value per prediction (``--against``: the user's gradient) read beside
-    the predictions' blocks: NPY through the memory map, CSV/TSV through the streaming
-    readers, as the inputs are. :meth:`rows` gives the next rows of the current pass."""
+    """A file of one value per prediction (``--against``: the user's gradient) or per row
+    (``--sample-weights`` beside one table) read beside the predictions' blocks: NPY through
+    the memory map, CSV/TSV through the streaming readers, as the inputs are, Parquet by
+    batches (:class:`ParquetSource`). :meth:`rows` gives the next rows of the current pass."""
 
     def __init__(self, path: str, role: str, reading: layout_rules.Options | None = None):
         self.path, self.role = path, role
-        self.layouts = {} if _is_npy(path) else decide_layouts({role: path}, reading)
+        text = not (_is_npy(path) or _is_parquet(path))
+        self.layouts = decide_layouts({role: path}, reading) if text else {}
         self.engine = "pandas"
         self.source: Any = None
         self._it: Any = None
-        # an NPY of 0 or more than 2 dimensions is no block of rows (source None): its shape,
-        # for the caller's message (it cannot match predictions that stream)
+        # an NPY of 0 dimensions is no block of rows (source None): its shape, for the
+        # caller's message (it cannot match predictions that stream); one of more than 2 is
+        # read along axis 0, beside K-dim inputs
         self.npy_shape: tuple[int, ...] | None = None
         if _is_npy(path):
             self.npy_shape = _npy_header_shape(path, role)
-            if len(self.npy_shape) not in (1, 2):
+            if not self.npy_shape:
                 return  # self.source stays None
         self._open()
 
@@ -758,7 +853,8 @@ class AlignedFile:
             have += len(part)
         self.read += have
         if not parts:
-            return np.empty((0, self.source.width))
+            tail = self.source.tail if len(self.source.tail) > 1 else (self.source.width,)
+            return np.empty((0, *tail))
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def count(self) -> int:
@@ -795,12 +891,14 @@ def streamable(path: Any) -> bool:
 
 def aligns_by_rows(path: Any) -> bool:
     """Whether a file can be read beside streamed predictions as an :class:`AlignedFile`:
-    streamable, and an NPY of rows (1 or 2 dimensions). A K-dim gradient is compared whole,
-    in the inputs' own layout."""
+    streamable or Parquet, and an NPY of at least one dimension (more than 2: read along
+    axis 0, beside K-dim inputs). A compressed NPY is read whole."""
+    if _is_regular_file(path) and _is_parquet(os.fsdecode(path)):
+        return True
     if not _streamable(path):
         return False
     shape = npy_shape(path)
-    return shape is None or len(shape) in (1, 2)  # a broken header: the reader's error
+    return shape is None or len(shape) >= 1  # a broken header: the reader's error
 
 
 def npy_shape(path: Any) -> tuple[int, ...] | None:
@@ -908,8 +1006,20 @@ def _open_paths(
         shards = expand_shards(display)
         if shards is not None and sample_weights is not None:
             raise UsageError("with a folder of shards, give the weights as a column: --weight-col")
+        table = (
+            not whole
+            and (pred_cols or target_cols)
+            and _is_regular_file(display)
+            and os.stat(display).st_size >= TABLE_STREAM_BYTES
+            and (lio.split_extension(display)[0] in PARQUET or _is_table_text(display))
+        )
         if sample_weights is not None:
-            pass  # a weights file beside one table: read whole (below)
+            # a weights file beside one streamed table: read block-aligned beside its rows
+            weights = None
+            if table and weight_col is None and _is_regular_file(sample_weights):
+                weights = _row_weights(os.fsdecode(sample_weights), reading)
+            if weights is not None:
+                return TableInputs([display], display, selection, weights=weights)
         elif shards is not None:
             if not (pred_cols or target_cols):
                 raise UsageError(
@@ -918,13 +1028,7 @@ def _open_paths(
             if whole:
                 raise UsageError("--against takes one file of predictions, not a folder of shards")
             return TableInputs(shards, display, selection)
-        elif (
-            not whole
-            and (pred_cols or target_cols)
-            and _is_regular_file(display)
-            and os.stat(display).st_size >= TABLE_STREAM_BYTES
-            and (lio.split_extension(display)[0] in PARQUET or _is_table_text(display))
-        ):
+        elif table:
             return TableInputs([display], display, selection)
     paths = {"predictions": predictions, "targets": targets}
     if sample_weights is not None:
@@ -933,11 +1037,35 @@ def _open_paths(
     simple = not (
         whole or pred_cols or target_cols or id_col or weight_col or option_cols or targets is None
     )
-    if files and simple and all(_streamable(p) for p in paths.values()):
+    # a weights file streams as NPY, CSV/TSV or Parquet (ParquetSource)
+    streams = {
+        role: _streamable(p) or (role == "sample weights" and aligns_by_rows(p))
+        for role, p in paths.items()
+    }
+    if files and simple and all(streams.values()):
         total = sum(os.stat(p).st_size for p in paths.values())
         if total >= STREAM_BYTES:
-            return StreamedInputs({k: os.fsdecode(v) for k, v in paths.items()}, reading)
+            inputs = StreamedInputs({k: os.fsdecode(v) for k, v in paths.items()}, reading)
+            if len(inputs.sources) < 3 or inputs.sources[2].width == 1 or inputs.ndim > 2:
+                return inputs
+            # not one weight per row of (N, D) inputs (N × 2, a line of values): read whole,
+            # where the loss counts its values ("sample weights have 2N values but … N rows")
+            inputs.close()
     return _read_whole(predictions, targets, selection, sample_weights, stdin)
+
+
+def _row_weights(path: str, reading: layout_rules.Options | None) -> AlignedFile | None:
+    """A sample weights file to read beside a table's rows, one value per row (NPY of one
+    dimension or one column, CSV/TSV or Parquet of one column); None for anything else
+    (a compressed NPY, a K-dim NPY, several columns or a line of values: read whole, where
+    the loss words what is wrong with it)."""
+    if not aligns_by_rows(path):
+        return None
+    weights = AlignedFile(path, "sample weights", reading)
+    if weights.source is None or weights.source.width != 1:
+        weights.close()
+        return None
+    return weights
 
 
 def _check_row_length(path: str, role: str) -> None:
@@ -1141,7 +1269,7 @@ class _TableFile:
             return
         self.kind = "parquet"
         try:
-            # the footer (names, types, rows); the rows are read by _reader. pre_buffer
+            # the footer (names, types, rows); the rows are read by open_parquet. pre_buffer
             # (pyarrow's default) keeps the column chunks it has read: 300 MiB on 10M rows
             self._pf = pq.ParquetFile(self.path, pre_buffer=False)
             schema = self._pf.schema_arrow
@@ -1293,7 +1421,7 @@ class _TableFile:
         read = [*dict.fromkeys([*wanted, *([id_name] if id_name else [])])]
         done = 0
         try:
-            pf = self._reader(len(read))
+            pf = open_parquet(self.path, len(read), self._pf.metadata)
         except (pa.ArrowException, OSError, ValueError):
             raise _Fallback from None
         try:
@@ -1323,24 +1451,24 @@ class _TableFile:
             with contextlib.suppress(Exception):
                 pf.close()
 
-    def _reader(self, columns: int) -> Any:
-        """The file opened to read ``columns`` columns a batch at a time, in memory bounded by
-        the block budget and the file's page size, not by its row-group size.
 
-        Unbuffered, pyarrow reads each column's chunk of a row group whole (all its rows):
-        2 GiB for 1M × 101 columns in one row group. Buffered, a column is read
-        ``buffer_size`` bytes at a time and what stays is its current page and its
-        dictionary (≤ 1 MiB each as pyarrow writes them); the buffers together hold about a
-        block (``CHUNK_ELEMENTS`` values), within 64 KiB … 1 MiB per column (smaller was
-        slower on 3 columns, larger held more on 101, no faster).
-        """
-        import pyarrow.parquet as pq
+def open_parquet(path: str, columns: int, metadata: Any = None) -> Any:
+    """``path`` opened (``pyarrow.parquet.ParquetFile``) to read ``columns`` columns a batch
+    at a time, in memory bounded by the block budget and the file's page size, not by its
+    row-group size; ``metadata``: its footer, when already read.
 
-        per_column = CHUNK_ELEMENTS * 8 // max(columns, 1)
-        buffer = min(max(per_column, 64 << 10), 1 << 20)
-        return pq.ParquetFile(
-            self.path, pre_buffer=False, buffer_size=buffer, metadata=self._pf.metadata
-        )
+    Unbuffered, pyarrow reads each column's chunk of a row group whole (all its rows):
+    2 GiB for 1M × 101 columns in one row group. Buffered, a column is read
+    ``buffer_size`` bytes at a time and what stays is its current page and its
+    dictionary (≤ 1 MiB each as pyarrow writes them); the buffers together hold about a
+    block (``CHUNK_ELEMENTS`` values), within 64 KiB … 1 MiB per column (smaller was
+    slower on 3 columns, larger held more on 101, no faster).
+    """
+    import pyarrow.parquet as pq
+
+    per_column = CHUNK_ELEMENTS * 8 // max(columns, 1)
+    buffer = min(max(per_column, 64 << 10), 1 << 20)
+    return pq.ParquetFile(path, pre_buffer=False, buffer_size=buffer, metadata=metadata)
 
 
 def _float_values(column: Any) -> np.ndarray:
@@ -1351,10 +1479,20 @@ def _float_values(column: Any) -> np.ndarray:
 
 class TableInputs(Inputs):
     """One file holding predictions and targets (and ids, weights) as columns — or a folder
-    or glob of such shards, read in sorted order — streamed block by block."""
+    or glob of such shards, read in sorted order — streamed block by block; ``weights``: a
+    file of one sample weight per row beside the one file, read block-aligned."""
 
-    def __init__(self, paths: list[str], display: str, selection: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        paths: list[str],
+        display: str,
+        selection: dict[str, Any],
+        weights: AlignedFile | None = None,
+    ) -> None:
         super().__init__({"predictions": display, "targets": display})
+        self.weights = weights
+        if weights is not None:
+            self.paths["sample weights"] = weights.path
         self.shard_paths, self.selection = paths, selection
         self.files = [_TableFile(paths[0], selection)]
         # Every shard whose layout is cheap to read (a Parquet footer, a text file's first two
@@ -1370,7 +1508,10 @@ class TableInputs(Inputs):
 
     @property
     def known_rows(self) -> list[int | None]:
-        return [None, None] if len(self.shard_paths) > 1 else [self.files[0].rows] * 2
+        if len(self.shard_paths) > 1:
+            return [None, None]
+        rows: list[int | None] = [self.files[0].rows] * 2
+        return rows if self.weights is None else [*rows, self.weights.known_rows]
 
     @property
     def width(self) -> int:
@@ -1382,11 +1523,18 @@ class TableInputs(Inputs):
 
     @property
     def nbytes(self) -> int:
-        return sum(os.stat(p).st_size for p in self.shard_paths)
+        weights = 0 if self.weights is None else self.weights.nbytes
+        return sum(os.stat(p).st_size for p in self.shard_paths) + weights
 
     @property
     def done(self) -> int:
-        return sum(f.done for f in self.files)
+        return sum(f.done for f in self.files) + (0 if self.weights is None else self.weights.done)
+
+    def restart(self) -> None:
+        """After :class:`Restart` (the weights file's fast reader rejected a block): read
+        it again with losscli's own scanner. The table's readers restart on their own."""
+        if self.weights is not None:
+            self.weights.restart()
 
     def shapes(self, counts: list[int]) -> list[tuple[int, ...]]:
         w = self.width
@@ -1401,15 +1549,40 @@ class TableInputs(Inputs):
     def drain(self) -> list[int]:
         """Count the rows to the end (after an error in the first block, so the loss words
         it on stand-ins of the full shapes, not of the rows read so far)."""
-        rows = sum(len(b) for b in self.blocks())
-        return [rows, rows]
+        for _ in self.blocks():
+            pass
+        return self.counts[:2]
 
     def blocks(self, rows: int | None = None) -> Iterator[Block]:
+        if self.weights is None:
+            yield from self._blocks(rows)
+            return
+        # one weight per row, read beside the rows; when the file has fewer, the table's
+        # rows are counted to its end and the pass ends (the engine words the mismatch from
+        # ``counts``: "sample weights have M values but the predictions have N rows")
+        weights = self.weights
+        weights.begin()
+        try:
+            table = self._blocks(rows)
+            for block in table:
+                w = weights.rows(len(block))
+                if len(w) < len(block):
+                    rest = sum(len(b) for b in table)
+                    n = block.start + len(block) + rest
+                    self.counts = [n, n, weights.read]
+                    return
+                yield replace(block, weights=w[:, 0])
+            self.counts = [*self.counts[:2], weights.count()]
+        finally:
+            weights.end()
+
+    def _blocks(self, rows: int | None = None) -> Iterator[Block]:
         rows = rows or rows_per_block(self.width)
         start = 0
         first = self.files[0]
         self.files = [first]
         sharded = len(self.shard_paths) > 1
+        self.counts = [0, 0]
         for k, path in enumerate(self.shard_paths):
             shard = first
             if k:
@@ -1428,6 +1601,11 @@ class TableInputs(Inputs):
                 start += len(p)
                 self.counts = [start, start]
         self.counts = [start, start]
+
+    def close(self) -> None:
+        if self.weights is not None:
+            self.weights.close()
+        super().close()
 
     def layout(self) -> ShardLayout:
         """The first file's columns and types, picklable (what a Dask task sends back)."""
