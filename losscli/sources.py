@@ -141,7 +141,7 @@ def decide_layouts(
     """The one decision of the text files' layouts (:func:`losscli.layout.decide`: delimiter,
     header, index column, the targets' column order), made once per run from their first
     lines; every reader of the files follows it, on every pass."""
-    roles = [r for r, path in paths.items() if not _is_npy(path)]
+    roles = [r for r, path in paths.items() if not (_is_npy(path) or _is_parquet(path))]
     heads = [CsvSource.head(paths[r], r) for r in roles]
     decided = layout_rules.decide(heads, reading or layout_rules.Options())
     return dict(zip(roles, decided, strict=True))
@@ -150,6 +150,11 @@ def decide_layouts(
 def _is_npy(path: str) -> bool:
     ext, compression = lio.split_extension(path)
     return ext == ".npy" and not compression
+
+
+def _is_parquet(path: str) -> bool:
+    ext, compression = lio.split_extension(path)
+    return ext in PARQUET and not compression
 
 
 def rows_per_block(width: int) -> int:
@@ -420,6 +425,121 @@ class CsvSource:
         pass
 
 
+class ParquetSource:
+    """A Parquet file of numeric columns (the predictions, targets or sample weights of a
+    two-file run) read a batch of rows at a time through pyarrow's batch reader, each column
+    a buffer at a time (:func:`_parquet_reader`, as a one-file table is read), in a thread of
+    its own; its rows (the footer's) are known up front. Whatever the whole-file reader
+    (:func:`losscli.tables.read_parquet_array`) refuses is refused with its message: a column
+    that is not numeric from the schema, on opening; a null, NaN or ±inf found in a block has
+    the file scanned a column at a time to count them as that reader does."""
+
+    deferred_check = False  # blocks are checked as they are read
+
+    def __init__(self, path: str, role: str) -> None:
+        from .tables import check_parquet_columns, open_parquet
+
+        self.path, self.role = path, role
+        self.display = lio.display_name(path)
+        self.err = lio.input_error(role, path)
+        self.nbytes = os.stat(path).st_size
+        self.done = 0
+        self._pf = open_parquet(path, self.display, role)
+        schema = self._pf.schema_arrow
+        try:
+            check_parquet_columns(schema, self.display, role)
+        except InputError:
+            self.close()
+            raise
+        self.names = [str(n) for n in schema.names]
+        self.rows = self._pf.metadata.num_rows
+        self.width = len(self.names)
+        self.vector = self.width == 1
+        self.tail = () if self.vector else (self.width,)
+
+    def chunks(self, rows_per_chunk: int) -> _Handoff:
+        def produce(put: Callable[[Any], None]) -> None:
+            read = 0
+            for batch in self._batches(rows_per_chunk, self.names):
+                if any(column.null_count for column in batch.columns):
+                    raise self._problem()
+                columns = [_parquet_floats(column) for column in batch.columns]
+                # one column: its values as they lie in pyarrow's buffer, not a copy
+                block = columns[0][:, None] if self.width == 1 else np.column_stack(columns)
+                if not np.isfinite(block).all():
+                    raise self._problem()
+                read += len(block)
+                self.done = self.nbytes * read // self.rows
+                put(block)
+
+        return _Handoff(produce, name=f"losscli-read-{self.path}")
+
+    def _batches(self, rows: int, columns: list[str]) -> Iterator[Any]:
+        """The file's record batches of ``columns``; a file pyarrow fails to read is the
+        whole-file reader's "not a valid Parquet file (…)"."""
+        import pyarrow as pa
+
+        from .tables import invalid_parquet
+
+        reader = _parquet_reader(self.path, self._pf.metadata, len(columns))
+        try:
+            yield from reader.iter_batches(batch_size=rows, columns=columns, use_threads=False)
+        except (pa.ArrowException, OSError) as e:
+            raise self.err(invalid_parquet(e)) from None
+        finally:
+            with contextlib.suppress(Exception):
+                reader.close()
+
+    def _problem(self) -> InputError:
+        """The whole-file reader's error for the first column holding a null, NaN or ±inf,
+        counted over the file as it counts them (nulls first, then NaN, then ±inf), reading
+        one column a batch at a time."""
+        from .tables import counted_nonfinite_problem, missing_problem, parquet_column_error
+
+        for j, name in enumerate(self.names):
+            nulls, first_null, found, start = 0, 0, {}, 0
+            for batch in self._batches(1 << 16, [name]):
+                column = batch.column(0)
+                if column.null_count:
+                    if not nulls:
+                        mask = column.is_null().to_numpy(zero_copy_only=False)
+                        first_null = start + int(np.argmax(mask))
+                    nulls += column.null_count
+                elif not nulls:
+                    values = _parquet_floats(column)
+                    for kind, mask in (("NaN", np.isnan(values)), ("infinite", np.isinf(values))):
+                        if mask.any():
+                            count, where = found.get(kind, (0, f"row {start + np.argmax(mask)}"))
+                            found[kind] = (count + int(mask.sum()), where)
+                start += batch.num_rows
+            problem = missing_problem(nulls, first_null) if nulls else ""
+            problem = problem or counted_nonfinite_problem(found)
+            if problem:
+                return parquet_column_error(self.display, self.role, self.names, j, problem)
+        raise AssertionError("a block held a null or a non-finite value the scan did not find")
+
+    def verify(self, block: np.ndarray) -> None:
+        """Nothing to do: blocks are checked as they are read."""
+
+    def close(self) -> None:
+        pf, self._pf = getattr(self, "_pf", None), None
+        if pf is not None:
+            with contextlib.suppress(Exception):
+                pf.close()
+
+
+def _parquet_floats(column: Any) -> np.ndarray:
+    """A numeric pyarrow array without nulls as float64: integers rounded to the nearest
+    float64 as numpy's astype (and the whole-file reader) round them, decimals converted as
+    that reader converts them."""
+    import pyarrow as pa
+    import pyarrow.types as pt
+
+    if pt.is_decimal(column.type):
+        return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64)
+    return _float_values(column.cast(pa.float64(), safe=False))
+
+
 class _Stopped(Exception):
     pass
 
@@ -480,9 +600,13 @@ def _importable(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def _open_source(path: str, role: str, engine: str, layouts: dict) -> NpySource | CsvSource:
+def _open_source(
+    path: str, role: str, engine: str, layouts: dict
+) -> NpySource | CsvSource | ParquetSource:
     if _is_npy(path):
         return NpySource(path, role)
+    if _is_parquet(path):
+        return ParquetSource(path, role)
     return CsvSource(path, role, layouts[role], engine=engine)
 
 
@@ -933,11 +1057,30 @@ def _open_paths(
     simple = not (
         whole or pred_cols or target_cols or id_col or weight_col or option_cols or targets is None
     )
-    if files and simple and all(_streamable(p) for p in paths.values()):
-        total = sum(os.stat(p).st_size for p in paths.values())
+    if files and simple and all(_streamable(p) or _streams_parquet(p) for p in paths.values()):
+        total = sum(_stream_size(os.fsdecode(p)) for p in paths.values())
         if total >= STREAM_BYTES:
             return StreamedInputs({k: os.fsdecode(v) for k, v in paths.items()}, reading)
     return _read_whole(predictions, targets, selection, sample_weights, stdin)
+
+
+def _streams_parquet(path: Any) -> bool:
+    """A Parquet file of a two-file run streams (:class:`ParquetSource`) when pyarrow is
+    installed; without it, it is read whole and the reader names the extra to install."""
+    return _is_regular_file(path) and _is_parquet(os.fsdecode(path)) and _importable("pyarrow")
+
+
+def _stream_size(path: str) -> int:
+    """A file's bytes against ``STREAM_BYTES``; a Parquet file's as the float64 arrays its
+    footer says it holds (compressed, its bytes on disk can be a small part of them)."""
+    size = os.stat(path).st_size
+    if _is_parquet(path):
+        import pyarrow.parquet as pq
+
+        with contextlib.suppress(Exception):  # a damaged footer: read whole, its error
+            meta = pq.read_metadata(path)
+            size = max(size, meta.num_rows * meta.num_columns * 8)
+    return size
 
 
 def _check_row_length(path: str, role: str) -> None:
@@ -1324,23 +1467,26 @@ class _TableFile:
                 pf.close()
 
     def _reader(self, columns: int) -> Any:
-        """The file opened to read ``columns`` columns a batch at a time, in memory bounded by
-        the block budget and the file's page size, not by its row-group size.
+        return _parquet_reader(self.path, self._pf.metadata, columns)
 
-        Unbuffered, pyarrow reads each column's chunk of a row group whole (all its rows):
-        2 GiB for 1M × 101 columns in one row group. Buffered, a column is read
-        ``buffer_size`` bytes at a time and what stays is its current page and its
-        dictionary (≤ 1 MiB each as pyarrow writes them); the buffers together hold about a
-        block (``CHUNK_ELEMENTS`` values), within 64 KiB … 1 MiB per column (smaller was
-        slower on 3 columns, larger held more on 101, no faster).
-        """
-        import pyarrow.parquet as pq
 
-        per_column = CHUNK_ELEMENTS * 8 // max(columns, 1)
-        buffer = min(max(per_column, 64 << 10), 1 << 20)
-        return pq.ParquetFile(
-            self.path, pre_buffer=False, buffer_size=buffer, metadata=self._pf.metadata
-        )
+def _parquet_reader(path: str, metadata: Any, columns: int) -> Any:
+    """The Parquet file at ``path`` (``metadata``: its footer, read already) opened to read
+    ``columns`` columns a batch at a time, in memory bounded by the block budget and the
+    file's page size, not by its row-group size.
+
+    Unbuffered, pyarrow reads each column's chunk of a row group whole (all its rows): 2 GiB
+    for 1M × 101 columns in one row group. Buffered, a column is read ``buffer_size`` bytes
+    at a time and what stays is its current page and its dictionary (≤ 1 MiB each as pyarrow
+    writes them); the buffers together hold about a block (``CHUNK_ELEMENTS`` values), within
+    64 KiB … 1 MiB per column (smaller was slower on 3 columns, larger held more on 101, no
+    faster).
+    """
+    import pyarrow.parquet as pq
+
+    per_column = CHUNK_ELEMENTS * 8 // max(columns, 1)
+    buffer = min(max(per_column, 64 << 10), 1 << 20)
+    return pq.ParquetFile(path, pre_buffer=False, buffer_size=buffer, metadata=metadata)
 
 
 def _float_values(column: Any) -> np.ndarray:
