@@ -31,7 +31,7 @@ def _parquet(path, columns: dict, row_group_size: int | None = None):
     return path
 
 
-def _run(monkeypatch, args, *, stream: bool, elements: int = 1 << 20):
+def _run(monkeypatch, args, *, stream: bool, elements: int = 1 << 20, stdin=None):
     """The CLI, streamed (every two-file run, ``elements`` values a block) or held in memory;
     ``.streamed`` says which path the engine took."""
     monkeypatch.setattr(sources, "STREAM_BYTES", 0 if stream else 1 << 62)
@@ -39,7 +39,7 @@ def _run(monkeypatch, args, *, stream: bool, elements: int = 1 << 20):
     calls = []
     real = engine._Run.streamed
     monkeypatch.setattr(engine._Run, "streamed", lambda *a, **k: calls.append(1) or real(*a, **k))
-    r = runner.invoke(app, [str(a) for a in args])
+    r = runner.invoke(app, [str(a) for a in args], input=stdin)
     monkeypatch.setattr(engine._Run, "streamed", real)
     r.streamed = bool(calls)
     return r
@@ -203,3 +203,28 @@ def test_two_parquet_files_stream_in_bounded_memory(tmp_path):
     whole, same = peak_rss_mib(args, {"LOSSCLI_STREAM_BYTES": "1T"})
     assert abs(float(value) - float(same)) <= 1e-12 * abs(float(same))
     assert streamed < 200 and streamed < whole - 100, (streamed, whole)
+
+
+def test_parquet_on_stdin_streams_as_the_file(monkeypatch, pair):
+    # stdin is copied to a file (its format from its first bytes, PAR1), then read as that file
+    args = ["mse", "-", pair / "t.parquet", "--grad", "-f", "json"]
+    one = _run(monkeypatch, ["mse", pair / "p.parquet", *args[2:]], stream=False)
+    data = (pair / "p.parquet").read_bytes()
+    got = _run(monkeypatch, args, stream=True, elements=7, stdin=data)
+    assert (one.exit_code, got.exit_code) == (0, 0), got.stderr
+    assert got.streamed
+    _same(json.loads(got.stdout), json.loads(one.stdout))
+
+
+def test_without_pyarrow_two_parquet_files_give_the_readers_error(monkeypatch, pair):
+    import sys
+
+    monkeypatch.setattr(sources, "_importable", lambda module: module != "pyarrow")
+    for name in ("pyarrow", "pyarrow.parquet"):
+        monkeypatch.setitem(sys.modules, name, None)  # import pyarrow raises ImportError
+    r = _run(monkeypatch, ["mse", pair / "p.parquet", pair / "t.parquet"], stream=True)
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr == (
+        f"Error: {pair / 'p.parquet'}: reading Parquet needs pyarrow: pip install pyarrow (or, "
+        "from a losscli checkout, pip install '.[parquet]')\n"
+    )
