@@ -16,7 +16,8 @@ Reading
     reader does or reports the same one-line error.
     Parquet (one file holding the columns, or shards) through pyarrow's batch reader, only
     the chosen columns, each read from the file a buffer at a time — not a row group at a
-    time, so memory does not grow with the row-group size (:meth:`_TableFile._reader`).
+    time, so memory does not grow with the row-group size (:func:`_parquet_reader`); a
+    Parquet file of a two-file run (:class:`ParquetSource`) all its columns, the same way.
     Everything else — one file holding several columns (``--pred-col``) below
     ``TABLE_STREAM_BYTES``, and inputs smaller than ``STREAM_BYTES`` — is read whole by
     :func:`losscli.select.read_inputs`, and its blocks are views of those arrays.
