@@ -187,3 +187,24 @@ def test_a_csv_many_times_the_limit_is_refused_in_bounded_memory(tmp_path):
     peak, out = peak_rss_mib([*args, "--hess", "full"])
     assert out == ""
     assert peak < 150, peak
+
+
+def test_a_kdim_npy_is_gathered_and_refused_as_in_memory(tmp_path, monkeypatch):
+    # (6, 3, 4) logits: the kernel's rows are the 6·4 positions, C = 3, so 24 × 3 × 3 = 216
+    rng = np.random.default_rng(5)
+    np.save(tmp_path / "z.npy", rng.normal(size=(6, 3, 4)))
+    np.save(tmp_path / "y.npy", rng.integers(0, 3, (6, 4)))
+    args = ["ce", tmp_path / "z.npy", tmp_path / "y.npy", "--logits", "--hess", "full"]
+    one = _invoke(monkeypatch, [*args, "-f", "json"], stream=False)
+    got = _invoke(monkeypatch, [*args, "-f", "json"], stream=True, elements=12)
+    assert (one.exit_code, got.exit_code) == (0, 0), got.stderr
+    assert got.stdout == one.stdout
+    monkeypatch.setattr(hessian, "HESS_FULL_MAX_ENTRIES", 100)
+    for stream in (False, True):
+        r = _invoke(monkeypatch, args, stream=stream, elements=12)
+        assert (r.exit_code, r.stdout) == (2, "")
+        assert r.stderr == (
+            "Error: --hess full would give 216 numbers (N × C × C for shape (24, 3)); it is for "
+            "small inputs (at most 100): use --hess for the diagonal, or "
+            "losscli.cross_entropy.hess_blocks in Python\n"
+        )
