@@ -208,3 +208,17 @@ def test_a_kdim_npy_is_gathered_and_refused_as_in_memory(tmp_path, monkeypatch):
             "small inputs (at most 100): use --hess for the diagonal, or "
             "losscli.cross_entropy.hess_blocks in Python\n"
         )
+
+
+def test_a_folder_of_shards_gives_the_one_files_hess_full(tmp_path, monkeypatch):
+    # before: "--against takes one file of predictions, not a folder of shards" (read whole)
+    (tmp_path / "s").mkdir()
+    text = _table(tmp_path, 20).read_text().splitlines()
+    (tmp_path / "s" / "a.csv").write_text("\n".join(text[:11]) + "\n")
+    (tmp_path / "s" / "b.csv").write_text("\n".join([text[0], *text[11:]]) + "\n")
+    args = [*COLUMNS, "--id-col", "id", "-f", "json"]
+    one = _invoke(monkeypatch, ["ce", tmp_path / "t.csv", *args], stream=False)
+    got = _invoke(monkeypatch, ["ce", tmp_path / "s", *args], stream=True, elements=7)
+    assert (one.exit_code, got.exit_code) == (0, 0), got.stderr
+    doc, expected = json.loads(got.stdout), json.loads(one.stdout)
+    assert doc["hess_blocks"] == expected["hess_blocks"] and doc["value"] == expected["value"]
