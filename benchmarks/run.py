@@ -88,6 +88,13 @@ BASELINES = {
         d = pd.read_parquet(sys.argv[1])
         print(float(np.mean((d.yhat - d.y) ** 2)))
     """,
+    "pandas_parquet_pair_mse.py": """
+        import sys
+        import numpy as np, pandas as pd
+        p = pd.read_parquet(sys.argv[1]).to_numpy(dtype=np.float64)
+        t = pd.read_parquet(sys.argv[2]).to_numpy(dtype=np.float64)
+        print(float(np.mean((p - t) ** 2)))
+    """,
     "dataset_mse.py": """
         import math, sys
         import numpy as np, pyarrow.dataset as ds
@@ -260,7 +267,7 @@ def _dask_row(local_cmd: list[str], env: dict[str, str], repeat: int) -> dict:
 # the rows --only can pick, in the order they run
 ROWS = (
     "startup", "npy", "convention", "csv", "ce", "scored", "top", "stdin", "parquet-ce",
-    "shards", "dask", "check",
+    "shards", "dask", "check", "parquet-pair",
 )  # fmt: skip
 
 
@@ -447,6 +454,23 @@ def main() -> None:
                     {"name": "CE + gradient vs torch", "skipped": "torch is not importable"}
                 )
         one_file = ("--pred-col", "yhat", "--target-col", "y")
+        if want("parquet-pair"):  # two Parquet files, streamed in lockstep past 64 MiB
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            pair_rows = 2_000_000 if quick else 20_000_000
+            for name, column in (("pp.parquet", "yhat"), ("tp.parquet", "y")):
+                pq.write_table(pa.table({column: rng.standard_normal(pair_rows)}), work / name)
+            rows.append(
+                pair(
+                    f"MSE, two {pair_rows:,}-row Parquet files vs pandas.read_parquet + numpy",
+                    losscli("mse", work / "pp.parquet", work / "tp.parquet"),
+                    script("pandas_parquet_pair_mse.py", work / "pp.parquet", work / "tp.parquet"),
+                    env,
+                    repeat,
+                    "≤ 1.2, ≤ 256 MiB, flat",
+                )
+            )
         if want("scored"):
             for n_rows, (csv_path, parquet_path) in scored.items():
                 rows.append(

@@ -419,13 +419,24 @@ def evaluate(
             sample_weights=sample_weights,
             whole=(against is not None and not _streams_against(loss, against))
             or (against_hess is not None and not _streams_against(loss, against_hess, "hessian"))
-            or not _streams_hess(loss, hess or ("diag" if hess_out is not None else None), check),
+            # --hess full is held in memory, gathered from a streamed input's blocks up to its
+            # limit (_Run.held_for_hess_full): never read whole before its size is known
+            or (
+                hess != "full"
+                and not _streams_hess(
+                    loss, hess or ("diag" if hess_out is not None else None), check
+                )
+            ),
             stdin=stdin,
             reading=reading,
             option_cols=option_cols,
         )
         try:
             run = _Run(loss, inputs, merged, options, reduction, names)
+            if hess == "full" and not inputs.in_memory:
+                held = run.held_for_hess_full()
+                inputs.close()  # the streamed files (and stdin's copy): the rows are held now
+                inputs = run.inputs = held
             common = {
                 "grad": grad, "grad_out": grad_out, "check": check, "eps": eps,
                 "rtol": rtol, "atol": atol, "top": top, "bins": bins,
@@ -1264,6 +1275,64 @@ class _Run:
             for out in (writer, hess_writer):
                 if out is not None:
                     out.abort()
+
+    def held_for_hess_full(self) -> src.MemoryInputs:
+        """``--hess full``'s input (N × C × C numbers, at most ``HESS_FULL_MAX_ENTRIES``)
+        gathered from a streamed source's blocks into memory, to be run as in memory. Refused
+        with :func:`~losscli.hessian.check_hess_full_size`'s error before reading when the
+        source knows its rows (Parquet's footer), else as soon as the rows read exceed the
+        limit: a large file of any format is refused in bounded memory, not read whole first.
+        Below the limit the arrays are the whole-file reader's (the streamed readers read
+        the same numbers), so the report is the in-memory one."""
+        from .hessian import check_hess_full_size
+
+        inputs = self.inputs
+
+        def check(rows: int, so_far: bool) -> None:
+            shape = inputs.shapes([rows] * 3)[0]
+            if len(shape) > 2:  # K-dim: the kernel's (N·d1·…·dk, C), as in memory
+                per = self._positions_per_row()
+                shape = (rows * per, math.prod(shape[1:]) // per)
+            check_hess_full_size(shape, so_far=so_far)
+
+        known = inputs.known_rows[0]
+        if known is not None:
+            check(known, so_far=False)
+        inputs.set_deferred_check(False)
+        while True:
+            try:
+                blocks, rows = [], 0
+                for block in inputs.blocks():
+                    rows += len(block)
+                    check(rows, so_far=True)
+                    blocks.append(block)
+                break
+            except Restart:
+                inputs.restart()
+        counts = inputs.counts
+        if len(set(counts)) > 1:
+            self._wrong_rows(counts)
+        if not blocks:
+            raise InputError("has no rows", role="predictions")
+
+        def joined(arrays: list[Any]) -> np.ndarray:
+            return np.concatenate(arrays)  # a copy: the blocks may be views of a memory map
+
+        first = blocks[0]
+        weights = None if first.weights is None else joined([b.weights for b in blocks])
+        ids = None if first.ids is None else [i for b in blocks for i in b.ids]
+        options = None
+        if first.row_options is not None:
+            options = {k: joined([b.row_options[k] for b in blocks]) for k in first.row_options}
+        return src.MemoryInputs(
+            joined([b.predictions for b in blocks]),
+            joined([b.targets for b in blocks]),
+            weights,
+            ids,
+            inputs.columns,
+            inputs.paths,
+            options,
+        )
 
     def _prepare_block(self, block: Block, first: bool = False) -> Any:
         """A block validated and laid out for the kernels (``first``: the options checked

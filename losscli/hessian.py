@@ -28,13 +28,16 @@ HESS_MODES = ("diag", "full")
 HESS_FULL_MAX_ENTRIES = 1 << 20
 
 
-def check_hess_full_size(shape: tuple[int, ...]) -> None:
-    """``--hess full``'s N × C × C numbers against its limit, from the shape alone."""
+def check_hess_full_size(shape: tuple[int, ...], *, so_far: bool = False) -> None:
+    """``--hess full``'s N × C × C numbers against its limit, from the shape alone.
+    ``so_far``: ``shape`` is of the rows read so far of an input whose rows are not known up
+    front (text), refused as soon as they exceed the limit: the message says "at least"."""
     entries = math.prod(shape) * (shape[-1] if shape else 1)
     if entries > HESS_FULL_MAX_ENTRIES:
+        at_least, read = ("at least ", ", the rows read so far") if so_far else ("", "")
         raise UsageError(
-            f"--hess full would give {entries:,} numbers (N × C × C for shape "
-            f"{tuple(int(n) for n in shape)}); it is for small inputs (at most "
+            f"--hess full would give {at_least}{entries:,} numbers (N × C × C for shape "
+            f"{tuple(int(n) for n in shape)}{read}); it is for small inputs (at most "
             f"{HESS_FULL_MAX_ENTRIES:,}): use --hess for the diagonal, or "
             "losscli.cross_entropy.hess_blocks in Python"
         )

@@ -16,7 +16,8 @@ Reading
     reader does or reports the same one-line error.
     Parquet (one file holding the columns, or shards) through pyarrow's batch reader, only
     the chosen columns, each read from the file a buffer at a time — not a row group at a
-    time, so memory does not grow with the row-group size (:func:`open_parquet`).
+    time, so memory does not grow with the row-group size (:func:`_parquet_reader`); a
+    Parquet file of a two-file run (:class:`ParquetSource`) all its columns, the same way.
     Everything else — one file holding several columns (``--pred-col``) below
     ``TABLE_STREAM_BYTES``, and inputs smaller than ``STREAM_BYTES`` — is read whole by
     :func:`losscli.select.read_inputs`, and its blocks are views of those arrays.
@@ -425,87 +426,118 @@ class CsvSource:
 
 
 class ParquetSource:
-    """A Parquet file of numbers read a batch of rows at a time (``--against`` /
-    ``--sample-weights`` beside streamed rows): every column, in order, as
-    :func:`losscli.io.read_array` takes them, each read a buffer at a time
-    (:func:`open_parquet`). Anything unusual — a column that is not integer, float or
-    boolean, a missing or non-finite value, a damaged file — is handed to the whole-file
-    reader, which words the error (or, for decimals, reads the file whole)."""
+    """A Parquet file of numeric columns (the predictions, targets or sample weights of a
+    two-file run) read a batch of rows at a time through pyarrow's batch reader, each column
+    a buffer at a time (:func:`_parquet_reader`, as a one-file table is read), in a thread of
+    its own; its rows (the footer's) are known up front. Whatever the whole-file reader
+    (:func:`losscli.tables.read_parquet_array`) refuses is refused with its message: a column
+    that is not numeric from the schema, on opening; a null, NaN or ±inf found in a block has
+    the file scanned a column at a time to count them as that reader does."""
 
-    deferred_check = False  # chunks are checked as they are read
+    deferred_check = False  # blocks are checked as they are read
 
     def __init__(self, path: str, role: str) -> None:
+        from .tables import check_parquet_columns, open_parquet
+
         self.path, self.role = path, role
+        self.display = lio.display_name(path)
         self.err = lio.input_error(role, path)
         self.nbytes = os.stat(path).st_size
         self.done = 0
-        self._whole: np.ndarray | None = None
-        self._metadata: Any = None
+        self._pf = open_parquet(path, self.display, role)
+        schema = self._pf.schema_arrow
         try:
-            import pyarrow.parquet as pq
-            import pyarrow.types as pt
-
-            pf = pq.ParquetFile(path, pre_buffer=False)
-            try:
-                schema, self._metadata = pf.schema_arrow, pf.metadata
-            finally:
-                pf.close()
-            kinds = [schema.field(j).type for j in range(len(schema.names))]
-            plain = all(pt.is_integer(k) or pt.is_floating(k) or pt.is_boolean(k) for k in kinds)
-            self.rows, self.width = self._metadata.num_rows, len(kinds)
-            usable = plain and self.rows > 0 and self.width > 0
-        except Exception:  # not installed, damaged: the whole-file reader words it
-            usable = False
-        if not usable:
-            self._whole = self._read_whole()
-            self.rows, self.width = self._whole.shape
+            check_parquet_columns(schema, self.display, role)
+        except InputError:
+            self.close()
+            raise
+        self.names = [str(n) for n in schema.names]
+        self.rows = self._pf.metadata.num_rows
+        self.width = len(self.names)
         self.vector = self.width == 1
         self.tail = () if self.vector else (self.width,)
 
-    def _read_whole(self) -> np.ndarray:
-        return lio.read_table(self.path, role=self.role).data
+    def chunks(self, rows_per_chunk: int) -> _Handoff:
+        def produce(put: Callable[[Any], None]) -> None:
+            read = 0
+            for batch in self._batches(rows_per_chunk, self.names):
+                if any(column.null_count for column in batch.columns):
+                    raise self._problem()
+                columns = [_parquet_floats(column) for column in batch.columns]
+                # one column: its values as they lie in pyarrow's buffer, not a copy
+                block = columns[0][:, None] if self.width == 1 else np.column_stack(columns)
+                if not np.isfinite(block).all():
+                    raise self._problem()
+                read += len(block)
+                self.done = self.nbytes * read // self.rows
+                put(block)
 
-    def _refuse(self) -> None:
-        """Something the batches cannot take: the whole-file reader's error."""
-        self._read_whole()
-        raise self.err("not a valid Parquet file (it changed while being read)")
+        return _Handoff(produce, name=f"losscli-read-{self.path}")
 
-    def chunks(self, rows_per_chunk: int) -> Iterator[np.ndarray]:
-        if self._whole is not None:
-            for start in range(0, self.rows, rows_per_chunk):
-                self.done = self.nbytes * min(self.rows, start + rows_per_chunk) // self.rows
-                yield self._whole[start : start + rows_per_chunk]
-            return
+    def _batches(self, rows: int, columns: list[str]) -> Iterator[Any]:
+        """The file's record batches of ``columns``; a file pyarrow fails to read is the
+        whole-file reader's "not a valid Parquet file (…)"."""
         import pyarrow as pa
 
-        read = 0
+        from .tables import invalid_parquet
+
+        reader = _parquet_reader(self.path, self._pf.metadata, len(columns))
         try:
-            pf = open_parquet(self.path, self.width, self._metadata)
-        except (pa.ArrowException, OSError, ValueError):
-            self._refuse()
-        try:
-            for batch in pf.iter_batches(batch_size=rows_per_chunk, use_threads=False):
-                block = np.empty((batch.num_rows, self.width))
-                for j, column in enumerate(batch.columns):
-                    if column.null_count:
-                        self._refuse()
-                    block[:, j] = _float_values(column.cast(pa.float64(), safe=False))
-                if not np.isfinite(block).all():
-                    self._refuse()
-                read += len(block)
-                self.done = self.nbytes * read // max(self.rows, 1)
-                yield block
-        except (pa.ArrowException, OSError, ValueError):
-            self._refuse()
+            yield from reader.iter_batches(batch_size=rows, columns=columns, use_threads=False)
+        except (pa.ArrowException, OSError) as e:
+            raise self.err(invalid_parquet(e)) from None
         finally:
+            with contextlib.suppress(Exception):
+                reader.close()
+
+    def _problem(self) -> InputError:
+        """The whole-file reader's error for the first column holding a null, NaN or ±inf,
+        counted over the file as it counts them (nulls first, then NaN, then ±inf), reading
+        one column a batch at a time."""
+        from .tables import counted_nonfinite_problem, missing_problem, parquet_column_error
+
+        for j, name in enumerate(self.names):
+            nulls, first_null, found, start = 0, 0, {}, 0
+            for batch in self._batches(1 << 16, [name]):
+                column = batch.column(0)
+                if column.null_count:
+                    if not nulls:
+                        mask = column.is_null().to_numpy(zero_copy_only=False)
+                        first_null = start + int(np.argmax(mask))
+                    nulls += column.null_count
+                elif not nulls:
+                    values = _parquet_floats(column)
+                    for kind, mask in (("NaN", np.isnan(values)), ("infinite", np.isinf(values))):
+                        if mask.any():
+                            count, where = found.get(kind, (0, f"row {start + np.argmax(mask)}"))
+                            found[kind] = (count + int(mask.sum()), where)
+                start += batch.num_rows
+            problem = missing_problem(nulls, first_null) if nulls else ""
+            problem = problem or counted_nonfinite_problem(found)
+            if problem:
+                return parquet_column_error(self.display, self.role, self.names, j, problem)
+        raise AssertionError("a block held a null or a non-finite value the scan did not find")
+
+    def verify(self, block: np.ndarray) -> None:
+        """Nothing to do: blocks are checked as they are read."""
+
+    def close(self) -> None:
+        pf, self._pf = getattr(self, "_pf", None), None
+        if pf is not None:
             with contextlib.suppress(Exception):
                 pf.close()
 
-    def verify(self, block: np.ndarray) -> None:
-        """Nothing to do: chunks are checked as they are read."""
 
-    def close(self) -> None:
-        pass
+def _parquet_floats(column: Any) -> np.ndarray:
+    """A numeric pyarrow array without nulls as float64: integers rounded to the nearest
+    float64 as numpy's astype (and the whole-file reader) round them, decimals converted as
+    that reader converts them."""
+    import pyarrow as pa
+    import pyarrow.types as pt
+
+    if pt.is_decimal(column.type):
+        return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64)
+    return _float_values(column.cast(pa.float64(), safe=False))
 
 
 class _Stopped(Exception):
@@ -893,7 +925,7 @@ def aligns_by_rows(path: Any) -> bool:
     """Whether a file can be read beside streamed predictions as an :class:`AlignedFile`:
     streamable or Parquet, and an NPY of at least one dimension (more than 2: read along
     axis 0, beside K-dim inputs). A compressed NPY is read whole."""
-    if _is_regular_file(path) and _is_parquet(os.fsdecode(path)):
+    if _streams_parquet(path):
         return True
     if not _streamable(path):
         return False
@@ -1037,13 +1069,8 @@ def _open_paths(
     simple = not (
         whole or pred_cols or target_cols or id_col or weight_col or option_cols or targets is None
     )
-    # a weights file streams as NPY, CSV/TSV or Parquet (ParquetSource)
-    streams = {
-        role: _streamable(p) or (role == "sample weights" and aligns_by_rows(p))
-        for role, p in paths.items()
-    }
-    if files and simple and all(streams.values()):
-        total = sum(os.stat(p).st_size for p in paths.values())
+    if files and simple and all(_streamable(p) or _streams_parquet(p) for p in paths.values()):
+        total = sum(_stream_size(os.fsdecode(p)) for p in paths.values())
         if total >= STREAM_BYTES:
             inputs = StreamedInputs({k: os.fsdecode(v) for k, v in paths.items()}, reading)
             if len(inputs.sources) < 3 or inputs.sources[2].width == 1 or inputs.ndim > 2:
@@ -1066,6 +1093,25 @@ def _row_weights(path: str, reading: layout_rules.Options | None) -> AlignedFile
         weights.close()
         return None
     return weights
+
+
+def _streams_parquet(path: Any) -> bool:
+    """A Parquet file of a two-file run streams (:class:`ParquetSource`) when pyarrow is
+    installed; without it, it is read whole and the reader names the extra to install."""
+    return _is_regular_file(path) and _is_parquet(os.fsdecode(path)) and _importable("pyarrow")
+
+
+def _stream_size(path: str) -> int:
+    """A file's bytes against ``STREAM_BYTES``; a Parquet file's as the float64 arrays its
+    footer says it holds (compressed, its bytes on disk can be a small part of them)."""
+    size = os.stat(path).st_size
+    if _is_parquet(path):
+        import pyarrow.parquet as pq
+
+        with contextlib.suppress(Exception):  # a damaged footer: read whole, its error
+            meta = pq.read_metadata(path)
+            size = max(size, meta.num_rows * meta.num_columns * 8)
+    return size
 
 
 def _check_row_length(path: str, role: str) -> None:
@@ -1269,7 +1315,7 @@ class _TableFile:
             return
         self.kind = "parquet"
         try:
-            # the footer (names, types, rows); the rows are read by open_parquet. pre_buffer
+            # the footer (names, types, rows); the rows are read by _parquet_reader. pre_buffer
             # (pyarrow's default) keeps the column chunks it has read: 300 MiB on 10M rows
             self._pf = pq.ParquetFile(self.path, pre_buffer=False)
             schema = self._pf.schema_arrow
@@ -1421,7 +1467,7 @@ class _TableFile:
         read = [*dict.fromkeys([*wanted, *([id_name] if id_name else [])])]
         done = 0
         try:
-            pf = open_parquet(self.path, len(read), self._pf.metadata)
+            pf = self._reader(len(read))
         except (pa.ArrowException, OSError, ValueError):
             raise _Fallback from None
         try:
@@ -1451,18 +1497,21 @@ class _TableFile:
             with contextlib.suppress(Exception):
                 pf.close()
 
+    def _reader(self, columns: int) -> Any:
+        return _parquet_reader(self.path, self._pf.metadata, columns)
 
-def open_parquet(path: str, columns: int, metadata: Any = None) -> Any:
-    """``path`` opened (``pyarrow.parquet.ParquetFile``) to read ``columns`` columns a batch
-    at a time, in memory bounded by the block budget and the file's page size, not by its
-    row-group size; ``metadata``: its footer, when already read.
 
-    Unbuffered, pyarrow reads each column's chunk of a row group whole (all its rows):
-    2 GiB for 1M × 101 columns in one row group. Buffered, a column is read
-    ``buffer_size`` bytes at a time and what stays is its current page and its
-    dictionary (≤ 1 MiB each as pyarrow writes them); the buffers together hold about a
-    block (``CHUNK_ELEMENTS`` values), within 64 KiB … 1 MiB per column (smaller was
-    slower on 3 columns, larger held more on 101, no faster).
+def _parquet_reader(path: str, metadata: Any, columns: int) -> Any:
+    """The Parquet file at ``path`` (``metadata``: its footer, read already) opened to read
+    ``columns`` columns a batch at a time, in memory bounded by the block budget and the
+    file's page size, not by its row-group size.
+
+    Unbuffered, pyarrow reads each column's chunk of a row group whole (all its rows): 2 GiB
+    for 1M × 101 columns in one row group. Buffered, a column is read ``buffer_size`` bytes
+    at a time and what stays is its current page and its dictionary (≤ 1 MiB each as pyarrow
+    writes them); the buffers together hold about a block (``CHUNK_ELEMENTS`` values), within
+    64 KiB … 1 MiB per column (smaller was slower on 3 columns, larger held more on 101, no
+    faster).
     """
     import pyarrow.parquet as pq
 

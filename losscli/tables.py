@@ -19,8 +19,14 @@ __all__ = [
     "PARQUET_EXTENSIONS",
     "PARQUET_MAGIC",
     "arrow_frame",
+    "check_parquet_columns",
+    "counted_nonfinite_problem",
+    "invalid_parquet",
+    "missing_problem",
     "nonfinite_problem",
     "number_label",
+    "open_parquet",
+    "parquet_column_error",
     "plural",
     "read_parquet_array",
 ]
@@ -122,14 +128,31 @@ _SELECT_HINT = "; pick the numeric columns with --pred-col/--target-col"
 
 
 def nonfinite_problem(values: np.ndarray, where) -> str:
+    found = {}
     for kind, mask in (("NaN", np.isnan(values)), ("infinite", np.isinf(values))):
         if mask.any():
-            count = int(mask.sum())
+            found[kind] = (int(mask.sum()), where(int(np.argmax(mask))))
+    return counted_nonfinite_problem(found)
+
+
+def counted_nonfinite_problem(found: dict[str, tuple[int, str]]) -> str:
+    """The problem of a column holding NaN or ±inf, from ``found``: ``"NaN"`` / ``"infinite"``
+    → (how many, where the first is); NaN is named first. Empty when none."""
+    for kind in ("NaN", "infinite"):
+        count, where = found.get(kind, (0, ""))
+        if count:
             return (
-                f"contains {plural(count, kind + ' value')} (first at "
-                f"{where(int(np.argmax(mask)))}); remove or impute them"
+                f"contains {plural(count, kind + ' value')} (first at {where}); "
+                "remove or impute them"
             )
     return ""
+
+
+def missing_problem(count: int, first: int) -> str:
+    """The problem of a column with ``count`` nulls, the first at row ``first`` (from 0)."""
+    return (
+        f"has {plural(count, 'missing value')} (first at row {int(first)}); remove or impute them"
+    )
 
 
 def number_label(v: float) -> str:
@@ -161,12 +184,61 @@ def arrow_frame(f: BinaryIO, display: str, role: str) -> _ArrowFrame:
         names = [str(n) for n in table.column_names]
         table.validate(full=True)
     except Exception as e:  # pyarrow raises ArrowInvalid, OSError, UnicodeDecodeError, …
-        raise err(f"not a valid Parquet file ({_arrow_reason(e)})") from None
+        raise err(invalid_parquet(e)) from None
     if table.num_columns == 0:
         raise err("Parquet file has no columns")
     if table.num_rows == 0:
         raise err("Parquet file has no rows")
     return _ArrowFrame(display, role, table, names)
+
+
+def open_parquet(path: Any, display: str, role: str) -> Any:
+    """A Parquet file opened for its footer (``pyarrow.parquet.ParquetFile``, unbuffered: its
+    rows are read later, a batch at a time), refused with :func:`arrow_frame`'s messages: not
+    valid, no columns, no rows (pyarrow not installed: the extra to install)."""
+
+    def err(message: str) -> InputError:
+        return InputError(message, role=role, source=display)
+
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise err(_MISSING_PYARROW) from None
+    pf = None
+    try:
+        pf = pq.ParquetFile(path, pre_buffer=False)
+        names = [str(n) for n in pf.schema_arrow.names]
+        rows = pf.metadata.num_rows
+    except Exception as e:  # pyarrow raises ArrowInvalid, OSError, UnicodeDecodeError, …
+        if pf is not None:
+            pf.close()
+        raise err(invalid_parquet(e)) from None
+    if not names or not rows:
+        pf.close()
+        raise err("Parquet file has no columns" if not names else "Parquet file has no rows")
+    return pf
+
+
+def invalid_parquet(e: Exception) -> str:
+    """The message of a Parquet file pyarrow could not read (``e``: its exception)."""
+    return f"not a valid Parquet file ({_arrow_reason(e)})"
+
+
+def check_parquet_columns(schema: Any, display: str, role: str) -> None:
+    """:func:`read_parquet_array`'s error for a column that is not numeric, from a Parquet
+    file's schema alone (its rows unread)."""
+    names = [str(n) for n in schema.names]
+    _ArrowFrame(display, role, schema.empty_table(), names).numeric(
+        range(len(names)), hint=_SELECT_HINT
+    )
+
+
+def parquet_column_error(display: str, role: str, names: list[str], j: int, problem: str):
+    """:func:`read_parquet_array`'s error for column ``j`` of ``names`` with ``problem``
+    (:func:`missing_problem`, :func:`counted_nonfinite_problem`): found by a reader that
+    reads the file a batch at a time."""
+    frame = Frame(display, role, names, len(names), 0)
+    return frame.error(f"{frame.describe(j)} {problem}{_SELECT_HINT}")
 
 
 def _arrow_reason(e: Exception) -> str:
@@ -210,8 +282,5 @@ class _ArrowFrame(Frame):
             import pyarrow.compute as pc
 
             first = int(np.argmax(pc.is_null(column).to_numpy(zero_copy_only=False)))
-            return (
-                f"has {plural(column.null_count, 'missing value')} (first at row {int(first)}); "
-                "remove or impute them"
-            )
+            return missing_problem(column.null_count, first)
         return nonfinite_problem(self._values(j), lambda i: f"row {i}")
