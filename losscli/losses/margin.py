@@ -89,9 +89,7 @@ def _prepare_signed(name: str):
     def prepare(predictions: np.ndarray, targets: np.ndarray) -> Prepared:
         check_same_shape(predictions, targets)
         y, decisions = signed_labels(targets, loss=name)
-        return Prepared(
-            predictions, y, {}, describe=_describe_labels(targets), decisions=decisions
-        )
+        return Prepared(predictions, y, {}, describe=_describe_labels(targets), decisions=decisions)
 
     return prepare
 
