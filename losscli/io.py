@@ -208,8 +208,10 @@ def _open_input(source, role: str, stdin) -> Table | _TextInput:
         with _open(source, err) as f:
             return _parquet_result(io.BytesIO(f.read()), role, display)
     if compression:
-        with _open(source, err) as f, open_decompressed(f, compression, err) as text:
-            return _TextInput(display, role, ext, text.read(), None)
+        with _open(source, err) as f, open_decompressed(f, compression, err) as stream:
+            if ext == ".npy":  # read whole: its rows lie behind the decompression of all before
+                return _npy_result(_read_npy(io.BytesIO(stream.read()), err), display)
+            return _TextInput(display, role, ext, stream.read(), None)
     with _open(source, err) as f:
         info = os.fstat(f.fileno())
         regular = stat.S_ISREG(info.st_mode)

@@ -680,3 +680,21 @@ def test_scan_and_pandas_agree(rows):
             lio._PANDAS_MIN_BYTES = old
 
     assert parse(0) == parse(1 << 30)
+
+
+@pytest.mark.parametrize("ext", [".gz", ".bz2", ".xz"])
+def test_compressed_npy_is_read_whole_as_the_plain_file(tmp_path, ext):
+    import bz2
+    import gzip
+    import lzma
+
+    compress = {".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress}[ext]
+    a = np.array([[0.25, -1.5], [3.0, 1e-300]])
+    np.save(tmp_path / "a.npy", a)
+    (tmp_path / f"a.npy{ext}").write_bytes(compress((tmp_path / "a.npy").read_bytes()))
+    np.testing.assert_array_equal(read_array(tmp_path / f"a.npy{ext}"), a)
+    # not an NPY inside: the NPY reader's message (was "file is not UTF-8 text")
+    (tmp_path / f"b.npy{ext}").write_bytes(compress(b"1,2\n3,4\n"))
+    with pytest.raises(InputError) as e:
+        read_array(tmp_path / f"b.npy{ext}", role="predictions")
+    assert str(e.value) == f"{tmp_path / f'b.npy{ext}'}: not a valid NPY file (no NPY magic bytes)"
