@@ -50,6 +50,7 @@ from .losses.relative import mape_values, msle_values
 from .losses.robust import log_cosh_values, pinball_values
 from .losses.scoring import brier, sparsemax_loss
 from .losses.similarity import cosine_similarity_values
+from .states import ExactSum
 
 __all__ = [
     "CONVENTIONS",
@@ -92,8 +93,17 @@ class ConventionState:
 
     def merge(self, other: ConventionState) -> ConventionState:
         return ConventionState(
-            self.numerator + other.numerator, self.denominator + other.denominator
+            _added(self.numerator, other.numerator), _added(self.denominator, other.denominator)
         )
+
+
+def _total(x: Any) -> float:
+    return float(x) if isinstance(x, ExactSum) else float(np.sum(x))
+
+
+def _added(a: Any, b: Any) -> Any:
+    # a scalar part is an ExactSum: any split of the rows into blocks gives the in-memory bits
+    return a.merge(b) if isinstance(a, ExactSum) else a + b
 
 
 @dataclass(frozen=True)
@@ -129,7 +139,8 @@ class Rule:
             w2 = np.ones_like(v) if w is None else w
             return ConventionState((v * w2).sum(axis=0), w2.sum(axis=0))
         numerator = math.fsum((v if w is None else v * w).reshape(-1))
-        return ConventionState(numerator, float(self._count(v, w, sample_weights)))
+        count = float(self._count(v, w, sample_weights))
+        return ConventionState(ExactSum.of(numerator), ExactSum.of(count))
 
     def _count(self, v: np.ndarray, w: np.ndarray | None, s: Any) -> float:
         if self.denominator == PER_SAMPLE:
@@ -144,15 +155,16 @@ class Rule:
 
     def reduce(self, state: ConventionState, reduction: str) -> float:
         if reduction == "sum":
-            return float(np.sum(state.numerator))
+            return _total(state.numerator)
         if self.finish is not None:
             return float(self.finish(state))
-        if not state.denominator:
+        numerator, denominator = float(state.numerator), float(state.denominator)
+        if not denominator:
             # TF1's and Keras's divide_no_nan give 0; np.average raises; torch gives NaN.
             if self.convention == "sklearn":
                 raise UsageError(_SKLEARN_ZERO_WEIGHTS)
             return 0.0 if self.convention in ("tf1", "keras") else float("nan")
-        return float(state.numerator / state.denominator)
+        return numerator / denominator
 
     def unreduced(self, predictions, targets, sample_weights=None, **options) -> np.ndarray:
         """The framework's ``reduction='none'`` output (weighted where it takes weights)."""
