@@ -46,7 +46,7 @@ import numpy as np
 
 from . import io as lio
 from . import sources as src
-from .errors import InputError, LossCliWarning, UsageError
+from .errors import CountedWarning, InputError, LossCliWarning, UsageError
 from .report import Report, top_rows
 from .request import check_request
 from .sources import Block, Restart
@@ -665,6 +665,7 @@ def _fold_convention(loss, rule, inputs, options, reduction) -> tuple[Any, tuple
         run._wrong_rows(counts)
     if fold.weighted is None:
         raise InputError("has no rows", role="predictions")
+    run.warned.say()
     return fold.result(), inputs.shapes(counts)[0], ids or None
 
 
@@ -743,10 +744,60 @@ def _warn_if_overflowed(value: Any, gradient: Any) -> None:
             )
 
 
+class _Warnings:
+    """A streamed pass's warnings: the blocks' counted ones (:class:`CountedWarning`, "clipped
+    37 probabilities", "12 of 1000 target rows do not sum to 1 (first: row 4 …)") added up
+    into one per kind about the whole input, said once at the end as the in-memory run says
+    it — not once per block with the block's counts and rows. Others pass through."""
+
+    def __init__(self) -> None:
+        self.counted: dict[str, CountedWarning] = {}
+        self.rows = 0  # the kernel rows of the blocks seen: the "of M" of a counted warning
+
+    @contextlib.contextmanager
+    def block(self, offset: int) -> Iterator[None]:
+        """Catch the warnings of one block whose first row is row ``offset`` of the input."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", LossCliWarning)
+            try:
+                yield
+            finally:
+                others = []
+                for w in caught:
+                    if isinstance(w.message, CountedWarning):
+                        found = w.message.shifted(offset)
+                        kind = found.kind
+                        known = self.counted.get(kind)
+                        self.counted[kind] = found if known is None else known.merged(found)
+                    else:
+                        others.append(w)
+        for w in others:
+            warnings.warn(w.message, w.category, stacklevel=3)
+
+    def say(self) -> None:
+        """The added-up warnings, once each (then forgotten: a later pass adds nothing)."""
+        for found in self.counted.values():
+            if found.total is not None:  # "3 of 50 rows": of all rows, not of those that warned
+                found = CountedWarning(
+                    found.text, found.count, self.rows, found.first, found.detail
+                )
+            warnings.warn(found, stacklevel=3)
+        self.counted.clear()
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """A later pass over the blocks: their warnings were said by the first pass."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LossCliWarning)
+        yield
+
+
 class _Run:
     def __init__(self, loss, inputs, merged, options, reduction, names) -> None:
         self.loss, self.inputs, self.merged, self.options = loss, inputs, merged, options
         self.reduction, self.names = reduction, names
+        self.warned = _Warnings()
 
     def _report(self, state: State, value, gradient, shape=None, **extra) -> Report:
         return report_of(
@@ -1080,7 +1131,9 @@ class _Run:
     def _prepared_stream(self) -> Iterator[tuple[Any, Any]]:
         """Each block prepared (a further pass over the files, after the first)."""
         for block in self.inputs.blocks():
-            yield self._prepare_block(block), block.weights
+            with _quiet():
+                prepared = self._prepare_block(block)
+            yield prepared, block.weights
 
     def _pass(self, grad, grad_out, top, progress, protect, hess=None, hess_out=None, span=False):
         loss, reduction, inputs = self.loss, self.reduction, self.inputs
@@ -1223,6 +1276,7 @@ class _Run:
                 self._wrong_rows(counts)
             if state is None:
                 raise InputError("has no rows", role="predictions")
+            self.warned.say()
             written = None
             total, denominator = float(state.loss.total), float(state.loss.denominator)
             row_size, exponent = state.loss.row_size, state.loss.exponent
@@ -1354,14 +1408,21 @@ class _Run:
     def _weighted_block(self, block: Block) -> tuple[Any, Any]:
         """A later pass's block prepared as the first pass's (``--var-col`` included) and its
         sample weights, one per kernel row (None: unweighted)."""
-        prepared = self._prepare_block(block)
+        with _quiet():
+            prepared = self._prepare_block(block)
         if block.weights is None:
             return prepared, None
         return prepared, self.loss.sample_weights_for(block.weights, prepared)
 
     def _prepare(self, block: Block, first: bool) -> Any:
+        """A first pass's block prepared: its errors name the file's rows (or the shard's),
+        its counted warnings are added up in ``self.warned`` (said by :meth:`_Warnings.say`
+        once the pass is over)."""
         try:
-            return self._prepare_block(block, first)
+            with self.warned.block(block.start * self._positions_per_row()):
+                prepared = self._prepare_block(block, first)
+            self.warned.rows += len(prepared.predictions)
+            return prepared
         except InputError as e:
             self.inputs.verify(block)
             if first and block.origin is None:

@@ -7,7 +7,14 @@ without paying for it.
 
 from __future__ import annotations
 
-__all__ = ["LossCliError", "InputError", "UsageError", "LossCliWarning", "LossCliNote"]
+__all__ = [
+    "LossCliError",
+    "InputError",
+    "UsageError",
+    "LossCliWarning",
+    "LossCliNote",
+    "CountedWarning",
+]
 
 
 class LossCliError(Exception):
@@ -48,3 +55,41 @@ class LossCliWarning(UserWarning):
 class LossCliNote(LossCliWarning):
     """A decision the user should hear about, not a problem: how an input was read (its
     delimiter, header, index column, column order). The CLI prints these as ``Note: …``."""
+
+
+class CountedWarning(LossCliWarning):
+    """A warning about ``count`` values of a block (of ``total`` rows, its whole input's once
+    the engine has added the blocks up; the first at row ``first``,
+    with ``detail`` about it), worded by ``text(count, total, first, detail)`` (module-level,
+    or a ``functools.partial`` of one). A streamed run adds up its blocks' warnings of one kind
+    (:meth:`merged`) into one warning about the whole input, its rows counted from the first
+    (:meth:`shifted`), as the in-memory run words it — not one warning per block."""
+
+    def __init__(self, text, count: int, total: int | None = None, first: int | None = None,
+                 detail: object = None) -> None:  # fmt: skip
+        self.text, self.count, self.total = text, count, total
+        self.first, self.detail = first, detail
+        super().__init__(text(count, total, first, detail))
+
+    @property
+    def kind(self) -> str:
+        """The same for every block's warning of this kind: the wording without the counts."""
+        zero = None if self.total is None else 0
+        return self.text(0, zero, None if self.first is None else 0, None)
+
+    def merged(self, other: CountedWarning) -> CountedWarning:
+        earlier = self if other.first is None or (
+            self.first is not None and self.first <= other.first
+        ) else other  # fmt: skip
+        total = None if self.total is None else self.total + (other.total or 0)
+        return CountedWarning(
+            self.text, self.count + other.count, total, earlier.first, earlier.detail
+        )
+
+    def of_total(self, total: int) -> CountedWarning:
+        return CountedWarning(self.text, self.count, total, self.first, self.detail)
+
+    def shifted(self, rows: int) -> CountedWarning:
+        if not rows or self.first is None:
+            return self
+        return CountedWarning(self.text, self.count, self.total, self.first + rows, self.detail)

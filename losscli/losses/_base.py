@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, LossCliWarning, UsageError
+from ..errors import CountedWarning, InputError, LossCliWarning, UsageError
 
 __all__ = [
     "RowLayout",
@@ -135,6 +135,18 @@ def format_index(index: Any) -> str:
 def warn(message: str) -> None:
     """A :class:`LossCliWarning`; the CLI prints it as ``Warning: …`` on stderr."""
     warnings.warn(message, LossCliWarning, stacklevel=3)
+
+
+def warn_counted(
+    text: Callable[..., str],
+    count: int,
+    total: int | None = None,
+    first: int | None = None,
+    detail: Any = None,
+) -> None:
+    """A :class:`~losscli.errors.CountedWarning` about ``count`` of the inputs' values: a
+    streamed run adds up its blocks' into one (``text(count, total, first, detail)``)."""
+    warnings.warn(CountedWarning(text, count, total, first, detail), stacklevel=3)
 
 
 def _shape(a: np.ndarray) -> str:

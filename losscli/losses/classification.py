@@ -8,6 +8,7 @@ sum of rows by N, or by the summed class weights of the targets (see
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,6 +26,7 @@ from ._base import (
     format_index,
     parse_numbers,
     warn,
+    warn_counted,
 )
 from ._rowblock import softmax_cross_entropy
 from .hints import (
@@ -164,14 +166,40 @@ def _validate_indices(indices: np.ndarray, n_classes: int) -> np.ndarray:
     return indices.astype(np.int64)
 
 
+def _rows_off_text(what: str, consequence: str, count, total, first, detail) -> str:
+    return (
+        f"{count} of {total} {what} rows do not sum to 1 (first: row {first} sums to "
+        f"{detail!r}); {consequence}"
+    )
+
+
+def _clipped_text(clip: float, count, total, first, detail) -> str:
+    return (
+        f"clipped {count} predicted probabilit{'y' if count == 1 else 'ies'} below "
+        f"{clip:g} to {clip:g} before taking the log (set the floor with --clip)"
+    )
+
+
+def _bce_clamped_text(count, total, first, detail) -> str:
+    return (
+        f"{count} predicted probabilit{'y lies' if count == 1 else 'ies lie'} within "
+        "1e-12 of 0 or 1, where, as in PyTorch, log is floored at −100 and the "
+        "gradient's p(1 − p) at 1e-12 (finite differences will not agree there; "
+        "--logits with raw scores avoids this)"
+    )
+
+
 def _warn_rows_not_summing_to_one(a: np.ndarray, what: str, consequence: str) -> None:
     sums = a.sum(axis=1)
     off = np.abs(sums - 1.0) > ROW_SUM_TOLERANCE
     if off.any():
         i = int(np.argmax(off))
-        warn(
-            f"{int(off.sum())} of {len(a)} {what} rows do not sum to 1 (first: row {i} sums "
-            f"to {float(sums[i])!r}); {consequence}"
+        warn_counted(
+            functools.partial(_rows_off_text, what, consequence),
+            int(off.sum()),
+            len(a),
+            i,
+            float(sums[i]),
         )
 
 
@@ -370,10 +398,7 @@ def prepare_cross_entropy(
             used = predictions[a != 0]
         clipped = int((used < clip).sum())
         if clipped:
-            warn(
-                f"clipped {clipped} predicted probabilit{'y' if clipped == 1 else 'ies'} below "
-                f"{clip:g} to {clip:g} before taking the log (set the floor with --clip)"
-            )
+            warn_counted(functools.partial(_clipped_text, clip), clipped)
     describe = {
         "predictions_are": "logits" if logits else "probabilities",
         "targets_are": "class indices" if kind == "index" else "probability rows",
@@ -751,12 +776,7 @@ def _warn_bce_clamps(p: np.ndarray, y: np.ndarray) -> None:
     take over from the formula (the elements of :func:`_bce_clamps`)."""
     clamped = int(_bce_clamps(p, y, logits=False).sum())
     if clamped:
-        warn(
-            f"{clamped} predicted probabilit{'y lies' if clamped == 1 else 'ies lie'} within "
-            "1e-12 of 0 or 1, where, as in PyTorch, log is floored at −100 and the "
-            "gradient's p(1 − p) at 1e-12 (finite differences will not agree there; "
-            "--logits with raw scores avoids this)"
-        )
+        warn_counted(_bce_clamped_text, clamped)
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ gradient and the diagonal of the Hessian of ``values(...).sum()`` w.r.t. the pre
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,7 +23,7 @@ from ._base import (
     check_same_shape,
     check_unit_interval,
     parse_numbers,
-    warn,
+    warn_counted,
 )
 from .classification import (
     bce_clamps,
@@ -449,6 +450,14 @@ def _class_alpha(alpha: Any, n_classes: int) -> float | np.ndarray:
     return a
 
 
+def _focal_clipped_text(clip: float, count, total, first, detail) -> str:
+    return (
+        f"clipped {count} normalised probabilit{'y' if count == 1 else 'ies'} with a nonzero "
+        f"target to [{clip:g}, 1 − {clip:g}], as Keras does (its gradient is 0 there; set the "
+        "bound with --clip)"
+    )
+
+
 def _prepare_softmax_focal(
     predictions: np.ndarray,
     targets: np.ndarray,
@@ -499,11 +508,7 @@ def _prepare_softmax_focal(
     o = _softmax_focal_parts(predictions, y, **options)[0]
     clipped = int((((o < clip) | (o > 1.0 - clip)) & (y != 0)).sum())
     if clipped:
-        warn(
-            f"clipped {clipped} normalised probabilit{'y' if clipped == 1 else 'ies'} with a "
-            f"nonzero target to [{clip:g}, 1 − {clip:g}], as Keras does (its gradient is 0 "
-            "there; set the bound with --clip)"
-        )
+        warn_counted(functools.partial(_focal_clipped_text, clip), clipped)
     describe = {
         "predictions_are": "logits" if logits else "probabilities",
         "targets_are": _targets_describe(kind),

@@ -7,13 +7,22 @@ elements (see :mod:`losscli.losses._base`).
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
 import numpy as np
 
 from ..errors import InputError, UsageError
-from ._base import Loss, Param, Prepared, check_same_shape, parse_numbers, warn
+from ._base import (
+    Loss,
+    Param,
+    Prepared,
+    check_same_shape,
+    parse_numbers,
+    warn,
+    warn_counted,
+)
 from ._common import check_option, positive_samples, regression_samples, reject_where
 from .regression import prepare_regression
 
@@ -224,6 +233,13 @@ def _variance_array(var: Any, shape: tuple[int, ...]) -> np.ndarray:
     )
 
 
+def _clamped_variances_text(epsilon: float, count, total, first, detail) -> str:
+    return (
+        f"{count} variance{' is' if count == 1 else 's are'} below --epsilon ({epsilon:g}) and "
+        "clamped to it, as torch does"
+    )
+
+
 def _prepare_gaussian_nll(
     predictions: np.ndarray,
     targets: np.ndarray,
@@ -262,10 +278,7 @@ def _prepare_gaussian_nll(
     )
     clamped = int((v < epsilon).sum())
     if clamped:
-        warn(
-            f"{clamped} variance{' is' if clamped == 1 else 's are'} below --epsilon "
-            f"({epsilon:g}) and clamped to it, as torch does"
-        )
+        warn_counted(functools.partial(_clamped_variances_text, epsilon), clamped)
     v = np.maximum(v, epsilon)
     prepared = prepare_regression(predictions, targets, var=v, full=bool(full))
     describe = {"variance": "one value" if np.ptp(v) == 0 else "per element"}

@@ -7,9 +7,11 @@ N·D elements (see :mod:`losscli.losses._base`).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
-from ._base import Loss, Param, Prepared, check_same_shape, warn
+from ._base import Loss, Param, Prepared, check_same_shape, warn_counted
 from ._common import check_option, positive_samples, regression_samples, reject_where, zero_hess
 from .regression import prepare_regression
 
@@ -48,6 +50,14 @@ def mape_kinks(
     return predictions == targets
 
 
+def _floored_targets_text(epsilon: float, count, total, first, detail) -> str:
+    return (
+        f"{count} target{' has' if count == 1 else 's have'} |y| below --epsilon ({epsilon:g}) "
+        f"and {'is' if count == 1 else 'are'} divided by it instead: MAPE is not meaningful for "
+        "targets near 0"
+    )
+
+
 def _prepare_mape(
     predictions: np.ndarray, targets: np.ndarray, *, epsilon: float, percent: bool
 ) -> Prepared:
@@ -55,11 +65,7 @@ def _prepare_mape(
     prepared = prepare_regression(predictions, targets, epsilon=epsilon, percent=bool(percent))
     floored = int((np.abs(targets) < epsilon).sum())
     if floored:
-        warn(
-            f"{floored} target{' has' if floored == 1 else 's have'} |y| below --epsilon "
-            f"({epsilon:g}) and {'is' if floored == 1 else 'are'} divided by it instead: MAPE "
-            "is not meaningful for targets near 0"
-        )
+        warn_counted(functools.partial(_floored_targets_text, epsilon), floored)
         prepared.describe["floored_targets"] = floored
     if percent:
         prepared.describe["percent"] = True
@@ -165,6 +171,13 @@ def msle_kinks(predictions: np.ndarray, targets: np.ndarray, *, floor: float | N
     return predictions == floor
 
 
+def _floored_predictions_text(floor: float, count, total, first, detail) -> str:
+    return (
+        f"{count} prediction{' lies' if count == 1 else 's lie'} below --floor ({floor:g}) and "
+        f"{'is' if count == 1 else 'are'} raised to it (gradient 0 there)"
+    )
+
+
 def _prepare_msle(predictions: np.ndarray, targets: np.ndarray, *, floor: float | None) -> Prepared:
     if floor is not None:
         floor = check_option("floor", floor, low=-1.0, low_open=True)
@@ -180,10 +193,7 @@ def _prepare_msle(predictions: np.ndarray, targets: np.ndarray, *, floor: float 
         prepared.describe["floor"] = floor
         floored = int((predictions < floor).sum())
         if floored:
-            warn(
-                f"{floored} prediction{' lies' if floored == 1 else 's lie'} below --floor "
-                f"({floor:g}) and {'is' if floored == 1 else 'are'} raised to it (gradient 0 there)"
-            )
+            warn_counted(functools.partial(_floored_predictions_text, floor), floored)
     return prepared
 
 
