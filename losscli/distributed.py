@@ -31,7 +31,7 @@ import numpy as np
 
 from . import io as lio
 from . import sources as src
-from .engine import State, finish_value, fold, report_of
+from .engine import State, WarningTally, finish_value, fold, report_of
 from .errors import InputError, LossCliError, UsageError
 from .states import histogram_edges, merge_all
 
@@ -51,6 +51,7 @@ class ShardResult:
     extra: Any
     columns: Any
     layout: src.ShardLayout
+    warnings: tuple[Warning, ...] = ()  # its LossCli warnings, counted ones added up
 
 
 def shard_state(
@@ -65,6 +66,7 @@ def shard_state(
     edges: np.ndarray | None,
 ) -> ShardResult:
     """One task: read the shard block by block and fold the block function over it."""
+    tally = WarningTally()  # a worker's warnings would be lost: they go back with the state
     with _local_copy(shard) as local:
         try:
             inputs = src.TableInputs([local], shard, selection)
@@ -77,6 +79,7 @@ def shard_state(
                     span=span,
                     edges=edges,
                     source=shard,
+                    tally=tally,
                     **options,
                 )
             finally:
@@ -86,8 +89,9 @@ def shard_state(
                 e.source = shard
             raise
         return ShardResult(
-            shard, state, extra, inputs.columns, replace(inputs.layout(), path=shard)
-        )
+            shard, state, extra, inputs.columns, replace(inputs.layout(), path=shard),
+            tally.found(),
+        )  # fmt: skip
 
 
 def _is_url(path: str) -> bool:
@@ -196,12 +200,16 @@ def evaluate_dask(
         _same_layout(results)
         state = None
         offset = 0
+        tally = WarningTally()  # the shards' warnings, added up as a streamed run's
         for r in results:
             if r.state is None:
                 continue
             part = r.state.shifted(offset) if offset else r.state
             state = part if state is None else state.merge(part)
+            tally.take(r.warnings, offset)
             offset += r.state.rows
+        tally.rows = offset
+        tally.say()
         if state is None:
             raise InputError("has no rows", source=display, role="predictions")
         hist = None

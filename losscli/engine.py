@@ -52,7 +52,16 @@ from .request import check_request
 from .sources import Block, Restart
 from .states import HistState, LossState, RangeState, TopState, histogram_edges
 
-__all__ = ["evaluate", "which_readings", "partial", "fold", "State", "Block", "ENGINES"]
+__all__ = [
+    "evaluate",
+    "which_readings",
+    "partial",
+    "fold",
+    "State",
+    "Block",
+    "WarningTally",
+    "ENGINES",
+]
 
 ENGINES = ("local", "dask")
 WHOLE_ARRAY_MAX_BYTES = 64 << 20
@@ -121,19 +130,23 @@ def fold(
     span: bool = False,
     edges: np.ndarray | None = None,
     source: str | None = None,
+    tally: WarningTally | None = None,
     **options: Any,
 ) -> tuple[State | None, RangeState | HistState | None]:
     """:func:`partial` folded over ``blocks`` in order (one shard, one partition), and with
     ``span`` the :class:`RangeState` of the row losses, with ``edges`` their
     :class:`HistState`. An error in a block names ``source`` and the row counted from the
-    first block. This is what each Dask task runs (:mod:`losscli.distributed`)."""
+    first block. With ``tally`` (a :class:`WarningTally`) the blocks' warnings are taken
+    into it, their rows counted from the first block, not warned. This is what each Dask
+    task runs (:mod:`losscli.distributed`)."""
     loss = _get_loss(loss)
     loss.check_reduction(reduction)
     fused = loss.sum_kernel is not None and reduction != "none" and top is None
     state = extra = None
     for block in blocks:
         try:
-            prepared = loss.prepare_inputs(block.predictions, block.targets, **options)
+            with contextlib.nullcontext() if tally is None else tally.block(block.start):
+                prepared = loss.prepare_inputs(block.predictions, block.targets, **options)
         except InputError as e:
             if source is not None:
                 e.source = source
@@ -744,45 +757,51 @@ def _warn_if_overflowed(value: Any, gradient: Any) -> None:
             )
 
 
-class _Warnings:
-    """A streamed pass's warnings: the blocks' counted ones (:class:`CountedWarning`, "clipped
-    37 probabilities", "12 of 1000 target rows do not sum to 1 (first: row 4 …)") added up
-    into one per kind about the whole input, said once at the end as the in-memory run says
-    it — not once per block with the block's counts and rows. Others pass through."""
+class WarningTally:
+    """A streamed pass's warnings (or a shard's, on a Dask worker): the blocks' counted ones
+    (:class:`~losscli.errors.CountedWarning`: "clipped 37 probabilities", "12 of 1000 target
+    rows do not sum to 1 (first: row 4 …)") added up into one per kind about the whole input,
+    its rows counted from the input's first; the others once each. :meth:`say` warns them at
+    the end, as the in-memory run words them — not once per block with the block's counts."""
 
     def __init__(self) -> None:
         self.counted: dict[str, CountedWarning] = {}
+        self.others: dict[str, Warning] = {}
         self.rows = 0  # the kernel rows of the blocks seen: the "of M" of a counted warning
 
     @contextlib.contextmanager
     def block(self, offset: int) -> Iterator[None]:
-        """Catch the warnings of one block whose first row is row ``offset`` of the input."""
+        """Take the LossCli warnings of a block whose first row is row ``offset``."""
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", LossCliWarning)
             try:
                 yield
             finally:
-                others = []
-                for w in caught:
-                    if isinstance(w.message, CountedWarning):
-                        found = w.message.shifted(offset)
-                        kind = found.kind
-                        known = self.counted.get(kind)
-                        self.counted[kind] = found if known is None else known.merged(found)
-                    else:
-                        others.append(w)
-        for w in others:
-            warnings.warn(w.message, w.category, stacklevel=3)
+                self.take([w.message for w in caught], offset)
+
+    def take(self, found: Iterable[Any], offset: int = 0) -> None:
+        """Add warnings (``Warning`` instances) of rows numbered from ``offset``."""
+        for w in found:
+            if isinstance(w, CountedWarning):
+                w = w.shifted(offset)
+                known = self.counted.get(w.kind)
+                self.counted[w.kind] = w if known is None else known.merged(w)
+            elif isinstance(w, Warning):
+                self.others.setdefault(str(w), w)
+
+    def found(self) -> tuple[Warning, ...]:
+        """What was taken, for a task to send back (picklable)."""
+        return (*self.others.values(), *self.counted.values())
 
     def say(self) -> None:
-        """The added-up warnings, once each (then forgotten: a later pass adds nothing)."""
-        for found in self.counted.values():
-            if found.total is not None:  # "3 of 50 rows": of all rows, not of those that warned
-                found = CountedWarning(
-                    found.text, found.count, self.rows, found.first, found.detail
-                )
-            warnings.warn(found, stacklevel=3)
+        """Warn what was taken, once each (then forget it: a later pass adds nothing); a
+        counted warning's "of M" is of all rows seen, not of those that warned."""
+        for w in self.others.values():
+            warnings.warn(w, stacklevel=3)
+        for w in self.counted.values():
+            warnings.warn(w if w.total is None else w.of_total(self.rows), stacklevel=3)
         self.counted.clear()
+        self.others.clear()
 
 
 @contextlib.contextmanager
@@ -797,7 +816,7 @@ class _Run:
     def __init__(self, loss, inputs, merged, options, reduction, names) -> None:
         self.loss, self.inputs, self.merged, self.options = loss, inputs, merged, options
         self.reduction, self.names = reduction, names
-        self.warned = _Warnings()
+        self.warned = WarningTally()
 
     def _report(self, state: State, value, gradient, shape=None, **extra) -> Report:
         return report_of(
@@ -1416,7 +1435,7 @@ class _Run:
 
     def _prepare(self, block: Block, first: bool) -> Any:
         """A first pass's block prepared: its errors name the file's rows (or the shard's),
-        its counted warnings are added up in ``self.warned`` (said by :meth:`_Warnings.say`
+        its counted warnings are added up in ``self.warned`` (said by :meth:`WarningTally.say`
         once the pass is over)."""
         try:
             with self.warned.block(block.start * self._positions_per_row()):

@@ -86,6 +86,9 @@ class CountedWarning(LossCliWarning):
             self.text, self.count + other.count, total, earlier.first, earlier.detail
         )
 
+    def __reduce__(self):  # pickled by a Dask worker's task: rebuilt from its parts
+        return (CountedWarning, (self.text, self.count, self.total, self.first, self.detail))
+
     def of_total(self, total: int) -> CountedWarning:
         return CountedWarning(self.text, self.count, total, self.first, self.detail)
 

@@ -344,3 +344,22 @@ def test_labels_read_two_ways_in_two_shards_are_refused_with_rows_over_the_shard
         "give ±1 labels, or 0/1 labels (mapped to −1/1 as Keras does)\n"
     )
     assert far.stderr == runner.invoke(app, args).stderr
+
+
+def test_workers_warnings_reach_the_client_added_up_as_local(cluster, tmp_path):
+    # target rows not summing to 1 (rows 1 and 4 of the whole: shard a's row 1, shard b's row
+    # 1): a worker's warning was lost; now one warning, as --engine local words it
+    address, _ = cluster
+    folder = tmp_path / "s"
+    folder.mkdir()
+    (folder / "a.csv").write_text("z0,z1,y0,y1\n0,0,0.5,0.5\n0,0,1,1\n0,0,0,1\n")
+    (folder / "b.csv").write_text("z0,z1,y0,y1\n0,0,1,0\n0,0,0.25,0.25\n")
+    args = ["ce", str(folder), "--pred-col", "z*", "--target-col", "y*", "--logits"]
+    local = runner.invoke(app, args)
+    far = runner.invoke(app, [*args, "--engine", "dask", "--scheduler", address])
+    expected = (
+        "Warning: 2 of 5 target rows do not sum to 1 (first: row 1 sums to 2.0); the gradient "
+        "takes the general form softmax(z)·Σy − y\n"
+    )
+    assert (far.exit_code, far.stderr, local.stderr) == (0, expected, expected)
+    assert far.stdout == local.stdout
