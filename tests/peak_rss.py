@@ -52,3 +52,16 @@ def peak_rss_mib(
             cat.stdout.close()
             cat.wait()
     return float(r.stderr.strip().splitlines()[-1]), r.stdout
+
+
+def write_random_npy(path: Path, n: int, seed: int) -> None:
+    """``n`` uniform float64 values (numpy's default_rng(seed), 1 Mi at a time) written to the
+    NPY ``path`` through a memory map, so the test process itself stays small."""
+    import numpy as np
+
+    a = np.lib.format.open_memmap(path, "w+", np.float64, (n,))
+    rng = np.random.default_rng(seed)
+    for start in range(0, n, 1 << 20):
+        a[start : start + (1 << 20)] = rng.random(min(1 << 20, n - start))
+    a.flush()
+    del a

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from peak_rss import peak_rss_mib  # one helper for the peak RSS of a subprocess
+from peak_rss import peak_rss_mib, write_random_npy  # one helper for the peak RSS of a subprocess
 from typer.testing import CliRunner
 
 import losscli.engine as engine
@@ -333,12 +333,7 @@ def test_memory_stays_bounded_on_a_file_many_chunks_long(tmp_path, monkeypatch):
     # 2 × 96 MiB of float64 through 1 MiB chunks, with pages released every 4 MiB.
     n = 12 * (1 << 20)
     for name, seed in (("p.npy", 0), ("t.npy", 1)):
-        a = np.lib.format.open_memmap(tmp_path / name, "w+", np.float64, (n,))
-        rng = np.random.default_rng(seed)
-        for start in range(0, n, 1 << 20):
-            a[start : start + (1 << 20)] = rng.random(1 << 20)
-        a.flush()
-        del a
+        write_random_npy(tmp_path / name, n, seed)
     env = {"LOSSCLI_STREAM_BYTES": "0", "LOSSCLI_CHUNK_ELEMENTS": str(1 << 17)}
     args = ["mse", str(tmp_path / "p.npy"), str(tmp_path / "t.npy")]
     streamed_mib, out = peak_rss_mib(args, env)
