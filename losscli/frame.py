@@ -18,9 +18,12 @@ for, with messages that name the column. Nothing here prints.
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import re
-from typing import BinaryIO
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import BinaryIO, TextIO
 
 import numpy as np
 
@@ -43,6 +46,7 @@ from .tables import (
     PARQUET_MAGIC,
     Frame,
     arrow_frame,
+    counted_nonfinite_problem,
     nonfinite_problem,
     number_label,
     plural,
@@ -51,6 +55,9 @@ from .tables import (
 
 __all__ = [
     "Frame",
+    "ScannedFrame",
+    "scan_rows",
+    "text_frames",
     "read_frame",
     "read_frames",
     "PARQUET_EXTENSIONS",
@@ -132,6 +139,12 @@ def _open_frame(source, role: str, stdin) -> Frame | tuple[bytes, str, str]:
 _COLUMN_OF_NUMBERS = re.compile(rf"(?:{NUMBER.pattern})(?:\n(?:{NUMBER.pattern}))*", re.I)
 
 
+def _wrong_width(err, line: int, fields: int, width: int, first_line: int):
+    return err(
+        f"line {line} has {plural(fields, 'field')}, expected {width} (as on line {first_line})"
+    )
+
+
 def _is_number(cell: str) -> bool:
     return bool(NUMBER.fullmatch(cell))
 
@@ -149,10 +162,7 @@ def _text_frame(raw: bytes, lay: layout.Layout, display: str, role: str) -> _Tex
     width = len(first)
     for line, fields in rows:
         if len(fields) != width:
-            raise err(
-                f"line {line} has {plural(len(fields), 'field')}, "
-                f"expected {width} (as on line {first_line})"
-            )
+            raise _wrong_width(err, line, len(fields), width, first_line)
     if lay.header:
         rows = rows[1:]
         if not rows:
@@ -229,3 +239,114 @@ class _ArrayFrame(Frame):
 
     def _column_problem(self, j: int, quick: bool = False) -> str:
         return ""  # the NPY reader has already refused NaN, infinity and non-numeric dtypes
+
+
+# --------------------------------------------------------------------------- a chunk at a time
+
+
+def text_frames(
+    open_text: Callable[[], AbstractContextManager[TextIO]],
+    lay: layout.Layout,
+    display: str,
+    role: str,
+    rows: int,
+    skip: int = 0,
+) -> Iterator[tuple[int, Frame]]:
+    """A text table's data rows as ``(first data row, frame)`` of at most ``rows`` rows each:
+    the whole-file reader's rows and cells (lines numbered as in the file), in bounded
+    memory. ``skip``: data rows not to yield (they were read). The file's own errors — not
+    UTF-8, a row of another width, no data rows — are the whole-file reader's words, met
+    where they lie in the file."""
+    err = input_error(role, display)
+    with open_text() as stream:
+        try:
+            it = csv_rows(stream, lay.sep, err)
+            first = next(it, None)
+            if first is None:
+                raise err("file is empty")
+            first_line, fields = first
+            width, chunk, start, seen = len(fields), [], 0, 0
+            if not lay.header:
+                it = itertools.chain([first], it)
+            for line, fields in it:
+                if len(fields) != width:
+                    raise _wrong_width(err, line, len(fields), width, first_line)
+                seen += 1
+                if seen <= skip:
+                    start = seen
+                    continue
+                chunk.append((line, fields))
+                if len(chunk) >= rows:
+                    yield start, _chunk_frame(chunk, lay, display, role)
+                    start, chunk = start + len(chunk), []
+        except UnicodeDecodeError:
+            raise err("file is not UTF-8 text; save it as UTF-8") from None
+    if chunk:
+        yield start, _chunk_frame(chunk, lay, display, role)
+    if not seen:
+        raise err(lay.no_data_rows() if lay.header else "file is empty")
+
+
+def _chunk_frame(chunk: list, lay: layout.Layout, display: str, role: str) -> _TextFrame:
+    frame = _TextFrame(display, role, lay.file_names, chunk)
+    if lay.index:
+        frame.index = 0
+    return frame
+
+
+class ScannedFrame(Frame):
+    """A text table too big to hold, known by scanning it: each column's problem is the
+    whole-file reader's (the first empty or non-numeric cell, else the NaN/±inf counted over
+    the file), found by reading the file a chunk at a time (:func:`text_frames`), so that
+    :meth:`check_numeric` words the error the whole-file reader gives, in bounded memory."""
+
+    def __init__(self, chunks: Callable[[], Iterator[tuple[int, Frame]]], lay, display, role):
+        super().__init__(display, role, lay.file_names, lay.width, 0)
+        self.index = 0 if lay.index else None
+        self._chunks = chunks
+        self._problems: dict[tuple[int, bool], str] = {}
+
+    def _column_problem(self, j: int, quick: bool = False) -> str:
+        if (j, quick) not in self._problems:
+            found: dict[str, tuple[int, str]] = {}
+            problem = ""
+            for _, chunk in self._chunks():
+                problem = chunk._column_problem(j, quick=True)  # an empty or non-numeric cell
+                if problem:
+                    break
+                if not quick:  # NaN and ±inf, counted over the file (the first named)
+                    values = chunk._values(j)
+                    for kind, mask in (("NaN", np.isnan(values)), ("infinite", np.isinf(values))):
+                        if mask.any():
+                            where = f"line {chunk._lines[int(np.argmax(mask))]}"
+                            count, first = found.get(kind, (0, where))
+                            found[kind] = (count + int(mask.sum()), first)
+            if not (problem or quick):
+                problem = counted_nonfinite_problem(found)
+            self._problems[j, quick] = problem
+        return self._problems[j, quick]
+
+
+def scan_rows(
+    open_text: Callable[[], AbstractContextManager[TextIO]],
+    lay: layout.Layout,
+    display: str,
+    role: str,
+) -> None:
+    """Read every row of a text table as the whole-file reader first does, keeping none, and
+    raise its first error: of the text itself (not UTF-8, broken quoting) wherever it lies,
+    else the first row whose width differs from the first row's."""
+    err = input_error(role, display)
+    wrong = None
+    with open_text() as stream:
+        try:
+            rows = csv_rows(stream, lay.sep, err)
+            first = next(rows, None)
+            width = 0 if first is None else len(first[1])
+            for line, fields in rows:
+                if wrong is None and len(fields) != width:
+                    wrong = _wrong_width(err, line, len(fields), width, first[0])
+        except UnicodeDecodeError:
+            raise err("file is not UTF-8 text; save it as UTF-8") from None
+    if wrong is not None:
+        raise wrong

@@ -27,7 +27,15 @@ from .errors import LossCliNote, UsageError
 from .frame import Frame, read_frame, read_frames
 from .layout import Options, match_names
 
-__all__ = ["Inputs", "Choice", "choose_columns", "read_inputs", "resolve_columns"]
+__all__ = [
+    "Inputs",
+    "Choice",
+    "choose_columns",
+    "numeric_columns",
+    "one_file_inputs",
+    "read_inputs",
+    "resolve_columns",
+]
 
 _PATTERN_CHARS = frozenset("*?[")
 _DIGITS = re.compile(r"[0-9]{1,9}")
@@ -268,18 +276,36 @@ def choose_columns(
     return Choice(sides[0], sides[1], id_j, w_j, (hints[0], hints[1]), options)
 
 
+def numeric_columns(choice: Choice) -> list[tuple[list[int], str, str]]:
+    """The columns one file's run converts, in the order it converts them (the first that is
+    not all numbers is the one its error names): ``(indices, role, hint)``."""
+    plan = [
+        (list(choice.predictions), "predictions", choice.hints[0]),
+        (list(choice.targets), "targets", choice.hints[1]),
+    ]
+    if choice.weight is not None:
+        plan.append(([choice.weight], "sample weights", ""))
+    plan += [([j], name.replace("_", " "), "") for name, j in choice.options]
+    return plan
+
+
+def one_file_inputs(
+    frame: Frame, pred_cols, target_cols, id_col, weight_col=None, option_cols=None
+) -> Inputs:
+    """The inputs of one file's frame (or of a chunk of its rows): its columns chosen and
+    converted, in :func:`numeric_columns`' order."""
+    return _one_file(frame, pred_cols, target_cols, id_col, weight_col, option_cols)
+
+
 def _one_file(
     frame: Frame, pred_cols, target_cols, id_col, weight_col=None, option_cols=None
 ) -> Inputs:
     choice = choose_columns(frame, pred_cols, target_cols, id_col, weight_col, option_cols)
-    p = _numeric(frame, choice.predictions, "predictions", choice.hints[0])
-    t = _numeric(frame, choice.targets, "targets", choice.hints[1])
-    weights = None
-    if choice.weight is not None:
-        weights = frame.numeric([choice.weight], role="sample weights")[:, 0]
-    row_options = {
-        name: frame.numeric([j], role=name.replace("_", " "))[:, 0] for name, j in choice.options
-    }
+    plan = numeric_columns(choice)
+    p, t, *rest = (frame.numeric(idx, role=role, hint=hint) for idx, role, hint in plan)
+    p, t = (a[:, 0] if a.shape[1] == 1 else a for a in (p, t))
+    weights = rest.pop(0)[:, 0] if choice.weight is not None else None
+    row_options = {name: a[:, 0] for (name, _), a in zip(choice.options, rest, strict=True)}
     return Inputs(
         p,
         t,
@@ -288,11 +314,6 @@ def _one_file(
         weights,
         row_options or None,
     )
-
-
-def _numeric(frame: Frame, idx: list[int], role: str, hint: str) -> np.ndarray:
-    data = frame.numeric(idx, role=role, hint=hint)
-    return data[:, 0] if data.shape[1] == 1 else data
 
 
 def _two_files(pf: Frame, tf: Frame, pred_cols, target_cols, id_col, options=None) -> Inputs:

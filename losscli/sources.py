@@ -1204,6 +1204,10 @@ class _Header:
         return Frame(source, role, columns, width, 0)
 
 
+# rows the exact reader holds at once as text (Python strings: ~300 bytes a row of 3 fields)
+EXACT_CHUNK_ROWS = 1 << 15
+
+
 class _Fallback(Exception):
     """The fast reader met something unusual: the exact reader takes over."""
 
@@ -1297,15 +1301,18 @@ class _TableFile:
         except InputError:  # not UTF-8, a refused first row, …: the exact reader words it
             self._open_exact()
             return
-        # pyarrow splits at one character; a header needs a row below it (else exact)
-        if lay.sep == layout_rules.WHITESPACE or (lay.header and len(lines) < 2):
+        # a header needs a row below it (else exact: small)
+        if lay.header and len(lines) < 2:
             self._open_exact()
             return
+        self.lay = lay  # what the exact reader, a chunk at a time, reads by (_chunked_blocks)
         self.sep, self.header = lay.sep, lay.header
         self.index = (0, lay.index_start) if lay.index else None
         self._choose(lay.file_names, lay.width, index=0 if lay.index else None)
         self.width = len(self.choice.predictions)
         self.types = ("text", str(lay.width))
+        if lay.sep == layout_rules.WHITESPACE:  # pyarrow splits at one character
+            self.kind = "chunked"
 
     def _open_parquet(self) -> None:
         try:
@@ -1359,7 +1366,7 @@ class _TableFile:
         """``(predictions, targets, weights, ids, row options)`` blocks of about ``rows``
         rows."""
         yielded = 0
-        if self.kind != "exact":
+        if self.kind in ("parquet", "text"):
             try:
                 reader = self._parquet_blocks if self.kind == "parquet" else self._text_blocks
                 for part in reader(rows):
@@ -1368,6 +1375,10 @@ class _TableFile:
                 return
             except _Fallback:
                 pass
+        if self.kind in ("text", "chunked"):  # the exact reader, a chunk at a time
+            yield from self._chunked_blocks(rows, yielded)
+            return
+        if self.kind != "exact":
             self._data = self._read_exact()  # raises the exact reader's error, if any
             self.kind = "exact"
         d = self._data
@@ -1382,6 +1393,67 @@ class _TableFile:
                 None if d.ids is None else d.ids[part],
                 _rows_of(d.options, part),
             )
+
+    def _chunked_blocks(self, rows: int, skip: int) -> Iterator[tuple[Any, Any, Any, Any, Any]]:
+        """The blocks after the first ``skip`` rows, read by the exact reader's rules a chunk
+        of rows at a time (:func:`losscli.frame.text_frames`): what the fast reader rejects
+        or cannot split (whitespace). An error is the whole-file reader's, found by scanning
+        the file (:meth:`_whole_file_error`), never by holding it."""
+        from .frame import text_frames
+        from .select import one_file_inputs
+
+        s, lay, rows = self.selection, self.lay, min(rows, EXACT_CHUNK_ROWS)
+        chunks = text_frames(self._text, lay, self.display, "predictions", rows, skip)
+        try:
+            for start, frame in chunks:
+                if lay.index:  # counting from its first value, as in the whole file
+                    lay.arrange(frame.numeric([0]), start)
+                d = one_file_inputs(
+                    frame, s["pred_cols"], s["target_cols"], s["id_col"], s["weight_col"],
+                    s.get("option_cols"),
+                )  # fmt: skip
+                yield d.predictions, d.targets, d.weights, d.ids, d.options
+        except InputError as e:
+            self._whole_file_error(rows)
+            raise e from None
+
+    def _whole_file_error(self, rows: int) -> None:
+        """Raise the error the whole-file reader gives for this file, in its order — the text
+        (UTF-8, quoting), then every row's width, the index column, then the columns as the
+        run converts them (:func:`losscli.select.numeric_columns`) — by scanning the file a
+        chunk at a time; return if it finds none."""
+        from .frame import ScannedFrame, scan_rows, text_frames
+        from .select import numeric_columns
+
+        lay, display, rows = self.lay, self.display, min(rows, EXACT_CHUNK_ROWS)
+
+        def chunks() -> Iterator[tuple[int, Any]]:
+            return text_frames(self._text, lay, display, "predictions", rows)
+
+        scan_rows(self._text, lay, display, "predictions")  # the text, then every row's width
+        scanned = ScannedFrame(chunks, lay, display, "predictions")
+        if lay.index:
+            scanned.check_numeric([0])
+            for start, frame in chunks():
+                lay.arrange(frame.numeric([0]), start)
+        for indices, role, hint in numeric_columns(self.choice):
+            scanned.check_numeric(indices, role=role, hint=hint)
+
+    @contextlib.contextmanager
+    def _text(self) -> Iterator[Any]:
+        """The file as text, as the whole-file reader decodes it (BOM dropped, newlines kept
+        for the csv module), through the decompressor when compressed; ``done`` follows it."""
+        import io
+
+        with contextlib.ExitStack() as stack:
+            f, raw = self._open_stream(stack)
+            text = io.TextIOWrapper(f, encoding="utf-8-sig", newline="")
+            try:
+                yield text
+            finally:
+                with contextlib.suppress(Exception):
+                    self.done = raw.tell()
+                text.detach()
 
     def _split(self, arrays: list[np.ndarray], ids: Any) -> tuple[Any, Any, Any, Any]:
         c = self.choice

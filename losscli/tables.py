@@ -94,6 +94,16 @@ class Frame:
         """The columns as an ``(n_rows, len(indices))`` float64 array, finite everywhere."""
         out = np.empty((self.n_rows, len(indices)), dtype=np.float64)
         for k, j in enumerate(indices):
+            self.check_numeric([j], role=role, hint=hint)
+            out[:, k] = self._values(j)
+        return out
+
+    def check_numeric(
+        self, indices: Sequence[int], *, role: str | None = None, hint: str = ""
+    ) -> None:
+        """The error :meth:`numeric` gives for the first of the columns that is not all finite
+        numbers (none when all are), without converting them."""
+        for j in indices:
             problem = self._column_problem(j)
             if problem:
                 numeric = [i for i in range(self.width) if not self._column_problem(i, quick=True)]
@@ -101,8 +111,6 @@ class Frame:
                 if problem.startswith("is not numeric"):
                     message += f"; numeric columns: {self.listing(numeric)}"
                 raise self.error(message + hint, role)
-            out[:, k] = self._values(j)
-        return out
 
     def labels(self, j: int) -> list[str]:
         """Column ``j`` as text, one label per row (ids)."""
