@@ -1294,7 +1294,7 @@ class _TableFile:
                 f, _ = self._open_stream(stack)
                 head = layout_rules.read_head(f, self.display, "predictions", ext)
             lines = head.text.splitlines()
-            if not lines or not lines[0].strip():  # empty, leading blank lines: exact
+            if not any(line.strip() for line in lines):  # empty: the exact reader words it
                 self._open_exact()
                 return
             (lay,) = layout_rules.decide([head], options, match_columns=False)
@@ -1311,7 +1311,8 @@ class _TableFile:
         self._choose(lay.file_names, lay.width, index=0 if lay.index else None)
         self.width = len(self.choice.predictions)
         self.types = ("text", str(lay.width))
-        if lay.sep == layout_rules.WHITESPACE:  # pyarrow splits at one character
+        # pyarrow splits at one character, and skip_rows would count leading blank lines
+        if lay.sep == layout_rules.WHITESPACE or not lines[0].strip():
             self.kind = "chunked"
 
     def _open_parquet(self) -> None:
