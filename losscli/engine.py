@@ -420,8 +420,10 @@ def evaluate(
     try:
         against = _spooled(against, "gradient", stdin, spools)
         against_hess = _spooled(against_hess, "hessian", stdin, spools)
-        options = _read_option_files(loss, loss_options, stdin)
-        merged = loss.resolve_options(**options)
+        beside = _row_option_files(loss, loss_options)
+        options = _read_option_files(
+            loss, {k: v for k, v in loss_options.items() if k not in beside}, stdin
+        )
         inputs = src.open_inputs(
             predictions,
             targets,
@@ -445,6 +447,20 @@ def evaluate(
             option_cols=option_cols,
         )
         try:
+            if beside and not inputs.in_memory:
+                # a file of one number is that number; else read beside the blocks
+                small = {k: v for k, v in beside.items() if os.stat(v).st_size <= 1 << 16}
+                for k, v in _read_option_files(loss, small, stdin).items():
+                    if np.size(v) == 1:
+                        options[k] = v
+                        del beside[k]
+                if beside:
+                    flags = {p.name: p.flag for p in loss.params}
+                    files = {k: (flags[k], v) for k, v in beside.items()}
+                    inputs = src.RowOptionInputs(inputs, files, reading)
+            elif beside:  # read whole, as the inputs are
+                options.update(_read_option_files(loss, dict(beside), stdin))
+            merged = loss.resolve_options(**options)
             run = _Run(loss, inputs, merged, options, reduction, names)
             if hess == "full" and not inputs.in_memory:
                 held = run.held_for_hess_full()
@@ -696,6 +712,19 @@ def _input_names(
         if isinstance(x, str | os.PathLike):
             names[role] = os.fsdecode(x)
     return names
+
+
+def _row_option_files(loss: Any, options: dict[str, Any]) -> dict[str, str]:
+    """The options given as a file that can hold one value per row (those a column can give
+    too, ``--var`` as ``--var-col``) and more than one value: read beside streamed inputs
+    (:class:`~losscli.sources.RowOptionInputs`), or whole with inputs read whole."""
+    per_row = {p.column_of for p in loss.params if p.column_of is not None}
+    found = {}
+    for name in per_row:
+        value = options.get(name)
+        if isinstance(value, str) and value != "-" and os.path.isfile(value):
+            found[name] = value
+    return found
 
 
 def _read_option_files(loss: Any, options: dict[str, Any], stdin: Any) -> dict[str, Any]:
@@ -1419,7 +1448,9 @@ class _Run:
                 )
             return loss.prepare_resolved(block.predictions, block.targets, {**self.merged, **extra})
         except InputError as e:
-            if extra and e.source is None and e.role not in ("predictions", "targets"):
+            # --var-col: the column's file; --var FILE (read beside the blocks): as in memory
+            by_column = extra and not isinstance(self.inputs, src.RowOptionInputs)
+            if by_column and e.source is None and e.role not in ("predictions", "targets"):
                 e.role = "predictions"  # the one file the columns come from
                 e.source = block.origin or self.inputs.paths.get("predictions")
             raise

@@ -909,6 +909,83 @@ class AlignedFile:
             self.source.close()
 
 
+class RowOptionInputs:
+    """Streamed inputs with loss options of one value per row, or per element, read from files
+    beside the blocks (``--var FILE`` of gaussian-nll): each block carries its rows of them as
+    ``row_options``, as a column of one table does (``--var-col``). Everything else is the
+    wrapped inputs'. ``files``: option → (its flag, the path)."""
+
+    def __init__(self, inputs: Any, files: dict[str, tuple[str, str]], reading=None) -> None:
+        self.inputs = inputs
+        self.flags = {name: flag for name, (flag, _) in files.items()}
+        self.files = {name: AlignedFile(path, name, reading) for name, (_, path) in files.items()}
+        self._restarting: set[str] = set()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inputs, name)
+
+    @property
+    def nbytes(self) -> int:
+        return self.inputs.nbytes + sum(f.nbytes for f in self.files.values())
+
+    @property
+    def done(self) -> int:
+        return self.inputs.done + sum(f.done for f in self.files.values())
+
+    def blocks(self, rows: int | None = None) -> Iterator[Block]:
+        for f in self.files.values():
+            f.begin()
+        try:
+            n = 0
+            blocks = self.inputs.blocks(rows)
+            for block in blocks:
+                extra = {}
+                for name, f in self.files.items():
+                    try:
+                        values = f.rows(len(block))
+                    except Restart:
+                        self._restarting.add(name)
+                        raise
+                    if len(values) < len(block):  # the file ends first: count the inputs' rows
+                        n += len(block) + sum(len(b) for b in blocks)
+                        raise self._mismatch(name, n, block)
+                    extra[name] = values.reshape(-1)
+                n += len(block)
+                yield replace(block, row_options={**(block.row_options or {}), **extra})
+            for name, f in self.files.items():
+                if f.count() != n:
+                    raise self._mismatch(name, n, None)
+        finally:
+            for f in self.files.values():
+                f.end()
+
+    def _mismatch(self, name: str, rows: int, block: Block | None) -> InputError:
+        """The in-memory run's words: one number, one per element (N·D) or one per row (N)."""
+        f = self.files[name]
+        width = 1 if self.inputs.vector else self.inputs.width
+        got = f.read * (1 if f.source.vector else f.source.width)
+        per_row = f" or one per row ({rows})" if not self.inputs.vector else ""
+        return InputError(
+            f"{self.flags[name]} takes one number, one per element ({rows * width}){per_row}, "
+            f"got {got} values",
+            role=name,
+        )
+
+    def restart(self) -> None:
+        """After :class:`Restart`: the file whose fast reader gave up reads again with
+        losscli's own scanner (else the wrapped inputs' do)."""
+        if not self._restarting:
+            self.inputs.restart()
+        for name in self._restarting:
+            self.files[name].restart()
+        self._restarting.clear()
+
+    def close(self) -> None:
+        for f in self.files.values():
+            f.close()
+        self.inputs.close()
+
+
 def _is_regular_file(path: Any) -> bool:
     try:
         return isinstance(path, str | os.PathLike) and path != "-" and os.path.isfile(path)

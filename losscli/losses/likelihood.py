@@ -220,15 +220,8 @@ def _variance_array(var: Any, shape: tuple[int, ...]) -> np.ndarray:
     if len(shape) == 2 and v.size == n:
         return np.repeat(v[:, None], shape[1], axis=1)
     per_row = f" or one per row ({n})" if len(shape) == 2 else ""
-    streamed = (
-        " (inputs over 64 MiB are read in chunks, and a --var per row or element is not "
-        "matched to chunks yet: give one number, or the variances as a column of one file "
-        "with --var-col)"
-        if v.size > size
-        else ""
-    )
     raise InputError(
-        f"--var takes one number, one per element ({size}){per_row}, got {v.size} values{streamed}",
+        f"--var takes one number, one per element ({size}){per_row}, got {v.size} values",
         role="variance",
     )
 
