@@ -612,9 +612,11 @@ def test_usage_errors_are_usage_errors():
         losscli.gaussian_nll([1.0], [1.0], var=-1.0)
 
 
-def test_a_per_row_variance_file_says_why_it_does_not_fit_a_chunk():
-    with pytest.raises(InputError, match="read in chunks"):
+def test_a_variance_of_other_length_says_what_it_takes():
+    # (streamed inputs read a per-row --var file beside their blocks: tests/test_var_file_stream)
+    with pytest.raises(InputError) as e:
         losscli.gaussian_nll([1.0, 2.0], [0.0, 0.0], var=[1.0, 2.0, 3.0])
+    assert e.value.message == "--var takes one number, one per element (2), got 3 values"
 
 
 @pytest.mark.parametrize(
