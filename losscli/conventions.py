@@ -123,11 +123,11 @@ class Rule:
     # losscli options this framework has too (beyond --logits and --targets, which say how to
     # read the inputs); any other option set away from its default is refused.
     honours: tuple[str, ...] = ()
-    # the values depend on a fact of all the targets (Keras's hinge maps 0/1 labels to ±1 only
-    # when every label is 0 or 1; scikit-learn's binary hinge_loss takes its two classes from
-    # all of y_true): such a rule reads its inputs whole; every other one streams block by
-    # block (:class:`ConventionFold`)
-    whole: bool = False
+    # the values depend on the labels of all the targets (Keras's hinge maps 0/1 labels to ±1
+    # only when every label is 0 or 1; scikit-learn's binary hinge_loss takes its two classes
+    # from all of y_true): :class:`ConventionFold` passes them as ``labels`` (the sorted
+    # distinct targets of the whole input; a streamed run finds them in a first pass)
+    labels: bool = False
 
     def partial(
         self, predictions: np.ndarray, targets: np.ndarray, sample_weights=None, **options
@@ -358,9 +358,10 @@ def _percentage(epsilon: float, percent: bool) -> Callable[..., np.ndarray]:
 
 
 def _keras_hinge(power: int) -> Callable[..., np.ndarray]:
-    def values(p, t, **_):
+    def values(p, t, labels=None, **_):
         # keras.losses.hinge maps labels to ±1 only when every label is 0 or 1
-        y = 2.0 * t - 1.0 if np.isin(t, (0.0, 1.0)).all() else t
+        labels = np.unique(t) if labels is None else np.asarray(labels)
+        y = 2.0 * t - 1.0 if np.isin(labels, (0.0, 1.0)).all() else t
         return np.maximum(1.0 - y * p, 0.0) ** power
 
     return values
@@ -710,7 +711,7 @@ def _rules() -> dict[tuple[str, str], Rule]:
             "keras.losses.Hinge()",
             _keras_mean_last(_keras_hinge(1)),
             PER_SAMPLE,
-            whole=True,
+            labels=True,
             note="0/1 labels mapped to ±1 only when all are 0 or 1",
         ),
         R(
@@ -727,7 +728,7 @@ def _rules() -> dict[tuple[str, str], Rule]:
             "keras.losses.SquaredHinge()",
             _keras_mean_last(_keras_hinge(2)),
             PER_SAMPLE,
-            whole=True,
+            labels=True,
             note="0/1 labels mapped to ±1 only when all are 0 or 1",
         ),
         R("log-cosh", "optax", "optax.losses.log_cosh", _log_cosh, ELEMENTS),
@@ -959,7 +960,7 @@ def _tf1_hinge(x, t, **_):
     return np.maximum(1.0 - (2.0 * t - 1.0) * x, 0.0)
 
 
-def _sklearn_binary_hinge(x, t, **_):
+def _sklearn_binary_hinge(x, t, labels=None, **_):
     # sklearn.metrics.hinge_loss(y, decision) for two classes: LabelBinarizer(neg_label=−1)
     # maps the smaller label to −1, the larger to +1 (one class: all −1); then max(0, 1 − y·x)
     if x.ndim == 2 and x.shape[1] != 1:
@@ -968,7 +969,8 @@ def _sklearn_binary_hinge(x, t, **_):
             "categorical-hinge for several classes"
         )
     x, t = x.reshape(-1), t.reshape(-1)
-    classes = np.unique(t)  # at most two: hinge's own check takes ±1 or 0/1 labels
+    # at most two: hinge's own check takes ±1 or 0/1 labels; all of y_true's (``labels``)
+    classes = np.unique(t) if labels is None else np.asarray(labels)
     # one class only: LabelBinarizer(neg_label=-1) maps every label to −1, whatever it is
     y = np.where(t == classes[1], 1.0, -1.0) if len(classes) == 2 else -np.ones_like(t)
     return np.maximum(1.0 - y * x, 0.0)
@@ -1122,7 +1124,7 @@ def _classification_rules() -> list[Rule]:
             WEIGHT_SUM,
             sum_ok=False,
             none_ok=False,
-            whole=True,
+            labels=True,
             note="one column; the smaller of two labels is −1",
         ),
         R(
@@ -1275,9 +1277,11 @@ class ConventionFold:
         *,
         rows: int | None = None,
         hold: Callable[[int], None] | None = None,
+        labels: tuple[float, ...] | None = None,
     ) -> None:
         self.loss, self.rule, self.reduction = loss, rule, reduction
         self.merged = loss.resolve_options(**options)
+        self.labels = labels  # the whole input's distinct targets (Rule.labels); None: a block's
         self.whole_rows, self.hold = rows, hold
         self.state: ConventionState | None = None
         self.values: list[np.ndarray] = []
@@ -1297,14 +1301,17 @@ class ConventionFold:
                 _check_dimensions(rule, (rows, *p.shape[1:]), self.weighted)
         if sample_weights is not None and not self.nonzero:
             self.nonzero = bool(np.any(np.asarray(sample_weights) != 0))
+        options = self.merged
+        if rule.labels:  # the whole input's, or these (the whole input, in memory)
+            options = {**options, "labels": self.labels or tuple(np.unique(t).tolist())}
         if self.reduction == "none":
-            v = rule.unreduced(p, t, sample_weights, **self.merged)
+            v = rule.unreduced(p, t, sample_weights, **options)
             self.held += v.size
             if self.hold is not None:
                 self.hold(self.held)
             self.values.append(v)
             return
-        b = rule.partial(p, t, sample_weights, **self.merged)
+        b = rule.partial(p, t, sample_weights, **options)
         self.state = b if self.state is None else self.state.merge(b)
 
     def result(self) -> float | np.ndarray:

@@ -620,7 +620,7 @@ def _convention_report(
 ) -> Report:
     """The value ``convention``'s framework reports (value only), its rule folded over the
     blocks of the inputs (:class:`losscli.conventions.ConventionFold`): streamed when the
-    inputs stream, unless the rule needs a fact of the whole input (``Rule.whole``)."""
+    inputs stream (a rule that needs every label, ``Rule.labels``, after a first pass)."""
     from .conventions import get_rule
 
     rule = get_rule(loss, convention)
@@ -632,9 +632,7 @@ def _convention_report(
         )
     chosen = {k: selection.pop(k) for k in _SELECTION if k in selection}
     options = _read_option_files(loss, selection, stdin)
-    inputs = src.open_inputs(
-        predictions, targets, whole=rule.whole, stdin=stdin, **chosen
-    )  # fmt: skip
+    inputs = src.open_inputs(predictions, targets, stdin=stdin, **chosen)
     try:
         while True:
             try:
@@ -655,6 +653,24 @@ def _convention_report(
         details={"convention": convention, "as": rule.call},
         ids=ids if reduction == "none" else None,
     )
+
+
+def _all_labels(run: _Run) -> tuple[float, ...]:
+    """A first pass for a convention whose values need every label (``Rule.labels``): each
+    block validated as the torch run's, the readings of the labels merged as its states are
+    (hinge's 0/1 or ±1: their mix is the whole input's error), the distinct targets kept."""
+    from .losses import merge_decisions
+
+    found: set[float] = set()
+    decisions: dict[str, Any] = {}
+    first = True
+    for block in run.inputs.blocks():
+        prepared = run._prepare(block, first=first)
+        first = False
+        shifted = {k: d.shifted(block.start) for k, d in prepared.decisions.items()}
+        decisions = merge_decisions(decisions, shifted)
+        found.update(np.unique(block.targets).tolist())
+    return tuple(sorted(found))
 
 
 # how the inputs are chosen and read (open_inputs's keywords); the rest are loss options
@@ -682,10 +698,12 @@ def _fold_convention(loss, rule, inputs, options, reduction) -> tuple[Any, tuple
     def hold(n: int) -> None:  # the unreduced values held for printing, as torch's none
         _check_whole(n, "the row values of --reduction none")
 
-    fold = ConventionFold(loss, rule, reduction, options, rows=known[0], hold=hold)
+    labels = _all_labels(run) if rule.labels else None  # validated there, once
+    fold = ConventionFold(loss, rule, reduction, options, rows=known[0], hold=hold, labels=labels)
     ids: list[str] = []
     for block in inputs.blocks():
-        run._prepare(block, first=fold.weighted is None)
+        if labels is None:
+            run._prepare(block, first=fold.weighted is None)
         fold.add(block.predictions, block.targets, block.weights)
         if block.ids is not None and reduction == "none":
             ids.extend(block.ids)

@@ -43,7 +43,7 @@ def _id(case: dict) -> str:
 
 
 def _streams(case: dict) -> bool:
-    return not RULES[case["loss"], case["convention"]].whole
+    return (case["loss"], case["convention"]) in RULES  # every rule streams
 
 
 def _tolerance(case: dict) -> tuple[float, float]:
@@ -121,22 +121,22 @@ def test_streamed_none_matches_the_framework(tmp_path, streamed, case, block):
 
 
 def test_the_cases_cover_every_rule_that_streams():
-    streaming = {key for key, rule in RULES.items() if not rule.whole}
+    streaming = set(RULES)
     covered = {(c["loss"], c["convention"]) for c in CASES if _streams(c)}
     assert streaming == covered
     kinds = {(c["reduction"], c["sample_weights"] is not None) for c in CASES if _streams(c)}
     assert {("mean", False), ("mean", True), ("sum", False), ("sum", True)} <= kinds
 
 
-def test_the_rules_read_whole_are_the_ones_that_need_all_the_targets():
+def test_the_rules_given_every_label_are_the_ones_that_need_them():
     # Keras's hinge maps 0/1 labels to ±1 only when all are 0 or 1; sklearn's binary
-    # hinge_loss takes its two classes from all of y_true
-    whole = {key for key, rule in RULES.items() if rule.whole}
-    assert whole == {("hinge", "keras"), ("squared-hinge", "keras"), ("hinge", "sklearn")}
+    # hinge_loss takes its two classes from all of y_true: a first pass finds them
+    needs = {key for key, rule in RULES.items() if rule.labels}
+    assert needs == {("hinge", "keras"), ("squared-hinge", "keras"), ("hinge", "sklearn")}
 
 
 @pytest.mark.parametrize("block", (1, 2))
-def test_a_rule_read_whole_sees_every_label(tmp_path, monkeypatch, block):
+def test_a_rule_given_every_label_sees_them_all_when_streamed(tmp_path, monkeypatch, block):
     # sklearn's binary hinge_loss maps the smaller of the two labels of all of y_true to −1: a
     # block of 1s alone would map them to −1 too. Hand-derived, rows (x, y): (0.5, 1) → 0.5,
     # (2, 1) → 0, (0.25, −1) → 1.25: mean 1.75 / 3
@@ -147,6 +147,13 @@ def test_a_rule_read_whole_sees_every_label(tmp_path, monkeypatch, block):
     p, t = str(tmp_path / "p.npy"), str(tmp_path / "t.npy")
     assert losscli.evaluate("hinge", p, t, convention="sklearn").value == pytest.approx(
         1.75 / 3, rel=1e-15
+    )
+    # Keras's hinge of 0/1 labels, a block of 1s alone: mapped as 0/1 labels (2y − 1 = 1):
+    # rows max(0, 1 − x): 0.5, 0, 1.75 (y = 0 → −1: 1 + 0.75): mean 2.25 / 3
+    np.save(tmp_path / "p.npy", np.array([0.5, 2.0, 0.75]))
+    np.save(tmp_path / "t.npy", np.array([1.0, 1.0, 0.0]))
+    assert losscli.evaluate("hinge", p, t, convention="keras").value == pytest.approx(
+        2.25 / 3, rel=1e-15
     )
     # Keras's hinge: 0/1 labels in the first block, −1 later, is refused as the whole input is
     np.save(tmp_path / "t.npy", np.array([1.0, 0.0, -1.0]))
