@@ -948,18 +948,18 @@ class RowOptionInputs:
                         raise
                     if len(values) < len(block):  # the file ends first: count the inputs' rows
                         n += len(block) + sum(len(b) for b in blocks)
-                        raise self._mismatch(name, n, block)
+                        raise self._mismatch(name, n)
                     extra[name] = values.reshape(-1)
                 n += len(block)
                 yield replace(block, row_options={**(block.row_options or {}), **extra})
             for name, f in self.files.items():
                 if f.count() != n:
-                    raise self._mismatch(name, n, None)
+                    raise self._mismatch(name, n)
         finally:
             for f in self.files.values():
                 f.end()
 
-    def _mismatch(self, name: str, rows: int, block: Block | None) -> InputError:
+    def _mismatch(self, name: str, rows: int) -> InputError:
         """The in-memory run's words: one number, one per element (N·D) or one per row (N)."""
         f = self.files[name]
         width = 1 if self.inputs.vector else self.inputs.width
